@@ -1,0 +1,257 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Models: LeNet-300-100, CIFAR ResNet-20/32, VGG-16, ResNet-50
+#
+# > The paper's architectures (§2, App. B.1), each with a width multiplier, Kaiming-normal init and named prunable tensors.
+
+# %%
+#| default_exp models
+
+# %% [markdown]
+# The paper trains LeNet-300-100 on MNIST, ResNet-20 and VGG-16 on CIFAR-10, ResNet-32 on CIFAR-100 and ResNet-50 on
+# ImageNet, with the OpenLTH implementations. We follow them:
+#
+# * **LeNet-300-100**: fully connected 784→300→100→10 with ReLU.
+# * **CIFAR ResNet-D** (D = 20, 32): a 3×3 stem of W=16 filters, three stages of W, 2W, 4W filters with (D−2)/6 basic
+#   blocks each, 1×1 convolution + BN shortcuts where the shape changes, global average pooling, one linear layer.
+# * **VGG-16 (CIFAR)**: 13 conv3×3 + BN + ReLU layers (64, 64, M, 128, 128, M, 256×3, M, 512×3, M, 512×3), a 2×2 average
+#   pool and one linear layer 512→classes.
+# * **ResNet-50**: the standard bottleneck ImageNet network (stem 7×7/2 + max-pool, stages of 3, 4, 6, 3 blocks).
+#
+# Every model takes a **`width`** multiplier scaling every hidden layer's units or channels (width down-scaling,
+# §5.2), is initialised **Kaiming-normal** (Table 1) with zero biases and BatchNorm at weight 1, bias 0, and says
+# which tensors are **prunable**: the weights of every conv and linear layer, never biases or BatchNorm; the output
+# layer is left dense for LeNet and VGG-16 and pruned for the ResNets (OpenLTH's choice).
+
+# %%
+#| export
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from pruning_repro.config import ConfigError, ModelSpec
+
+# %%
+#| hide
+from fastcore.test import test_eq, test_fail
+
+# %%
+#| export
+def _w(c: int, width: float) -> int: return max(1, int(round(c * width)))
+
+class PrunableModel(nn.Module):
+    "Base class: `prunable_names()` lists the weight tensors pruning may remove."
+    prune_output = True
+    output_name = "fc"
+
+    def prunable_names(self) -> list[str]:
+        names = []
+        for mn, m in self.named_modules():
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                if mn == self.output_name and not self.prune_output: continue
+                names.append(f"{mn}.weight")
+        return names
+
+def kaiming_init(model: nn.Module) -> nn.Module:
+    "Kaiming-normal (fan-in, ReLU gain) conv/linear weights, zero biases, BatchNorm weight 1 and bias 0."
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            nn.init.kaiming_normal_(m.weight)
+            if m.bias is not None: nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+    return model
+
+# %% [markdown]
+# ## LeNet-300-100
+
+# %%
+#| export
+class LeNet(PrunableModel):
+    "LeNet-300-100 (fully connected); input of any shape is flattened. Output layer not pruned."
+    prune_output = False
+    def __init__(self, in_features: int, num_classes: int = 10, width: float = 1.0, hidden=(300, 100)):
+        super().__init__()
+        dims = [in_features] + [_w(h, width) for h in hidden]
+        self.fc_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.fc = nn.Linear(dims[-1], num_classes)
+    def forward(self, x):
+        x = x.flatten(1)
+        for l in self.fc_layers: x = F.relu(l(x))
+        return self.fc(x)
+
+# %% [markdown]
+# ## CIFAR ResNets
+
+# %%
+#| export
+class _Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+class CifarResNet(PrunableModel):
+    "CIFAR ResNet-D (He et al. 2016, §4.2): 3 stages of (D-2)/6 basic blocks with W, 2W, 4W filters."
+    def __init__(self, depth: int, num_classes: int = 10, width: float = 1.0, in_channels: int = 3, base: int = 16):
+        super().__init__()
+        if (depth - 2) % 6: raise ConfigError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
+        n = (depth - 2) // 6
+        w = [_w(base * m, width) for m in (1, 2, 4)]
+        self.conv = nn.Conv2d(in_channels, w[0], 3, 1, 1, bias=False); self.bn = nn.BatchNorm2d(w[0])
+        blocks, cin = [], w[0]
+        for si, cout in enumerate(w):
+            for bi in range(n):
+                blocks.append(_Block(cin, cout, 2 if (si > 0 and bi == 0) else 1)); cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, num_classes)
+    def forward(self, x):
+        x = self.blocks(F.relu(self.bn(self.conv(x))))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+# %% [markdown]
+# ## VGG-16 (CIFAR variant)
+
+# %%
+#| export
+VGG16_PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+
+class CifarVGG(PrunableModel):
+    "VGG-16 for 32×32 inputs: conv3×3+BN+ReLU layers, 2×2 average pool, one linear layer. Output layer not pruned."
+    prune_output = False
+    def __init__(self, num_classes: int = 10, width: float = 1.0, in_channels: int = 3, plan=VGG16_PLAN):
+        super().__init__()
+        layers, cin = [], in_channels
+        for v in plan:
+            if v == "M": layers.append(nn.MaxPool2d(2)); continue
+            c = _w(v, width)
+            layers += [nn.Conv2d(cin, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            cin = c
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, num_classes)
+    def forward(self, x):
+        x = F.avg_pool2d(self.layers(x), 2)
+        return self.fc(x.flatten(1))
+
+# %% [markdown]
+# ## ResNet-50
+
+# %%
+#| export
+class _Bottleneck(nn.Module):
+    def __init__(self, cin: int, mid: int, stride: int, expansion: int = 4):
+        super().__init__()
+        cout = mid * expansion
+        self.conv1 = nn.Conv2d(cin, mid, 1, bias=False); self.bn1 = nn.BatchNorm2d(mid)
+        self.conv2 = nn.Conv2d(mid, mid, 3, stride, 1, bias=False); self.bn2 = nn.BatchNorm2d(mid)
+        self.conv3 = nn.Conv2d(mid, cout, 1, bias=False); self.bn3 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return F.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
+
+class ResNet50(PrunableModel):
+    "ImageNet ResNet-50 (torchvision layout, stride on the 3×3 convolution) with a width multiplier."
+    def __init__(self, num_classes: int = 1000, width: float = 1.0, in_channels: int = 3, blocks=(3, 4, 6, 3)):
+        super().__init__()
+        stem = _w(64, width)
+        self.conv = nn.Conv2d(in_channels, stem, 7, 2, 3, bias=False); self.bn = nn.BatchNorm2d(stem)
+        layers, cin = [], stem
+        for si, (n, mid) in enumerate(zip(blocks, (64, 128, 256, 512))):
+            m = _w(mid, width)
+            for bi in range(n):
+                layers.append(_Bottleneck(cin, m, 2 if (si > 0 and bi == 0) else 1)); cin = m * 4
+        self.blocks = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, num_classes)
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn(self.conv(x))), 3, 2, 1)
+        return self.fc(F.adaptive_avg_pool2d(self.blocks(x), 1).flatten(1))
+
+# %% [markdown]
+# ## The model registry
+#
+# `build_model(spec, info, seed)` makes the architecture for a data set (input shape, classes) and initialises it from
+# the run's seed. A new architecture is one entry in `MODELS`.
+
+# %%
+#| export
+MODELS = {
+    "lenet": lambda info, w: LeNet(int(torch.tensor(info.input_shape).prod()), info.num_classes, w),
+    "resnet20": lambda info, w: CifarResNet(20, info.num_classes, w, info.input_shape[0]),
+    "resnet32": lambda info, w: CifarResNet(32, info.num_classes, w, info.input_shape[0]),
+    "vgg16": lambda info, w: CifarVGG(info.num_classes, w, info.input_shape[0]),
+    "resnet50": lambda info, w: ResNet50(info.num_classes, w, info.input_shape[0]),
+}
+
+def build_model(spec: ModelSpec, info, seed: int | None = None) -> PrunableModel:
+    "The model of `spec` for data described by `info` (a `DataInfo`), Kaiming-initialised from `seed`."
+    if spec.arch not in MODELS:
+        raise ConfigError(f"unknown architecture {spec.arch!r}; choose one of: {', '.join(MODELS)}")
+    if seed is not None:
+        from pruning_repro.config import derive_seed
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, "init"))
+            return kaiming_init(MODELS[spec.arch](info, spec.width))
+    return kaiming_init(MODELS[spec.arch](info, spec.width))
+
+def count_params(model: nn.Module, names: list[str] | None = None) -> int:
+    "Number of parameters (of `names` only, if given)."
+    p = dict(model.named_parameters())
+    return sum(p[n].numel() for n in (names if names is not None else p))
+
+# %% [markdown]
+# Parameter counts against the published ones: LeNet-300-100 266,610; OpenLTH's CIFAR ResNet-20 (1×1-conv
+# shortcuts) 272,474; VGG-16 (CIFAR, conv biases as in OpenLTH) 14,728,266; torchvision's ResNet-50 25,557,032.
+# ResNet-32 on CIFAR-100 has 472,756 (466,906 body + a 64×100 head). Prunable weights exclude the output layer of
+# LeNet and VGG-16.
+
+# %%
+from pruning_repro.data import INFO
+counts = {a: count_params(build_model(ModelSpec(a), INFO[d])) for a, d in
+          [("lenet", "mnist"), ("resnet20", "cifar10"), ("resnet32", "cifar100"), ("vgg16", "cifar10"), ("resnet50", "imagenet")]}
+test_eq(counts, {"lenet": 266_610, "resnet20": 272_474, "resnet32": 472_756, "vgg16": 14_728_266, "resnet50": 25_557_032})
+lenet = build_model(ModelSpec("lenet"), INFO["mnist"])
+test_eq(lenet.prunable_names(), ["fc_layers.0.weight", "fc_layers.1.weight"])
+r20 = build_model(ModelSpec("resnet20"), INFO["cifar10"])
+assert "fc.weight" in r20.prunable_names() and not any("bn" in n or "bias" in n for n in r20.prunable_names())
+test_fail(lambda: build_model(ModelSpec("alexnet"), INFO["mnist"]), contains="unknown architecture")
+counts
+
+# %% [markdown]
+# The width multiplier scales every hidden layer, so the parameter count falls roughly with width² (the input and
+# output dimensions stay). Seeded initialisation is deterministic:
+
+# %%
+half = build_model(ModelSpec("resnet20", width=0.5), INFO["cifar10"])
+test_eq(half.conv.out_channels, 8)
+assert 0.2 < count_params(half) / counts["resnet20"] < 0.3
+a, b = build_model(ModelSpec("lenet"), INFO["mnist"], seed=3), build_model(ModelSpec("lenet"), INFO["mnist"], seed=3)
+test_eq(a.fc.weight.detach(), b.fc.weight.detach())
+x = torch.randn(2, 3, 32, 32)
+test_eq(build_model(ModelSpec("vgg16", 0.25), INFO["cifar10"])(x).shape, (2, 10))
+test_eq(half(x).shape, (2, 10))

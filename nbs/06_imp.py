@@ -1,0 +1,183 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Iterative magnitude pruning with learning-rate rewinding
+#
+# > IMP (§2): train, remove 20% of the remaining weights, rewind the learning rate (or the weights too), repeat —
+# > one stored level at a time, resumable.
+
+# %%
+#| default_exp imp
+
+# %% [markdown]
+# The paper studies **IMP with learning-rate rewinding** (Renda et al. 2020), §2:
+#
+# 1. train a network to completion (level 0: the *dense* model);
+# 2. remove a fraction (20%) of the smallest-magnitude remaining weights;
+# 3. reset the learning rate to its value at an earlier epoch `t` (0 for LeNet, 10 otherwise) and train again from
+#    epoch `t` to the end of the schedule, **keeping the weights**;
+# 4. repeat 2–3.
+#
+# Appendix J.1 compares **weight rewinding** (Frankle & Carbin): step 3 also resets the surviving weights to their
+# values at epoch `t`. Both are `PruneSpec.rewind` (`'lr'` or `'weight'`).
+#
+# Every level is a separate stored result (`09_store`): a rerun skips finished levels, a killed run resumes at the
+# first missing level. The data order of level `k` comes from a generator seeded by (seed, k), so a resumed run
+# is identical to an uninterrupted one on CPU.
+
+# %%
+#| export
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+import multiprocessing as mp
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from pruning_repro.config import RunSpec, derive_seed
+from pruning_repro.data import load_data
+from pruning_repro.models import build_model
+from pruning_repro.prune import density, full_masks, prune_masks
+from pruning_repro.store import CorruptRun, Store
+from pruning_repro.train import _progress_enabled, eval_metrics, state_copy, train
+
+# %%
+#| hide
+import tempfile
+from fastcore.test import test_eq
+
+# %%
+#| export
+def default_device() -> torch.device:
+    "CUDA when available (or `$PRUNING_REPRO_DEVICE`), else CPU."
+    return torch.device(os.environ.get("PRUNING_REPRO_DEVICE", "cuda" if torch.cuda.is_available() else "cpu"))
+
+def _generator(seed: int, level: int) -> torch.Generator:
+    return torch.Generator().manual_seed(derive_seed(seed, f"order:{level}"))
+
+def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bool | None = None,
+            label: str = "", data=None) -> pd.DataFrame:
+    "Train the dense model and every pruning level of `spec` that the store lacks; return one row per level."
+    store = store or Store()
+    device = torch.device(device) if device is not None else default_device()
+    store.init_run(spec, label)
+    with store.lock(spec):
+        todo = [lv for lv in range(spec.prune.levels + 1) if lv not in store.levels_done(spec)]
+        if not todo: return store.results(spec)
+        data = data if data is not None else load_data(spec.data, spec.seed, device)
+        if not store.has_extra(spec, "data"):
+            store.save_extra(spec, "data", {"noisy": data.noisy.to(torch.uint8), "clean_y": data.clean_y,
+                                            "train_y": data.train.y.cpu(), "train_ids": data.train.ids})
+        bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not _progress_enabled(progress))
+        for level in bar:
+            _run_level(spec, store, level, data, device, progress)
+            bar.set_postfix(val_err=f"{store.metrics(spec, level)['val_err']:.3f}")
+    return store.results(spec)
+
+def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) -> None:
+    t, p = spec.train, spec.prune
+    model = build_model(spec.model, data.info, spec.seed).to(device)
+    inner = False if progress is None else progress
+    if level == 0:
+        masks = full_masks(model)
+        r = train(model, data, t, generator=_generator(spec.seed, 0), checkpoint_epoch=p.rewind_epoch,
+                  progress=inner, desc="level 0")
+        store.save_extra(spec, "rewind", r["checkpoint"])
+        epochs_total = t.epochs
+    else:
+        try: state, prev_masks = store.load_state(spec, level - 1)
+        except CorruptRun:  # the previous level cannot be trusted: recompute it first
+            store.discard_level(spec, level - 1)
+            _run_level(spec, store, level - 1, data, device, progress)
+            state, prev_masks = store.load_state(spec, level - 1)
+        model.load_state_dict(state)
+        ctx = {"generator": torch.Generator().manual_seed(derive_seed(spec.seed, f"prune:{level}")), "data": data}
+        masks = prune_masks(model, prev_masks, p.fraction, p.strategy, ctx)
+        if p.rewind == "weight": model.load_state_dict(store.load_extra(spec, "rewind"))
+        dev_masks = {k: v.to(device) for k, v in masks.items()}
+        r = train(model, data, t, generator=_generator(spec.seed, level), start_epoch=p.rewind_epoch,
+                  masks=dev_masks, progress=inner, desc=f"level {level}")
+        epochs_total = store.metrics(spec, level - 1)["epochs_total"] + t.epochs - p.rewind_epoch
+    metrics, per_ex = eval_metrics(model, data)
+    metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], epochs_total=epochs_total)
+    store.save_level(spec, level, metrics, per_ex, state_copy(model), masks)
+
+# %% [markdown]
+# ## Many runs at once
+#
+# A section needs one IMP trajectory per (noise, seed); they are independent. On a CPU with few cores, small models
+# train fastest **one process per core with one thread each**, so `run_many` spreads missing runs over a process
+# pool (`workers`, default: the number of cores) and shows one progress bar over finished runs. Runs already
+# complete are not scheduled. With `workers=1` everything runs in this process, with per-level progress bars.
+
+# %%
+#| export
+def _worker(spec_dict: dict, root: str, label: str, device: str):
+    torch.set_num_threads(1)
+    spec = RunSpec.from_dict(spec_dict)
+    run_imp(spec, Store(root), device=device, progress=False, label=label)
+    return label
+
+def run_many(specs: dict[str, RunSpec], store: Store | None = None, workers: int | None = None,
+             device=None, progress: bool | None = None) -> dict[str, pd.DataFrame]:
+    "Complete every run of `specs` ({label: spec}) that the store lacks; return their results by label."
+    store = store or Store()
+    device = torch.device(device) if device is not None else default_device()
+    missing = {k: s for k, s in specs.items() if len(store.levels_done(s)) < s.prune.levels + 1}
+    workers = workers or (os.cpu_count() or 1)
+    if device.type != "cpu": workers = 1   # one accelerator: runs go one after another
+    if missing:
+        if workers <= 1 or len(missing) == 1:
+            for k, s in tqdm(missing.items(), desc="runs", disable=not _progress_enabled(progress)):
+                run_imp(s, store, device, progress, label=k)
+        else:
+            ctx = mp.get_context("spawn")
+            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=ctx) as ex:
+                futs = [ex.submit(_worker, s.to_dict(), str(store.root), k, str(device)) for k, s in missing.items()]
+                for f in tqdm(as_completed(futs), total=len(futs), desc="runs", disable=not _progress_enabled(progress)):
+                    f.result()
+    return {k: store.results(s) for k, s in specs.items()}
+
+# %% [markdown]
+# A smoke run on synthetic data, through the real store: three levels, densities 1 → 0.8 → 0.64, the rewind
+# checkpoint kept, and a second call trains nothing (it returns the stored rows unchanged).
+
+# %%
+from dataclasses import replace
+from pruning_repro.config import get_bench, PruneSpec
+from pruning_repro.data import Data, DataInfo, TensorSplit
+
+def toy_data(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 16, generator=g); y = (x[:, 0, :4].sum(1) > 0).long()
+    s = TensorSplit(x, y, torch.arange(n))
+    return Data(s, s, s, y, torch.zeros(n, dtype=torch.bool), DataInfo(2, (1, 16), (0.,), (1.,)))
+
+spec = get_bench("lenet_mnist", "smoke").run_spec(0.0, seed=0)
+spec = replace(spec, prune=replace(spec.prune, levels=2))
+with tempfile.TemporaryDirectory() as tmp:
+    st = Store(tmp)
+    res = run_imp(spec, st, "cpu", progress=False, data=toy_data())
+    test_eq(res.level.tolist(), [0, 1, 2])
+    assert abs(res.density.iloc[2] - 0.64) < 1e-3
+    assert st.has_extra(spec, "rewind")
+    mtime = (st.level_dir(spec, 2) / "metrics.json").stat().st_mtime_ns
+    again = run_imp(spec, st, "cpu", progress=False, data=toy_data())
+    test_eq((st.level_dir(spec, 2) / "metrics.json").stat().st_mtime_ns, mtime)
+res[["level", "density", "train_err", "val_err", "epochs_total"]]
