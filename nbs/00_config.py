@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: python3
 #     language: python
 #     name: python3
 # ---
@@ -60,6 +60,7 @@ from typing import Any
 #| hide
 from fastcore.test import test_eq, test_fail, test_ne
 
+
 # %% [markdown]
 # ## Errors
 #
@@ -70,6 +71,7 @@ from fastcore.test import test_eq, test_fail, test_ne
 #| export
 class ConfigError(ValueError):
     "A spec, bench name or parameter a user gave is invalid; the message says what is expected."
+
 
 # %% [markdown]
 # ## The specs
@@ -142,6 +144,7 @@ class PruneSpec:
             raise ConfigError(f"rewind must be 'lr' or 'weight', got {self.rewind!r}")
         if self.rewind_epoch < 0: raise ConfigError(f"rewind_epoch must be >= 0, got {self.rewind_epoch}")
 
+
 # %% [markdown]
 # A `RunSpec` is one trajectory: the dense model (level 0) followed by `prune.levels` pruning levels. The seed fixes
 # the validation split, the label noise, the initialisation and the data order.
@@ -173,6 +176,7 @@ class RunSpec:
                    train=_build(TrainSpec, d["train"]), prune=_build(PruneSpec, d["prune"]),
                    seed=d["seed"], version=d.get("version", SPEC_VERSION))
 
+
 # %% [markdown]
 # The canonical form must not depend on how a value was written: tuples and lists serialise alike, floats by their
 # shortest round-tripping repr, keys sorted. JSON turns tuples into lists, so `_build` turns them back.
@@ -195,6 +199,7 @@ def _build(cls, d: dict):
             kw[f.name] = tuple(v) if isinstance(v, list) else v
     return cls(**kw)
 
+
 # %%
 s = RunSpec(DataSpec("mnist", noise=0.1), ModelSpec("lenet"), TrainSpec(60, 128, "adam", 1.2e-3), PruneSpec(), seed=1)
 test_eq(RunSpec.from_dict(json.loads(s.canonical())), s)
@@ -205,6 +210,7 @@ test_ne(derive_seed(0, "noise"), derive_seed(0, "split"))
 test_fail(lambda: DataSpec("mnist", noise=1.0), contains="[0, 1)")
 test_fail(lambda: ModelSpec("lenet", width=0), contains="width")
 s.canonical()[:120]
+
 
 # %% [markdown]
 # ## The bench registry
@@ -243,6 +249,7 @@ def check_noise(noise) -> float:
     except (TypeError, ValueError): raise ConfigError(f"label noise must be a number in [0, 1), got {noise!r}") from None
     if not (0.0 <= p < 1.0): raise ConfigError(f"label noise must be a fraction in [0, 1), got {noise!r}")
     return p
+
 
 # %%
 #| export
@@ -309,6 +316,7 @@ register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_0
 DEFAULT_BENCH = "lenet_fashion"
 SCALES = ("full", "smoke")
 
+
 # %% [markdown]
 # `get_bench(name, scale)` is the one entry point: it validates the name and the scale and applies the scale's
 # overrides field by field.
@@ -326,6 +334,41 @@ def get_bench(name: str, scale: str = "full") -> Bench:
     ov = b.scales.get(scale, {})
     return replace(b, **{k: replace(getattr(b, k), **v) for k, v in ov.items()})
 
+
+# %% [markdown]
+# ## Parameters of a study
+#
+# Section notebooks and the command line take `bench`, `scale`, `seeds` and `noise_levels` from a user (papermill
+# parameters or flags). `resolve_study` validates all of them at once, before anything is computed or written, and
+# fills in the bench's defaults.
+
+# %%
+#| export
+def check_seeds(seeds) -> tuple[int, ...]:
+    "A non-empty tuple of distinct non-negative integer seeds."
+    if isinstance(seeds, int) and not isinstance(seeds, bool): seeds = [seeds]
+    if isinstance(seeds, str) or not hasattr(seeds, "__iter__"):
+        raise ConfigError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    seeds = list(seeds)
+    if not seeds: raise ConfigError("seeds must be a non-empty list of integers, got an empty list")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ConfigError(f"seeds must be non-negative integers, got {s!r} in {seeds!r}")
+    if len(set(seeds)) != len(seeds): raise ConfigError(f"seeds must be distinct, got {seeds!r}")
+    return tuple(seeds)
+
+def resolve_study(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None) -> tuple[Bench, tuple, tuple]:
+    "Validate a study's parameters; returns (bench at scale, seeds, noise levels — the bench's own when None)."
+    b = get_bench(bench, scale)
+    seeds = check_seeds(seeds)
+    if noise_levels is None: noise_levels = b.noise_levels
+    if isinstance(noise_levels, (int, float)) and not isinstance(noise_levels, bool): noise_levels = [noise_levels]
+    if isinstance(noise_levels, str) or not hasattr(noise_levels, "__iter__") or not list(noise_levels):
+        raise ConfigError(f"noise_levels must be a non-empty list of fractions in [0, 1), got {noise_levels!r}")
+    levels = tuple(sorted({check_noise(p) for p in noise_levels}))
+    return b, seeds, levels
+
+
 # %%
 b = get_bench("resnet20_c10")
 test_eq((b.train.epochs, b.train.milestones, b.prune.rewind_epoch, b.data.n_val), (160, (80, 120), 10, 2000))
@@ -337,6 +380,11 @@ test_fail(lambda: get_bench("nope"), contains="unknown bench")
 test_fail(lambda: get_bench("lenet_mnist", "huge"), contains="unknown scale")
 test_fail(lambda: b.run_spec(noise=1.5), contains="[0, 1)")
 test_eq(b.run_spec(0.15, seed=2).data.noise, 0.15)
+test_eq(resolve_study("lenet_mnist", seeds=[2, 0])[1:], ((2, 0), (0.0, 0.05, 0.10, 0.15)))
+test_eq(resolve_study("lenet_mnist", noise_levels=0.3)[2], (0.3,))
+test_fail(lambda: resolve_study("lenet_mnist", seeds=[]), contains="non-empty")
+test_fail(lambda: resolve_study("lenet_mnist", seeds=["a"]), contains="integers")
+test_fail(lambda: resolve_study("lenet_mnist", noise_levels=[0.1, 1.2]), contains="[0, 1)")
 
 # %% [markdown]
 # The registry at a glance:

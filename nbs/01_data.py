@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: python3
 #     language: python
 #     name: python3
 # ---
@@ -74,6 +74,7 @@ from pruning_repro.noise import add_label_noise
 import tempfile
 from fastcore.test import test_eq, test_fail
 
+
 # %% [markdown]
 # ## Where data lives
 
@@ -91,6 +92,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PRUNING_REPRO_CACHE", Path.home() / ".cache" / "pruning_repro")).expanduser()
 
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package `dataset-fashion-mnist`
+
 
 # %%
 #| export
@@ -114,6 +116,7 @@ def data_info(dataset: str) -> DataInfo:
     if dataset not in INFO:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of: {', '.join(INFO)}")
     return INFO[dataset]
+
 
 # %% [markdown]
 # ## Raw loaders
@@ -160,6 +163,7 @@ def _load_mnist_family(dataset: str):
     tr, te = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
     return tr.data, tr.targets, te.data, te.targets
 
+
 # %%
 #| export
 _CIFAR = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
@@ -180,6 +184,7 @@ def _load_cifar(dataset: str):
         return torch.from_numpy(np.concatenate(xs)), torch.tensor(ys, dtype=torch.long)
     return (*read(train_files), *read(test_files))
 
+
 # %% [markdown]
 # MNIST-1D is generated, never fetched: `get_dataset` would try the network, so we call `make_dataset` and cache the
 # arrays keyed by size.
@@ -198,6 +203,7 @@ def _load_mnist1d(n_generated: int | None):
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(d, str(path) + ".tmp"); os.replace(str(path) + ".tmp", path)
     return d["x"].float().unsqueeze(1), d["y"].long(), d["x_test"].float().unsqueeze(1), d["y_test"].long()
+
 
 # %%
 #| export
@@ -220,6 +226,7 @@ def _load_raw(dataset, n_generated, root, cache):
         s = torch.tensor(info.std).view(1, -1, *[1] * (x.dim() - 2))
         return ((x - m) / s).contiguous()
     return norm(xtr), ytr.long(), norm(xte), yte.long()
+
 
 # %% [markdown]
 # ## Batched on-tensor augmentation
@@ -246,6 +253,7 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: in
     return xp[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
               rows[:, None, :, None], cols[:, None, None, :]]
 
+
 # %%
 x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float).view(2, 1, 4, 4) + 1
 out = crop_flip(x, torch.Generator().manual_seed(0), pad=1)
@@ -255,6 +263,7 @@ xp = torch.nn.functional.pad(x, (1, 1, 1, 1))
 for i in range(2):
     wins = [xp[i, 0, a:a + 4, b:b + 4] for a in range(3) for b in range(3)]
     assert any(torch.equal(out[i, 0], w) or torch.equal(out[i, 0], w.flip(-1)) for w in wins)
+
 
 # %% [markdown]
 # ## Splits
@@ -288,6 +297,7 @@ class TensorSplit:
 
     def to(self, device) -> "TensorSplit":
         return TensorSplit(self.x.to(device), self.y.to(device), self.ids, self.augment)
+
 
 # %% [markdown]
 # ImageNet cannot live in memory; its split streams decoded images through torchvision's `ImageFolder` with the
@@ -338,6 +348,7 @@ def _imagenet_folders():
                           f"{root}/val/<class>/<image>; set PRUNING_REPRO_DATA; nothing is downloaded.")
     from torchvision.datasets import ImageFolder
     return ImageFolder(str(root / "train")), ImageFolder(str(root / "val"))
+
 
 # %% [markdown]
 # ## Building the data of a run
@@ -410,6 +421,7 @@ def check_available(spec: DataSpec) -> None:
     elif spec.dataset == "imagenet": _imagenet_folders()
     else: data_info(spec.dataset)
 
+
 # %% [markdown]
 # ## Writing data in the on-disk formats
 #
@@ -450,6 +462,7 @@ def write_idx(root: Path, folder: str = "MNIST", n_train: int = 200, n_test: int
         x = rng.integers(0, 128, (n, 28, 28)) + (y[:, None, None] * 12)
         write(f"{split}-images-idx3-ubyte", x, 2051); write(f"{split}-labels-idx1-ubyte", y, 2049)
     return Path(root)
+
 
 # %% [markdown]
 # Round trip through the real loaders: tiny CIFAR-10 and MNIST files, a seeded split, noise on the training split

@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: python3
 #     language: python
 #     name: python3
 # ---
@@ -49,6 +49,7 @@ from pruning_repro.config import ConfigError, check_noise, derive_seed
 #| hide
 from fastcore.test import test_eq, test_fail
 
+
 # %%
 #| export
 def add_label_noise(labels: torch.Tensor, p: float, num_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,6 +67,7 @@ def add_label_noise(labels: torch.Tensor, p: float, num_classes: int, seed: int)
     mask = torch.zeros(n, dtype=torch.bool)
     mask[chosen] = True
     return noisy, mask
+
 
 # %% [markdown]
 # Checks: the exact fraction, never the same label, determinism per seed, a different draw for another seed, and

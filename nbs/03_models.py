@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: python3
 #     language: python
 #     name: python3
 # ---
@@ -51,6 +51,7 @@ from pruning_repro.config import ConfigError, ModelSpec
 #| hide
 from fastcore.test import test_eq, test_fail
 
+
 # %%
 #| export
 def _w(c: int, width: float) -> int: return max(1, int(round(c * width)))
@@ -78,6 +79,7 @@ def kaiming_init(model: nn.Module) -> nn.Module:
             nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
     return model
 
+
 # %% [markdown]
 # ## LeNet-300-100
 
@@ -95,6 +97,7 @@ class LeNet(PrunableModel):
         x = x.flatten(1)
         for l in self.fc_layers: x = F.relu(l(x))
         return self.fc(x)
+
 
 # %% [markdown]
 # ## CIFAR ResNets
@@ -131,6 +134,7 @@ class CifarResNet(PrunableModel):
         x = self.blocks(F.relu(self.bn(self.conv(x))))
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
+
 # %% [markdown]
 # ## VGG-16 (CIFAR variant)
 
@@ -154,6 +158,7 @@ class CifarVGG(PrunableModel):
     def forward(self, x):
         x = F.avg_pool2d(self.layers(x), 2)
         return self.fc(x.flatten(1))
+
 
 # %% [markdown]
 # ## ResNet-50
@@ -192,6 +197,7 @@ class ResNet50(PrunableModel):
         x = F.max_pool2d(F.relu(self.bn(self.conv(x))), 3, 2, 1)
         return self.fc(F.adaptive_avg_pool2d(self.blocks(x), 1).flatten(1))
 
+
 # %% [markdown]
 # ## The model registry
 #
@@ -223,6 +229,7 @@ def count_params(model: nn.Module, names: list[str] | None = None) -> int:
     "Number of parameters (of `names` only, if given)."
     p = dict(model.named_parameters())
     return sum(p[n].numel() for n in (names if names is not None else p))
+
 
 # %% [markdown]
 # Parameter counts against the published ones: LeNet-300-100 266,610; OpenLTH's CIFAR ResNet-20 (1×1-conv

@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: python3
 #     language: python
 #     name: python3
 # ---
@@ -62,6 +62,7 @@ from pruning_repro.config import TrainSpec
 #| hide
 from fastcore.test import test_eq, test_close
 
+
 # %% [markdown]
 # ## The learning-rate schedule
 #
@@ -78,11 +79,13 @@ def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
     if warm and step < warm: lr *= (step + 1) / warm
     return lr
 
+
 # %%
 sp = TrainSpec(160, 128, lr=0.1, milestones=(80, 120))
 test_close(lr_at(sp, 0, 10), 0.1); test_close(lr_at(sp, 799, 10), 0.1)
 test_close(lr_at(sp, 800, 10), 0.01); test_close(lr_at(sp, 1200, 10), 0.001)
 test_close(lr_at(TrainSpec(90, 768, lr=0.3, warmup_epochs=5), 4, 10), 0.3 * 5 / 50)
+
 
 # %%
 #| export
@@ -92,6 +95,7 @@ def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps,
                                 weight_decay=spec.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
+
 
 # %% [markdown]
 # ## Masks
@@ -111,6 +115,7 @@ def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor] | None) -> None
 def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     "A detached CPU copy of the model's state (parameters and buffers)."
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
 
 # %% [markdown]
 # ## Per-example evaluation
@@ -149,6 +154,7 @@ def eval_metrics(model: nn.Module, data, batch_size: int = 2048) -> tuple[dict, 
          "original_err": 1 - tc[~nz].float().mean().item()}
     return m, {"train_loss": tl, "train_correct": tc}
 
+
 # %% [markdown]
 # ## The loop
 #
@@ -186,6 +192,7 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
         bar.set_postfix(loss=f"{(total / n).item():.3f}")
     if checkpoint_epoch is not None and checkpoint_epoch == spec.epochs: ckpt = state_copy(model)
     return {"seconds": time.perf_counter() - t0, "epochs": spec.epochs - start_epoch, "checkpoint": ckpt}
+
 
 # %% [markdown]
 # A small check on synthetic data: a LeNet learns a linearly separable problem, masked weights stay exactly zero

@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: python3
 #     language: python
 #     name: python3
 # ---
@@ -49,6 +49,7 @@ from pruning_repro.config import ConfigError
 #| hide
 from fastcore.test import test_eq, test_fail, test_close
 
+
 # %%
 #| export
 def full_masks(model, names: list[str] | None = None) -> dict[str, torch.Tensor]:
@@ -61,6 +62,7 @@ def density(masks: dict[str, torch.Tensor]) -> float:
     "Fraction of prunable weights remaining."
     total = sum(m.numel() for m in masks.values())
     return sum(float(m.sum()) for m in masks.values()) / total
+
 
 # %% [markdown]
 # ## Heuristics
@@ -83,6 +85,7 @@ def register_strategy(name: str, fn: Callable) -> Callable:
     "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`."
     STRATEGIES[name] = fn
     return fn
+
 
 # %% [markdown]
 # ## Global selection
@@ -111,6 +114,7 @@ def prune_masks(model: nn.Module, masks: dict[str, torch.Tensor], fraction: floa
         sz = masks[n].numel()
         out[n] = new[i:i + sz].view_as(masks[n]).float(); i += sz
     return out
+
 
 # %% [markdown]
 # Checks on a hand-made model: the global threshold takes the smallest magnitudes wherever they are, pruned weights

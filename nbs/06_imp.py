@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: python3
 #     language: python
 #     name: python3
 # ---
@@ -61,6 +61,7 @@ from pruning_repro.train import _progress_enabled, eval_metrics, state_copy, tra
 #| hide
 import tempfile
 from fastcore.test import test_eq
+
 
 # %%
 #| export
@@ -118,6 +119,7 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) 
     metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], epochs_total=epochs_total)
     store.save_level(spec, level, metrics, per_ex, state_copy(model), masks)
 
+
 # %% [markdown]
 # ## Many runs at once
 #
@@ -153,6 +155,7 @@ def run_many(specs: dict[str, RunSpec], store: Store | None = None, workers: int
                 for f in tqdm(as_completed(futs), total=len(futs), desc="runs", disable=not _progress_enabled(progress)):
                     f.result()
     return {k: store.results(s) for k, s in specs.items()}
+
 
 # %% [markdown]
 # A smoke run on synthetic data, through the real store: three levels, densities 1 → 0.8 → 0.64, the rewind

@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: python3
 #     language: python
 #     name: python3
 # ---
@@ -63,6 +63,7 @@ from pruning_repro.config import RunSpec
 import tempfile
 from fastcore.test import test_eq, test_fail
 
+
 # %%
 #| export
 class CorruptRun(RuntimeError):
@@ -89,6 +90,7 @@ def _atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
     digest = _sha256(tmp)
     os.replace(tmp, path)
     return digest
+
 
 # %%
 #| export
@@ -177,6 +179,7 @@ class Store:
         "One row per finished level with its metrics."
         rows = [{k: v for k, v in self.metrics(spec, lv).items() if k != "sha256"} for lv in self.levels_done(spec)]
         return pd.DataFrame(rows)
+
 
 # %% [markdown]
 # Checks: a round trip, the checksum catching a flipped byte, discard, and the hash-named directory.

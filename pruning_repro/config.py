@@ -13,7 +13,8 @@ from typing import Any
 
 # %% auto #0
 __all__ = ['SPEC_VERSION', 'BENCHES', 'DEFAULT_BENCH', 'SCALES', 'ConfigError', 'DataSpec', 'ModelSpec', 'TrainSpec', 'PruneSpec',
-           'RunSpec', 'derive_seed', 'canonical_json', 'Bench', 'check_noise', 'register', 'get_bench']
+           'RunSpec', 'derive_seed', 'canonical_json', 'Bench', 'check_noise', 'register', 'get_bench', 'check_seeds',
+           'resolve_study']
 
 # %% ../nbs/00_config.ipynb #6912cecb
 class ConfigError(ValueError):
@@ -223,3 +224,28 @@ def get_bench(name: str, scale: str = "full") -> Bench:
     if scale == "full": return b
     ov = b.scales.get(scale, {})
     return replace(b, **{k: replace(getattr(b, k), **v) for k, v in ov.items()})
+
+# %% ../nbs/00_config.ipynb #73c8f2e9
+def check_seeds(seeds) -> tuple[int, ...]:
+    "A non-empty tuple of distinct non-negative integer seeds."
+    if isinstance(seeds, int) and not isinstance(seeds, bool): seeds = [seeds]
+    if isinstance(seeds, str) or not hasattr(seeds, "__iter__"):
+        raise ConfigError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    seeds = list(seeds)
+    if not seeds: raise ConfigError("seeds must be a non-empty list of integers, got an empty list")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ConfigError(f"seeds must be non-negative integers, got {s!r} in {seeds!r}")
+    if len(set(seeds)) != len(seeds): raise ConfigError(f"seeds must be distinct, got {seeds!r}")
+    return tuple(seeds)
+
+def resolve_study(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None) -> tuple[Bench, tuple, tuple]:
+    "Validate a study's parameters; returns (bench at scale, seeds, noise levels — the bench's own when None)."
+    b = get_bench(bench, scale)
+    seeds = check_seeds(seeds)
+    if noise_levels is None: noise_levels = b.noise_levels
+    if isinstance(noise_levels, (int, float)) and not isinstance(noise_levels, bool): noise_levels = [noise_levels]
+    if isinstance(noise_levels, str) or not hasattr(noise_levels, "__iter__") or not list(noise_levels):
+        raise ConfigError(f"noise_levels must be a non-empty list of fractions in [0, 1), got {noise_levels!r}")
+    levels = tuple(sorted({check_noise(p) for p in noise_levels}))
+    return b, seeds, levels

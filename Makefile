@@ -1,0 +1,49 @@
+# pruning_repro: two commands a newcomer needs.
+#   make reproduce   set everything up, then run the full embedded reproduction (default bench below)
+#   make test        set everything up, then run the notebook tests (nbdev_test) and pytest
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+BENCH ?= lenet_fashion
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system reproduce test nbtest pytest export clean-venv
+
+# Debian packages the project needs: the real Fashion-MNIST of the embedded benchmark.
+system:
+	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  echo "installing Debian's dataset-fashion-mnist"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+# The virtual environment: torch/torchvision pinned (pip takes them from this machine's disk), then the package
+# with its dev tools (nbdev 2, pytest). Re-done when the packaging files change.
+$(STAMP): setup.py settings.ini pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: system $(STAMP)
+
+reproduce: setup
+	$(BIN)/pruning-repro reproduce --bench $(BENCH)
+
+nbtest: setup
+	cd nbs && ../$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(_|\.|sec|app)'
+
+pytest: setup
+	$(BIN)/python -m pytest -q
+
+test: nbtest pytest
+
+# Developer loop: notebooks -> py:percent pairs -> package
+# (edit either side of a pair; --sync takes the newer one; nbdev_clean then rewrites the .ipynb, so sync again)
+export: setup
+	$(BIN)/jupytext --sync nbs/*.ipynb
+	$(BIN)/nbdev_clean
+	$(BIN)/jupytext --sync nbs/*.ipynb
+	$(BIN)/nbdev_export

@@ -1,0 +1,181 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Analysis: optimal sparsity, the match rule, noisy vs original partitions
+#
+# > From stored trajectories to the numbers the paper reports.
+
+# %%
+#| default_exp analysis
+
+# %% [markdown]
+# Definitions from §2:
+#
+# * the **optimally sparse model** is the one with the best *validation* error along a pruning trajectory; its
+#   sparsity is the **optimal sparsity**; generalization is the *test* error. Each seed picks its own optimum, and
+#   results are reported as mean ± standard deviation over seeds (3 in the paper);
+# * two results **match** unless the mean over seeds of their difference is at least one standard deviation (of
+#   that difference) away from zero; then they **differ**. We use the sample standard deviation (ddof = 1);
+#   with a single seed nothing can be concluded and the rule answers `"n/a"`.
+#
+# §4 splits the training set into the **noisy** partition (labels changed by the noise) and the **original** one and
+# compares their mean training loss for the dense and the optimally sparse model (Figure 4, Table 11).
+
+# %%
+#| export
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# %%
+#| hide
+from fastcore.test import test_eq, test_close
+
+
+# %% [markdown]
+# ## Collecting trajectories
+#
+# `trajectories` turns stored runs (`{label: RunSpec}` plus the results the store returns) into one long frame: a row
+# per (noise, seed, level) with `weights_remaining` in percent.
+
+# %%
+#| export
+def trajectories(results: dict, specs: dict) -> pd.DataFrame:
+    "Long frame of IMP results: columns noise, seed, level, weights_remaining (%) and every stored metric."
+    frames = []
+    for k, df in results.items():
+        s = specs[k]
+        frames.append(df.assign(noise=s.data.noise, seed=s.seed, rewind=s.prune.rewind, strategy=s.prune.strategy,
+                                weights_remaining=100 * df["density"]))
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(["noise", "seed", "level"]).reset_index(drop=True)
+
+def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "noisy_loss", "original_loss"),
+              by=("noise", "level")) -> pd.DataFrame:
+    "Mean and std over seeds of `metrics`, per (noise, level), with the mean % weights remaining."
+    g = df.groupby(list(by))
+    out = g[list(metrics)].agg(["mean", "std"])
+    out.columns = [f"{m}_{s}" for m, s in out.columns]
+    out["weights_remaining"] = g["weights_remaining"].mean()
+    out["n_seeds"] = g["seed"].nunique()
+    return out.reset_index()
+
+
+# %% [markdown]
+# ## Optimal sparsity
+
+# %%
+#| export
+def optimal_rows(df: pd.DataFrame, by=("noise", "seed")) -> pd.DataFrame:
+    "Per (noise, seed): the level with the lowest validation error (the least pruned one on ties)."
+    idx = df.sort_values("level").groupby(list(by))["val_err"].idxmin()
+    return df.loc[idx].reset_index(drop=True)
+
+def dense_rows(df: pd.DataFrame) -> pd.DataFrame:
+    "Per (noise, seed): level 0, the dense model."
+    return df[df.level == 0].reset_index(drop=True)
+
+def optimal_level_of_mean(summary: pd.DataFrame) -> pd.DataFrame:
+    "Per noise level: the level whose *mean* validation error over seeds is lowest (the star in Figures 3 and 4)."
+    idx = summary.sort_values("level").groupby("noise")["val_err_mean"].idxmin()
+    return summary.loc[idx].reset_index(drop=True)
+
+
+# %% [markdown]
+# ## The match rule
+
+# %%
+#| export
+def compare(a, b) -> dict:
+    "The paper's rule on paired per-seed results `a`, `b`: mean and std of a−b, and 'match' / 'differ' / 'n/a'."
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if d.size < 2: return {"diff_mean": float(d.mean()) if d.size else float("nan"), "diff_std": float("nan"), "verdict": "n/a"}
+    m, s = float(d.mean()), float(d.std(ddof=1))
+    return {"diff_mean": m, "diff_std": s, "verdict": "differ" if abs(m) >= s and abs(m) > 0 else "match"}
+
+def verdict(a, b) -> str: return compare(a, b)["verdict"]
+
+
+# %%
+test_eq(verdict([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]), "differ")   # constant difference of -1, std 0
+test_eq(verdict([1.0, 2.0, 3.0], [1.5, 1.5, 1.5]), "match")    # differences -0.5, 0.5, 1.5: mean 0.5 < std 1
+test_eq(verdict([1.0, 1.0, 1.0], [1.0, 1.0, 1.0]), "match")    # identical
+test_eq(verdict([1.0], [2.0]), "n/a")
+test_close(compare([3, 4, 5], [1, 1, 1])["diff_mean"], 3.0)
+
+
+# %% [markdown]
+# ## Formatting mean ± std
+
+# %%
+#| export
+def mean_std(x, scale: float = 1.0, digits: int = 2) -> str:
+    "'m±s' of the values `x` (sample std), multiplied by `scale`."
+    x = np.asarray(x, dtype=float) * scale
+    s = x.std(ddof=1) if x.size > 1 else 0.0
+    return f"{x.mean():.{digits}f}±{s:.{digits}f}"
+
+
+# %% [markdown]
+# ## Table 11: noisy vs original partitions, dense vs optimally sparse
+
+# %%
+#| export
+def partition_table(df: pd.DataFrame) -> pd.DataFrame:
+    "Table 11 analogue: per noise > 0 and partition, dense and optimally sparse mean training loss over seeds."
+    dense, best = dense_rows(df), optimal_rows(df)
+    rows = []
+    for p in sorted(df.noise.unique()):
+        if p == 0: continue
+        d, o = dense[dense.noise == p].sort_values("seed"), best[best.noise == p].sort_values("seed")
+        for part in ("noisy", "original"):
+            a, b = d[f"{part}_loss"].to_numpy(), o[f"{part}_loss"].to_numpy()
+            c = compare(b, a)
+            rows.append({"noise": p, "partition": part.capitalize(), "dense": mean_std(a), "sparse": mean_std(b),
+                         "diff": round(c["diff_mean"], 2), "verdict": c["verdict"],
+                         "dense_mean": a.mean(), "sparse_mean": b.mean(),
+                         "weights_remaining": mean_std(o.weights_remaining, digits=1), "n_seeds": len(a)})
+    return pd.DataFrame(rows)
+
+def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
+    "Table 6 analogue: dense vs optimally sparse test error (%) per noise, mean±std over seeds, with the match rule."
+    dense, best = dense_rows(df), optimal_rows(df)
+    rows = []
+    for p in sorted(df.noise.unique()):
+        d, o = dense[dense.noise == p].sort_values("seed"), best[best.noise == p].sort_values("seed")
+        c = compare(o.test_err.to_numpy(), d.test_err.to_numpy())
+        rows.append({"noise": p, "dense_test_err": mean_std(d.test_err, 100), "sparse_test_err": mean_std(o.test_err, 100),
+                     "diff": round(100 * c["diff_mean"], 2), "verdict": c["verdict"],
+                     "optimal_weights_remaining": mean_std(o.weights_remaining, digits=1), "n_seeds": len(d)})
+    return pd.DataFrame(rows)
+
+
+# %% [markdown]
+# A constructed example: two seeds, one noise level, three levels. The optimum of each seed is its lowest validation
+# error; the partition table pairs dense and optimum per seed.
+
+# %%
+df = pd.DataFrame({"noise": 0.3, "seed": [0, 0, 0, 1, 1, 1], "level": [0, 1, 2] * 2,
+                   "weights_remaining": [100, 80, 64] * 2,
+                   "val_err": [0.30, 0.20, 0.25, 0.30, 0.28, 0.22], "test_err": [0.31, 0.21, 0.26, 0.29, 0.27, 0.23],
+                   "noisy_loss": [0.1, 2.0, 2.5, 0.2, 1.0, 3.0], "original_loss": [0.05, 0.1, 0.2, 0.05, 0.1, 0.3]})
+test_eq(optimal_rows(df).level.tolist(), [1, 2])
+t11 = partition_table(df)
+test_close(t11.loc[0, "dense_mean"], 0.15); test_close(t11.loc[0, "sparse_mean"], 2.5)
+test_eq(t11.loc[0, "verdict"], "differ")
+test_eq(generalization_table(df).loc[0, "sparse_test_err"], "22.00±0.71")
+t11[["noise", "partition", "dense", "sparse", "diff", "verdict"]]

@@ -1,0 +1,157 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Plots and table files
+#
+# > One function per kind of figure, and writers for figures (PNG + PDF) and tables (CSV + markdown).
+
+# %%
+#| default_exp plots
+
+# %% [markdown]
+# Figures 3 and 4 share a layout: a quantity against **% weights remaining** on a log axis running from 100% down
+# (the direction of pruning), one colour per label-noise level, mean over seeds with a ±1 std band, the dense model
+# as a horizontal dashed line (Figure 3) and the optimal sparsity — the level with the best mean validation error —
+# marked with a star.
+
+# %%
+#| export
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+# %%
+#| hide
+import tempfile
+from fastcore.test import test_eq
+
+
+# %%
+#| export
+def _noise_colors(noises):
+    cmap = plt.get_cmap("viridis")
+    noises = sorted(noises)
+    return {p: cmap(i / max(1, len(noises) - 1) * 0.85) for i, p in enumerate(noises)}
+
+def _pct_axis(ax):
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ticks = [100, 51.2, 26.2, 13.4, 6.9, 3.5, 1.8, 0.9, 0.5, 0.2]
+    ax.set_xticks(ticks); ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("% weights remaining")
+
+def fig_test_error(summary: pd.DataFrame, optimal: pd.DataFrame, title: str = "") -> plt.Figure:
+    "Figure 3: test error (%) vs % weights remaining per noise level; dense dashed, optimum starred."
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    cols = _noise_colors(summary.noise.unique())
+    for p, g in summary.groupby("noise"):
+        g = g.sort_values("level")
+        x, m, s = g.weights_remaining, 100 * g.test_err_mean, 100 * g.test_err_std.fillna(0)
+        ax.plot(x, m, "-o", ms=3, color=cols[p], label=f"{p:.0%}")
+        ax.fill_between(x, m - s, m + s, color=cols[p], alpha=0.2, lw=0)
+        ax.axhline(m.iloc[0], color=cols[p], ls="--", lw=1)
+        o = optimal[optimal.noise == p].iloc[0]
+        ax.plot(o.weights_remaining, 100 * o.test_err_mean, "*", ms=14, color=cols[p], mec="k", mew=0.6)
+    _pct_axis(ax)
+    ax.set_ylabel("test error (%)")
+    ax.set_title(title)
+    ax.legend(title="label noise", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+def fig_partition_loss(summary: pd.DataFrame, optimal: pd.DataFrame, title: str = "") -> plt.Figure:
+    "Figure 4: training loss on noisy (solid) and original (dashed) examples vs % weights remaining; optimum starred."
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    cols = _noise_colors(summary.noise.unique())
+    for p, g in summary.groupby("noise"):
+        if p == 0: continue
+        g = g.sort_values("level")
+        x = g.weights_remaining
+        ax.plot(x, g.noisy_loss_mean, "-", color=cols[p], label=f"{p:.0%} noisy")
+        ax.plot(x, g.original_loss_mean, "--", color=cols[p], label=f"{p:.0%} original")
+        o = optimal[optimal.noise == p].iloc[0]
+        for k in ("noisy_loss_mean", "original_loss_mean"):
+            ax.plot(o.weights_remaining, o[k], "*", ms=12, color=cols[p], mec="k", mew=0.6)
+    _pct_axis(ax)
+    ax.set_ylabel("training loss (cross-entropy)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+# %% [markdown]
+# ## Writing files
+#
+# Figures go to PNG (for reading) and PDF (for papers); tables to CSV (for code) and markdown (for reading). Markdown is
+# written here rather than through `DataFrame.to_markdown`, which needs the optional `tabulate` package. Writes are
+# atomic: a reader never sees half a file.
+
+# %%
+#| export
+def save_figure(fig: plt.Figure, folder, name: str) -> list[Path]:
+    "Save `fig` as `<folder>/<name>.png` and `.pdf`; returns the paths."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for ext in ("png", "pdf"):
+        p = folder / f"{name}.{ext}"
+        tmp = folder / f".{name}.tmp.{ext}"
+        fig.savefig(tmp, dpi=150)
+        tmp.replace(p); out.append(p)
+    return out
+
+def to_markdown(df: pd.DataFrame) -> str:
+    "A GitHub-flavoured markdown table of `df` (index dropped)."
+    cols = [str(c) for c in df.columns]
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+def save_table(df: pd.DataFrame, folder, name: str, title: str = "") -> list[Path]:
+    "Save `df` as `<folder>/<name>.csv` and `.md` (with an optional title line)."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    csv, md = folder / f"{name}.csv", folder / f"{name}.md"
+    tmp = folder / f".{name}.tmp"
+    df.to_csv(tmp, index=False); tmp.replace(csv)
+    tmp.write_text((f"**{title}**\n\n" if title else "") + to_markdown(df)); tmp.replace(md)
+    return [csv, md]
+
+
+# %%
+test_eq(to_markdown(pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]})), "| a | b |\n|---|---|\n| 1 | 0.5 |\n| 2 | 0.25 |\n")
+
+# %% [markdown]
+# A picture of the layout on made-up numbers (two noise levels, the 15% one improving with pruning):
+
+# %%
+lv = np.arange(8)
+demo = pd.concat([pd.DataFrame({"noise": p, "level": lv, "weights_remaining": 100 * 0.8 ** lv,
+                                "test_err_mean": e, "test_err_std": 0.005, "val_err_mean": e,
+                                "noisy_loss_mean": nl, "original_loss_mean": ol})
+                  for p, e, nl, ol in [(0.0, 0.10 + 0.002 * lv, np.nan * lv, 0.1 + 0 * lv),
+                                       (0.15, 0.20 - 0.03 * np.sin(lv / 2.5), 0.3 + 0.4 * lv, 0.1 + 0.03 * lv)]])
+opt = demo.loc[demo.groupby("noise")["val_err_mean"].idxmin()]
+fig = fig_test_error(demo, opt, "made-up numbers")
+with tempfile.TemporaryDirectory() as tmp:
+    test_eq([p.suffix for p in save_figure(fig, tmp, "fig03")], [".png", ".pdf"])
+fig

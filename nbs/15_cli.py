@@ -1,0 +1,174 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The `pruning-repro` command
+#
+# > Run a section notebook, the whole reproduction of a bench, or one IMP trajectory, from the shell.
+
+# %%
+#| default_exp cli
+
+# %% [markdown]
+# ```
+# pruning-repro benches                                   # the registry
+# pruning-repro reproduce --bench lenet_fashion           # every section notebook of the bench, through papermill
+# pruning-repro section sec4_noise --bench resnet20_c10 --scale smoke --seeds 0 1
+# pruning-repro imp --bench lenet_mnist --noise 0.1 --seed 0 [--rewind weight]
+# ```
+#
+# Every parameter is validated before anything runs: an unknown bench, scale or section, a noise level outside
+# [0, 1), an empty seed list or missing data give **one line** `error: ...` on stderr and exit status 2, and nothing
+# is written. A section's executed notebook is saved next to its figures (`figures/<bench>/<section>.ipynb`) only
+# when it succeeds; a failed execution is kept as `<section>.failed.ipynb` and the previous good one stays.
+
+# %%
+#| export
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from pruning_repro.config import BENCHES, DEFAULT_BENCH, SCALES, ConfigError, resolve_study, get_bench
+
+# %%
+#| hide
+from fastcore.test import test_eq, test_fail
+
+# %% [markdown]
+# ## Sections
+#
+# The section notebooks, in the order `reproduce` runs them. They live in the repository's `nbs/` folder (found next
+# to the package in a checkout, or through `$PRUNING_REPRO_NBS`).
+
+# %%
+#| export
+SECTIONS = ("sec4_noise",)
+
+def nbs_dir() -> Path:
+    "The folder holding the section notebooks."
+    cands = [os.environ.get("PRUNING_REPRO_NBS"), Path(__file__).resolve().parents[1] / "nbs", Path.cwd() / "nbs"]
+    for c in cands:
+        if c and (Path(c) / f"{SECTIONS[0]}.ipynb").exists(): return Path(c)
+    raise ConfigError("section notebooks not found: run from a checkout of pruning_repro or set PRUNING_REPRO_NBS "
+                      "to its nbs/ folder")
+
+def default_figures_dir() -> Path:
+    "`figures/` of the checkout the current directory is in (found by its settings.ini), else `./figures`."
+    for d in (Path.cwd(), *Path.cwd().parents):
+        if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
+    return Path.cwd() / "figures"
+
+def figures_folder(figures: str | Path, bench: str, scale: str) -> Path:
+    "Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full)."
+    return Path(figures) / (bench if scale == "full" else f"{bench}_{scale}")
+
+
+# %%
+#| export
+def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
+                figures: str | Path = "figures", workers: int | None = None, store: str | None = None) -> Path:
+    "Execute one section notebook with papermill; returns the saved executed notebook."
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
+    from pruning_repro.data import check_available
+    check_available(b.data)
+    if workers is not None and workers < 1: raise ConfigError(f"workers must be >= 1, got {workers}")
+    src = nbs_dir() / f"{section}.ipynb"
+    import papermill as pm
+    out_dir = figures_folder(figures, bench, scale)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp, final = out_dir / f".{section}.running.ipynb", out_dir / f"{section}.ipynb"
+    params = dict(bench=bench, scale=scale, seeds=list(seeds), noise_levels=list(levels),
+                  figures_dir=str(Path(figures).resolve()), workers=workers, store_dir=store)
+    try:
+        pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True)
+    except BaseException:
+        if tmp.exists(): tmp.replace(out_dir / f"{section}.failed.ipynb")
+        raise
+    tmp.replace(final)
+    return final
+
+
+# %% [markdown]
+# ## The command line
+
+# %%
+#| export
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pruning-repro", description=__doc__ or "Reproduce Jin et al. (NeurIPS 2022).")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("benches", help="list the registered benchmarks")
+    def study(sp):
+        sp.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
+        sp.add_argument("--scale", default="full", help=f"one of {', '.join(SCALES)}")
+        sp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+        sp.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
+        sp.add_argument("--figures", default="figures", help="output folder (figures/<bench>/...)")
+        sp.add_argument("--workers", type=int, default=None, help="parallel training processes (default: cores)")
+        sp.add_argument("--store", default=None, help="run store folder (default $PRUNING_REPRO_STORE or ~/.pruning_repro/store)")
+    study(sub.add_parser("reproduce", help="run every section notebook for a bench"))
+    s = sub.add_parser("section", help="run one section notebook"); s.add_argument("name"); study(s)
+    i = sub.add_parser("imp", help="train one IMP trajectory into the store")
+    i.add_argument("--bench", default=DEFAULT_BENCH); i.add_argument("--scale", default="full")
+    i.add_argument("--noise", type=float, default=0.0); i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--rewind", choices=("lr", "weight"), default=None)
+    i.add_argument("--store", default=None); i.add_argument("--device", default=None)
+    return p
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "benches":
+            for n, b in BENCHES.items():
+                print(f"{n:20s} {'embedded' if b.embedded else 'paper   '} {b.description}")
+        elif args.cmd in ("reproduce", "section"):
+            sections = SECTIONS if args.cmd == "reproduce" else (args.name,)
+            resolve_study(args.bench, args.scale, args.seeds, args.noise)  # validate before the first section
+            t0 = time.time()
+            for sec in sections:
+                out = run_section(sec, args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
+                print(f"{sec}: {out}")
+            print(f"done in {time.time() - t0:.0f} s; figures in {figures_folder(args.figures, args.bench, args.scale)}")
+        elif args.cmd == "imp":
+            from dataclasses import replace
+            from pruning_repro.data import check_available
+            from pruning_repro.imp import run_imp
+            from pruning_repro.store import Store
+            b, (seed,), (noise,) = resolve_study(args.bench, args.scale, [args.seed], [args.noise])
+            check_available(b.data)
+            spec = b.run_spec(noise, seed)
+            if args.rewind: spec = replace(spec, prune=replace(spec.prune, rewind=args.rewind))
+            res = run_imp(spec, Store(args.store), device=args.device, label=f"{args.bench} p={noise} seed={seed}")
+            print(res[["level", "density", "train_err", "val_err", "test_err"]].to_string(index=False))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if type(e).__name__ != "PapermillExecutionError": raise
+        print(f"error: the notebook failed: {e.ename}: {e.evalue} (executed copy kept as *.failed.ipynb)", file=sys.stderr)
+        return 1
+    return 0
+
+
+# %%
+test_eq(main(["benches"]), 0)
+test_eq(main(["imp", "--bench", "nope"]), 2)
+test_eq(main(["section", "sec9", "--bench", "lenet_mnist"]), 2)
+test_eq(figures_folder("figures", "resnet20_c10", "smoke"), Path("figures/resnet20_c10_smoke"))
