@@ -125,5 +125,5 @@ def paper_table11(family: str) -> pd.DataFrame:
 # %%
 test_close(TABLE6.query("family == 'C10-VGG-16' and model == 'Dense' and noise == 0.6")["mean"].item(), 62.7)
 t = paper_table11("M-LeNet")
-test_eq(t.diff.tolist(), [-0.26, -0.01, 3.3, 0.21, 2.91, 0.31])   # the (Diff) column the paper prints
+test_eq(t["diff"].tolist(), [-0.26, -0.01, 3.3, 0.21, 2.91, 0.31])   # the (Diff) column the paper prints
 paper_table6("M-LeNet")

@@ -27,7 +27,7 @@
 #
 # It trains only the trajectories the run store lacks (one per noise level and seed), so a rerun trains nothing.
 
-# %%
+# %% tags=["parameters"]
 bench = "lenet_fashion"     # a name from pruning_repro.config.BENCHES
 scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]

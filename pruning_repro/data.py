@@ -143,7 +143,7 @@ def _load_raw(dataset, n_generated, root, cache):
     else: raise ConfigError(f"{dataset} is not an in-memory data set")
     def norm(x):
         x = x.float()
-        if x.dim() == 3: x = x.unsqueeze(1)               # idx images: N,H,W -> N,1,H,W
+        if dataset in ("mnist", "fashion"): x = x.unsqueeze(1)   # idx images: N,H,W -> N,1,H,W
         if dataset != "mnist1d": x = x / 255.0
         m = torch.tensor(info.mean).view(1, -1, *[1] * (x.dim() - 2))
         s = torch.tensor(info.std).view(1, -1, *[1] * (x.dim() - 2))

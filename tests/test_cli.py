@@ -1,0 +1,54 @@
+"""Bad input everywhere a user types: one clear message, a non-zero exit, nothing written, nothing touched."""
+import sys
+
+import pytest
+
+from conftest import BIN, REPO, run, tree
+
+CLI = str(BIN / "pruning-repro")
+
+BAD = [
+    (["section", "sec4_noise", "--bench", "nope"], 2, "unknown bench 'nope'"),
+    (["section", "sec4_noise", "--bench", "lenet_mnist1d", "--noise", "1.5"], 2, "[0, 1)"),
+    (["section", "sec4_noise", "--bench", "lenet_mnist1d", "--noise", "-0.1"], 2, "[0, 1)"),
+    (["section", "sec4_noise", "--bench", "lenet_mnist1d", "--scale", "huge"], 2, "unknown scale"),
+    (["section", "sec9_nothing", "--bench", "lenet_mnist1d"], 2, "unknown section"),
+    (["section", "sec4_noise", "--bench", "lenet_mnist1d", "--seeds", "-1"], 2, "non-negative"),
+    (["section", "sec4_noise", "--bench", "lenet_mnist1d", "--seeds", "0", "0"], 2, "distinct"),
+    (["section", "sec4_noise", "--bench", "resnet20_c10"], 2, "cifar-10-batches-py"),    # empty data root
+    (["reproduce", "--bench", "vgg16_c10", "--scale", "smoke"], 2, "cifar-10-batches-py"),
+    (["imp", "--bench", "lenet_mnist", "--noise", "1.0"], 2, "[0, 1)"),
+    (["imp", "--bench", "lenet_mnist"], 2, "MNIST"),
+    (["reproduce", "--bench", "lenet_mnist1d", "--workers", "0"], 2, "workers must be >= 1"),
+    (["imp", "--bench", "lenet_mnist", "--seed", "x"], 2, "invalid int value"),
+]
+
+
+@pytest.mark.parametrize("argv,code,message", BAD, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_bad_input(argv, code, message, isolated):
+    figures = isolated / "figures"
+    (figures / "lenet_mnist1d").mkdir(parents=True)
+    (figures / "lenet_mnist1d" / "fig03_test_error_vs_sparsity.png").write_bytes(b"earlier result")
+    before = tree(isolated)
+    r = run([CLI, *argv, *(["--figures", str(figures)] if argv[0] in ("section", "reproduce") else [])])
+    assert r.returncode == code, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len([l for l in r.stderr.splitlines() if "error:" in l]) == 1
+    assert tree(isolated) == before      # nothing written, nothing touched
+
+
+def test_papermill_rejects_bad_parameters_before_writing(isolated):
+    out = isolated / "out.ipynb"
+    r = run([str(BIN / "papermill"), "nbs/sec4_noise.ipynb", str(out), "-k", "python3", "-p", "bench", "nope",
+             "-p", "figures_dir", str(isolated / "figures"), "--no-progress-bar"])
+    assert r.returncode != 0 and "unknown bench 'nope'" in r.stderr + r.stdout
+    assert not (isolated / "figures").exists() and not (isolated / "store").exists()
+
+
+def test_benches_lists_registry():
+    r = run([CLI, "benches"])
+    assert r.returncode == 0
+    for name in ("lenet_mnist", "resnet20_c10", "vgg16_c10", "resnet32_c100", "resnet50_imagenet",
+                 "lenet_fashion", "lenet_mnist1d"):
+        assert name in r.stdout
