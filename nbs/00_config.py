@@ -292,19 +292,32 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
 # %% [markdown]
 # ### Embedded benches
 #
-# These run on a laptop CPU with no download. `lenet_fashion` keeps the paper's LeNet recipe (Adam 1.2e-3, batch
-# 128, rewind epoch 0) on a 20,000-example subsample of the real Fashion-MNIST training set, with fewer epochs per
-# level so that a full sweep fits in CPU minutes, and more pruning levels because the noisy optima sit at a few
-# percent of weights (`../shared/notes/embedded-probes.md`). Fashion-MNIST is harder than MNIST, so it takes the
-# CIFAR noise levels. Calibrating these settings against the paper's claims is its own piece of work
-# (`embedded_benchmarks` notebook); the numbers here are the starting point the probes support.
+# These run on a laptop CPU with no download. `lenet_fashion` keeps the paper's LeNet recipe unchanged (Adam 1.2e-3,
+# batch 128, 60 epochs per level, rewind epoch 0, global magnitude pruning of 20% per level) on the real
+# Fashion-MNIST: 2,000 validation images and a 5,000-image training subsample drawn by the seed from the official
+# 60,000, and the full 10,000-image test set. Fashion-MNIST is harder than MNIST, so it takes the CIFAR noise levels.
+# The training set is small so that (a) the dense model is trained to (near) completion and memorizes the noisy
+# labels, as the paper's models do, and (b) a full sweep (4 noise levels × 3 seeds × 27 levels) fits in about 20 CPU
+# minutes. 26 pruning levels reach 0.8²⁶ ≈ 0.3% of the weights: probes (one seed, LR rewinding) showed the
+# regularization regime of §4 — noisy-example loss far above original-example loss, test error falling again —
+# only below ~1% of the weights on this bench:
+#
+# | n_train | epochs | noise | dense test | best test (weights) | test at 0.5% | noisy / original loss at 0.5% |
+# |---|---|---|---|---|---|---|
+# | 5,000 | 60 | 15% | 24.3 | 21.3 (80%) | 25.6 | 2.56 / 0.42 |
+# | 5,000 | 60 | 30% | 35.8 | 30.5 (0.5%) | 30.5 | 2.48 / 0.67 |
+# | 10,000 | 60 | 15% | 21.5 | 20.6 (64%) | — | 0.12 / 0.03 at 2.8% |
+# | 10,000 | 60 | 30% | 31.8 | 31.4 (64%) | — | 0.70 / 0.19 at 2.8% |
+# | 20,000 | 20 | 30% | 21.2 | 21.2 (dense; not trained to completion) | — | 1.63 / 0.37 at 4.4% |
+#
+# Calibrating these settings against all of the paper's claims is its own piece of work (`embedded_benchmarks`).
 
 # %%
 #| export
-register(Bench("lenet_fashion", DataSpec("fashion", n_val=2000, n_train=20_000), ModelSpec("lenet"),
-               replace(_LENET_ADAM, epochs=20), PruneSpec(levels=16, rewind_epoch=0),
+register(Bench("lenet_fashion", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
+               _LENET_ADAM, PruneSpec(levels=26, rewind_epoch=0),
                (0.0, 0.15, 0.30, 0.60), "M-LeNet",
-               "LeNet-300-100 on real Fashion-MNIST (Debian dataset-fashion-mnist), 20k-example training subsample",
+               "LeNet-300-100 on real Fashion-MNIST (Debian dataset-fashion-mnist), 5k-example training subsample",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
 register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_000), ModelSpec("lenet"),
                _LENET_ADAM, PruneSpec(levels=16, rewind_epoch=0), (0.0, 0.15, 0.30, 0.60), "M-LeNet",

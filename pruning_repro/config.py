@@ -198,10 +198,10 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
                                      prune=dict(levels=1, rewind_epoch=1))}))
 
 # %% ../nbs/00_config.ipynb #38e4f328
-register(Bench("lenet_fashion", DataSpec("fashion", n_val=2000, n_train=20_000), ModelSpec("lenet"),
-               replace(_LENET_ADAM, epochs=20), PruneSpec(levels=16, rewind_epoch=0),
+register(Bench("lenet_fashion", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
+               _LENET_ADAM, PruneSpec(levels=26, rewind_epoch=0),
                (0.0, 0.15, 0.30, 0.60), "M-LeNet",
-               "LeNet-300-100 on real Fashion-MNIST (Debian dataset-fashion-mnist), 20k-example training subsample",
+               "LeNet-300-100 on real Fashion-MNIST (Debian dataset-fashion-mnist), 5k-example training subsample",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
 register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_000), ModelSpec("lenet"),
                _LENET_ADAM, PruneSpec(levels=16, rewind_epoch=0), (0.0, 0.15, 0.30, 0.60), "M-LeNet",
