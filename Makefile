@@ -43,7 +43,7 @@ test: nbtest pytest
 # Developer loop: notebooks -> py:percent pairs -> package
 # (edit either side of a pair; --sync takes the newer one; nbdev_clean then rewrites the .ipynb, so sync again)
 export: setup
-	$(BIN)/jupytext --sync nbs/*.ipynb
+	$(BIN)/jupytext --sync nbs/*.py nbs/*.ipynb
 	$(BIN)/nbdev_clean
-	$(BIN)/jupytext --sync nbs/*.ipynb
+	$(BIN)/jupytext --sync nbs/*.py nbs/*.ipynb
 	$(BIN)/nbdev_export

@@ -405,6 +405,9 @@ def load_data(spec: DataSpec, seed: int, device: str | torch.device = "cpu") -> 
     test_rows = _test_rows(len(yte), spec, seed)
     clean = ytr[train_rows]
     noisy_y, mask = add_label_noise(clean, spec.noise, info.num_classes, seed)
+    if spec.exclude_ids:   # leave examples out *after* the noise is drawn: the others keep their labels
+        keep = ~torch.isin(train_rows, torch.tensor(spec.exclude_ids, dtype=train_rows.dtype))
+        train_rows, noisy_y, mask, clean = train_rows[keep], noisy_y[keep], mask[keep], clean[keep]
     d = Data(TensorSplit(xtr[train_rows], noisy_y, train_rows, spec.augment),
              TensorSplit(xtr[val_rows], ytr[val_rows], val_rows), TensorSplit(xte[test_rows], yte[test_rows], test_rows),
              clean, mask, info)
@@ -479,6 +482,9 @@ with tempfile.TemporaryDirectory() as tmp:
     test_eq(d.train.x.shape[1:], (3, 32, 32))
     assert set(d.train.ids.tolist()).isdisjoint(d.val.ids.tolist())
     test_eq(load_data(DataSpec("cifar10", n_val=20, noise=0.25), seed=0).val.ids, d.val.ids)
+    drop = tuple(d.train.ids[:10].tolist())
+    e = load_data(DataSpec("cifar10", n_val=20, noise=0.25, exclude_ids=drop), seed=0)
+    test_eq(len(e.train), 90); test_eq(e.train.y, d.train.y[10:]); test_eq(e.noisy, d.noisy[10:])
     xb, yb, ib = next(d.train.batches(16, shuffle=True, generator=torch.Generator().manual_seed(0)))
     test_eq(xb.shape, (16, 3, 32, 32)); test_eq(yb, d.train.y[ib])
     write_idx(tmp, "MNIST", gz=True); _load_raw.cache_clear()

@@ -214,14 +214,14 @@ MODELS = {
     "resnet50": lambda info, w: ResNet50(info.num_classes, w, info.input_shape[0]),
 }
 
-def build_model(spec: ModelSpec, info, seed: int | None = None) -> PrunableModel:
-    "The model of `spec` for data described by `info` (a `DataInfo`), Kaiming-initialised from `seed`."
+def build_model(spec: ModelSpec, info, seed: int | None = None, stream: str = "init") -> PrunableModel:
+    "The model of `spec` for data described by `info` (a `DataInfo`), Kaiming-initialised from (`seed`, `stream`)."
     if spec.arch not in MODELS:
         raise ConfigError(f"unknown architecture {spec.arch!r}; choose one of: {', '.join(MODELS)}")
     if seed is not None:
         from pruning_repro.config import derive_seed
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(seed, "init"))
+            torch.manual_seed(derive_seed(seed, stream))
             return kaiming_init(MODELS[spec.arch](info, spec.width))
     return kaiming_init(MODELS[spec.arch](info, spec.width))
 

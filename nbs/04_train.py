@@ -159,7 +159,8 @@ def eval_metrics(model: nn.Module, data, batch_size: int = 2048) -> tuple[dict, 
 # ## The loop
 #
 # `train` runs epochs `start_epoch .. spec.epochs-1`. The data order of each epoch comes from `generator`, so a run
-# is reproducible on CPU bit for bit. It returns the state at `checkpoint_epoch` when asked (the weights after that
+# is reproducible on CPU bit for bit. With `steps_per_epoch` set, an epoch is that many steps drawn from successive
+# shuffled passes — how a model trained on a subset keeps the step count and schedule of the full run (App. E). It returns the state at `checkpoint_epoch` when asked (the weights after that
 # many epochs, before the epoch runs), which is how IMP gets its rewind point.
 
 # %%
@@ -168,12 +169,22 @@ def _progress_enabled(progress) -> bool:
     if progress is not None: return bool(progress)
     return os.environ.get("PRUNING_REPRO_PROGRESS", "1") != "0"
 
+def _epoch_batches(split, spec: TrainSpec, steps: int, generator):
+    "One epoch: a shuffled pass, or exactly `spec.steps_per_epoch` batches drawn from successive shuffled passes."
+    if spec.steps_per_epoch is None:
+        yield from split.batches(spec.batch_size, shuffle=True, generator=generator); return
+    n = 0
+    while True:
+        for b in split.batches(spec.batch_size, shuffle=True, generator=generator):
+            yield b; n += 1
+            if n == steps: return
+
 def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator, start_epoch: int = 0,
           masks: dict | None = None, checkpoint_epoch: int | None = None, progress: bool | None = None,
           desc: str = "train") -> dict:
     "Train `model` on `data.train` for epochs [start_epoch, spec.epochs). Returns timings and the rewind checkpoint."
     opt = make_optimizer(model, spec)
-    steps_per_epoch = -(-len(data.train) // spec.batch_size)
+    steps_per_epoch = spec.steps_per_epoch or -(-len(data.train) // spec.batch_size)
     apply_masks(model, masks)
     model.train()
     ckpt, t0, step = None, time.perf_counter(), start_epoch * steps_per_epoch
@@ -181,7 +192,7 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
     for epoch in bar:
         if checkpoint_epoch is not None and epoch == checkpoint_epoch: ckpt = state_copy(model)
         total, n = torch.zeros((), device=next(model.parameters()).device), 0
-        for xb, yb, _ in data.train.batches(spec.batch_size, shuffle=True, generator=generator):
+        for xb, yb, _ in _epoch_batches(data.train, spec, steps_per_epoch, generator):
             for g in opt.param_groups: g["lr"] = lr_at(spec, step, steps_per_epoch)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
@@ -191,7 +202,8 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
             total += loss.detach() * len(yb); n += len(yb); step += 1
         bar.set_postfix(loss=f"{(total / n).item():.3f}")
     if checkpoint_epoch is not None and checkpoint_epoch == spec.epochs: ckpt = state_copy(model)
-    return {"seconds": time.perf_counter() - t0, "epochs": spec.epochs - start_epoch, "checkpoint": ckpt}
+    return {"seconds": time.perf_counter() - t0, "epochs": spec.epochs - start_epoch,
+            "steps": step - start_epoch * steps_per_epoch, "checkpoint": ckpt}
 
 
 # %% [markdown]
@@ -225,4 +237,10 @@ metrics, per_ex = eval_metrics(m, toy())
 assert metrics["train_err"] < 0.1, metrics
 test_eq(per_ex["train_loss"].shape, (512,))
 assert torch.equal(run()[0].fc.weight, m.fc.weight)
+# a fixed step budget per epoch: 3 epochs x 7 steps on 512 examples of batch 64 (8 per pass)
+net, calls = LeNet(8, 2, width=0.1), []
+net.register_forward_pre_hook(lambda mod, inp: calls.append(1))
+train(net, toy(), TrainSpec(3, 64, "adam", 1e-2, steps_per_epoch=7), generator=torch.Generator().manual_seed(0),
+      progress=False)
+test_eq(len(calls), 21)
 metrics

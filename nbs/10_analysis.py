@@ -179,3 +179,124 @@ test_close(t11.loc[0, "dense_mean"], 0.15); test_close(t11.loc[0, "sparse_mean"]
 test_eq(t11.loc[0, "verdict"], "differ")
 test_eq(generalization_table(df).loc[0, "sparse_test_err"], "22.00±1.41")
 t11[["noise", "partition", "dense", "sparse", "diff", "verdict"]]
+
+
+# %% [markdown]
+# ## Which sparsities to look at (§3, App. L)
+#
+# §3 measures per-example losses "at two sparsities of interest: the sparsity that achieves the best generalization,
+# and the highest sparsity that still attains better generalization than the dense model"; Appendix L adds evenly
+# spaced sparsities. Per trajectory (one noise level and seed): the optimum is chosen on *validation* error (§2);
+# "better generalization than dense" compares *test* errors, the paper's definition of generalization.
+
+# %%
+#| export
+def chosen_levels(traj: pd.DataFrame, n_even: int = 5) -> dict:
+    "For one trajectory: the optimal level, the sparsest level still beating dense on test error, and evenly spaced levels."
+    t = traj.sort_values("level")
+    dense_err = t[t.level == 0].test_err.iloc[0]
+    optimal = int(t.loc[t.val_err.idxmin(), "level"])
+    better = t[(t.level > 0) & (t.test_err < dense_err)]
+    highest = int(better.level.max()) if len(better) else None
+    last = int(t.level.max())
+    even = sorted({int(round(x)) for x in np.linspace(1, last, n_even)}) if last >= 1 else []
+    return {"optimal": optimal, "highest_better": highest, "even": even}
+
+
+# %% [markdown]
+# ## EL2N subgroups (§3, Figures 2, 5, 18–20)
+#
+# The training set is split into M = 20 subgroups of equal size by EL2N percentile (0–5%, 5–10%, …); for each we
+# report the mean training-loss difference *algorithm − dense* of its examples (negative: the algorithm fits them
+# better).
+
+# %%
+#| export
+def el2n_subgroups(scores, m: int = 20) -> np.ndarray:
+    "Subgroup index 0..m-1 of every example by EL2N percentile (equal-size groups, ties broken by position)."
+    scores = np.asarray(scores, dtype=float)
+    ranks = np.empty(len(scores), dtype=int)
+    ranks[np.argsort(scores, kind="stable")] = np.arange(len(scores))
+    return (ranks * m) // len(scores)
+
+def subgroup_deltas(loss_algo, loss_dense, scores, m: int = 20) -> np.ndarray:
+    "Mean (algorithm − dense) training loss per EL2N subgroup, lowest EL2N first."
+    g = el2n_subgroups(scores, m)
+    d = np.asarray(loss_algo, dtype=float) - np.asarray(loss_dense, dtype=float)
+    return np.bincount(g, weights=d, minlength=m) / np.bincount(g, minlength=m)
+
+
+# %%
+sc = np.arange(40)[::-1]                  # example i has score 39-i
+test_eq(el2n_subgroups(sc, 20)[:4].tolist(), [19, 19, 18, 18])
+dl = subgroup_deltas(np.where(sc >= 30, 2.0, 1.0), np.ones(40), sc, m=4)   # only the top quarter got worse
+test_eq(dl.tolist(), [0.0, 0.0, 0.0, 1.0])
+
+
+# %% [markdown]
+# ## Most-affected examples (App. K)
+#
+# Appendix K ranks examples by the **geometric mean over the chosen sparsities** of their loss change, with negative
+# changes clipped to 1e-5 (its footnotes 8, 9), the change being the sparse model's loss minus the dense model's:
+# most-worsened = largest geometric mean of the increase; most-improved = the same on the decrease; least-affected =
+# smallest geometric mean of the absolute change. A geometric mean is small as soon as one factor is: an example
+# untouched at one of the sparsities counts as little affected, as the paper's definition implies.
+
+# %%
+#| export
+def geometric_mean_change(changes, mode: str = "worsened", floor: float = 1e-5) -> np.ndarray:
+    "Per example (columns = examples, rows = sparsities): geometric mean of the clipped loss change."
+    c = np.atleast_2d(np.asarray(changes, dtype=float))
+    if mode == "worsened": v = c
+    elif mode == "improved": v = -c
+    elif mode == "affected": v = np.abs(c)
+    else: raise ValueError(f"mode must be 'worsened', 'improved' or 'affected', got {mode!r}")
+    return np.exp(np.log(np.clip(v, floor, None)).mean(axis=0))
+
+def top_examples(changes, k: int, mode: str = "worsened") -> np.ndarray:
+    "Indices of the `k` most worsened / improved examples, or (mode='least') the `k` least affected."
+    if mode == "least": return np.argsort(geometric_mean_change(changes, "affected"), kind="stable")[:k]
+    return np.argsort(-geometric_mean_change(changes, mode), kind="stable")[:k]
+
+
+# %%
+ch = np.array([[1.0, -1.0, 0.01, 4.0], [4.0, -4.0, -0.01, 0.0]])   # 2 sparsities x 4 examples
+test_close(geometric_mean_change(ch)[0], 2.0)                        # sqrt(1*4)
+test_eq(top_examples(ch, 1).tolist(), [0])                          # ex. 3 is worse at one sparsity only: clipped
+test_eq(top_examples(ch, 1, "improved").tolist(), [1])
+test_eq(top_examples(ch, 1, "least").tolist(), [3])   # |change| 4 and 0: the geometric mean is ~0 (paper's definition)
+test_eq(top_examples(ch[:1], 1, "least").tolist(), [2])
+
+
+# %% [markdown]
+# ## Overlap of affected sets (App. I, Table 3)
+#
+# The Jaccard index |A ∩ B| / |A ∪ B| of the top-10% most-affected examples under pruning and under width
+# down-scaling, against the chance level of two random sets of the same size: with k of n examples each, the
+# expected intersection is k²/n, so chance ≈ (k²/n) / (2k − k²/n).
+
+# %%
+#| export
+def jaccard(a, b) -> float:
+    "Jaccard index of two sets of example indices."
+    a, b = set(np.asarray(a).tolist()), set(np.asarray(b).tolist())
+    return len(a & b) / len(a | b) if (a or b) else 1.0
+
+def jaccard_chance(k: int, n: int) -> float:
+    "Jaccard index expected for two independent uniformly random k-subsets of n items (ratio of expectations)."
+    inter = k * k / n
+    return inter / (2 * k - inter)
+
+def top_fraction(values, fraction: float = 0.1) -> np.ndarray:
+    "Indices of the largest `fraction` of `values`."
+    k = max(1, int(round(fraction * len(values))))
+    return np.argsort(-np.asarray(values, dtype=float), kind="stable")[:k]
+
+
+# %%
+test_close(jaccard([1, 2, 3], [2, 3, 4]), 0.5)
+test_eq(jaccard([], []), 1.0)
+rng = np.random.default_rng(0)
+sim = np.mean([jaccard(rng.choice(1000, 100, replace=False), rng.choice(1000, 100, replace=False)) for _ in range(300)])
+assert abs(sim - jaccard_chance(100, 1000)) < 0.01, (sim, jaccard_chance(100, 1000))
+test_eq(sorted(top_fraction([5, 1, 9, 3, 7, 2, 8, 0, 6, 4], 0.2).tolist()), [2, 6])

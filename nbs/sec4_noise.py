@@ -45,7 +45,7 @@ from IPython.display import Markdown, display
 
 from pruning_repro.analysis import (generalization_table, optimal_level_of_mean, partition_table, summarize,
                                     trajectories)
-from pruning_repro.cli import default_figures_dir, figures_folder
+from pruning_repro.cli import default_figures_dir, figures_folder, section_runs
 from pruning_repro.config import resolve_study
 from pruning_repro.data import check_available
 from pruning_repro.imp import run_many
@@ -64,7 +64,7 @@ print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, see
 
 # %%
 t0 = time.time()
-specs = {f"{bench}/p={p:g}/seed={s}": B.run_spec(p, s) for p in noise_levels for s in seeds}
+specs = section_runs("sec4_noise", B, seeds, noise_levels)
 results = run_many(specs, Store(store_dir), workers=workers)
 df = trajectories(results, specs)
 summary = summarize(df)

@@ -10,7 +10,8 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['trajectories', 'summarize', 'optimal_rows', 'dense_rows', 'optimal_level_of_mean', 'compare', 'verdict', 'mean_std',
-           'partition_table', 'generalization_table']
+           'partition_table', 'generalization_table', 'chosen_levels', 'el2n_subgroups', 'subgroup_deltas',
+           'geometric_mean_change', 'top_examples', 'jaccard', 'jaccard_chance', 'top_fraction']
 
 # %% ../nbs/10_analysis.ipynb #259891da
 def trajectories(results: dict, specs: dict) -> pd.DataFrame:
@@ -93,3 +94,60 @@ def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
                      "diff": round(100 * c["diff_mean"], 2), "verdict": c["verdict"],
                      "optimal_weights_remaining": mean_std(o.weights_remaining, digits=1), "n_seeds": len(d)})
     return pd.DataFrame(rows)
+
+# %% ../nbs/10_analysis.ipynb #a6b41c91
+def chosen_levels(traj: pd.DataFrame, n_even: int = 5) -> dict:
+    "For one trajectory: the optimal level, the sparsest level still beating dense on test error, and evenly spaced levels."
+    t = traj.sort_values("level")
+    dense_err = t[t.level == 0].test_err.iloc[0]
+    optimal = int(t.loc[t.val_err.idxmin(), "level"])
+    better = t[(t.level > 0) & (t.test_err < dense_err)]
+    highest = int(better.level.max()) if len(better) else None
+    last = int(t.level.max())
+    even = sorted({int(round(x)) for x in np.linspace(1, last, n_even)}) if last >= 1 else []
+    return {"optimal": optimal, "highest_better": highest, "even": even}
+
+# %% ../nbs/10_analysis.ipynb #66d5ec6f
+def el2n_subgroups(scores, m: int = 20) -> np.ndarray:
+    "Subgroup index 0..m-1 of every example by EL2N percentile (equal-size groups, ties broken by position)."
+    scores = np.asarray(scores, dtype=float)
+    ranks = np.empty(len(scores), dtype=int)
+    ranks[np.argsort(scores, kind="stable")] = np.arange(len(scores))
+    return (ranks * m) // len(scores)
+
+def subgroup_deltas(loss_algo, loss_dense, scores, m: int = 20) -> np.ndarray:
+    "Mean (algorithm − dense) training loss per EL2N subgroup, lowest EL2N first."
+    g = el2n_subgroups(scores, m)
+    d = np.asarray(loss_algo, dtype=float) - np.asarray(loss_dense, dtype=float)
+    return np.bincount(g, weights=d, minlength=m) / np.bincount(g, minlength=m)
+
+# %% ../nbs/10_analysis.ipynb #ee1963e7
+def geometric_mean_change(changes, mode: str = "worsened", floor: float = 1e-5) -> np.ndarray:
+    "Per example (columns = examples, rows = sparsities): geometric mean of the clipped loss change."
+    c = np.atleast_2d(np.asarray(changes, dtype=float))
+    if mode == "worsened": v = c
+    elif mode == "improved": v = -c
+    elif mode == "affected": v = np.abs(c)
+    else: raise ValueError(f"mode must be 'worsened', 'improved' or 'affected', got {mode!r}")
+    return np.exp(np.log(np.clip(v, floor, None)).mean(axis=0))
+
+def top_examples(changes, k: int, mode: str = "worsened") -> np.ndarray:
+    "Indices of the `k` most worsened / improved examples, or (mode='least') the `k` least affected."
+    if mode == "least": return np.argsort(geometric_mean_change(changes, "affected"), kind="stable")[:k]
+    return np.argsort(-geometric_mean_change(changes, mode), kind="stable")[:k]
+
+# %% ../nbs/10_analysis.ipynb #d4585f00
+def jaccard(a, b) -> float:
+    "Jaccard index of two sets of example indices."
+    a, b = set(np.asarray(a).tolist()), set(np.asarray(b).tolist())
+    return len(a & b) / len(a | b) if (a or b) else 1.0
+
+def jaccard_chance(k: int, n: int) -> float:
+    "Jaccard index expected for two independent uniformly random k-subsets of n items (ratio of expectations)."
+    inter = k * k / n
+    return inter / (2 * k - inter)
+
+def top_fraction(values, fraction: float = 0.1) -> np.ndarray:
+    "Indices of the largest `fraction` of `values`."
+    k = max(1, int(round(fraction * len(values))))
+    return np.argsort(-np.asarray(values, dtype=float), kind="stable")[:k]

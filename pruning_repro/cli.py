@@ -14,10 +14,21 @@ from pathlib import Path
 from .config import BENCHES, DEFAULT_BENCH, SCALES, ConfigError, resolve_study, get_bench
 
 # %% auto #0
-__all__ = ['SECTIONS', 'nbs_dir', 'default_figures_dir', 'figures_folder', 'run_section', 'main']
+__all__ = ['SECTION_RUNS', 'SECTIONS', 'section_runs', 'nbs_dir', 'default_figures_dir', 'figures_folder', 'run_section', 'main']
 
 # %% ../nbs/15_cli.ipynb #92db68ad
-SECTIONS = ("sec4_noise",)
+def _sec4_runs(b, seeds, noise_levels) -> dict:
+    "§4: one IMP (LR rewinding) trajectory per noise level and seed."
+    return {f"{b.name}/p={p:g}/seed={s}": b.run_spec(p, s) for p in noise_levels for s in seeds}
+
+SECTION_RUNS = {"sec4_noise": _sec4_runs}
+SECTIONS = tuple(SECTION_RUNS)
+
+def section_runs(section: str, bench, seeds, noise_levels) -> dict:
+    "The runs ({label: RunSpec}) a section notebook needs; the notebook and `reproduce` share this definition."
+    if section not in SECTION_RUNS:
+        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
+    return SECTION_RUNS[section](bench, seeds, noise_levels)
 
 def nbs_dir() -> Path:
     "The folder holding the section notebooks."
@@ -48,6 +59,10 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     check_available(b.data)
     if workers is not None and workers < 1: raise ConfigError(f"workers must be >= 1, got {workers}")
     src = nbs_dir() / f"{section}.ipynb"
+    # train what the section needs here, with progress in the terminal; the notebook then only reads the store
+    from pruning_repro.imp import run_many
+    from pruning_repro.store import Store
+    run_many(section_runs(section, b, seeds, levels), Store(store), workers=workers)
     import papermill as pm
     out_dir = figures_folder(figures, bench, scale)
     out_dir.mkdir(parents=True, exist_ok=True)

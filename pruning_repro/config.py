@@ -31,6 +31,7 @@ class DataSpec:
     n_generated: int | None = None  # size of a generated data set (MNIST-1D); 80% train pool, 20% test
     augment: bool = False        # random crop (pad 4) + horizontal flip, batched on tensors (CIFAR)
     noise: float = 0.0           # fraction of training examples whose label is changed (§4)
+    exclude_ids: tuple = ()      # ids of training examples left out (after the noise is drawn): App. D, E
 
     def __post_init__(self):
         if not (0.0 <= self.noise < 1.0):
@@ -63,6 +64,7 @@ class TrainSpec:
     milestones: tuple = ()       # epochs at which the LR is multiplied by `gamma`
     gamma: float = 0.1
     warmup_epochs: int = 0       # linear warmup from 0 over this many epochs
+    steps_per_epoch: int | None = None  # fixed steps per "epoch" (None: one pass); keeps a subset run's step count
 
     def __post_init__(self):
         if self.epochs <= 0 or self.batch_size <= 0:
@@ -70,6 +72,8 @@ class TrainSpec:
         if self.optimizer not in ("sgd", "adam"):
             raise ConfigError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.lr <= 0: raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch <= 0:
+            raise ConfigError(f"steps_per_epoch must be positive or None, got {self.steps_per_epoch}")
 
 @dataclass(frozen=True)
 class PruneSpec:
@@ -98,20 +102,34 @@ class RunSpec:
     prune: PruneSpec
     seed: int = 0
     version: int = SPEC_VERSION
+    replica: int = 0             # another init / data order on the same data (same split and noise): EL2N's N models
 
     def __post_init__(self):
         if self.prune.rewind_epoch >= self.train.epochs:
             raise ConfigError(f"rewind_epoch ({self.prune.rewind_epoch}) must be < epochs ({self.train.epochs})")
+        if self.replica < 0: raise ConfigError(f"replica must be >= 0, got {self.replica}")
 
-    def to_dict(self) -> dict: return dataclasses.asdict(self)
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for path, default in _ADDED_FIELDS.items():  # fields added after v1 stay out of the canonical form at their
+            *parents, k = path.split(".")            # default, so every run stored before them keeps its hash
+            node = d
+            for p in parents: node = node[p]
+            if node.get(k) == default: node.pop(k)
+        return d
     def canonical(self) -> str: return canonical_json(self.to_dict())
+    def stream(self, purpose: str) -> str:
+        "The name of one random stream of this run (init, data order...), distinct per replica."
+        return purpose if self.replica == 0 else f"{purpose}:replica{self.replica}"
     def hash(self) -> str: return hashlib.sha256(self.canonical().encode()).hexdigest()
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunSpec":
         return cls(data=_build(DataSpec, d["data"]), model=_build(ModelSpec, d["model"]),
                    train=_build(TrainSpec, d["train"]), prune=_build(PruneSpec, d["prune"]),
-                   seed=d["seed"], version=d.get("version", SPEC_VERSION))
+                   seed=d["seed"], version=d.get("version", SPEC_VERSION), replica=d.get("replica", 0))
+
+_ADDED_FIELDS = {"replica": 0, "data.exclude_ids": (), "train.steps_per_epoch": None}
 
 # %% ../nbs/00_config.ipynb #6de23a70
 def derive_seed(seed: int, purpose: str) -> int:

@@ -283,6 +283,9 @@ def load_data(spec: DataSpec, seed: int, device: str | torch.device = "cpu") -> 
     test_rows = _test_rows(len(yte), spec, seed)
     clean = ytr[train_rows]
     noisy_y, mask = add_label_noise(clean, spec.noise, info.num_classes, seed)
+    if spec.exclude_ids:   # leave examples out *after* the noise is drawn: the others keep their labels
+        keep = ~torch.isin(train_rows, torch.tensor(spec.exclude_ids, dtype=train_rows.dtype))
+        train_rows, noisy_y, mask, clean = train_rows[keep], noisy_y[keep], mask[keep], clean[keep]
     d = Data(TensorSplit(xtr[train_rows], noisy_y, train_rows, spec.augment),
              TensorSplit(xtr[val_rows], ytr[val_rows], val_rows), TensorSplit(xte[test_rows], yte[test_rows], test_rows),
              clean, mask, info)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 import multiprocessing as mp
 
 import pandas as pd
@@ -21,15 +21,15 @@ from .store import CorruptRun, Store
 from .train import _progress_enabled, eval_metrics, state_copy, train
 
 # %% auto #0
-__all__ = ['default_device', 'run_imp', 'run_many']
+__all__ = ['default_device', 'run_imp', 'record_data', 'run_many']
 
 # %% ../nbs/06_imp.ipynb #2211d1e5
 def default_device() -> torch.device:
     "CUDA when available (or `$PRUNING_REPRO_DEVICE`), else CPU."
     return torch.device(os.environ.get("PRUNING_REPRO_DEVICE", "cuda" if torch.cuda.is_available() else "cpu"))
 
-def _generator(seed: int, level: int) -> torch.Generator:
-    return torch.Generator().manual_seed(derive_seed(seed, f"order:{level}"))
+def _generator(spec: RunSpec, purpose: str) -> torch.Generator:
+    return torch.Generator().manual_seed(derive_seed(spec.seed, spec.stream(purpose)))
 
 def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bool | None = None,
             label: str = "", data=None) -> pd.DataFrame:
@@ -41,22 +41,26 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
         todo = [lv for lv in range(spec.prune.levels + 1) if lv not in store.levels_done(spec)]
         if not todo: return store.results(spec)
         data = data if data is not None else load_data(spec.data, spec.seed, device)
-        if not store.has_extra(spec, "data"):
-            store.save_extra(spec, "data", {"noisy": data.noisy.to(torch.uint8), "clean_y": data.clean_y,
-                                            "train_y": data.train.y.cpu(), "train_ids": data.train.ids})
+        record_data(spec, store, data)
         bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not _progress_enabled(progress))
         for level in bar:
             _run_level(spec, store, level, data, device, progress)
             bar.set_postfix(val_err=f"{store.metrics(spec, level)['val_err']:.3f}")
     return store.results(spec)
 
+def record_data(spec: RunSpec, store: Store, data) -> None:
+    "Store, once per run, what the analyses need of its data: noisy mask, clean and used labels, example ids."
+    if not store.has_extra(spec, "data"):
+        store.save_extra(spec, "data", {"noisy": data.noisy.to(torch.uint8), "clean_y": data.clean_y,
+                                        "train_y": data.train.y.cpu(), "train_ids": data.train.ids})
+
 def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) -> None:
     t, p = spec.train, spec.prune
-    model = build_model(spec.model, data.info, spec.seed).to(device)
+    model = build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device)
     inner = False if progress is None else progress
     if level == 0:
         masks = full_masks(model)
-        r = train(model, data, t, generator=_generator(spec.seed, 0), checkpoint_epoch=p.rewind_epoch,
+        r = train(model, data, t, generator=_generator(spec, "order:0"), checkpoint_epoch=p.rewind_epoch,
                   progress=inner, desc="level 0")
         store.save_extra(spec, "rewind", r["checkpoint"])
         epochs_total = t.epochs
@@ -67,15 +71,16 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) 
             _run_level(spec, store, level - 1, data, device, progress)
             state, prev_masks = store.load_state(spec, level - 1)
         model.load_state_dict(state)
-        ctx = {"generator": torch.Generator().manual_seed(derive_seed(spec.seed, f"prune:{level}")), "data": data}
+        ctx = {"generator": _generator(spec, f"prune:{level}"), "data": data}
         masks = prune_masks(model, prev_masks, p.fraction, p.strategy, ctx)
         if p.rewind == "weight": model.load_state_dict(store.load_extra(spec, "rewind"))
         dev_masks = {k: v.to(device) for k, v in masks.items()}
-        r = train(model, data, t, generator=_generator(spec.seed, level), start_epoch=p.rewind_epoch,
+        r = train(model, data, t, generator=_generator(spec, f"order:{level}"), start_epoch=p.rewind_epoch,
                   masks=dev_masks, progress=inner, desc=f"level {level}")
         epochs_total = store.metrics(spec, level - 1)["epochs_total"] + t.epochs - p.rewind_epoch
     metrics, per_ex = eval_metrics(model, data)
-    metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], epochs_total=epochs_total)
+    metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], steps=r["steps"],
+                   epochs_total=epochs_total)
     store.save_level(spec, level, metrics, per_ex, state_copy(model), masks)
 
 # %% ../nbs/06_imp.ipynb #a57ba351
@@ -98,9 +103,18 @@ def run_many(specs: dict[str, RunSpec], store: Store | None = None, workers: int
             for k, s in tqdm(missing.items(), desc="runs", disable=not _progress_enabled(progress)):
                 run_imp(s, store, device, progress, label=k)
         else:
+            # progress counts finished levels (read from the store), so a long sweep moves every few seconds
+            total = sum(s.prune.levels + 1 for s in missing.values())
+            done = lambda: sum(len(store.levels_done(s)) for s in missing.values())
+            bar = tqdm(total=total, initial=done(), desc=f"levels of {len(missing)} runs", unit="level",
+                       disable=not _progress_enabled(progress))
             ctx = mp.get_context("spawn")
             with ProcessPoolExecutor(min(workers, len(missing)), mp_context=ctx) as ex:
                 futs = [ex.submit(_worker, s.to_dict(), str(store.root), k, str(device)) for k, s in missing.items()]
-                for f in tqdm(as_completed(futs), total=len(futs), desc="runs", disable=not _progress_enabled(progress)):
-                    f.result()
+                pending = set(futs)
+                while pending:
+                    finished, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+                    for f in finished: f.result()          # a failed run stops the sweep with its error
+                    bar.update(done() - bar.n)
+            bar.close()
     return {k: store.results(s) for k, s in specs.items()}

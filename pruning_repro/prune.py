@@ -5,15 +5,18 @@
 # %% ../nbs/05_prune.ipynb #f4a85985
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ConfigError
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'full_masks', 'density', 'magnitude_scores', 'random_scores', 'register_strategy', 'prune_masks']
+__all__ = ['STRATEGIES', 'full_masks', 'density', 'magnitude_scores', 'random_scores', 'synflow_scores', 'snip_scores',
+           'no_scores', 'register_strategy', 'prune_masks']
 
 # %% ../nbs/05_prune.ipynb #986aaf6b
 def full_masks(model, names: list[str] | None = None) -> dict[str, torch.Tensor]:
@@ -38,7 +41,52 @@ def random_scores(model: nn.Module, names: list[str], context: dict) -> dict[str
     params, g = dict(model.named_parameters()), context["generator"]
     return {n: torch.rand(params[n].shape, generator=g) for n in names}
 
-STRATEGIES: dict[str, Callable] = {"magnitude": magnitude_scores, "random": random_scores}
+def synflow_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+    """SynFlow (Tanaka et al. 2020; App. C item 3): every parameter and buffer replaced by its absolute value (pruned
+    weights stay zero), an all-ones input, R = sum of the logits, score |dR/dw ⊙ w|. Computed in float64 on a copy in
+    eval mode, as the Synaptic-Flow reference does, so the model itself is untouched."""
+    m = copy.deepcopy(model).double().eval()
+    masks = context.get("masks") or {}
+    with torch.no_grad():
+        for n, t in list(m.state_dict().items()):
+            if t.is_floating_point(): t.abs_()
+        params = dict(m.named_parameters())
+        for n, mk in masks.items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
+    shape = context.get("input_shape") or _input_shape(model, context)
+    dev = next(m.parameters()).device
+    m.zero_grad()
+    m(torch.ones((1, *shape), dtype=torch.float64, device=dev)).sum().backward()
+    return {n: (params[n].grad * params[n]).detach().abs().float().cpu() for n in names}
+synflow_scores.rounds = 100  # iterative: SynFlow prunes in many small rounds towards the level's target
+
+def snip_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+    """SNIP (Lee et al. 2019; App. C item 4): |w ⊙ g|, g the gradient of the training loss summed over
+    `snip_examples` (default 1,024) training examples drawn by the level's generator, with the current masks applied."""
+    data, g = context["data"], context["generator"]
+    m = copy.deepcopy(model).train()
+    params = dict(m.named_parameters())
+    with torch.no_grad():
+        for n, mk in (context.get("masks") or {}).items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
+    n_ex, seen = min(len(data.train), context.get("snip_examples", 1024)), 0
+    m.zero_grad()
+    for xb, yb, _ in data.train.batches(min(256, n_ex), shuffle=True, generator=g, augment=False):
+        xb, yb = xb[:n_ex - seen], yb[:n_ex - seen]
+        F.cross_entropy(m(xb), yb, reduction="sum").backward()
+        seen += len(yb)
+        if seen >= n_ex: break
+    return {n: (params[n].grad * params[n]).detach().abs().cpu() for n in names}
+
+def no_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+    "Placeholder scores of the 'none' strategy (extended dense training): nothing is removed."
+    return {}
+
+def _input_shape(model, context):
+    data = context.get("data")
+    if data is None: raise ConfigError("SynFlow needs the input shape: pass context['input_shape'] or context['data']")
+    return tuple(data.info.input_shape)
+
+STRATEGIES: dict[str, Callable] = {"magnitude": magnitude_scores, "random": random_scores, "synflow": synflow_scores,
+                                   "snip": snip_scores, "none": no_scores}
 
 def register_strategy(name: str, fn: Callable) -> Callable:
     "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`."
@@ -52,19 +100,30 @@ def prune_masks(model: nn.Module, masks: dict[str, torch.Tensor], fraction: floa
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown pruning strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     if not 0 < fraction < 1: raise ConfigError(f"prune fraction must be in (0, 1), got {fraction}")
-    names = list(masks)
-    scores = STRATEGIES[strategy](model, names, context or {})
-    flat_s = torch.cat([scores[n].flatten().float() for n in names])
+    if strategy == "none": return {n: m.clone() for n, m in masks.items()}
+    fn, names = STRATEGIES[strategy], list(masks)
     flat_m = torch.cat([masks[n].flatten() for n in names]).bool()
-    alive = flat_m.nonzero().squeeze(1)
-    k = int(round(fraction * alive.numel()))
-    new = flat_m.clone()
-    if k > 0:
-        # stable sort so that equal scores are removed in position order
-        order = torch.sort(flat_s[alive], stable=True).indices
-        new[alive[order[:k]]] = False
+    n_alive = int(flat_m.sum())
+    target = n_alive - int(round(fraction * n_alive))          # weights left after this level
+    rounds = getattr(fn, "rounds", 1)
+    ctx = dict(context or {})
+    for r in range(1, rounds + 1):
+        # iterative heuristics approach the target geometrically: alive_r = alive_0 * (target/alive_0)^(r/rounds)
+        keep = target if r == rounds else int(round(n_alive * (target / n_alive) ** (r / rounds)))
+        ctx["masks"] = _unflatten(flat_m, masks, names)
+        scores = fn(model, names, ctx)
+        flat_s = torch.cat([scores[n].flatten().float() for n in names])
+        alive = flat_m.nonzero().squeeze(1)
+        k = alive.numel() - keep
+        if k > 0:
+            # stable sort so that equal scores are removed in position order
+            order = torch.sort(flat_s[alive], stable=True).indices
+            flat_m = flat_m.clone(); flat_m[alive[order[:k]]] = False
+    return _unflatten(flat_m, masks, names)
+
+def _unflatten(flat: torch.Tensor, like: dict, names: list[str]) -> dict[str, torch.Tensor]:
     out, i = {}, 0
     for n in names:
-        sz = masks[n].numel()
-        out[n] = new[i:i + sz].view_as(masks[n]).float(); i += sz
+        sz = like[n].numel()
+        out[n] = flat[i:i + sz].view_as(like[n]).float(); i += sz
     return out

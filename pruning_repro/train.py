@@ -83,12 +83,22 @@ def _progress_enabled(progress) -> bool:
     if progress is not None: return bool(progress)
     return os.environ.get("PRUNING_REPRO_PROGRESS", "1") != "0"
 
+def _epoch_batches(split, spec: TrainSpec, steps: int, generator):
+    "One epoch: a shuffled pass, or exactly `spec.steps_per_epoch` batches drawn from successive shuffled passes."
+    if spec.steps_per_epoch is None:
+        yield from split.batches(spec.batch_size, shuffle=True, generator=generator); return
+    n = 0
+    while True:
+        for b in split.batches(spec.batch_size, shuffle=True, generator=generator):
+            yield b; n += 1
+            if n == steps: return
+
 def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator, start_epoch: int = 0,
           masks: dict | None = None, checkpoint_epoch: int | None = None, progress: bool | None = None,
           desc: str = "train") -> dict:
     "Train `model` on `data.train` for epochs [start_epoch, spec.epochs). Returns timings and the rewind checkpoint."
     opt = make_optimizer(model, spec)
-    steps_per_epoch = -(-len(data.train) // spec.batch_size)
+    steps_per_epoch = spec.steps_per_epoch or -(-len(data.train) // spec.batch_size)
     apply_masks(model, masks)
     model.train()
     ckpt, t0, step = None, time.perf_counter(), start_epoch * steps_per_epoch
@@ -96,7 +106,7 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
     for epoch in bar:
         if checkpoint_epoch is not None and epoch == checkpoint_epoch: ckpt = state_copy(model)
         total, n = torch.zeros((), device=next(model.parameters()).device), 0
-        for xb, yb, _ in data.train.batches(spec.batch_size, shuffle=True, generator=generator):
+        for xb, yb, _ in _epoch_batches(data.train, spec, steps_per_epoch, generator):
             for g in opt.param_groups: g["lr"] = lr_at(spec, step, steps_per_epoch)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
@@ -106,4 +116,5 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
             total += loss.detach() * len(yb); n += len(yb); step += 1
         bar.set_postfix(loss=f"{(total / n).item():.3f}")
     if checkpoint_epoch is not None and checkpoint_epoch == spec.epochs: ckpt = state_copy(model)
-    return {"seconds": time.perf_counter() - t0, "epochs": spec.epochs - start_epoch, "checkpoint": ckpt}
+    return {"seconds": time.perf_counter() - t0, "epochs": spec.epochs - start_epoch,
+            "steps": step - start_epoch * steps_per_epoch, "checkpoint": ckpt}

@@ -1,0 +1,114 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Leave-out retraining
+#
+# > Dense models retrained without the examples pruning improved (App. D) or without those the sparse model gets
+# > wrong (App. E).
+
+# %%
+#| default_exp leave_out
+
+# %% [markdown]
+# Two experiments test what the pruning-affected examples do to generalization:
+#
+# * **App. D — top improved examples (TIE) vs random (RND).** Rank training examples by how much pruning (to a chosen
+#   level) *lowered* their loss relative to the dense model, leave out the top K% (K = 20 in §3), and retrain a dense
+#   model; compare with leaving out a random set of the same size. If the improved examples matter, TIE hurts more.
+# * **App. E — dense-subset models.** Train a dense model only on the examples the optimally sparse model predicts
+#   correctly (on the labels used for training). "Since training only on a dataset subset changes the number of
+#   gradient steps an epoch takes, we increase the total number of epochs so that the total number of gradient steps
+#   taken remains the same": here each epoch of the subset run is given exactly the dense run's steps per epoch
+#   (`TrainSpec.steps_per_epoch`), which keeps both the step count and the learning-rate schedule identical.
+#
+# Both are dense runs of the store (`levels = 0`) whose `DataSpec.exclude_ids` lists the left-out examples by their
+# stable ids; the label noise is drawn before the exclusion, so every kept example has the label it had in the
+# pruning run.
+
+# %%
+#| export
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from pruning_repro.config import ConfigError, RunSpec, derive_seed
+from pruning_repro.store import Store
+
+# %%
+#| hide
+from fastcore.test import test_eq
+
+
+# %%
+#| export
+def dense_spec(spec: RunSpec) -> RunSpec:
+    "The standard dense run of `spec` (level 0 only)."
+    return replace(spec, prune=replace(spec.prune, levels=0))
+
+def _excluding(spec: RunSpec, ids, steps_per_epoch: int | None = None) -> RunSpec:
+    ids = tuple(sorted(int(i) for i in ids))
+    s = replace(dense_spec(spec), data=replace(spec.data, exclude_ids=ids))
+    if steps_per_epoch is not None: s = replace(s, train=replace(s.train, steps_per_epoch=steps_per_epoch))
+    return s
+
+def tie_rnd_specs(spec: RunSpec, store: Store, level: int, fraction: float = 0.2) -> dict[str, RunSpec]:
+    """Dense retraining without the top `fraction` of examples whose loss pruning to `level` lowered most (TIE), and
+    without a random set of the same size (RND, drawn by the run's seed)."""
+    if not 0 < fraction < 1: raise ConfigError(f"fraction must be in (0, 1), got {fraction}")
+    ids = store.load_extra(spec, "data")["train_ids"]
+    change = store.load_per_example(spec, level)["train_loss"] - store.load_per_example(spec, 0)["train_loss"]
+    k = int(round(fraction * len(ids)))
+    tie = ids[torch.argsort(change, stable=True)[:k]]                      # most negative change first
+    g = torch.Generator().manual_seed(derive_seed(spec.seed, f"rnd:{level}:{fraction!r}"))
+    rnd = ids[torch.randperm(len(ids), generator=g)[:k]]
+    return {"TIE": _excluding(spec, tie.tolist()), "RND": _excluding(spec, rnd.tolist())}
+
+def dense_subset_spec(spec: RunSpec, store: Store, level: int) -> RunSpec:
+    "A dense run on the examples the model at `level` classifies correctly, with the dense run's step count."
+    ids = store.load_extra(spec, "data")["train_ids"]
+    correct = store.load_per_example(spec, level)["train_correct"]
+    if bool(correct.all()): raise ConfigError(f"the model at level {level} fits every training example: nothing to leave out")
+    steps = -(-len(ids) // spec.train.batch_size)
+    return _excluding(spec, ids[~correct].tolist(), steps_per_epoch=steps)
+
+
+# %% [markdown]
+# A run of the store with hand-made per-example results shows the selection: the TIE set is the examples with the
+# largest loss decrease, RND has the same size, and the dense-subset run keeps the full run's steps per epoch.
+
+# %%
+import tempfile
+from pruning_repro.config import get_bench
+spec = get_bench("lenet_mnist", "smoke").run_spec(0.1, 0)
+with tempfile.TemporaryDirectory() as tmp:
+    st = Store(tmp)
+    ids = torch.arange(100, 110)
+    st.save_extra(spec, "data", {"train_ids": ids})
+    dense_loss = torch.ones(10)
+    sparse_loss = torch.tensor([1.0, 0.1, 1.0, 0.5, 1.2, 1.0, 0.2, 1.0, 1.0, 1.0])
+    correct = torch.tensor([True] * 8 + [False] * 2)
+    for lv, loss in ((0, dense_loss), (1, sparse_loss)):
+        st.save_level(spec, lv, {"val_err": 0.1}, {"train_loss": loss, "train_correct": correct}, {}, {})
+    tr = tie_rnd_specs(spec, st, 1, fraction=0.2)
+    test_eq(tr["TIE"].data.exclude_ids, (101, 106))
+    test_eq(len(tr["RND"].data.exclude_ids), 2)
+    ds = dense_subset_spec(spec, st, 1)
+    test_eq(ds.data.exclude_ids, (108, 109))
+    test_eq(ds.train.steps_per_epoch, -(-10 // spec.train.batch_size))
+    test_eq((ds.prune.levels, tr["TIE"].prune.levels), (0, 0))

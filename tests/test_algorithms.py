@@ -1,0 +1,91 @@
+"""The paper's learning algorithms and analyses on stored runs at the smoke scale (issue: algorithms & analyses)."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from pruning_repro.config import get_bench
+from pruning_repro.el2n import el2n_scores
+from pruning_repro.imp import run_imp, run_many
+from pruning_repro.leave_out import dense_spec, dense_subset_spec, tie_rnd_specs
+from pruning_repro.store import Store
+from pruning_repro.width import width_results, width_specs
+
+
+def smoke(strategy="magnitude", rewind="lr", levels=2, noise=0.2, seed=0):
+    s = get_bench("lenet_mnist", "smoke").run_spec(noise, seed)
+    return replace(s, prune=replace(s.prune, strategy=strategy, rewind=rewind, levels=levels))
+
+
+@pytest.mark.parametrize("strategy", ["magnitude", "random", "synflow", "snip"])
+def test_heuristics_remove_exactly_20_percent_per_level(strategy, tiny_mnist):
+    res = run_imp(smoke(strategy), Store(), "cpu")
+    assert np.allclose(res.density, [1.0, 0.8, 0.64], atol=1e-4)
+
+
+def test_heuristics_choose_different_weights(tiny_mnist):
+    st = Store()
+    masks = {}
+    for strat in ("magnitude", "random", "synflow", "snip"):
+        s = smoke(strat, levels=1)
+        run_imp(s, st, "cpu")
+        masks[strat] = st.load_state(s, 1)[1]["fc_layers.0.weight"]
+    for a in masks:
+        for b in masks:
+            if a < b: assert not torch.equal(masks[a], masks[b]), (a, b)
+
+
+def test_extended_dense_training_keeps_weights_and_replays_schedule(tiny_mnist):
+    res = run_imp(smoke("none"), Store(), "cpu")
+    assert (res.density == 1.0).all()
+    assert res.epochs_total.tolist() == [2, 4, 6] and res.steps.nunique() == 1
+
+
+def test_oneshot_is_one_level_to_the_target(tiny_mnist):
+    s = smoke(levels=1)
+    s = replace(s, prune=replace(s.prune, fraction=0.9))
+    assert run_imp(s, Store(), "cpu").density.round(4).tolist() == [1.0, 0.1]
+
+
+def test_width_downscaling_sequence(tiny_mnist):
+    b = get_bench("lenet_mnist", "smoke")
+    specs = width_specs(b, 0.2, 0, steps=2)
+    out = width_results(run_many(specs, Store(), workers=1, device="cpu"), specs)
+    assert out.width.round(4).tolist() == [1.0, 0.8, 0.64]
+    assert out.weights_remaining.is_monotonic_decreasing and out.weights_remaining.iloc[0] == 100
+    eq = width_specs(b, 0.2, 0, steps=1, equalized=True)
+    res = run_many(eq, Store(), workers=1, device="cpu")
+    assert all(df.epochs_total.tolist() == [2, 4] for df in res.values())   # = one-shot pruning's budget
+
+
+def test_el2n_stored_once_and_bounded(tiny_mnist):
+    st, s = Store(), smoke(levels=0)
+    sc = el2n_scores(s, st, n_models=2, fraction=0.5, device="cpu", workers=1)
+    assert sc.shape == (400,) and float(sc.min()) >= 0 and float(sc.max()) <= 2 ** 0.5 + 1e-6
+    noisy = st.load_extra(s, "data")["noisy"].bool()
+    assert float(sc[noisy].mean()) > float(sc[~noisy].mean())      # mislabelled examples score higher
+    before = sorted(p.stat().st_mtime_ns for p in st.root.rglob("metrics.json"))
+    assert torch.equal(el2n_scores(s, st, n_models=2, fraction=0.5, device="cpu"), sc)
+    assert before == sorted(p.stat().st_mtime_ns for p in st.root.rglob("metrics.json"))
+
+
+def test_dense_subset_keeps_step_count(tiny_mnist):
+    st, s = Store(), smoke(levels=2)
+    run_imp(s, st, "cpu")
+    ds = dense_subset_spec(s, st, 2)
+    left_out = len(ds.data.exclude_ids)
+    assert 0 < left_out < 400
+    res = run_imp(ds, st, "cpu")
+    dense = run_imp(dense_spec(s), st, "cpu")
+    assert res.steps.iloc[0] == dense.steps.iloc[0] == 2 * -(-400 // 64)
+
+
+def test_tie_and_rnd_leave_out_same_number(tiny_mnist):
+    st, s = Store(), smoke(levels=1)
+    run_imp(s, st, "cpu")
+    sp = tie_rnd_specs(s, st, 1, fraction=0.2)
+    assert len(sp["TIE"].data.exclude_ids) == len(sp["RND"].data.exclude_ids) == 80
+    assert set(sp["TIE"].data.exclude_ids) != set(sp["RND"].data.exclude_ids)
+    out = run_many(sp, st, workers=1, device="cpu")
+    assert all(len(df) == 1 for df in out.values())
