@@ -300,3 +300,39 @@ rng = np.random.default_rng(0)
 sim = np.mean([jaccard(rng.choice(1000, 100, replace=False), rng.choice(1000, 100, replace=False)) for _ in range(300)])
 assert abs(sim - jaccard_chance(100, 1000)) < 0.01, (sim, jaccard_chance(100, 1000))
 test_eq(sorted(top_fraction([5, 1, 9, 3, 7, 2, 8, 0, 6, 4], 0.2).tolist()), [2, 6])
+
+
+# %% [markdown]
+# ## Comparing learning algorithms (Tables 2, 9, 10)
+#
+# For each algorithm, every seed picks its model with the best validation error along its family (pruning levels,
+# EDT cycles or widths) and reports its test error; the table gives mean ± std over seeds, where the optimum lies
+# (% weights remaining, and training time in units of the standard training run), and the match rule against a
+# reference algorithm (LR rewinding in the paper).
+
+# %%
+#| export
+def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = None) -> pd.DataFrame:
+    """Optimal test error per algorithm. `frames` maps an algorithm name to its long frame (columns seed, val_err,
+    test_err, weights_remaining and optionally epochs_total); rows of one seed are one family of models."""
+    reference = reference or next(iter(frames))
+    best = {k: df.loc[df.groupby("seed")["val_err"].idxmin()].sort_values("seed") for k, df in frames.items()}
+    rows = []
+    for k, b in best.items():
+        c = compare(b.test_err.to_numpy(), best[reference].test_err.to_numpy()) if k != reference else {"verdict": "—", "diff_mean": 0.0}
+        e0 = frames[k].epochs_total.min() if "epochs_total" in frames[k] else np.nan
+        rows.append({"algorithm": k, "optimal_test_err": mean_std(b.test_err, 100),
+                     "optimal_weights_remaining": mean_std(b.weights_remaining, digits=1),
+                     "training_time": mean_std(b.epochs_total / e0, digits=1) if "epochs_total" in b else "",
+                     f"diff_vs_{reference}": round(100 * c["diff_mean"], 2), "verdict": c["verdict"],
+                     "test_err_mean": b.test_err.mean(), "n_seeds": len(b)})
+    return pd.DataFrame(rows)
+
+
+# %%
+fa = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "val_err": [.3, .2, .3, .2, .3, .2], "test_err": [.3, .20, .3, .21, .3, .19],
+                   "weights_remaining": [100, 80] * 3, "epochs_total": [1, 2] * 3})
+fb = fa.assign(test_err=fa.test_err + 0.05)
+tab = algorithm_table({"LR": fa, "EDT": fb})
+test_eq(tab.verdict.tolist(), ["—", "differ"]); test_eq(tab.optimal_test_err[0], "20.00±1.00")
+tab[["algorithm", "optimal_test_err", "optimal_weights_remaining", "training_time", "verdict"]]

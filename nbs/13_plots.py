@@ -155,3 +155,45 @@ fig = fig_test_error(demo, opt, "made-up numbers")
 with tempfile.TemporaryDirectory() as tmp:
     test_eq([p.suffix for p in save_figure(fig, tmp, "fig03")], [".png", ".pdf"])
 fig
+
+
+# %% [markdown]
+# ## Example grids (App. K)
+#
+# The most-worsened, most-improved and least-affected examples are shown with the label used for training and the
+# clean label (they differ for a noisy example): images as a grid, 1-D signals (MNIST-1D) as small line plots.
+
+# %%
+#| export
+def example_grid(x, labels, clean=None, title: str = "", ncols: int = 8, class_names=None) -> plt.Figure:
+    "A grid of examples `x` (N,C,H,W images or N,1,L signals) titled by their labels (`used/clean` if they differ)."
+    import torch
+    x = torch.as_tensor(x).detach().cpu().float()
+    n = len(x); ncols = min(ncols, n); nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.45 * nrows + (0.3 if title else 0)), squeeze=False)
+    name = (lambda c: class_names[int(c)]) if class_names else (lambda c: str(int(c)))
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([]); ax.set_yticks([])
+        if i >= n: ax.axis("off"); continue
+        e = x[i]
+        if e.dim() == 2 and e.shape[0] == 1 or e.dim() == 1: ax.plot(e.flatten().numpy(), lw=1)
+        else:
+            img = e.permute(1, 2, 0) if e.shape[0] in (1, 3) else e
+            img = (img - img.min()) / (img.max() - img.min() + 1e-8)
+            ax.imshow(img.squeeze(-1).numpy() if img.shape[-1] == 1 else img.numpy(), cmap="gray")
+        lab = name(labels[i]) if clean is None or int(clean[i]) == int(labels[i]) else f"{name(labels[i])}/{name(clean[i])}"
+        ax.set_title(lab, fontsize=7, color="k" if clean is None or int(clean[i]) == int(labels[i]) else "C3")
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# %%
+import torch
+g = example_grid(torch.randn(10, 1, 28, 28), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], clean=[0, 1, 2, 3, 4, 5, 6, 7, 8, 0],
+                 title="images: the last one is noisy (label used / clean label)")
+test_eq(len(g.axes), 16)
+g
+
+# %%
+example_grid(torch.randn(6, 1, 40).cumsum(-1), [1, 2, 3, 4, 5, 6], title="1-D signals (MNIST-1D)")

@@ -75,7 +75,7 @@ print(f"{len(specs)} trajectories ready in {time.time() - t0:.0f} s")
 # ## Figure 3: test error vs % weights remaining
 
 # %%
-fig3 = fig_test_error(summary, optimal, f"Fig. 3 — {B.description.split(' (')[0]}: test error under label noise")
+fig3 = fig_test_error(summary, optimal, f"Fig. 3 — {bench}: test error vs sparsity")
 save_figure(fig3, out, "fig03_test_error_vs_sparsity")
 fig3
 

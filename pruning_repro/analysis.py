@@ -11,7 +11,7 @@ import pandas as pd
 # %% auto #0
 __all__ = ['trajectories', 'summarize', 'optimal_rows', 'dense_rows', 'optimal_level_of_mean', 'compare', 'verdict', 'mean_std',
            'partition_table', 'generalization_table', 'chosen_levels', 'el2n_subgroups', 'subgroup_deltas',
-           'geometric_mean_change', 'top_examples', 'jaccard', 'jaccard_chance', 'top_fraction']
+           'geometric_mean_change', 'top_examples', 'jaccard', 'jaccard_chance', 'top_fraction', 'algorithm_table']
 
 # %% ../nbs/10_analysis.ipynb #259891da
 def trajectories(results: dict, specs: dict) -> pd.DataFrame:
@@ -151,3 +151,20 @@ def top_fraction(values, fraction: float = 0.1) -> np.ndarray:
     "Indices of the largest `fraction` of `values`."
     k = max(1, int(round(fraction * len(values))))
     return np.argsort(-np.asarray(values, dtype=float), kind="stable")[:k]
+
+# %% ../nbs/10_analysis.ipynb #3c9fbdb1
+def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = None) -> pd.DataFrame:
+    """Optimal test error per algorithm. `frames` maps an algorithm name to its long frame (columns seed, val_err,
+    test_err, weights_remaining and optionally epochs_total); rows of one seed are one family of models."""
+    reference = reference or next(iter(frames))
+    best = {k: df.loc[df.groupby("seed")["val_err"].idxmin()].sort_values("seed") for k, df in frames.items()}
+    rows = []
+    for k, b in best.items():
+        c = compare(b.test_err.to_numpy(), best[reference].test_err.to_numpy()) if k != reference else {"verdict": "—", "diff_mean": 0.0}
+        e0 = frames[k].epochs_total.min() if "epochs_total" in frames[k] else np.nan
+        rows.append({"algorithm": k, "optimal_test_err": mean_std(b.test_err, 100),
+                     "optimal_weights_remaining": mean_std(b.weights_remaining, digits=1),
+                     "training_time": mean_std(b.epochs_total / e0, digits=1) if "epochs_total" in b else "",
+                     f"diff_vs_{reference}": round(100 * c["diff_mean"], 2), "verdict": c["verdict"],
+                     "test_err_mean": b.test_err.mean(), "n_seeds": len(b)})
+    return pd.DataFrame(rows)

@@ -14,7 +14,8 @@ from pathlib import Path
 from .config import BENCHES, DEFAULT_BENCH, SCALES, ConfigError, resolve_study, get_bench
 
 # %% auto #0
-__all__ = ['SECTION_RUNS', 'SECTIONS', 'section_runs', 'nbs_dir', 'default_figures_dir', 'figures_folder', 'run_section', 'main']
+__all__ = ['SECTION_RUNS', 'SECTIONS', 'ALGORITHMS', 'algorithm_runs', 'section_runs', 'nbs_dir', 'default_figures_dir',
+           'figures_folder', 'run_section', 'compare_algorithms', 'main']
 
 # %% ../nbs/15_cli.ipynb #92db68ad
 def _sec4_runs(b, seeds, noise_levels) -> dict:
@@ -23,6 +24,21 @@ def _sec4_runs(b, seeds, noise_levels) -> dict:
 
 SECTION_RUNS = {"sec4_noise": _sec4_runs}
 SECTIONS = tuple(SECTION_RUNS)
+
+ALGORITHMS = ("LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT", "WD")
+
+def algorithm_runs(b, noise: float, seeds) -> dict[str, dict]:
+    "{algorithm: {label: RunSpec}} of the learning algorithms compared in App. C / J (Tables 2, 9, 10) at one noise level."
+    from dataclasses import replace
+    from pruning_repro.width import width_specs
+    variants = {"LR rewinding": {}, "weight rewinding": {"rewind": "weight"}, "SynFlow": {"strategy": "synflow"},
+                "SNIP": {"strategy": "snip"}, "random": {"strategy": "random"}, "EDT": {"strategy": "none"}}
+    out = {}
+    for name, kw in variants.items():
+        out[name] = {f"{b.name}/{name}/p={noise:g}/seed={s}": b.run_spec(noise, s, prune=replace(b.prune, **kw))
+                     for s in seeds}
+    out["WD"] = {k: v for s in seeds for k, v in width_specs(b, noise, s).items()}
+    return out
 
 def section_runs(section: str, bench, seeds, noise_levels) -> dict:
     "The runs ({label: RunSpec}) a section notebook needs; the notebook and `reproduce` share this definition."
@@ -78,6 +94,38 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     return final
 
 # %% ../nbs/15_cli.ipynb #80e4f5f2
+def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None, figures="figures",
+                       workers: int | None = None, store: str | None = None):
+    "Train (once) and compare every learning algorithm at each noise level; writes table02_algorithms_p<noise>."
+    import pandas as pd
+    from pruning_repro.analysis import algorithm_table, trajectories
+    from pruning_repro.data import check_available
+    from pruning_repro.imp import run_many
+    from pruning_repro.plots import save_table
+    from pruning_repro.store import Store
+    from pruning_repro.width import width_results
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
+    check_available(b.data)
+    st, out = Store(store), figures_folder(figures, bench, scale)
+    tables = {}
+    for p in levels:
+        runs = algorithm_runs(b, p, seeds)
+        results = run_many({k: v for r in runs.values() for k, v in r.items()}, st, workers=workers)
+        frames = {}
+        for name, specs in runs.items():
+            res = {k: results[k] for k in specs}
+            if name == "WD":
+                w = width_results(res, specs)
+                frames[name] = w.assign(epochs_total=w.epochs_total)
+            else: frames[name] = trajectories(res, specs)
+        t = algorithm_table(frames, reference="LR rewinding")
+        save_table(t.drop(columns=["test_err_mean"]), out, f"table02_algorithms_p{p:g}",
+                   f"{bench}, {p:.0%} label noise: optimal test error (%) per learning algorithm, {len(seeds)} seeds")
+        print(f"\n{bench}, {p:.0%} label noise ({len(seeds)} seeds):")
+        print(t.drop(columns=["test_err_mean"]).to_string(index=False))
+        tables[p] = t
+    return tables
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pruning-repro", description=__doc__ or "Reproduce Jin et al. (NeurIPS 2022).")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -92,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--store", default=None, help="run store folder (default $PRUNING_REPRO_STORE or ~/.pruning_repro/store)")
     study(sub.add_parser("reproduce", help="run every section notebook for a bench"))
     s = sub.add_parser("section", help="run one section notebook"); s.add_argument("name"); study(s)
+    a = sub.add_parser("algorithms", help="optimal test error of every learning algorithm at one noise level (Tables 2/9/10)")
+    study(a)
     i = sub.add_parser("imp", help="train one IMP trajectory into the store")
     i.add_argument("--bench", default=DEFAULT_BENCH); i.add_argument("--scale", default="full")
     i.add_argument("--noise", type=float, default=0.0); i.add_argument("--seed", type=int, default=0)
@@ -113,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                 out = run_section(sec, args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
                 print(f"{sec}: {out}")
             print(f"done in {time.time() - t0:.0f} s; figures in {figures_folder(args.figures, args.bench, args.scale)}")
+        elif args.cmd == "algorithms":
+            compare_algorithms(args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
         elif args.cmd == "imp":
             from dataclasses import replace
             from pruning_repro.data import check_available

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['fig_test_error', 'fig_partition_loss', 'save_figure', 'to_markdown', 'save_table']
+__all__ = ['fig_test_error', 'fig_partition_loss', 'save_figure', 'to_markdown', 'save_table', 'example_grid']
 
 # %% ../nbs/13_plots.ipynb #a52bb3f4
 def _noise_colors(noises):
@@ -96,3 +96,26 @@ def save_table(df: pd.DataFrame, folder, name: str, title: str = "") -> list[Pat
     df.to_csv(tmp, index=False); tmp.replace(csv)
     tmp.write_text((f"**{title}**\n\n" if title else "") + to_markdown(df)); tmp.replace(md)
     return [csv, md]
+
+# %% ../nbs/13_plots.ipynb #c3a5b1f7
+def example_grid(x, labels, clean=None, title: str = "", ncols: int = 8, class_names=None) -> plt.Figure:
+    "A grid of examples `x` (N,C,H,W images or N,1,L signals) titled by their labels (`used/clean` if they differ)."
+    import torch
+    x = torch.as_tensor(x).detach().cpu().float()
+    n = len(x); ncols = min(ncols, n); nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.45 * nrows + (0.3 if title else 0)), squeeze=False)
+    name = (lambda c: class_names[int(c)]) if class_names else (lambda c: str(int(c)))
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([]); ax.set_yticks([])
+        if i >= n: ax.axis("off"); continue
+        e = x[i]
+        if e.dim() == 2 and e.shape[0] == 1 or e.dim() == 1: ax.plot(e.flatten().numpy(), lw=1)
+        else:
+            img = e.permute(1, 2, 0) if e.shape[0] in (1, 3) else e
+            img = (img - img.min()) / (img.max() - img.min() + 1e-8)
+            ax.imshow(img.squeeze(-1).numpy() if img.shape[-1] == 1 else img.numpy(), cmap="gray")
+        lab = name(labels[i]) if clean is None or int(clean[i]) == int(labels[i]) else f"{name(labels[i])}/{name(clean[i])}"
+        ax.set_title(lab, fontsize=7, color="k" if clean is None or int(clean[i]) == int(labels[i]) else "C3")
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -89,3 +89,45 @@ def test_tie_and_rnd_leave_out_same_number(tiny_mnist):
     assert set(sp["TIE"].data.exclude_ids) != set(sp["RND"].data.exclude_ids)
     out = run_many(sp, st, workers=1, device="cpu")
     assert all(len(df) == 1 for df in out.values())
+
+
+def test_compare_algorithms_table(tiny_mnist, isolated):
+    from pruning_repro.cli import ALGORITHMS, compare_algorithms
+    tables = compare_algorithms("lenet_mnist", "smoke", seeds=[0, 1], noise_levels=[0.2],
+                                figures=isolated / "figures", workers=1)
+    t = tables[0.2]
+    assert t.algorithm.tolist() == list(ALGORITHMS) and (t.n_seeds == 2).all()
+    assert (isolated / "figures" / "lenet_mnist_smoke" / "table02_algorithms_p0.2.md").exists()
+    edt = t.set_index("algorithm").loc["EDT"]
+    assert edt.optimal_weights_remaining.startswith("100.0")
+
+
+def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):
+    from pruning_repro.analysis import (chosen_levels, jaccard, jaccard_chance, partition_table, subgroup_deltas,
+                                        top_examples, top_fraction, trajectories)
+    st, b = Store(), get_bench("lenet_mnist", "smoke")
+    imp = b.run_spec(0.2, 0)
+    edt = replace(imp, prune=replace(imp.prune, strategy="none"))
+    wd = width_specs(b, 0.2, 0, steps=3)
+    run_many({"imp": imp, "edt": edt, **wd}, st, workers=1, device="cpu")
+    el2n = el2n_scores(imp, st, n_models=2, fraction=0.5, device="cpu", workers=1)
+    stamps = sorted((str(p), p.stat().st_mtime_ns) for p in st.root.rglob("*.safetensors"))
+
+    traj = trajectories({"imp": st.results(imp)}, {"imp": imp})
+    lv = chosen_levels(traj)
+    dense = st.load_per_example(imp, 0)["train_loss"].numpy()
+    levels = sorted({lv["optimal"], *lv["even"]} - {0})
+    changes = np.stack([st.load_per_example(imp, l)["train_loss"].numpy() - dense for l in levels])
+    for spec in (imp, edt):
+        for l in levels:
+            d = subgroup_deltas(st.load_per_example(spec, l)["train_loss"].numpy(), dense, el2n.numpy())
+            assert d.shape == (20,) and np.isfinite(d).all()
+    assert len(partition_table(traj)) == 2
+    assert len(top_examples(changes, 10)) == 10 and len(top_examples(changes, 10, "least")) == 10
+    wd_last = list(wd.values())[-1]
+    wd_change = st.load_per_example(wd_last, 0)["train_loss"].numpy() - dense
+    j = jaccard(top_fraction(changes[-1]), top_fraction(wd_change))
+    assert 0 <= j <= 1 and 0 < jaccard_chance(40, 400) < 0.1
+    assert len(tie_rnd_specs(imp, st, levels[0])["TIE"].data.exclude_ids) == 80
+    assert torch.equal(el2n_scores(imp, st, n_models=2, fraction=0.5, device="cpu"), el2n)
+    assert stamps == sorted((str(p), p.stat().st_mtime_ns) for p in st.root.rglob("*.safetensors"))
