@@ -61,6 +61,7 @@ from pruning_repro.train import _progress_enabled, eval_metrics, state_copy, tra
 #| hide
 import tempfile
 from fastcore.test import test_eq
+from pruning_repro.config import get_bench
 
 
 # %%
@@ -123,6 +124,24 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) 
     metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], steps=r["steps"],
                    epochs_total=epochs_total)
     store.save_level(spec, level, metrics, per_ex, state_copy(model), masks)
+
+
+# %% [markdown]
+# **One-shot pruning** (App. I) is the same procedure with a single level: train the dense model, remove
+# `1 − density` of the prunable weights at once, retrain from the rewind epoch.
+
+# %%
+#| export
+def oneshot_spec(spec: RunSpec, density: float) -> RunSpec:
+    "One-shot pruning of `spec` to `density` (fraction of prunable weights kept), then one retraining pass."
+    from dataclasses import replace
+    from pruning_repro.config import ConfigError
+    if not 0 < density < 1: raise ConfigError(f"target density must be in (0, 1), got {density}")
+    return replace(spec, prune=replace(spec.prune, levels=1, fraction=1 - density))
+
+
+# %%
+test_eq(oneshot_spec(get_bench("lenet_mnist").run_spec(0.1, 0), 0.05).prune.levels, 1)
 
 
 # %% [markdown]

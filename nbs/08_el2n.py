@@ -105,6 +105,7 @@ def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, f
                 device=None, workers: int | None = None) -> torch.Tensor:
     "EL2N score of every training example of `spec` (on the labels used), computed once and stored."
     store = store or Store()
+    el2n_specs(spec, n_models, fraction)               # validates before anything is written
     name = f"el2n_n{n_models}_k{fraction:g}"
     store.init_run(spec)
     if store.has_extra(spec, name):
@@ -136,3 +137,5 @@ test_eq(len(reps), 10)
 test_eq({r.train.epochs for r in reps}, {16})                      # 10% of 160 epochs
 test_eq({(r.data, r.seed) for r in reps}, {(base.data, base.seed)})
 test_eq(len({r.hash() for r in reps}), 10)
+b = get_bench("resnet50_imagenet")
+test_eq({r.train.epochs for r in el2n_specs(b.run_spec(0.15, 0), b.el2n_models, b.el2n_fraction).values()}, {20})

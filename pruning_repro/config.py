@@ -161,6 +161,8 @@ class Bench:
     description: str = ""
     embedded: bool = False       # needs no download
     scales: dict = field(default_factory=dict, compare=False, hash=False)
+    el2n_models: int = 10        # EL2N (App. B.3): N partially trained models ...
+    el2n_fraction: float = 0.1   # ... each trained for K% of the training time
 
     def run_spec(self, noise: float = 0.0, seed: int = 0, **overrides) -> RunSpec:
         "The `RunSpec` of this bench at `noise` and `seed`; `overrides` replace whole sub-specs (`prune=...`)."
@@ -210,7 +212,7 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
                TrainSpec(epochs=90, batch_size=768, optimizer="sgd", lr=0.3, momentum=0.9, weight_decay=1e-4,
                          milestones=(30, 60, 80), gamma=0.1, warmup_epochs=5),
                PruneSpec(levels=10, rewind_epoch=10), (0.0, 0.15), "I-ResNet50",
-               "ResNet-50 on ImageNet (ImageFolder)",
+               "ResNet-50 on ImageNet (ImageFolder)", el2n_fraction=20 / 90,
                scales={"smoke": dict(data=dict(n_val=8), train=dict(epochs=2, batch_size=8, milestones=(1,),
                                                                      warmup_epochs=0),
                                      prune=dict(levels=1, rewind_epoch=1))}))

@@ -48,6 +48,7 @@ def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, f
                 device=None, workers: int | None = None) -> torch.Tensor:
     "EL2N score of every training example of `spec` (on the labels used), computed once and stored."
     store = store or Store()
+    el2n_specs(spec, n_models, fraction)               # validates before anything is written
     name = f"el2n_n{n_models}_k{fraction:g}"
     store.init_run(spec)
     if store.has_extra(spec, name):

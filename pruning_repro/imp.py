@@ -21,7 +21,7 @@ from .store import CorruptRun, Store
 from .train import _progress_enabled, eval_metrics, state_copy, train
 
 # %% auto #0
-__all__ = ['default_device', 'run_imp', 'record_data', 'run_many']
+__all__ = ['default_device', 'run_imp', 'record_data', 'oneshot_spec', 'run_many']
 
 # %% ../nbs/06_imp.ipynb #2211d1e5
 def default_device() -> torch.device:
@@ -82,6 +82,14 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) 
     metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], steps=r["steps"],
                    epochs_total=epochs_total)
     store.save_level(spec, level, metrics, per_ex, state_copy(model), masks)
+
+# %% ../nbs/06_imp.ipynb #49a0b821
+def oneshot_spec(spec: RunSpec, density: float) -> RunSpec:
+    "One-shot pruning of `spec` to `density` (fraction of prunable weights kept), then one retraining pass."
+    from dataclasses import replace
+    from pruning_repro.config import ConfigError
+    if not 0 < density < 1: raise ConfigError(f"target density must be in (0, 1), got {density}")
+    return replace(spec, prune=replace(spec.prune, levels=1, fraction=1 - density))
 
 # %% ../nbs/06_imp.ipynb #a57ba351
 def _worker(spec_dict: dict, root: str, label: str, device: str):

@@ -43,8 +43,8 @@ def test_extended_dense_training_keeps_weights_and_replays_schedule(tiny_mnist):
 
 
 def test_oneshot_is_one_level_to_the_target(tiny_mnist):
-    s = smoke(levels=1)
-    s = replace(s, prune=replace(s.prune, fraction=0.9))
+    from pruning_repro.imp import oneshot_spec
+    s = oneshot_spec(smoke(), 0.1)
     assert run_imp(s, Store(), "cpu").density.round(4).tolist() == [1.0, 0.1]
 
 
