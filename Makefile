@@ -9,7 +9,7 @@ BENCH ?= lenet_fashion
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system reproduce test nbtest pytest export clean-venv
+.PHONY: setup system reproduce test nbtest pytest export clean-venv bench
 
 # Debian packages the project needs: the real Fashion-MNIST of the embedded benchmark.
 system:
@@ -32,8 +32,14 @@ setup: system $(STAMP)
 reproduce: setup
 	$(BIN)/pruning-repro reproduce --bench $(BENCH)
 
+# Speed: GEMM bound, train/eval throughput, one IMP level, vs a per-example DataLoader+PIL reference (bench/results/)
+bench: setup
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Tests train eagerly (PRUNING_REPRO_COMPILE=0): compiling each smoke-size run would cost more than it saves;
+# the compiled path has its own tests in tests/test_speed.py.
 nbtest: setup
-	cd nbs && ../$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(_|\.|sec|app)'
+	cd nbs && PRUNING_REPRO_COMPILE=0 ../$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(_|\.|sec|app)'
 
 pytest: setup
 	$(BIN)/python -m pytest -q

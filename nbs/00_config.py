@@ -126,6 +126,7 @@ class TrainSpec:
     gamma: float = 0.1
     warmup_epochs: int = 0       # linear warmup from 0 over this many epochs
     steps_per_epoch: int | None = None  # fixed steps per "epoch" (None: one pass); keeps a subset run's step count
+    precision: str = "fp32"      # 'fp32' | 'bf16' (autocast of forward + loss; for GPUs)
 
     def __post_init__(self):
         if self.epochs <= 0 or self.batch_size <= 0:
@@ -135,6 +136,8 @@ class TrainSpec:
         if self.lr <= 0: raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.steps_per_epoch is not None and self.steps_per_epoch <= 0:
             raise ConfigError(f"steps_per_epoch must be positive or None, got {self.steps_per_epoch}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
 
 @dataclass(frozen=True)
 class PruneSpec:
@@ -196,7 +199,7 @@ class RunSpec:
                    train=_build(TrainSpec, d["train"]), prune=_build(PruneSpec, d["prune"]),
                    seed=d["seed"], version=d.get("version", SPEC_VERSION), replica=d.get("replica", 0))
 
-_ADDED_FIELDS = {"replica": 0, "data.exclude_ids": (), "train.steps_per_epoch": None}
+_ADDED_FIELDS = {"replica": 0, "data.exclude_ids": (), "train.steps_per_epoch": None, "train.precision": "fp32"}
 
 
 # %% [markdown]
@@ -290,9 +293,9 @@ _PAPER_SGD = TrainSpec(epochs=160, batch_size=128, optimizer="sgd", lr=0.1, mome
                        weight_decay=1e-4, milestones=(80, 120), gamma=0.1)
 _LENET_ADAM = TrainSpec(epochs=60, batch_size=128, optimizer="adam", lr=1.2e-3)
 _CIFAR_SMOKE = dict(data=dict(n_val=40, n_test=None), train=dict(epochs=2, batch_size=32, milestones=(1,)),
-                    prune=dict(levels=2, rewind_epoch=1))
+                    prune=dict(levels=2, rewind_epoch=1), el2n_models=2)
 _MNIST_SMOKE = dict(data=dict(n_val=50, n_train=400, n_test=200), train=dict(epochs=2, batch_size=64),
-                    prune=dict(levels=3))
+                    prune=dict(levels=3), el2n_models=2)
 
 BENCHES: dict[str, Bench] = {}
 
@@ -320,7 +323,7 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
                "ResNet-50 on ImageNet (ImageFolder)", el2n_fraction=20 / 90,
                scales={"smoke": dict(data=dict(n_val=8), train=dict(epochs=2, batch_size=8, milestones=(1,),
                                                                      warmup_epochs=0),
-                                     prune=dict(levels=1, rewind_epoch=1))}))
+                                     prune=dict(levels=1, rewind_epoch=1), el2n_models=2)}))
 
 # %% [markdown]
 # ### Embedded benches
@@ -357,7 +360,7 @@ register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_0
                "LeNet-300-100 on MNIST-1D (12,000 generated: 8,600 train, 1,000 val, 2,400 test)",
                embedded=True,
                scales={"smoke": dict(data=dict(n_val=50, n_generated=1000), train=dict(epochs=2, batch_size=64),
-                                     prune=dict(levels=3))}))
+                                     prune=dict(levels=3), el2n_models=2)}))
 
 DEFAULT_BENCH = "lenet_fashion"
 SCALES = ("full", "smoke")
@@ -377,8 +380,8 @@ def get_bench(name: str, scale: str = "full") -> Bench:
         raise ConfigError(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}")
     b = BENCHES[name]
     if scale == "full": return b
-    ov = b.scales.get(scale, {})
-    return replace(b, **{k: replace(getattr(b, k), **v) for k, v in ov.items()})
+    ov = b.scales.get(scale, {})   # a dict replaces fields of a sub-spec, any other value a field of the bench
+    return replace(b, **{k: replace(getattr(b, k), **v) if isinstance(v, dict) else v for k, v in ov.items()})
 
 
 # %% [markdown]
@@ -421,7 +424,7 @@ test_eq((b.train.epochs, b.train.milestones, b.prune.rewind_epoch, b.data.n_val)
 test_eq(get_bench("lenet_mnist").noise_levels, (0.0, 0.05, 0.10, 0.15))
 test_eq(get_bench("resnet50_imagenet").data.n_val, 50_000)
 sm = get_bench("resnet20_c10", "smoke")
-test_eq((sm.train.epochs, sm.prune.levels, sm.model), (2, 2, b.model))
+test_eq((sm.train.epochs, sm.prune.levels, sm.model, sm.el2n_models), (2, 2, b.model, 2))
 test_fail(lambda: get_bench("nope"), contains="unknown bench")
 test_fail(lambda: get_bench("lenet_mnist", "huge"), contains="unknown scale")
 test_fail(lambda: b.run_spec(noise=1.5), contains="[0, 1)")

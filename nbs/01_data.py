@@ -58,6 +58,7 @@ import gzip
 import os
 import pickle
 import shutil
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -148,7 +149,7 @@ def _stage(folder: str, src: Path) -> Path:
     dst.mkdir(parents=True, exist_ok=True)
     for f in _MNIST_FILES:
         if (dst / f).exists(): continue
-        tmp = dst / (f + ".tmp")
+        tmp = dst / f"{f}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"   # unique: parallel workers may stage at once
         if (src / f).exists(): shutil.copyfile(src / f, tmp)
         else:
             with gzip.open(src / (f + ".gz"), "rb") as fi, open(tmp, "wb") as fo: shutil.copyfileobj(fi, fo)

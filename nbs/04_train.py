@@ -86,31 +86,54 @@ test_close(lr_at(sp, 0, 10), 0.1); test_close(lr_at(sp, 799, 10), 0.1)
 test_close(lr_at(sp, 800, 10), 0.01); test_close(lr_at(sp, 1200, 10), 0.001)
 test_close(lr_at(TrainSpec(90, 768, lr=0.3, warmup_epochs=5), 4, 10), 0.3 * 5 / 50)
 
+# %% [markdown]
+# **Optimizer implementation.** torch offers three implementations of the same update: a Python loop over
+# parameters (its CPU default), `foreach` (one batched kernel per operation over all parameters) and `fused` (one
+# kernel for the whole update). They compute the same algorithm; results agree to float rounding (a test in
+# `tests/test_speed.py` bounds the difference). `bench/` measured the three on this machine's CPU (LeNet-300-100,
+# 60k examples, see `bench/results/`) and `fused` is the default; `$PRUNING_REPRO_OPTIMIZER_IMPL` picks another.
 
 # %%
 #| export
+OPTIMIZER_IMPLS = ("fused", "foreach", "for-loop")
+
+def _impl_flags() -> dict:
+    impl = os.environ.get("PRUNING_REPRO_OPTIMIZER_IMPL", "fused")
+    if impl not in OPTIMIZER_IMPLS:
+        from pruning_repro.config import ConfigError
+        raise ConfigError(f"PRUNING_REPRO_OPTIMIZER_IMPL must be one of {', '.join(OPTIMIZER_IMPLS)}, got {impl!r}")
+    return {"fused": dict(fused=True), "foreach": dict(foreach=True), "for-loop": dict(foreach=False)}[impl]
+
 def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
     "A fresh optimizer of `spec` over all parameters (weight decay on all of them, as OpenLTH)."
+    flags = _impl_flags()
     if spec.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps,
-                                weight_decay=spec.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
+                                weight_decay=spec.weight_decay, **flags)
+    return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
+                           **flags)
 
 
 # %% [markdown]
 # ## Masks
 #
 # A mask is a dict from parameter name to a 0/1 tensor of the parameter's shape. `apply_masks` zeroes the pruned
-# entries in place; it runs once when a level starts and after every step.
+# entries in place; it runs once when a level starts and after every step. Inside the loop the (parameter, mask)
+# pairs are gathered once and multiplied in one `torch._foreach_mul_` call per step: one pass over the masked
+# weights, no per-tensor Python work.
 
 # %%
 #| export
+def _mask_lists(model: nn.Module, masks: dict[str, torch.Tensor] | None) -> tuple[list, list]:
+    if not masks: return [], []
+    params = dict(model.named_parameters())
+    return [params[n] for n in masks], [m.to(params[n].device, params[n].dtype) for n, m in masks.items()]
+
 def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor] | None) -> None:
     "Multiply each masked parameter by its mask, in place."
-    if not masks: return
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for n, m in masks.items(): params[n].mul_(m)
+    ps, ms = _mask_lists(model, masks)
+    if ps:
+        with torch.no_grad(): torch._foreach_mul_(ps, ms)
 
 def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     "A detached CPU copy of the model's state (parameters and buffers)."
@@ -122,11 +145,23 @@ def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
 #
 # One pass in eval mode over a split, in batches of `batch_size`, returning the cross-entropy loss and correctness of
 # every example against the split's labels. Outputs are CPU tensors aligned with the split's rows.
+#
+#
+# The batch size is chosen by device: 2048 on a GPU and for MLPs; 128 for convolutional networks on a CPU, where the
+# activations of a large batch overflow the caches (`bench/`: ResNet-20 evaluation on the 2-core CPU runs at 2,140
+# examples/s in batches of 128 and 554 in batches of 2048; LeNet at 357k/s in batches of 2048).
 
 # %%
 #| export
-def evaluate(model: nn.Module, split, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+def eval_batch_size(model: nn.Module) -> int:
+    "Per-example evaluation batch for `model` on its device (see above)."
+    dev = next(iter(model.parameters()), torch.empty(0)).device      # a parameter-free model counts as CPU
+    conv = any(isinstance(m, (nn.Conv1d, nn.Conv2d)) for m in model.modules())
+    return 128 if dev.type == "cpu" and conv else 2048
+
+def evaluate(model: nn.Module, split, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-example (loss, correct) of `model` on `split`, no augmentation, eval mode."
+    batch_size = batch_size or eval_batch_size(model)
     was_training = model.training
     model.eval()
     losses, correct = [], []
@@ -138,7 +173,7 @@ def evaluate(model: nn.Module, split, batch_size: int = 2048) -> tuple[torch.Ten
     model.train(was_training)
     return torch.cat(losses), torch.cat(correct)
 
-def eval_metrics(model: nn.Module, data, batch_size: int = 2048) -> tuple[dict, dict]:
+def eval_metrics(model: nn.Module, data, batch_size: int | None = None) -> tuple[dict, dict]:
     """Summary metrics (errors, mean losses, partition losses) and per-example train arrays of `model` on `data`.
     Train metrics use the labels used for training; `noisy`/`original` split them by the noise mask."""
     tl, tc = evaluate(model, data.train, batch_size)
@@ -160,11 +195,43 @@ def eval_metrics(model: nn.Module, data, batch_size: int = 2048) -> tuple[dict, 
 #
 # `train` runs epochs `start_epoch .. spec.epochs-1`. The data order of each epoch comes from `generator`, so a run
 # is reproducible on CPU bit for bit. With `steps_per_epoch` set, an epoch is that many steps drawn from successive
-# shuffled passes — how a model trained on a subset keeps the step count and schedule of the full run (App. E). It returns the state at `checkpoint_epoch` when asked (the weights after that
+# shuffled passes — how a model trained on a subset keeps the step count and schedule of the full run (App. E).
+#
+# Two options for GPUs: `TrainSpec.precision = "bf16"` runs the forward pass and loss under bfloat16 autocast
+# (weights, gradients and optimizer state stay float32; no loss scaling is needed for bfloat16). It changes the
+# numbers, so it is part of the spec and of the run's hash. `torch.compile` computes the same function (to
+# float rounding), so it is a runtime choice, not a spec field: `$PRUNING_REPRO_COMPILE` = `auto` (default: the
+# models whose `compile_by_default` is set, the CIFAR ResNets, measured faster in `bench/`), `1` (always) or `0`
+# (never). If compilation fails (no C++ compiler, say), training goes on eagerly with a warning. It returns the state at `checkpoint_epoch` when asked (the weights after that
 # many epochs, before the epoch runs), which is how IMP gets its rewind point.
 
 # %%
 #| export
+class _Compiled:
+    "`torch.compile(model)`, falling back to the eager model (with one warning) if compilation fails on first use."
+    def __init__(self, model: nn.Module):
+        self.model, self.fn, self.ok = model, torch.compile(model), None
+    def __call__(self, x):
+        if self.ok is False: return self.model(x)
+        try:
+            out = self.fn(x); self.ok = True
+            return out
+        except Exception as e:
+            if self.ok: raise
+            import warnings
+            warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); training this model eagerly")
+            self.ok = False
+            return self.model(x)
+
+def _forward_fn(model: nn.Module):
+    "The training forward: compiled or eager by `$PRUNING_REPRO_COMPILE` (auto | 1 | 0) and the model's default."
+    mode = os.environ.get("PRUNING_REPRO_COMPILE", "auto")
+    if mode not in ("auto", "1", "0"):
+        from pruning_repro.config import ConfigError
+        raise ConfigError(f"PRUNING_REPRO_COMPILE must be auto, 1 or 0, got {mode!r}")
+    use = mode == "1" or (mode == "auto" and getattr(model, "compile_by_default", False))
+    return _Compiled(model) if use else model
+
 def _progress_enabled(progress) -> bool:
     if progress is not None: return bool(progress)
     return os.environ.get("PRUNING_REPRO_PROGRESS", "1") != "0"
@@ -185,8 +252,12 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
     "Train `model` on `data.train` for epochs [start_epoch, spec.epochs). Returns timings and the rewind checkpoint."
     opt = make_optimizer(model, spec)
     steps_per_epoch = spec.steps_per_epoch or -(-len(data.train) // spec.batch_size)
+    mask_p, mask_m = _mask_lists(model, masks)
     apply_masks(model, masks)
     model.train()
+    device = next(model.parameters()).device
+    forward = _forward_fn(model)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec.precision == "bf16")
     ckpt, t0, step = None, time.perf_counter(), start_epoch * steps_per_epoch
     bar = tqdm(range(start_epoch, spec.epochs), desc=desc, leave=False, disable=not _progress_enabled(progress))
     for epoch in bar:
@@ -194,11 +265,12 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
         total, n = torch.zeros((), device=next(model.parameters()).device), 0
         for xb, yb, _ in _epoch_batches(data.train, spec, steps_per_epoch, generator):
             for g in opt.param_groups: g["lr"] = lr_at(spec, step, steps_per_epoch)
-            loss = F.cross_entropy(model(xb), yb)
+            with autocast: loss = F.cross_entropy(forward(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            apply_masks(model, masks)
+            if mask_p:
+                with torch.no_grad(): torch._foreach_mul_(mask_p, mask_m)
             total += loss.detach() * len(yb); n += len(yb); step += 1
         bar.set_postfix(loss=f"{(total / n).item():.3f}")
     if checkpoint_epoch is not None and checkpoint_epoch == spec.epochs: ckpt = state_copy(model)

@@ -50,6 +50,7 @@ from pruning_repro.data import load_data
 from pruning_repro.imp import default_device, record_data, run_many
 from pruning_repro.models import build_model
 from pruning_repro.store import CorruptRun, Store
+from pruning_repro.train import eval_batch_size
 
 # %%
 #| hide
@@ -58,11 +59,12 @@ from fastcore.test import test_eq, test_close
 
 # %%
 #| export
-def el2n_of(model: torch.nn.Module, split, batch_size: int = 2048) -> torch.Tensor:
+def el2n_of(model: torch.nn.Module, split, batch_size: int | None = None) -> torch.Tensor:
     "‖softmax(f(x)) − onehot(y)‖₂ of every example of `split` (eval mode, no augmentation), on the CPU."
     was = model.training
     model.eval()
     out = []
+    batch_size = batch_size or eval_batch_size(model)
     with torch.inference_mode():
         for xb, yb, _ in split.batches(batch_size, shuffle=False, augment=False):
             p = F.softmax(model(xb).float(), dim=1)

@@ -234,6 +234,34 @@ test_eq(dl.tolist(), [0.0, 0.0, 0.0, 1.0])
 
 
 # %% [markdown]
+# Figures 1b, 2, 5 and 18 apply this to whole studies: for every trajectory, the per-example training loss of the
+# model at a chosen level (Appendix L's choices: the `optimal` one by validation error, the `highest_better` one —
+# sparsest still beating dense on test error — or the `last`), minus the dense model's, averaged in the 20
+# EL2N subgroups of that run's training set. `scores` maps a trajectory's label to its EL2N scores (`el2n_scores`).
+
+# %%
+#| export
+def study_subgroup_deltas(specs: dict, store, scores: dict, which: str = "optimal", m: int = 20) -> pd.DataFrame:
+    """Long frame (noise, seed, which, level, weights_remaining, test_err, subgroup, delta) of the mean
+    (level − dense) training loss per EL2N subgroup, for every trajectory in `specs` ({label: RunSpec})."""
+    if which not in ("optimal", "highest_better", "last"):
+        raise ValueError(f"which must be 'optimal', 'highest_better' or 'last', got {which!r}")
+    rows = []
+    for label, spec in specs.items():
+        res = store.results(spec)
+        ch = chosen_levels(res)
+        lv = int(res.level.max()) if which == "last" else ch[which]
+        if lv is None or lv == 0: continue           # no sparse level of that kind: nothing to compare
+        dense = store.load_per_example(spec, 0)["train_loss"]
+        sparse = store.load_per_example(spec, lv)["train_loss"]
+        r = res.set_index("level").loc[lv]
+        for g, d in enumerate(subgroup_deltas(sparse, dense, scores[label], m)):
+            rows.append({"noise": spec.data.noise, "seed": spec.seed, "which": which, "level": lv,
+                         "weights_remaining": 100 * r.density, "test_err": r.test_err, "subgroup": g, "delta": d})
+    return pd.DataFrame(rows)
+
+
+# %% [markdown]
 # ## Most-affected examples (App. K)
 #
 # Appendix K ranks examples by the **geometric mean over the chosen sparsities** of their loss change, with negative

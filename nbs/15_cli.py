@@ -59,11 +59,25 @@ from fastcore.test import test_eq, test_fail
 
 # %%
 #| export
-def _sec4_runs(b, seeds, noise_levels) -> dict:
-    "§4: one IMP (LR rewinding) trajectory per noise level and seed."
+def imp_runs(b, seeds, noise_levels) -> dict:
+    "One IMP (LR rewinding) trajectory per noise level and seed: {label: RunSpec}."
     return {f"{b.name}/p={p:g}/seed={s}": b.run_spec(p, s) for p in noise_levels for s in seeds}
 
-SECTION_RUNS = {"sec4_noise": _sec4_runs}
+def _el2n_runs(b, seeds, noise_levels) -> dict:
+    "The partially trained models whose EL2N scores the subgroup analyses use (App. B.3), per noise level and seed."
+    from pruning_repro.el2n import el2n_specs
+    return {k: v for p in noise_levels for s in seeds
+            for k, v in el2n_specs(b.run_spec(p, s), b.el2n_models, b.el2n_fraction).items()}
+
+def _sec3_runs(b, seeds, noise_levels) -> dict:
+    "§3: IMP (LR rewinding) without label noise, and the EL2N models of those runs."
+    return {**imp_runs(b, seeds, [0.0]), **_el2n_runs(b, seeds, [0.0])}
+
+def _sec4_with_el2n(b, seeds, noise_levels) -> dict:
+    "§4: IMP per noise level and seed (Figures 3, 4), and the EL2N models of the noisy runs (Figure 5)."
+    return {**imp_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, [p for p in noise_levels if p > 0])}
+
+SECTION_RUNS = {"sec3_training": _sec3_runs, "sec4_noise": _sec4_with_el2n}
 SECTIONS = tuple(SECTION_RUNS)
 
 ALGORITHMS = ("LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT", "WD")

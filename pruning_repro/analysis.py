@@ -11,7 +11,8 @@ import pandas as pd
 # %% auto #0
 __all__ = ['trajectories', 'summarize', 'optimal_rows', 'dense_rows', 'optimal_level_of_mean', 'compare', 'verdict', 'mean_std',
            'partition_table', 'generalization_table', 'chosen_levels', 'el2n_subgroups', 'subgroup_deltas',
-           'geometric_mean_change', 'top_examples', 'jaccard', 'jaccard_chance', 'top_fraction', 'algorithm_table']
+           'study_subgroup_deltas', 'geometric_mean_change', 'top_examples', 'jaccard', 'jaccard_chance',
+           'top_fraction', 'algorithm_table']
 
 # %% ../nbs/10_analysis.ipynb #259891da
 def trajectories(results: dict, specs: dict) -> pd.DataFrame:
@@ -120,6 +121,26 @@ def subgroup_deltas(loss_algo, loss_dense, scores, m: int = 20) -> np.ndarray:
     g = el2n_subgroups(scores, m)
     d = np.asarray(loss_algo, dtype=float) - np.asarray(loss_dense, dtype=float)
     return np.bincount(g, weights=d, minlength=m) / np.bincount(g, minlength=m)
+
+# %% ../nbs/10_analysis.ipynb #188ba531
+def study_subgroup_deltas(specs: dict, store, scores: dict, which: str = "optimal", m: int = 20) -> pd.DataFrame:
+    """Long frame (noise, seed, which, level, weights_remaining, test_err, subgroup, delta) of the mean
+    (level − dense) training loss per EL2N subgroup, for every trajectory in `specs` ({label: RunSpec})."""
+    if which not in ("optimal", "highest_better", "last"):
+        raise ValueError(f"which must be 'optimal', 'highest_better' or 'last', got {which!r}")
+    rows = []
+    for label, spec in specs.items():
+        res = store.results(spec)
+        ch = chosen_levels(res)
+        lv = int(res.level.max()) if which == "last" else ch[which]
+        if lv is None or lv == 0: continue           # no sparse level of that kind: nothing to compare
+        dense = store.load_per_example(spec, 0)["train_loss"]
+        sparse = store.load_per_example(spec, lv)["train_loss"]
+        r = res.set_index("level").loc[lv]
+        for g, d in enumerate(subgroup_deltas(sparse, dense, scores[label], m)):
+            rows.append({"noise": spec.data.noise, "seed": spec.seed, "which": which, "level": lv,
+                         "weights_remaining": 100 * r.density, "test_err": r.test_err, "subgroup": g, "delta": d})
+    return pd.DataFrame(rows)
 
 # %% ../nbs/10_analysis.ipynb #ee1963e7
 def geometric_mean_change(changes, mode: str = "worsened", floor: float = 1e-5) -> np.ndarray:

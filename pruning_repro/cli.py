@@ -14,15 +14,29 @@ from pathlib import Path
 from .config import BENCHES, DEFAULT_BENCH, SCALES, ConfigError, resolve_study, get_bench
 
 # %% auto #0
-__all__ = ['SECTION_RUNS', 'SECTIONS', 'ALGORITHMS', 'algorithm_runs', 'section_runs', 'nbs_dir', 'default_figures_dir',
-           'figures_folder', 'run_section', 'compare_algorithms', 'main']
+__all__ = ['SECTION_RUNS', 'SECTIONS', 'ALGORITHMS', 'imp_runs', 'algorithm_runs', 'section_runs', 'nbs_dir',
+           'default_figures_dir', 'figures_folder', 'run_section', 'compare_algorithms', 'main']
 
 # %% ../nbs/15_cli.ipynb #92db68ad
-def _sec4_runs(b, seeds, noise_levels) -> dict:
-    "§4: one IMP (LR rewinding) trajectory per noise level and seed."
+def imp_runs(b, seeds, noise_levels) -> dict:
+    "One IMP (LR rewinding) trajectory per noise level and seed: {label: RunSpec}."
     return {f"{b.name}/p={p:g}/seed={s}": b.run_spec(p, s) for p in noise_levels for s in seeds}
 
-SECTION_RUNS = {"sec4_noise": _sec4_runs}
+def _el2n_runs(b, seeds, noise_levels) -> dict:
+    "The partially trained models whose EL2N scores the subgroup analyses use (App. B.3), per noise level and seed."
+    from pruning_repro.el2n import el2n_specs
+    return {k: v for p in noise_levels for s in seeds
+            for k, v in el2n_specs(b.run_spec(p, s), b.el2n_models, b.el2n_fraction).items()}
+
+def _sec3_runs(b, seeds, noise_levels) -> dict:
+    "§3: IMP (LR rewinding) without label noise, and the EL2N models of those runs."
+    return {**imp_runs(b, seeds, [0.0]), **_el2n_runs(b, seeds, [0.0])}
+
+def _sec4_with_el2n(b, seeds, noise_levels) -> dict:
+    "§4: IMP per noise level and seed (Figures 3, 4), and the EL2N models of the noisy runs (Figure 5)."
+    return {**imp_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, [p for p in noise_levels if p > 0])}
+
+SECTION_RUNS = {"sec3_training": _sec3_runs, "sec4_noise": _sec4_with_el2n}
 SECTIONS = tuple(SECTION_RUNS)
 
 ALGORITHMS = ("LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT", "WD")

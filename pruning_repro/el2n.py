@@ -15,16 +15,18 @@ from .data import load_data
 from .imp import default_device, record_data, run_many
 from .models import build_model
 from .store import CorruptRun, Store
+from .train import eval_batch_size
 
 # %% auto #0
 __all__ = ['el2n_of', 'el2n_specs', 'el2n_scores']
 
 # %% ../nbs/08_el2n.ipynb #61b4891e
-def el2n_of(model: torch.nn.Module, split, batch_size: int = 2048) -> torch.Tensor:
+def el2n_of(model: torch.nn.Module, split, batch_size: int | None = None) -> torch.Tensor:
     "‖softmax(f(x)) − onehot(y)‖₂ of every example of `split` (eval mode, no augmentation), on the CPU."
     was = model.training
     model.eval()
     out = []
+    batch_size = batch_size or eval_batch_size(model)
     with torch.inference_mode():
         for xb, yb, _ in split.batches(batch_size, shuffle=False, augment=False):
             p = F.softmax(model(xb).float(), dim=1)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['fig_test_error', 'fig_partition_loss', 'save_figure', 'to_markdown', 'save_table', 'example_grid']
+__all__ = ['fig_test_error', 'fig_partition_loss', 'save_figure', 'to_markdown', 'save_table', 'fig_subgroups', 'example_grid']
 
 # %% ../nbs/13_plots.ipynb #a52bb3f4
 def _noise_colors(noises):
@@ -96,6 +96,29 @@ def save_table(df: pd.DataFrame, folder, name: str, title: str = "") -> list[Pat
     df.to_csv(tmp, index=False); tmp.replace(csv)
     tmp.write_text((f"**{title}**\n\n" if title else "") + to_markdown(df)); tmp.replace(md)
     return [csv, md]
+
+# %% ../nbs/13_plots.ipynb #292407a0
+def fig_subgroups(frame: pd.DataFrame, title: str = "", ax=None, ylabel: str = "loss(sparse) − loss(dense)") -> plt.Figure:
+    "Grouped bars of `frame` (from `analysis.study_subgroup_deltas`): mean ± std over seeds per subgroup and noise."
+    fig, ax = (plt.subplots(figsize=(6.4, 3.6)) if ax is None else (ax.figure, ax))
+    noises = sorted(frame.noise.unique())
+    cols = _noise_colors(noises)
+    m = int(frame.subgroup.max()) + 1
+    w = 0.8 / max(1, len(noises))
+    for i, p in enumerate(noises):
+        g = frame[frame.noise == p].groupby("subgroup").delta.agg(["mean", "std"]).reindex(range(m))
+        wr = frame[frame.noise == p].weights_remaining.mean()
+        ax.bar(np.arange(m) + (i - (len(noises) - 1) / 2) * w, g["mean"], w, yerr=g["std"].fillna(0),
+               color=cols[p], label=f"{p:.0%} ({wr:.1f}% w.)", error_kw=dict(lw=0.6))
+    ax.axhline(0, color="k", lw=0.6)
+    step = 100 // m
+    ax.set_xticks(range(0, m, 2)); ax.set_xticklabels([f"{k * step}-{(k + 1) * step}" for k in range(0, m, 2)],
+                                                      rotation=45, fontsize=7)
+    ax.set_xlabel("EL2N percentile subgroup"); ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(title="label noise (weights)", fontsize=7, title_fontsize=7)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/13_plots.ipynb #c3a5b1f7
 def example_grid(x, labels, clean=None, title: str = "", ncols: int = 8, class_names=None) -> plt.Figure:

@@ -16,11 +16,12 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    "Fresh PRUNING_REPRO_{DATA,CACHE,STORE} per test, no progress bars."
+    "Fresh PRUNING_REPRO_{DATA,CACHE,STORE} per test, no progress bars, eager training."
     env = {"PRUNING_REPRO_DATA": tmp_path / "data", "PRUNING_REPRO_CACHE": tmp_path / "cache",
            "PRUNING_REPRO_STORE": tmp_path / "store"}
     for k, v in env.items(): monkeypatch.setenv(k, str(v))
     monkeypatch.setenv("PRUNING_REPRO_PROGRESS", "0")
+    monkeypatch.setenv("PRUNING_REPRO_COMPILE", "0")      # eager at smoke size; tests/test_speed.py covers compile
     D._load_raw.cache_clear()
     yield tmp_path
     D._load_raw.cache_clear()
