@@ -211,18 +211,29 @@ class Rows:
         print("  " + ", ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
 
 
+def _prepare(bench: str, dataset: str, n: int, augment: bool, device):
+    "A bench, `n` synthetic examples of its shape, its model with masks on, the data on `device`, forward FLOPs."
+    b = get_bench(bench)
+    raw = synthetic(dataset, n)
+    _, _, x, y, info = raw
+    model = build_model(b.model, info, 0).to(device)
+    return b, raw, model, pruned_masks(model), data_of(x, y, info, augment, device), forward_flops(model, info.input_shape)
+
+
+def _train_and_reference(b, model, data, imgs, labels, info, masks, device, augment: bool, steps):
+    "The package's loop and the reference pipeline over the same steps (a fresh model of the same init for the latter)."
+    t, ex = time_train(model, data, b.train, masks, device, steps)
+    ref = time_reference(build_model(b.model, info, 0).to(device), imgs, labels, info, b.train, masks, device,
+                         augment, steps)
+    return t, ex, ref
+
+
 def bench_lenet(rows: Rows, device, quick: bool):
     "LeNet-300-100 on 60,000 MNIST-shaped examples (Table 1 recipe: Adam, batch 128)."
-    b = get_bench("lenet_mnist")
     n = 6_000 if quick else 60_000
-    imgs, labels, x, y, info = synthetic("mnist", n)
-    model = build_model(b.model, info, 0).to(device)
-    masks = pruned_masks(model)
-    data = data_of(x, y, info, False, device)
-    fwd = forward_flops(model, info.input_shape)
+    b, (imgs, labels, x, y, info), model, masks, data, fwd = _prepare("lenet_mnist", "mnist", n, False, device)
     spec = b.train
-    t, ex = time_train(model, data, spec, masks, device, None)
-    ref = time_reference(build_model(b.model, info, 0).to(device), imgs, labels, info, spec, masks, device, False, None)
+    t, ex, ref = _train_and_reference(b, model, data, imgs, labels, info, masks, device, False, None)
     rows.add("lenet_mnist", "train epoch (masks on)", t, ex, 3 * fwd * ex, reference_s=ref["seconds"],
              data_share=round(time_batches(data, spec, -(-n // spec.batch_size)) / t, 4),
              reference_data_share=round(ref["data_seconds"] / ref["seconds"], 3))
@@ -290,18 +301,11 @@ def _imp_level(rows, name, b, data, device, epochs, fwd, n, s_per_example, how="
 def bench_cifar(rows: Rows, device, quick: bool, arch: str):
     "A CIFAR network (Table 1: SGD, batch 128, crop + flip) on 50,000 CIFAR-shaped examples."
     name = {"resnet20": "resnet20_c10", "vgg16": "vgg16_c10"}[arch]
-    b = get_bench(name)
-    n = 50_000
     steps = 3 if quick else (50 if arch == "resnet20" else 10)
-    imgs, labels, x, y, info = synthetic("cifar10", n if not quick else 2_000)
-    n = len(y)
-    model = build_model(b.model, info, 0).to(device)
-    masks = pruned_masks(model)
-    data = data_of(x, y, info, True, device)
-    fwd = forward_flops(model, info.input_shape)
-    spec = b.train
-    t, ex = time_train(model, data, spec, masks, device, steps)
-    ref = time_reference(build_model(b.model, info, 0).to(device), imgs, labels, info, spec, masks, device, True, steps)
+    b, (imgs, labels, x, y, info), model, masks, data, fwd = _prepare(name, "cifar10", 2_000 if quick else 50_000,
+                                                                      True, device)
+    n, spec = len(y), b.train
+    t, ex, ref = _train_and_reference(b, model, data, imgs, labels, info, masks, device, True, steps)
     rows.add(name, f"train step x{steps} (masks on, crop+flip)", t, ex, 3 * fwd * ex, reference_s=ref["seconds"],
              s_per_step=round(t / steps, 4), reference_s_per_step=round(ref["seconds"] / steps, 4),
              data_share=round(time_batches(data, spec, steps) / t, 4),
