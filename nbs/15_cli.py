@@ -181,6 +181,9 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
                 frames[name] = w.assign(epochs_total=w.epochs_total)
             else: frames[name] = trajectories(res, specs)
         t = algorithm_table(frames, reference="LR rewinding")
+        from pruning_repro.paper import paper_algorithms
+        t = t.merge(paper_algorithms(b.family, p).rename(columns={"paper": f"paper ({b.family})"}), on="algorithm",
+                    how="left")
         save_table(t.drop(columns=["test_err_mean"]), out, f"table02_algorithms_p{p:g}",
                    f"{bench}, {p:.0%} label noise: optimal test error (%) per learning algorithm, {len(seeds)} seeds")
         print(f"\n{bench}, {p:.0%} label noise ({len(seeds)} seeds):")
