@@ -142,21 +142,6 @@ def _plain_opt(model, spec):
     return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
 
 
-@contextlib.contextmanager
-def optimizer_impl(impl: str):
-    "Make the package's loop build its optimizer with torch's `foreach`, `fused` or plain for-loop implementation."
-    import pruning_repro.train as tr
-    orig = tr.make_optimizer
-    flags = {"foreach": dict(foreach=True), "fused": dict(fused=True), "for-loop": dict(foreach=False)}[impl]
-    def patched(model, spec):
-        opt = orig(model, spec)
-        cls = type(opt)
-        return cls(model.parameters(), **{**opt.defaults, "foreach": None, "fused": None, **flags})
-    tr.make_optimizer = patched
-    try: yield
-    finally: tr.make_optimizer = orig
-
-
 _BARRIER = None
 
 def _init_worker(barrier):
@@ -172,8 +157,6 @@ def _proc_epoch(args):
     model = build_model(get_bench("lenet_mnist").model, info, seed)
     spec = get_bench("lenet_mnist").train
     data, masks = data_of(x, y, info, False, "cpu"), pruned_masks(model)
-    train(model, data, replace(spec, epochs=1, steps_per_epoch=3), generator=torch.Generator().manual_seed(1),
-          masks=masks, progress=False)
     times = []
     for _ in range(REPEATS):                   # start each timed epoch together with the other processes
         _BARRIER.wait()
@@ -240,7 +223,7 @@ def bench_lenet(rows: Rows, device, quick: bool):
     ev_t = _time_eval(model, data.train)
     rows.add("lenet_mnist", "per-example eval", ev_t, n, fwd * n)
     for impl in ("for-loop", "foreach", "fused"):
-        with optimizer_impl(impl):
+        with _env({"PRUNING_REPRO_OPTIMIZER_IMPL": impl}):
             tt, _ = time_train(build_model(b.model, info, 0).to(device), data, spec, masks, device, None)
         rows.add("lenet_mnist", f"variant: optimizer {impl}", tt, ex, 3 * fwd * ex)
     if not quick:

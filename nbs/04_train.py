@@ -47,7 +47,7 @@
 #| export
 from __future__ import annotations
 
-import copy
+import contextlib
 import os
 import time
 
@@ -252,25 +252,28 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
     "Train `model` on `data.train` for epochs [start_epoch, spec.epochs). Returns timings and the rewind checkpoint."
     opt = make_optimizer(model, spec)
     steps_per_epoch = spec.steps_per_epoch or -(-len(data.train) // spec.batch_size)
-    mask_p, mask_m = _mask_lists(model, masks)
-    apply_masks(model, masks)
+    mask_p, mask_m = _mask_lists(model, masks)          # gathered once; one product per step below
+    def mask_step():
+        if mask_p:
+            with torch.no_grad(): torch._foreach_mul_(mask_p, mask_m)
+    mask_step()
     model.train()
     device = next(model.parameters()).device
     forward = _forward_fn(model)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec.precision == "bf16")
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if spec.precision == "bf16" \
+        else contextlib.nullcontext
     ckpt, t0, step = None, time.perf_counter(), start_epoch * steps_per_epoch
     bar = tqdm(range(start_epoch, spec.epochs), desc=desc, leave=False, disable=not _progress_enabled(progress))
     for epoch in bar:
         if checkpoint_epoch is not None and epoch == checkpoint_epoch: ckpt = state_copy(model)
-        total, n = torch.zeros((), device=next(model.parameters()).device), 0
+        total, n = torch.zeros((), device=device), 0
         for xb, yb, _ in _epoch_batches(data.train, spec, steps_per_epoch, generator):
             for g in opt.param_groups: g["lr"] = lr_at(spec, step, steps_per_epoch)
-            with autocast: loss = F.cross_entropy(forward(xb), yb)
+            with autocast(): loss = F.cross_entropy(forward(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if mask_p:
-                with torch.no_grad(): torch._foreach_mul_(mask_p, mask_m)
+            mask_step()
             total += loss.detach() * len(yb); n += len(yb); step += 1
         bar.set_postfix(loss=f"{(total / n).item():.3f}")
     if checkpoint_epoch is not None and checkpoint_epoch == spec.epochs: ckpt = state_copy(model)

@@ -64,10 +64,10 @@ print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, see
 
 # %%
 t0 = time.time()
-run_many(section_runs("sec4_noise", B, seeds, noise_levels), Store(store_dir), workers=workers)  # + EL2N models
+store = Store(store_dir)
+run_many(section_runs("sec4_noise", B, seeds, noise_levels), store, workers=workers)  # IMP + EL2N models
 specs = imp_runs(B, seeds, noise_levels)
-results = run_many(specs, Store(store_dir))                                  # all stored: reads only
-df = trajectories(results, specs)
+df = trajectories({k: store.results(v) for k, v in specs.items()}, specs)
 summary = summarize(df)
 optimal = optimal_level_of_mean(summary)
 print(f"{len(specs)} trajectories (and their EL2N models) ready in {time.time() - t0:.0f} s")
@@ -125,7 +125,6 @@ from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups
 
 noisy_specs = {k: v for k, v in specs.items() if v.data.noise > 0}
-store = Store(store_dir)
 if noisy_specs:
     el2n = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()
             for k, v in noisy_specs.items()}

@@ -115,6 +115,7 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
     from pruning_repro.analysis import algorithm_table, trajectories
     from pruning_repro.data import check_available
     from pruning_repro.imp import run_many
+    from pruning_repro.paper import paper_algorithms
     from pruning_repro.plots import save_table
     from pruning_repro.store import Store
     from pruning_repro.width import width_results
@@ -133,7 +134,6 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
                 frames[name] = w.assign(epochs_total=w.epochs_total)
             else: frames[name] = trajectories(res, specs)
         t = algorithm_table(frames, reference="LR rewinding")
-        from pruning_repro.paper import paper_algorithms
         t = t.merge(paper_algorithms(b.family, p).rename(columns={"paper": f"paper ({b.family})"}), on="algorithm",
                     how="left")
         save_table(t.drop(columns=["test_err_mean"]), out, f"table02_algorithms_p{p:g}",
