@@ -11,11 +11,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system reproduce test nbtest pytest export clean-venv bench
 
-# Debian packages the project needs: the real Fashion-MNIST of the embedded benchmark.
+# Debian packages the project needs: the real Fashion-MNIST of the embedded benchmark; Slurm and munge, whose
+# single-node cluster the tests start to run a sweep through submitit (tests/test_sweep.py).
+DEBS := dataset-fashion-mnist slurm-wlm munge
 system:
-	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
-	  echo "installing Debian's dataset-fashion-mnist"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
 # The virtual environment: torch/torchvision pinned (pip takes them from this machine's disk), then the package

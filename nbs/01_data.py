@@ -416,6 +416,9 @@ def load_data(spec: DataSpec, seed: int, device: str | torch.device = "cpu") -> 
 
 def check_available(spec: DataSpec) -> None:
     "Raise `DataMissing` (listing the expected files) if the data of `spec` is not on disk. Cheap: reads no data."
+    root = data_root()
+    if spec.dataset in ("mnist", "imagenet", *_CIFAR) and root.exists() and not (root.is_dir() and os.access(root, os.R_OK | os.X_OK)):
+        raise DataMissing(f"the data root {str(root)!r} ($PRUNING_REPRO_DATA) is not a readable directory")
     if spec.dataset in ("mnist", "fashion"):
         _mnist_family_root(*{"mnist": ("MNIST", ()), "fashion": ("FashionMNIST", (FASHION_SYSTEM_DIR,))}[spec.dataset])
     elif spec.dataset in _CIFAR:

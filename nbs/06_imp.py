@@ -43,6 +43,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 import multiprocessing as mp
 
@@ -122,7 +123,7 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) 
         epochs_total = store.metrics(spec, level - 1)["epochs_total"] + t.epochs - p.rewind_epoch
     metrics, per_ex = eval_metrics(model, data)
     metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], steps=r["steps"],
-                   epochs_total=epochs_total)
+                   epochs_total=epochs_total, written_by={"host": socket.gethostname(), "pid": os.getpid()})
     store.save_level(spec, level, metrics, per_ex, state_copy(model), masks)
 
 

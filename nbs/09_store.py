@@ -29,7 +29,8 @@
 #   any change of a hyperparameter makes a new run;
 # * each level is saved when it finishes: the weights and masks (`model.safetensors`), the per-example training loss
 #   and correctness (`per_example.safetensors`), and last `metrics.json`, which records the SHA-256 of the two
-#   tensor files. A level is finished iff its `metrics.json` exists;
+#   tensor files and which host and process wrote the level (`written_by`). A level is finished iff its
+#   `metrics.json` exists;
 # * every file is written to a temporary name and renamed into place (atomic on POSIX), so a killed process leaves
 #   either the old state or the new one, never half a file;
 # * a checkpoint is loaded only when its checksum matches; a corrupt one raises `CorruptRun`, and the level is
@@ -141,7 +142,8 @@ class Store:
         want = self.metrics(spec, level)["sha256"][fname]
         if not path.exists() or _sha256(path) != want:
             raise CorruptRun(f"{path} is missing or does not match its recorded checksum")
-        return load_file(str(path))
+        try: return load_file(str(path))      # safetensors: a header and raw tensors, no code is ever executed
+        except Exception as e: raise CorruptRun(f"{path} is not a valid safetensors file: {e}") from None
 
     def load_state(self, spec: RunSpec, level: int) -> tuple[dict, dict]:
         "(state, masks) saved at the end of `level`, checksum-verified."
@@ -177,7 +179,8 @@ class Store:
 
     def results(self, spec: RunSpec) -> pd.DataFrame:
         "One row per finished level with its metrics."
-        rows = [{k: v for k, v in self.metrics(spec, lv).items() if k != "sha256"} for lv in self.levels_done(spec)]
+        rows = [{k: v for k, v in self.metrics(spec, lv).items() if k not in ("sha256", "written_by")}
+                for lv in self.levels_done(spec)]
         return pd.DataFrame(rows)
 
 

@@ -237,3 +237,48 @@ g
 
 # %%
 example_grid(torch.randn(6, 1, 40).cumsum(-1), [1, 2, 3, 4, 5, 6], title="1-D signals (MNIST-1D)")
+
+# %% [markdown]
+# ## Two algorithms on one axis (Figures 6, 7, 8)
+#
+# §5 and App. C compare families of models from different algorithms: test error against training time (EDT vs
+# pruning, Fig. 6) or against % weights remaining (width down-scaling vs pruning, Fig. 7; every algorithm, Fig. 8).
+# One colour per noise level, one marker and line style per algorithm, mean ± std over seeds.
+
+# %%
+#| export
+_MARKERS = {"LR rewinding": ("s", "-"), "EDT": ("o", "--"), "WD": ("o", "--"), "weight rewinding": ("^", "-."),
+            "SynFlow": ("D", ":"), "SNIP": ("v", ":"), "random": ("x", ":")}
+
+def fig_algorithm_curves(curves: dict[str, pd.DataFrame], x: str = "weights_remaining", title: str = "",
+                         by_noise: bool = True, ax=None) -> plt.Figure:
+    """Test error (%) vs `x` ('weights_remaining' or 'epochs_total') for each algorithm in `curves` ({name: frame with
+    noise, x, test_err_mean, test_err_std}); colours are noise levels (or algorithms when `by_noise` is False)."""
+    fig, ax = (plt.subplots(figsize=(5.6, 3.9)) if ax is None else (ax.figure, ax))
+    noises = sorted({p for c in curves.values() for p in c.noise.unique()})
+    cols = _noise_colors(noises)
+    for i, (name, c) in enumerate(curves.items()):
+        mk, ls = _MARKERS.get(name, ("o", "-"))
+        for p, g in c.groupby("noise"):
+            g = g.sort_values(x, ascending=x != "weights_remaining")
+            m, s = 100 * g.test_err_mean, 100 * g.test_err_std.fillna(0)
+            col = cols[p] if by_noise else f"C{i}"
+            lab = (f"{name}, {p:.0%}" if len(noises) > 1 else name) if by_noise or p == noises[0] else None
+            ax.plot(g[x], m, ls, marker=mk, ms=3.5, color=col, label=lab, lw=1)
+            ax.fill_between(g[x], m - s, m + s, color=col, alpha=0.12, lw=0)
+    if x == "weights_remaining": _pct_axis(ax)
+    else: ax.set_xlabel("training epochs")
+    ax.set_ylabel("test error (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2 if len(noises) * len(curves) > 6 else 1)
+    fig.tight_layout()
+    return fig
+
+
+# %%
+_c = lambda off: pd.DataFrame({"noise": [0.0] * 3 + [0.3] * 3, "weights_remaining": [100, 80, 64] * 2,
+                               "epochs_total": [2, 4, 6] * 2, "test_err_mean": np.r_[.1, .09, .08, .3, .25, .2] + off,
+                               "test_err_std": [0.01] * 6})
+f = fig_algorithm_curves({"LR rewinding": _c(0), "EDT": _c(0.02)}, "epochs_total", "EDT vs pruning (toy numbers)")
+test_eq(len(f.axes[0].lines), 4)
+f

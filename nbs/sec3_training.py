@@ -48,18 +48,16 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from pruning_repro.analysis import study_subgroup_deltas
-from pruning_repro.cli import default_figures_dir, figures_folder, imp_runs, section_runs
-from pruning_repro.config import resolve_study
-from pruning_repro.data import check_available
+from pruning_repro.cli import section_setup
+from pruning_repro.sweep import imp_runs, section_runs
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.imp import run_many
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.store import Store
 
-B, seeds, _ = resolve_study(bench, scale, seeds, [0.0])        # one clear error on bad input
-check_available(B.data)
+# bad parameters or missing data: one clear error, nothing written
+B, seeds, _, out = section_setup(bench, scale, seeds, [0.0], figures_dir)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")
-out = figures_folder(figures_dir or default_figures_dir(), bench, scale)
 store = Store(store_dir)
 print(f"{B.name} ({B.description}) at scale {scale!r}, no label noise, seeds {seeds}, EL2N from "
       f"{B.el2n_models} models × {B.el2n_fraction:.0%} of training -> {out}")

@@ -45,17 +45,15 @@ from IPython.display import Markdown, display
 
 from pruning_repro.analysis import (generalization_table, optimal_level_of_mean, partition_table, summarize,
                                     trajectories)
-from pruning_repro.cli import default_figures_dir, figures_folder, imp_runs, section_runs
-from pruning_repro.config import resolve_study
-from pruning_repro.data import check_available
+from pruning_repro.cli import section_setup
+from pruning_repro.sweep import imp_runs, section_runs
 from pruning_repro.imp import run_many
 from pruning_repro.paper import paper_table6, paper_table11
 from pruning_repro.plots import fig_partition_loss, fig_test_error, save_figure, save_table
 from pruning_repro.store import Store
 
-B, seeds, noise_levels = resolve_study(bench, scale, seeds, noise_levels)   # one clear error on bad input
-check_available(B.data)                                                     # ... or on missing data
-out = figures_folder(figures_dir or default_figures_dir(), bench, scale)
+# bad parameters or missing data: one clear error, nothing written
+B, seeds, noise_levels, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
 print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, seeds {seeds}, "
       f"{B.prune.levels} pruning levels, {B.train.epochs} epochs per level -> {out}")
 

@@ -32,6 +32,7 @@ def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "n
     out = g[list(metrics)].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     out["weights_remaining"] = g["weights_remaining"].mean()
+    if "epochs_total" in df: out["epochs_total"] = g["epochs_total"].mean()
     out["n_seeds"] = g["seed"].nunique()
     return out.reset_index()
 

@@ -14,51 +14,11 @@ from pathlib import Path
 from .config import BENCHES, DEFAULT_BENCH, SCALES, ConfigError, resolve_study, get_bench
 
 # %% auto #0
-__all__ = ['SECTION_RUNS', 'SECTIONS', 'ALGORITHMS', 'imp_runs', 'algorithm_runs', 'section_runs', 'nbs_dir',
-           'default_figures_dir', 'figures_folder', 'run_section', 'compare_algorithms', 'main']
+__all__ = ['nbs_dir', 'default_figures_dir', 'figures_folder', 'section_setup', 'run_section', 'compare_algorithms', 'main']
 
 # %% ../nbs/15_cli.ipynb #92db68ad
-def imp_runs(b, seeds, noise_levels) -> dict:
-    "One IMP (LR rewinding) trajectory per noise level and seed: {label: RunSpec}."
-    return {f"{b.name}/p={p:g}/seed={s}": b.run_spec(p, s) for p in noise_levels for s in seeds}
-
-def _el2n_runs(b, seeds, noise_levels) -> dict:
-    "The partially trained models whose EL2N scores the subgroup analyses use (App. B.3), per noise level and seed."
-    from pruning_repro.el2n import el2n_specs
-    return {k: v for p in noise_levels for s in seeds
-            for k, v in el2n_specs(b.run_spec(p, s), b.el2n_models, b.el2n_fraction).items()}
-
-def _sec3_runs(b, seeds, noise_levels) -> dict:
-    "§3: IMP (LR rewinding) without label noise, and the EL2N models of those runs."
-    return {**imp_runs(b, seeds, [0.0]), **_el2n_runs(b, seeds, [0.0])}
-
-def _sec4_with_el2n(b, seeds, noise_levels) -> dict:
-    "§4: IMP per noise level and seed (Figures 3, 4), and the EL2N models of the noisy runs (Figure 5)."
-    return {**imp_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, [p for p in noise_levels if p > 0])}
-
-SECTION_RUNS = {"sec3_training": _sec3_runs, "sec4_noise": _sec4_with_el2n}
-SECTIONS = tuple(SECTION_RUNS)
-
-ALGORITHMS = ("LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT", "WD")
-
-def algorithm_runs(b, noise: float, seeds) -> dict[str, dict]:
-    "{algorithm: {label: RunSpec}} of the learning algorithms compared in App. C / J (Tables 2, 9, 10) at one noise level."
-    from dataclasses import replace
-    from pruning_repro.width import width_specs
-    variants = {"LR rewinding": {}, "weight rewinding": {"rewind": "weight"}, "SynFlow": {"strategy": "synflow"},
-                "SNIP": {"strategy": "snip"}, "random": {"strategy": "random"}, "EDT": {"strategy": "none"}}
-    out = {}
-    for name, kw in variants.items():
-        out[name] = {f"{b.name}/{name}/p={noise:g}/seed={s}": b.run_spec(noise, s, prune=replace(b.prune, **kw))
-                     for s in seeds}
-    out["WD"] = {k: v for s in seeds for k, v in width_specs(b, noise, s).items()}
-    return out
-
-def section_runs(section: str, bench, seeds, noise_levels) -> dict:
-    "The runs ({label: RunSpec}) a section notebook needs; the notebook and `reproduce` share this definition."
-    if section not in SECTION_RUNS:
-        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
-    return SECTION_RUNS[section](bench, seeds, noise_levels)
+from .sweep import (ALGORITHMS, EXECUTORS, SECTIONS, algorithm_runs, check_sections, imp_runs,
+                                 section_noise, section_runs)
 
 def nbs_dir() -> Path:
     "The folder holding the section notebooks."
@@ -78,6 +38,14 @@ def figures_folder(figures: str | Path, bench: str, scale: str) -> Path:
     "Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full)."
     return Path(figures) / (bench if scale == "full" else f"{bench}_{scale}")
 
+def section_setup(bench: str, scale: str, seeds, noise_levels, figures_dir=None) -> tuple:
+    """A section notebook's first step: validate its parameters (one clear error), check that the data is on disk,
+    name its output folder. Returns (bench at scale, seeds, noise levels, output folder); writes nothing."""
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
+    from pruning_repro.data import check_available
+    check_available(b.data)
+    return b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale)
+
 # %% ../nbs/15_cli.ipynb #bcc9a1b5
 def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
                 figures: str | Path = "figures", workers: int | None = None, store: str | None = None) -> Path:
@@ -92,13 +60,15 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     # train what the section needs here, with progress in the terminal; the notebook then only reads the store
     from pruning_repro.imp import run_many
     from pruning_repro.store import Store
-    run_many(section_runs(section, b, seeds, levels), Store(store), workers=workers)
+    given = None if noise_levels is None else levels      # None: the section's own noise levels
+    run_many(section_runs(section, b, seeds, section_noise(section, b, given)), Store(store), workers=workers)
     import papermill as pm
     out_dir = figures_folder(figures, bench, scale)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp, final = out_dir / f".{section}.running.ipynb", out_dir / f"{section}.ipynb"
-    params = dict(bench=bench, scale=scale, seeds=list(seeds), noise_levels=list(levels),
-                  figures_dir=str(Path(figures).resolve()), workers=workers, store_dir=store)
+    params = dict(bench=bench, scale=scale, seeds=list(seeds), figures_dir=str(Path(figures).resolve()),
+                  workers=workers, store_dir=store)
+    if given is not None: params["noise_levels"] = list(given)   # else the notebook's default
     try:
         pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True)
     except BaseException:
@@ -163,8 +133,51 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--bench", default=DEFAULT_BENCH); i.add_argument("--scale", default="full")
     i.add_argument("--noise", type=float, default=0.0); i.add_argument("--seed", type=int, default=0)
     i.add_argument("--rewind", choices=("lr", "weight"), default=None)
+    i.add_argument("--width", type=float, default=None, help="width multiplier of the model (default: the bench's)")
     i.add_argument("--store", default=None); i.add_argument("--device", default=None)
+    w = sub.add_parser("sweep", help="train every missing run of a study, in local processes or as a Slurm job array")
+    w.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
+    w.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
+    w.add_argument("--scale", default="full", help=f"one of {', '.join(SCALES)}")
+    w.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    w.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
+    w.add_argument("--store", default=None, help="run store folder (shared by the nodes for --executor slurm)")
+    w.add_argument("--executor", choices=EXECUTORS, default="local")
+    w.add_argument("--workers", type=int, default=None, help="local: parallel processes (default: cores)")
+    w.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when the worker has it)")
+    w.add_argument("--dry-run", action="store_true", help="only count what would be submitted")
+    g = w.add_argument_group("slurm (flags override the profile)")
+    g.add_argument("--profile", default=None, help="YAML (.yaml/.yml) or INI ([slurm]) file of the options below")
+    g.add_argument("--partition", default=None)
+    g.add_argument("--gpus-per-task", type=int, default=None)
+    g.add_argument("--cpus-per-task", type=int, default=None)
+    g.add_argument("--mem-gb", type=float, default=None)
+    g.add_argument("--time-min", type=int, default=None, help="time limit of one run (a whole IMP trajectory)")
+    g.add_argument("--array-parallelism", type=int, default=None, help="array elements running at once")
     return p
+
+_SLURM_FLAGS = ("profile", "partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time_min", "array_parallelism")
+
+def _sweep_command(args) -> int:
+    import shutil
+    from pruning_repro.sweep import slurm_options, sweep
+    given = [f for f in _SLURM_FLAGS if getattr(args, f) is not None]
+    if args.executor == "local" and given:
+        raise ConfigError(f"--{given[0].replace('_', '-')} is a Slurm option: add --executor slurm")
+    opts = None
+    if args.executor == "slurm":
+        opts = slurm_options(args.profile, **{f: getattr(args, f) for f in _SLURM_FLAGS[1:]})
+        if args.workers is not None: raise ConfigError("--workers is for --executor local; Slurm runs use --array-parallelism")
+        if not args.dry_run and shutil.which("sbatch") is None:
+            raise ConfigError("--executor slurm needs Slurm's sbatch on PATH (run from a login node of the cluster)")
+    rep = sweep(args.bench, args.sections, args.scale, args.seeds, args.noise, args.executor, args.store,
+                args.workers, opts, args.device, dry_run=args.dry_run)
+    print(rep.summary())
+    if not rep.ok:
+        print(f"error: {len(rep.failed)} of {rep.submitted} runs failed (finished runs are kept; rerun to retry)",
+              file=sys.stderr)
+        return 1
+    return 0
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -180,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                 out = run_section(sec, args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
                 print(f"{sec}: {out}")
             print(f"done in {time.time() - t0:.0f} s; figures in {figures_folder(args.figures, args.bench, args.scale)}")
+        elif args.cmd == "sweep":
+            return _sweep_command(args)
         elif args.cmd == "algorithms":
             compare_algorithms(args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
         elif args.cmd == "imp":
@@ -188,9 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             from pruning_repro.imp import run_imp
             from pruning_repro.store import Store
             b, (seed,), (noise,) = resolve_study(args.bench, args.scale, [args.seed], [args.noise])
-            check_available(b.data)
             spec = b.run_spec(noise, seed)
             if args.rewind: spec = replace(spec, prune=replace(spec.prune, rewind=args.rewind))
+            if args.width is not None: spec = replace(spec, model=replace(spec.model, width=args.width))
+            check_available(b.data)
             res = run_imp(spec, Store(args.store), device=args.device, label=f"{args.bench} p={noise} seed={seed}")
             print(res[["level", "density", "train_err", "val_err", "test_err"]].to_string(index=False))
     except ConfigError as e:

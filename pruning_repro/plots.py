@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['fig_test_error', 'fig_partition_loss', 'save_figure', 'to_markdown', 'save_table', 'fig_subgroups', 'example_grid']
+__all__ = ['fig_test_error', 'fig_partition_loss', 'save_figure', 'to_markdown', 'save_table', 'fig_subgroups', 'example_grid',
+           'fig_algorithm_curves']
 
 # %% ../nbs/13_plots.ipynb #a52bb3f4
 def _noise_colors(noises):
@@ -140,5 +141,33 @@ def example_grid(x, labels, clean=None, title: str = "", ncols: int = 8, class_n
         lab = name(labels[i]) if clean is None or int(clean[i]) == int(labels[i]) else f"{name(labels[i])}/{name(clean[i])}"
         ax.set_title(lab, fontsize=7, color="k" if clean is None or int(clean[i]) == int(labels[i]) else "C3")
     if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/13_plots.ipynb #44f2fe0a
+_MARKERS = {"LR rewinding": ("s", "-"), "EDT": ("o", "--"), "WD": ("o", "--"), "weight rewinding": ("^", "-."),
+            "SynFlow": ("D", ":"), "SNIP": ("v", ":"), "random": ("x", ":")}
+
+def fig_algorithm_curves(curves: dict[str, pd.DataFrame], x: str = "weights_remaining", title: str = "",
+                         by_noise: bool = True, ax=None) -> plt.Figure:
+    """Test error (%) vs `x` ('weights_remaining' or 'epochs_total') for each algorithm in `curves` ({name: frame with
+    noise, x, test_err_mean, test_err_std}); colours are noise levels (or algorithms when `by_noise` is False)."""
+    fig, ax = (plt.subplots(figsize=(5.6, 3.9)) if ax is None else (ax.figure, ax))
+    noises = sorted({p for c in curves.values() for p in c.noise.unique()})
+    cols = _noise_colors(noises)
+    for i, (name, c) in enumerate(curves.items()):
+        mk, ls = _MARKERS.get(name, ("o", "-"))
+        for p, g in c.groupby("noise"):
+            g = g.sort_values(x, ascending=x != "weights_remaining")
+            m, s = 100 * g.test_err_mean, 100 * g.test_err_std.fillna(0)
+            col = cols[p] if by_noise else f"C{i}"
+            lab = (f"{name}, {p:.0%}" if len(noises) > 1 else name) if by_noise or p == noises[0] else None
+            ax.plot(g[x], m, ls, marker=mk, ms=3.5, color=col, label=lab, lw=1)
+            ax.fill_between(g[x], m - s, m + s, color=col, alpha=0.12, lw=0)
+    if x == "weights_remaining": _pct_axis(ax)
+    else: ax.set_xlabel("training epochs")
+    ax.set_ylabel("test error (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2 if len(noises) * len(curves) > 6 else 1)
     fig.tight_layout()
     return fig

@@ -95,7 +95,8 @@ class Store:
         want = self.metrics(spec, level)["sha256"][fname]
         if not path.exists() or _sha256(path) != want:
             raise CorruptRun(f"{path} is missing or does not match its recorded checksum")
-        return load_file(str(path))
+        try: return load_file(str(path))      # safetensors: a header and raw tensors, no code is ever executed
+        except Exception as e: raise CorruptRun(f"{path} is not a valid safetensors file: {e}") from None
 
     def load_state(self, spec: RunSpec, level: int) -> tuple[dict, dict]:
         "(state, masks) saved at the end of `level`, checksum-verified."
@@ -131,5 +132,6 @@ class Store:
 
     def results(self, spec: RunSpec) -> pd.DataFrame:
         "One row per finished level with its metrics."
-        rows = [{k: v for k, v in self.metrics(spec, lv).items() if k != "sha256"} for lv in self.levels_done(spec)]
+        rows = [{k: v for k, v in self.metrics(spec, lv).items() if k not in ("sha256", "written_by")}
+                for lv in self.levels_done(spec)]
         return pd.DataFrame(rows)

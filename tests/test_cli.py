@@ -21,6 +21,20 @@ BAD = [
     (["imp", "--bench", "lenet_mnist"], 2, "MNIST"),
     (["reproduce", "--bench", "lenet_mnist1d", "--workers", "0"], 2, "workers must be >= 1"),
     (["imp", "--bench", "lenet_mnist", "--seed", "x"], 2, "invalid int value"),
+    (["imp", "--bench", "lenet_mnist1d", "--width", "0"], 2, "width must be > 0"),
+    (["imp", "--bench", "lenet_mnist1d", "--width", "-0.5"], 2, "width must be > 0"),
+    (["section", "sec4_noise", "--bench", "lenet_mnist1d", "--seeds"], 2, "expected at least one argument"),
+    (["sweep", "--bench", "lenet_mnist1d", "--executor", "kubernetes"], 2, "invalid choice: 'kubernetes'"),
+    (["sweep", "--bench", "lenet_mnist1d", "--sections", "sec9"], 2, "unknown section 'sec9'"),
+    (["sweep", "--bench", "nope", "--executor", "slurm"], 2, "unknown bench 'nope'"),
+    (["sweep", "--bench", "lenet_mnist1d", "--noise", "1"], 2, "[0, 1)"),
+    (["sweep", "--bench", "lenet_mnist1d", "--partition", "gpu"], 2, "is a Slurm option"),
+    (["sweep", "--bench", "lenet_mnist1d", "--executor", "slurm", "--cpus-per-task", "0"], 2, "cpus_per_task must be"),
+    (["sweep", "--bench", "lenet_mnist1d", "--executor", "slurm", "--profile", "/nonexistent.yaml"], 2,
+     "not a readable file"),
+    (["sweep", "--bench", "lenet_mnist1d", "--executor", "slurm", "--workers", "2"], 2, "--array-parallelism"),
+    (["sweep", "--bench", "lenet_mnist1d", "--workers", "0"], 2, "workers must be >= 1"),
+    (["sweep", "--bench", "resnet20_c10", "--scale", "smoke"], 2, "cifar-10-batches-py"),
 ]
 
 
@@ -38,12 +52,30 @@ def test_bad_input(argv, code, message, isolated):
     assert tree(isolated) == before      # nothing written, nothing touched
 
 
-def test_papermill_rejects_bad_parameters_before_writing(isolated):
+@pytest.mark.parametrize("param,value,message", [
+    ("bench", "nope", "unknown bench 'nope'"),
+    ("seeds", "x", "seeds must be a non-empty list of integers"),      # a string where a list of ints belongs
+    ("seeds", "[]", "got an empty list"),
+    ("noise_levels", "1.5", "[0, 1)"),
+    ("noise_levels", "abc", "noise_levels must be a non-empty list"),
+    ("scale", "huge", "unknown scale"),
+])
+def test_papermill_rejects_bad_parameters_before_writing(param, value, message, isolated):
     out = isolated / "out.ipynb"
-    r = run([str(BIN / "papermill"), "nbs/sec4_noise.ipynb", str(out), "-k", "python3", "-p", "bench", "nope",
+    r = run([str(BIN / "papermill"), "nbs/sec4_noise.ipynb", str(out), "-k", "python3", "-p", "bench", "lenet_mnist1d",
+             "-y" if value == "[]" else "-p", *([f"{param}: []"] if value == "[]" else [param, value]),
              "-p", "figures_dir", str(isolated / "figures"), "--no-progress-bar"])
-    assert r.returncode != 0 and "unknown bench 'nope'" in r.stderr + r.stdout
+    assert r.returncode != 0 and message in r.stderr + r.stdout, (r.stdout + r.stderr)[-3000:]
     assert not (isolated / "figures").exists() and not (isolated / "store").exists()
+
+
+def test_unreadable_data_root(isolated):
+    root = isolated / "not_a_dir"
+    root.write_text("a file where the data root should be")
+    before = tree(isolated)
+    r = run([CLI, "imp", "--bench", "lenet_mnist"], env={"PRUNING_REPRO_DATA": str(root)})
+    assert r.returncode == 2 and "is not a readable directory" in r.stderr and "Traceback" not in r.stderr
+    assert tree(isolated) == before
 
 
 def test_benches_lists_registry():

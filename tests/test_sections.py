@@ -65,3 +65,35 @@ def test_sec3_training_smoke_on_tiny_cifar(bench, tiny_cifar, isolated):
     assert len(opt) in (0, 20)          # 20 subgroups, or no seed whose optimum is sparse
     text = json.dumps(json.loads((isolated / "out.ipynb").read_text())["cells"])
     assert "holds" in text or "no such level" in text
+
+
+SECTION_OUTPUTS = {
+    "sec5_isolating": ["fig06_edt_vs_pruning.png", "fig06_edt_vs_pruning.pdf", "fig07_wd_vs_pruning.png",
+                       "fig07_wd_vs_pruning.pdf", "table05_edt_vs_pruning.csv", "table05_edt_vs_pruning.md",
+                       "table07_wd_vs_pruning.csv", "table07_wd_vs_pruning.md"],
+    "appC_algorithms": ["fig08_algorithms_p0.png", "fig08_algorithms_p0.pdf", "table02_algorithms_p0.csv",
+                        "table02_algorithms_p0.md"],
+}
+
+
+@pytest.mark.parametrize("bench", ["resnet20_c10", "vgg16_c10"])
+@pytest.mark.parametrize("section", list(SECTION_OUTPUTS))
+def test_algorithm_sections_smoke_on_tiny_cifar(section, bench, tiny_cifar, isolated):
+    figs = isolated / "figures"
+    noise = ["-y", "noise_levels: [0.0, 0.3]"] if section == "sec5_isolating" else []   # App. C: its own default, 0
+    r = run([str(BIN / "papermill"), f"nbs/{section}.ipynb", str(isolated / "out.ipynb"), "-k", "python3",
+             "-p", "bench", bench, "-p", "scale", "smoke", "-y", "seeds: [0, 1]", *noise, "-p", "figures_dir",
+             str(figs), "--no-progress-bar"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = figs / f"{bench}_smoke"
+    for f in SECTION_OUTPUTS[section]: assert (out / f).stat().st_size > 0, f
+    family = {"resnet20_c10": "C10-ResNet20", "vgg16_c10": "C10-VGG-16"}[bench]
+    if section == "sec5_isolating":
+        for name, alg in (("table05_edt_vs_pruning", "EDT"), ("table07_wd_vs_pruning", "WD")):
+            t = pd.read_csv(out / f"{name}.csv")
+            assert sorted(t.noise.unique()) == [0.0, 0.3] and set(t.algorithm) == {"LR rewinding", alg}
+            assert t[f"paper ({family})"].notna().any()                 # the paper's numbers beside ours
+    else:
+        t = pd.read_csv(out / "table02_algorithms_p0.csv")
+        assert t.algorithm.tolist() == ["LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT"]
+        assert (t.n_seeds == 2).all() and t[f"paper ({family})"].notna().all()   # Table 2 has every algorithm

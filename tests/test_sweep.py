@@ -1,0 +1,220 @@
+"""Sweeps on a real single-node Slurm cluster (slurmctld + slurmd on loopback, jobs through submitit) and locally,
+and the run store under SIGKILL, corruption, two processes at once, and a checkpoint that carries a pickle payload."""
+import json
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import BIN, REPO, run
+from pruning_repro.config import get_bench
+from pruning_repro.store import CorruptRun, Store
+from pruning_repro.sweep import study_runs
+
+CLI = str(BIN / "pruning-repro")
+
+
+# ---- a real Slurm cluster, one node on loopback -------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(cond, timeout: float, what: str):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if cond(): return
+        time.sleep(0.5)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """slurmctld + slurmd from Debian's slurm-wlm with a generated slurm.conf (one node = this machine, loopback,
+    no accounting), munged started if it is not running; everything stopped afterwards. Needs root (the test
+    command installs slurm-wlm and munge)."""
+    missing = [b for b in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol") if not shutil.which(b)]
+    assert not missing, f"Slurm is not installed ({', '.join(missing)} missing): `make test` installs slurm-wlm and munge"
+    assert os.geteuid() == 0, "the single-node Slurm cluster of this test is started as root"
+    d = tmp_path_factory.mktemp("slurm")
+    host = socket.gethostname().split(".")[0]
+    conf = d / "slurm.conf"
+    conf.write_text("\n".join([
+        "ClusterName=pruningrepro", f"SlurmctldHost={host}(127.0.0.1)", "SlurmUser=root", "SlurmdUser=root",
+        "AuthType=auth/munge", "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
+        "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core", "SchedulerType=sched/backfill",
+        "MpiDefault=none", "ReturnToService=2", "JobCompType=jobcomp/none",
+        "AccountingStorageType=accounting_storage/none",
+        f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}",
+        f"StateSaveLocation={d}/state", f"SlurmdSpoolDir={d}/spool",
+        f"SlurmctldPidFile={d}/slurmctld.pid", f"SlurmdPidFile={d}/slurmd.pid",
+        f"SlurmctldLogFile={d}/slurmctld.log", f"SlurmdLogFile={d}/slurmd.log",
+        f"NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} State=UNKNOWN",
+        "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""]))
+    (d / "state").mkdir(); (d / "spool").mkdir()
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(conf)
+    started_munge = False
+    if subprocess.run(["pgrep", "-x", "munged"], capture_output=True).returncode != 0:
+        Path("/run/munge").mkdir(parents=True, exist_ok=True)
+        subprocess.run(["munged", "--force"], check=True, capture_output=True)
+        started_munge = True
+    try:
+        subprocess.run(["slurmctld", "-f", str(conf)], check=True, capture_output=True)
+        subprocess.run(["slurmd", "-f", str(conf)], check=True, capture_output=True)
+        def idle():
+            r = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
+            return r.returncode == 0 and r.stdout.strip() == "idle"
+        _wait(idle, 60, "the Slurm node to become idle")
+        yield {"conf": conf, "dir": d, "host": host}
+    finally:
+        subprocess.run(["scontrol", "shutdown"], capture_output=True)
+        for pid_file in ("slurmd.pid", "slurmctld.pid"):
+            try: os.kill(int((d / pid_file).read_text()), signal.SIGTERM)
+            except (OSError, ValueError): pass
+        if started_munge: subprocess.run(["pkill", "-x", "munged"], capture_output=True)
+        if old is None: os.environ.pop("SLURM_CONF", None)
+        else: os.environ["SLURM_CONF"] = old
+
+
+def test_smoke_sweep_on_slurm(slurm_cluster, isolated):
+    store = isolated / "store"
+    argv = [CLI, "sweep", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "1", "--noise", "0", "0.3",
+            "--sections", "sec3_training", "sec4_noise", "--executor", "slurm", "--partition", "debug", "--cpus-per-task", "1", "--time-min", "10",
+            "--store", str(store)]
+    r = run(argv, timeout=900)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    runs = study_runs(get_bench("lenet_mnist1d", "smoke"), ["sec3_training", "sec4_noise"], (0, 1), (0.0, 0.3))
+    assert f"{len(runs)} runs in the study, 0 already complete, {len(runs)} submitted (slurm), {len(runs)} finished " \
+           f"on {socket.gethostname()}" in r.stdout
+    st = Store(store)
+    for spec in runs.values():                              # every run complete, every checkpoint loads
+        assert st.levels_done(spec) == list(range(spec.prune.levels + 1))
+        st.load_state(spec, spec.prune.levels)
+    logs = list((store / "_slurm").glob("*/*_result.pkl"))
+    assert len(logs) == len(runs)                            # one submitit result per array element
+    # a second sweep submits nothing
+    r2 = run(argv, timeout=300)
+    assert r2.returncode == 0 and f"{len(runs)} already complete, 0 submitted" in r2.stdout, r2.stdout + r2.stderr
+
+
+def test_failed_slurm_job_is_reported_and_the_rest_kept(slurm_cluster, isolated):
+    store = isolated / "store"
+    # no GPU on this node: every job fails in training; the sweep says so with the log, exits 1, writes no level
+    r = run([CLI, "sweep", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "--noise", "0",
+             "--sections", "sec3_training", "--executor", "slurm", "--time-min", "5", "--device", "cuda:7",
+             "--store", str(store)], timeout=600)
+    print(r.stdout, r.stderr)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "3 FAILED" in r.stdout and ".err" in r.stdout and "Error" in r.stdout
+    assert len([l for l in r.stderr.splitlines() if l.startswith("error:")]) == 1
+    assert not list(store.glob("*/level_*/metrics.json"))
+
+
+def test_local_sweep_matches_the_study(isolated):
+    # every section at its own noise levels (the bench's; none for App. C)
+    r = run([CLI, "sweep", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "--workers", "2"],
+            timeout=600)
+    assert r.returncode == 0, r.stderr
+    n = len(study_runs(get_bench("lenet_mnist1d", "smoke"), None, (0,)))
+    assert f"{n} runs in the study, 0 already complete, {n} submitted (local), {n} finished" in r.stdout
+
+
+# ---- the store under kills, corruption and concurrency -------------------------------------------------------------
+TRAIN = """
+import sys, torch
+from dataclasses import replace
+torch.set_num_threads({threads})
+from pruning_repro.config import get_bench
+from pruning_repro.imp import run_imp
+from pruning_repro.store import Store
+s = get_bench("lenet_mnist", "smoke").run_spec(0.1, 0)
+s = replace(s, train=replace(s.train, epochs={epochs}), prune=replace(s.prune, levels={levels}))
+res = run_imp(s, Store(), "cpu", progress=False)
+print("RESULT", res.test_err.round(6).tolist(), flush=True)
+"""
+
+
+def _spec(epochs, levels):
+    from dataclasses import replace
+    s = get_bench("lenet_mnist", "smoke").run_spec(0.1, 0)
+    return replace(s, train=replace(s.train, epochs=epochs), prune=replace(s.prune, levels=levels))
+
+
+def _script(epochs, levels):
+    return TRAIN.format(threads=torch.get_num_threads(), epochs=epochs, levels=levels)
+
+
+def test_sigkill_mid_level_resumes_bit_identical(tiny_mnist, isolated):
+    epochs, levels = 40, 4
+    spec, st = _spec(epochs, levels), Store()
+    p = subprocess.Popen([sys.executable, "-c", _script(epochs, levels)], cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    _wait(lambda: 1 in st.levels_done(spec) or p.poll() is not None, 300, "level 1 to finish")
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    done = st.levels_done(spec)
+    print(f"killed with levels {done} of 0..{levels} finished")
+    assert p.returncode == -signal.SIGKILL and done and done[-1] < levels, (p.returncode, done)
+    # resume in this process; the reference is an uninterrupted run in another store
+    from pruning_repro.imp import run_imp
+    resumed = run_imp(spec, st, "cpu", progress=False)
+    ref_store = Store(isolated / "ref")
+    ref = run_imp(spec, ref_store, "cpu", progress=False)
+    assert resumed.test_err.tolist() == ref.test_err.tolist()
+    for lv in range(levels + 1):
+        a, b = st.load_state(spec, lv)[0], ref_store.load_state(spec, lv)[0]
+        assert all(torch.equal(a[k], b[k]) for k in a), f"level {lv} differs"
+        pa, pb = st.load_per_example(spec, lv), ref_store.load_per_example(spec, lv)
+        assert all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+def test_two_processes_same_run_train_it_once(tiny_mnist):
+    epochs, levels = 10, 2
+    spec, st = _spec(epochs, levels), Store()
+    procs = [subprocess.Popen([sys.executable, "-c", _script(epochs, levels)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    results = [next(l for l in o[0].splitlines() if l.startswith("RESULT")) for o in outs]
+    assert results[0] == results[1]                          # the waiting process reused the other's levels
+    writers = {st.metrics(spec, lv)["written_by"]["pid"] for lv in range(levels + 1)}
+    print(f"processes {[p.pid for p in procs]}, levels written by {writers}")
+    assert len(writers) == 1 and writers <= {p.pid for p in procs}   # every level written by one process
+    assert not list(st.run_dir(spec).rglob("*.tmp*"))         # no half-written files left
+    for lv in range(levels + 1): st.load_state(spec, lv)     # every checksum holds
+
+
+def test_checkpoint_never_unpickled(tiny_mnist, isolated):
+    from pruning_repro.imp import run_imp
+    spec, st = _spec(2, 1), Store()
+    ref = run_imp(spec, st, "cpu", progress=False)
+    stored = {p.suffix for p in st.run_dir(spec).rglob("*") if p.is_file()}
+    assert stored <= {".json", ".safetensors", ".sha256", ".lock"}, stored   # no pickle anywhere
+    # an attacker's pickle in place of a checkpoint, even with a matching checksum, is refused and never executed
+    sentinel = isolated / "pwned"
+    class Payload:
+        def __reduce__(self): return (os.system, (f"touch {sentinel}",))
+    lv = st.level_dir(spec, 0)
+    (lv / "model.safetensors").write_bytes(pickle.dumps(Payload()))
+    m = json.loads((lv / "metrics.json").read_text())
+    from pruning_repro.store import _sha256
+    m["sha256"]["model.safetensors"] = _sha256(lv / "model.safetensors")
+    (lv / "metrics.json").write_text(json.dumps(m))
+    with pytest.raises(CorruptRun, match="not a valid safetensors file"):
+        st.load_state(spec, 0)
+    assert not sentinel.exists()
+    # IMP recomputes the level (its successor needs it) and ends where it did before
+    st.discard_level(spec, 1)
+    again = run_imp(spec, st, "cpu", progress=False)
+    assert again.test_err.tolist() == ref.test_err.tolist() and not sentinel.exists()
