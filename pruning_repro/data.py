@@ -127,7 +127,8 @@ def _load_mnist1d(n_generated: int | None):
         raw = make_dataset(args)
         d = {k: torch.from_numpy(np.asarray(raw[k])) for k in ("x", "y", "x_test", "y_test")}
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(d, str(path) + ".tmp"); os.replace(str(path) + ".tmp", path)
+        tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"   # unique: parallel workers may generate at once
+        torch.save(d, tmp); os.replace(tmp, path)
     return d["x"].float().unsqueeze(1), d["y"].long(), d["x_test"].float().unsqueeze(1), d["y_test"].long()
 
 # %% ../nbs/01_data.ipynb #feab8796

@@ -105,3 +105,15 @@ def test_noise_exact_never_same_label_100_classes():
         ny, m = add_label_noise(y, p, 100, seed=5)
         assert int(m.sum()) == round(p * len(y)) and bool((ny[m] != y[m]).all()) and bool((ny[~m] == y[~m]).all())
     with pytest.raises(ConfigError): add_label_noise(y, -0.1, 100, 0)
+
+
+def test_mnist1d_generated_by_two_processes_at_once(isolated):
+    "Parallel workers with an empty cache both generate MNIST-1D; each write goes to its own temporary file."
+    import subprocess, sys
+    code = "from pruning_repro.data import _load_mnist1d; print(_load_mnist1d(600)[0].shape)"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-1500:] for o in outs]
+    assert len({o[0] for o in outs}) == 1
+    assert [p.name for p in (isolated / "cache").iterdir()] == ["mnist1d_600_seed42.pt"]   # no temporary left
