@@ -130,28 +130,20 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
 def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None, figures="figures",
                        workers: int | None = None, store: str | None = None):
     "Train (once) and compare every learning algorithm at each noise level; writes table02_algorithms_p<noise>."
-    import pandas as pd
-    from pruning_repro.analysis import algorithm_table, trajectories
+    from pruning_repro.analysis import algorithm_table
     from pruning_repro.data import check_available
     from pruning_repro.imp import run_many
     from pruning_repro.paper import paper_algorithms
     from pruning_repro.plots import save_table
     from pruning_repro.store import Store
-    from pruning_repro.width import width_results
+    from pruning_repro.sweep import algorithm_frames
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
     check_available(b.data)
     st, out = Store(store), figures_folder(figures, bench, scale)
     tables = {}
     for p in levels:
-        runs = algorithm_runs(b, p, seeds)
-        results = run_many({k: v for r in runs.values() for k, v in r.items()}, st, workers=workers)
-        frames = {}
-        for name, specs in runs.items():
-            res = {k: results[k] for k in specs}
-            if name == "WD":
-                w = width_results(res, specs)
-                frames[name] = w.assign(epochs_total=w.epochs_total)
-            else: frames[name] = trajectories(res, specs)
+        run_many({k: v for r in algorithm_runs(b, p, seeds).values() for k, v in r.items()}, st, workers=workers)
+        frames = algorithm_frames(b, [p], seeds, st)
         t = algorithm_table(frames, reference="LR rewinding")
         t = t.merge(paper_algorithms(b.family, p).rename(columns={"paper": f"paper ({b.family})"}), on="algorithm",
                     how="left")
