@@ -328,15 +328,16 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
 # %% [markdown]
 # ### Embedded benches
 #
-# These run on a laptop CPU with no download. `lenet_fashion` keeps the paper's LeNet recipe unchanged (Adam 1.2e-3,
-# batch 128, 60 epochs per level, rewind epoch 0, global magnitude pruning of 20% per level) on the real
-# Fashion-MNIST: 2,000 validation images and a 5,000-image training subsample drawn by the seed from the official
-# 60,000, and the full 10,000-image test set. Fashion-MNIST is harder than MNIST, so it takes the CIFAR noise levels.
-# The training set is small so that (a) the dense model is trained to (near) completion and memorizes the noisy
-# labels, as the paper's models do, and (b) a full sweep (4 noise levels × 3 seeds × 27 levels) fits in about 20 CPU
-# minutes. 26 pruning levels reach 0.8²⁶ ≈ 0.3% of the weights: probes (one seed, LR rewinding) showed the
-# regularization regime of §4 — noisy-example loss far above original-example loss, test error falling again —
-# only below ~1% of the weights on this bench:
+# These run on a laptop CPU with no download. `lenet_fashion` is the **calibrated** embedded bench (notebook
+# `embedded_benchmarks`, issue 5): LeNet-300-100 with the paper's optimizer (Adam 1.2e-3, batch 128, rewind epoch 0)
+# on the real Fashion-MNIST — a 5,000-image training subsample and 2,000 validation images drawn by the seed from
+# the official 60,000, and the full 10,000-image test set — with **20 epochs per level** and **half of the remaining
+# weights pruned per level** (two of the paper's 20% levels in one: 0.5 ≈ 0.8³), 9 levels down to 0.2% of the
+# weights, at noise levels 0, 30% and 60%. The full reproduction (every section, 3 seeds) then fits in about 20
+# minutes on 2 CPU cores. `lenet_fashion_e60` keeps the paper's LeNet recipe unchanged on the same data (60 epochs
+# per level, 20% per level, 26 levels to 0.3%, noise 0/15/30/60%): about four times the compute.
+# The calibration (what was tried, the numbers, why these settings) is in `embedded_benchmarks`; earlier probes of
+# the 60-epoch recipe, one seed, LR rewinding:
 #
 # | n_train | epochs | noise | dense test | best test (weights) | test at 0.5% | noisy / original loss at 0.5% |
 # |---|---|---|---|---|---|---|
@@ -345,15 +346,18 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
 # | 10,000 | 60 | 15% | 21.5 | 20.6 (64%) | — | 0.12 / 0.03 at 2.8% |
 # | 10,000 | 60 | 30% | 31.8 | 31.4 (64%) | — | 0.70 / 0.19 at 2.8% |
 # | 20,000 | 20 | 30% | 21.2 | 21.2 (dense; not trained to completion) | — | 1.63 / 0.37 at 4.4% |
-#
-# Calibrating these settings against all of the paper's claims is its own piece of work (`embedded_benchmarks`).
 
 # %%
 #| export
 register(Bench("lenet_fashion", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
+               replace(_LENET_ADAM, epochs=20), PruneSpec(fraction=0.5, levels=9, rewind_epoch=0),
+               (0.0, 0.30, 0.60), "M-LeNet",
+               "calibrated: LeNet-300-100 on real Fashion-MNIST (Debian), 5k train, 20 epochs/level, 50% pruned/level",
+               embedded=True, scales={"smoke": _MNIST_SMOKE}))
+register(Bench("lenet_fashion_e60", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
                _LENET_ADAM, PruneSpec(levels=26, rewind_epoch=0),
                (0.0, 0.15, 0.30, 0.60), "M-LeNet",
-               "LeNet-300-100 on real Fashion-MNIST (Debian dataset-fashion-mnist), 5k-example training subsample",
+               "the paper's LeNet recipe (60 epochs/level, 20%/level) on 5k real Fashion-MNIST (Debian)",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
 register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_000), ModelSpec("lenet"),
                _LENET_ADAM, PruneSpec(levels=16, rewind_epoch=0), (0.0, 0.15, 0.30, 0.60), "M-LeNet",

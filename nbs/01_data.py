@@ -113,6 +113,12 @@ INFO = {
     "imagenet": DataInfo(1000, (3, 224, 224), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 
+# names of the classes, for figures that show examples (App. K); other data sets are labelled by index
+CLASS_NAMES = {
+    "fashion": ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+
 def data_info(dataset: str) -> DataInfo:
     if dataset not in INFO:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of: {', '.join(INFO)}")

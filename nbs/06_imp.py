@@ -37,12 +37,18 @@
 # Every level is a separate stored result (`09_store`): a rerun skips finished levels, a killed run resumes at the
 # first missing level. The data order of level `k` comes from a generator seeded by (seed, k), so a resumed run
 # is identical to an uninterrupted one on CPU.
+#
+# Level 0 does not depend on how later levels prune, so every variant at one (noise, seed) — LR or weight
+# rewinding, SynFlow, SNIP, random, EDT, one-shot at any density — shares it: it is trained once, in the variant's
+# **dense root** run (`dense_root`), and copied into each variant with its checksums. A study of seven learning
+# algorithms thus trains each dense model once instead of seven times.
 
 # %%
 #| export
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 import multiprocessing as mp
@@ -51,7 +57,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from pruning_repro.config import RunSpec, derive_seed
+from dataclasses import replace
+from pathlib import Path
+
+from pruning_repro.config import PruneSpec, RunSpec, derive_seed
 from pruning_repro.data import load_data
 from pruning_repro.models import build_model
 from pruning_repro.prune import density, full_masks, prune_masks
@@ -97,8 +106,35 @@ def record_data(spec: RunSpec, store: Store, data) -> None:
         store.save_extra(spec, "data", {"noisy": data.noisy.to(torch.uint8), "clean_y": data.clean_y,
                                         "train_y": data.train.y.cpu(), "train_ids": data.train.ids})
 
+def dense_root(spec: RunSpec) -> RunSpec:
+    """The run whose level 0 `spec` shares. Level 0 (dense training to the end, with the rewind checkpoint) depends
+    on the data, model, training, seed, replica and rewind epoch only — not on how later levels prune — so every
+    learning algorithm (weight / LR rewinding, SynFlow, SNIP, random, EDT, one-shot) at one (noise, seed) shares it."""
+    return replace(spec, prune=PruneSpec(levels=0, rewind_epoch=spec.prune.rewind_epoch))
+
+def _copy_file(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, tmp); os.replace(tmp, dst)
+
+def _share_level0(spec: RunSpec, store: Store, data, device, progress) -> None:
+    "Level 0 of `spec` from its dense root: trained there once (under the root's lock), then copied, checksums and all."
+    root = dense_root(spec)
+    store.init_run(root, "dense")
+    with store.lock(root):
+        if 0 not in store.levels_done(root):
+            record_data(root, store, data)
+            _run_level(root, store, 0, data, device, progress)
+        src, dst = store.level_dir(root, 0), store.level_dir(spec, 0)
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in ("model.safetensors", "per_example.safetensors", "metrics.json"):   # metrics.json last: it commits
+            _copy_file(src / f, dst / f)
+        for f in ("rewind.safetensors", "rewind.sha256"):
+            _copy_file(store.run_dir(root) / f, store.run_dir(spec) / f)
+
 def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) -> None:
     t, p = spec.train, spec.prune
+    if level == 0 and p.levels > 0 and dense_root(spec) != spec:      # a dense-only run needs no sharing
+        return _share_level0(spec, store, data, device, progress)
     model = build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device)
     inner = False if progress is None else progress
     if level == 0:
@@ -143,6 +179,19 @@ def oneshot_spec(spec: RunSpec, density: float) -> RunSpec:
 
 # %%
 test_eq(oneshot_spec(get_bench("lenet_mnist").run_spec(0.1, 0), 0.05).prune.levels, 1)
+
+# %%
+# one dense model shared by every variant: the EDT run copies level 0 that the IMP run trained, bit for bit
+_b = get_bench("lenet_mnist1d", "smoke")
+with tempfile.TemporaryDirectory() as _d:
+    _st, _a = Store(_d), _b.run_spec(0.3, 0)
+    _e = replace(_a, prune=replace(_a.prune, strategy="none"))
+    test_eq(dense_root(_a), dense_root(_e))
+    run_imp(_a, _st, device="cpu", progress=False); run_imp(_e, _st, device="cpu", progress=False)
+    test_eq(_st.metrics(_a, 0)["test_err"], _st.metrics(_e, 0)["test_err"])
+    test_eq(_st.metrics(_a, 0)["written_by"], _st.metrics(_e, 0)["written_by"])   # trained once
+    assert all(torch.equal(x, y) for x, y in zip(_st.load_state(_a, 0)[0].values(), _st.load_state(_e, 0)[0].values()))
+    assert _st.metrics(_e, 1)["epochs_total"] == 2 * _b.train.epochs
 
 
 # %% [markdown]

@@ -58,8 +58,11 @@ def width_specs(bench: Bench, noise: float, seed: int, steps: int | None = None,
                 equalized: bool = False) -> dict[str, RunSpec]:
     "Specs of the width sequence 1, ratio, ratio², ... (`steps` + 1 models; default: as many as pruning levels)."
     steps = bench.prune.levels if steps is None else steps
-    prune = PruneSpec(strategy="none", fraction=bench.prune.fraction, levels=1 if equalized else 0,
-                      rewind="lr", rewind_epoch=bench.prune.rewind_epoch)
+    # a width-k model trained once is the dense root (`imp.dense_root`) of its equalized variant, which only adds
+    # the second cycle: both use the canonical dense PruneSpec
+    prune = PruneSpec(levels=0, rewind_epoch=bench.prune.rewind_epoch)
+    if equalized: prune = PruneSpec(strategy="none", fraction=bench.prune.fraction, levels=1, rewind="lr",
+                                    rewind_epoch=bench.prune.rewind_epoch)
     out = {}
     for k in range(steps + 1):
         model = replace(bench.model, width=bench.model.width * ratio ** k)

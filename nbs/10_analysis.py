@@ -365,3 +365,47 @@ fb = fa.assign(test_err=fa.test_err + 0.05)
 tab = algorithm_table({"LR": fa, "EDT": fb})
 test_eq(tab.verdict.tolist(), ["—", "differ"]); test_eq(tab.optimal_test_err[0], "20.00±1.00")
 tab[["algorithm", "optimal_test_err", "optimal_weights_remaining", "training_time", "verdict"]]
+
+
+# %% [markdown]
+# ## Paired comparisons along a sweep, and the range where pruning helps
+#
+# Appendices D, E and K retrain dense models once per pruning level (or width) and compare two of them — TIE vs
+# RND, TW vs Rand, dense-subset vs sparse — level by level. `paired_by_level` applies the match rule at every level
+# over the seeds; `improving_range` is the green band of Figures 9 and 17: the % weights remaining where the mean
+# pruned test error is below the mean dense test error.
+
+# %%
+#| export
+def paired_by_level(a: pd.DataFrame, b: pd.DataFrame, metric: str = "test_err", on=("level",)) -> pd.DataFrame:
+    """Per `on` value: mean ± std of `a` and `b` over seeds and the match rule on their per-seed difference a − b
+    (both frames have columns seed, `on`, `metric` and weights_remaining), in % when the metric is an error."""
+    on = list(on)
+    m = a.merge(b, on=on + ["seed"], suffixes=("_a", "_b"))
+    scale = 100 if metric.endswith("err") else 1
+    rows = []
+    for key, g in m.groupby(on):
+        g = g.sort_values("seed")
+        c = compare(g[f"{metric}_a"].to_numpy(), g[f"{metric}_b"].to_numpy())
+        rows.append({**dict(zip(on, key if isinstance(key, tuple) else (key,))),
+                     "weights_remaining": g["weights_remaining_a"].mean() if "weights_remaining_a" in g else np.nan,
+                     "a": mean_std(g[f"{metric}_a"], scale), "b": mean_std(g[f"{metric}_b"], scale),
+                     "a_mean": scale * g[f"{metric}_a"].mean(), "b_mean": scale * g[f"{metric}_b"].mean(),
+                     "diff": scale * c["diff_mean"], "diff_std": scale * c["diff_std"], "verdict": c["verdict"],
+                     "n_seeds": len(g)})
+    return pd.DataFrame(rows)
+
+def improving_range(traj: pd.DataFrame) -> tuple[float, float] | None:
+    "(highest, lowest) % weights remaining of the pruned levels whose mean test error beats the mean dense one."
+    s = traj.groupby("level").agg(test_err=("test_err", "mean"), weights_remaining=("weights_remaining", "mean"))
+    better = s[(s.index > 0) & (s.test_err < s.loc[0, "test_err"])]
+    return (float(better.weights_remaining.max()), float(better.weights_remaining.min())) if len(better) else None
+
+
+# %%
+_a = pd.DataFrame({"seed": [0, 1, 2, 0, 1, 2], "level": [1, 1, 1, 2, 2, 2], "test_err": [.10, .11, .12, .2, .2, .2],
+                   "weights_remaining": [80] * 3 + [64] * 3})
+_p = paired_by_level(_a, _a.assign(test_err=_a.test_err - 0.02))
+test_eq(_p.verdict.tolist(), ["differ", "differ"]); assert abs(_p["diff"][0] - 2.0) < 1e-9
+_t = pd.DataFrame({"seed": 0, "level": [0, 1, 2, 3], "test_err": [.2, .18, .19, .25], "weights_remaining": [100, 80, 64, 51.2]})
+test_eq(improving_range(_t), (80.0, 64.0))

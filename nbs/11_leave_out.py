@@ -34,7 +34,12 @@
 #   taken remains the same": here each epoch of the subset run is given exactly the dense run's steps per epoch
 #   (`TrainSpec.steps_per_epoch`), which keeps both the step count and the learning-rate schedule identical.
 #
-# Both are dense runs of the store (`levels = 0`) whose `DataSpec.exclude_ids` lists the left-out examples by their
+# * **App. K.2 — top-worsened examples (S_TW vs S_Rand).** Rank examples by how much pruning to a level *raised* their
+#   loss; from a random (N − P) examples, build S_TW by adding the P top-worsened ones and S_Rand by adding P random
+#   others (N = 40%, P = 1% of the training set, after Paul et al.), and train a dense model on each. If pruning
+#   helps by not fitting harmful examples, S_TW generalizes worse.
+#
+# All are dense runs of the store (`levels = 0`) whose `DataSpec.exclude_ids` lists the left-out examples by their
 # stable ids; the label noise is drawn before the exclusion, so every kept example has the label it had in the
 # pruning run.
 
@@ -88,6 +93,27 @@ def dense_subset_spec(spec: RunSpec, store: Store, level: int) -> RunSpec:
     return _excluding(spec, ids[~correct].tolist(), steps_per_epoch=steps)
 
 
+def top_worsened_specs(spec: RunSpec, store: Store, level: int, size: float = 0.4, top: float = 0.01) -> dict[str, RunSpec]:
+    """App. K.2: dense runs on a `size` subsample holding the `top` fraction of examples whose loss pruning to `level`
+    raised most (TW) or as many random others (Rand), on the same random base (drawn by the run's seed)."""
+    if not (0 < top < size < 1): raise ConfigError(f"need 0 < top < size < 1, got top={top}, size={size}")
+    ids = store.load_extra(spec, "data")["train_ids"]
+    n = len(ids)
+    change = store.load_per_example(spec, level)["train_loss"] - store.load_per_example(spec, 0)["train_loss"]
+    p, m = max(1, int(round(top * n))), int(round(size * n))
+    tw = torch.argsort(-change, stable=True)[:p]                           # most positive change first
+    rest = torch.ones(n, dtype=torch.bool); rest[tw] = False
+    g = torch.Generator().manual_seed(derive_seed(spec.seed, f"tw:{level}:{size!r}:{top!r}"))
+    others = torch.nonzero(rest).flatten()[torch.randperm(int(rest.sum()), generator=g)]
+    base, extra = others[:m - p], others[m - p:m]
+    keep = {"TW": torch.cat([base, tw]), "Rand": torch.cat([base, extra])}
+    out = {}
+    for k, idx in keep.items():
+        drop = torch.ones(n, dtype=torch.bool); drop[idx] = False
+        out[k] = _excluding(spec, ids[drop].tolist())
+    return out
+
+
 # %% [markdown]
 # A run of the store with hand-made per-example results shows the selection: the TIE set is the examples with the
 # largest loss decrease, RND has the same size, and the dense-subset run keeps the full run's steps per epoch.
@@ -112,3 +138,7 @@ with tempfile.TemporaryDirectory() as tmp:
     test_eq(ds.data.exclude_ids, (108, 109))
     test_eq(ds.train.steps_per_epoch, -(-10 // spec.train.batch_size))
     test_eq((ds.prune.levels, tr["TIE"].prune.levels), (0, 0))
+    kw = top_worsened_specs(spec, st, 1, size=0.5, top=0.1)            # 5 of 10 kept; the 1 most worsened: id 104
+    kept = {k: set(ids.tolist()) - set(v.data.exclude_ids) for k, v in kw.items()}
+    test_eq([len(v) for v in kept.values()], [5, 5])
+    assert 104 in kept["TW"] and 104 not in kept["Rand"] and len(kept["TW"] & kept["Rand"]) == 4

@@ -247,7 +247,8 @@ example_grid(torch.randn(6, 1, 40).cumsum(-1), [1, 2, 3, 4, 5, 6], title="1-D si
 
 # %%
 #| export
-_MARKERS = {"LR rewinding": ("s", "-"), "EDT": ("o", "--"), "WD": ("o", "--"), "weight rewinding": ("^", "-."),
+_MARKERS = {"LR rewinding": ("s", "-"), "LRR": ("s", "-"), "one-shot": ("s", "-"), "WS (equalized)": ("o", "--"),
+            "magnitude": ("s", "-"), "EDT": ("o", "--"), "WD": ("o", "--"), "weight rewinding": ("^", "-."),
             "SynFlow": ("D", ":"), "SNIP": ("v", ":"), "random": ("x", ":")}
 
 def fig_algorithm_curves(curves: dict[str, pd.DataFrame], x: str = "weights_remaining", title: str = "",

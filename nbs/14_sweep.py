@@ -41,6 +41,15 @@
 # B.3) and the runs of the other algorithms depend on nothing and run in parallel; the scores themselves are a cheap
 # evaluation done by the notebook that reads them. Runs already complete in the store are never submitted, and two
 # jobs asked for the same run (two sweeps at once) serialise on the run's file lock: one trains, the other reuses.
+#
+# **Two stages.** App. D, E and K retrain dense models on subsets chosen from the pruned models' per-example losses
+# (which examples pruning improved, worsened, or gets wrong): those runs cannot be named before the IMP runs exist.
+# `dependent_runs(section, ...)` names them from the store; a sweep trains the first stage, then (when it is
+# complete) the second, with the same executor. A dry run before the first stage says the second is pending.
+#
+# **One dense model per (noise, seed).** Every variant of IMP at one noise level and seed — LR or weight rewinding,
+# SynFlow, SNIP, random, EDT, one-shot — starts from the same dense training (level 0), which `imp.dense_root` trains
+# once and copies into each; a study of seven algorithms trains each dense model once.
 
 # %%
 #| export
@@ -97,15 +106,110 @@ def _appC_runs(b, seeds, noise_levels) -> dict:
     return {k: v for p in noise_levels for name, runs in algorithm_runs(b, p, seeds).items() if name != "WD"
             for k, v in runs.items()}
 
-SECTION_RUNS = {"sec3_training": _sec3_runs, "sec4_noise": _sec4_with_el2n, "sec5_isolating": _sec5_runs,
-                "appC_algorithms": _appC_runs}
+def _sec1_runs(b, seeds, noise_levels) -> dict:
+    "§1: Fig. 1a (pruning vs augmented training = EDT, no noise) and Fig. 1b (EL2N subgroups at two sparsities)."
+    return {k: v for p in noise_levels for name, runs in algorithm_runs(b, p, seeds).items()
+            if name in ("LR rewinding", "EDT") for k, v in runs.items()} | _el2n_runs(b, seeds, noise_levels)
+
+def _imp_only(b, seeds, noise_levels) -> dict:
+    "IMP (LR rewinding) per noise level and seed: the first stage of App. D, E and K (their retrainings follow)."
+    return imp_runs(b, seeds, noise_levels)
+
+def _appI_runs(b, seeds, noise_levels) -> dict:
+    """App. I: IMP and width down-scaling (Fig. 11), one-shot pruning and equalized WD at the same sizes (Fig. 12,
+    Table 3), and the EL2N models (Fig. 13)."""
+    from pruning_repro.width import width_specs
+    return {**_sec5_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, noise_levels),
+            **{k: v for p in noise_levels for s in seeds for k, v in width_specs(b, p, s, equalized=True).items()},
+            **{k: v for p in noise_levels for s in seeds for k, v in oneshot_runs(b, p, s).items()}}
+
+def oneshot_runs(b, noise: float, seed: int) -> dict:
+    "One-shot pruning (App. I) to the size of each down-scaled width (k ≥ 1 of `width_specs`)."
+    from pruning_repro.imp import oneshot_spec
+    from pruning_repro.width import weights_remaining, width_specs
+    out = {}
+    for k, ws in enumerate(width_specs(b, noise, seed).values()):
+        if k == 0: continue
+        out[f"{b.name}/oneshot/p={noise:g}/seed={seed}/k={k}"] = \
+            oneshot_spec(b.run_spec(noise, seed), weights_remaining(ws) / 100)
+    return out
+
+def _appJ_runs(b, seeds, noise_levels) -> dict:
+    "App. J: weight vs LR rewinding (Fig. 14, Table 9), magnitude vs SynFlow vs random selection (Fig. 15, Table 10)."
+    return {k: v for p in noise_levels for name, runs in algorithm_runs(b, p, seeds).items()
+            if name in APPJ_ALGORITHMS for k, v in runs.items()}
+
+def _appL_runs(b, seeds, noise_levels) -> dict:
+    "App. L: pruning, EDT and WD with the EL2N models, per noise level (Figures 18-20)."
+    return {**_sec5_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, noise_levels)}
+
+APPJ_ALGORITHMS = ("LR rewinding", "weight rewinding", "SynFlow", "random")
+
+SECTION_RUNS = {"sec1_intro": _sec1_runs, "sec3_training": _sec3_runs, "sec4_noise": _sec4_with_el2n,
+                "sec5_isolating": _sec5_runs, "appC_algorithms": _appC_runs, "appD_leave_out": _imp_only,
+                "appE_dense_subset": _imp_only, "appI_width": _appI_runs, "appJ_ablations": _appJ_runs,
+                "appK_examples": _imp_only, "appL_subgroups": _appL_runs}
 SECTIONS = tuple(SECTION_RUNS)
-SECTION_NOISE = {"sec3_training": (0.0,), "appC_algorithms": (0.0,)}   # §3, Table 2 and Fig. 8: no label noise
+_noisy = lambda b: tuple(p for p in b.noise_levels if p > 0) or b.noise_levels
+# the noise levels a section runs at unless told: §1, §3, App. C, D, K without noise (as in the paper), App. E
+# and J (the regularization of noisy data) at the noisy ones, every other at the bench's
+SECTION_NOISE = {"sec1_intro": (0.0,), "sec3_training": (0.0,), "appC_algorithms": (0.0,), "appD_leave_out": (0.0,),
+                 "appK_examples": (0.0,), "appE_dense_subset": _noisy, "appJ_ablations": _noisy}
 
 def section_noise(section: str, b, noise_levels=None) -> tuple:
-    "The noise levels a section runs at: those given, else the section's own (§3, App. C: none), else the bench's."
+    "The noise levels a section runs at: those given, else the section's own (`SECTION_NOISE`), else the bench's."
     if noise_levels is not None: return tuple(noise_levels)
-    return SECTION_NOISE.get(section, b.noise_levels)
+    v = SECTION_NOISE.get(section, b.noise_levels)
+    return tuple(v(b) if callable(v) else v)
+
+def _appD_after(b, seeds, noise_levels, store) -> dict:
+    "App. D: per pruning level, dense runs without the top-20% improved examples (TIE) and without 20% random (RND)."
+    from pruning_repro.leave_out import tie_rnd_specs
+    return {f"{b.name}/appD/p={p:g}/seed={s}/level={lv}/{k}": v for p in noise_levels for s in seeds
+            for lv in range(1, b.prune.levels + 1) for k, v in tie_rnd_specs(b.run_spec(p, s), store, lv, 0.2).items()}
+
+def _appE_after(b, seeds, noise_levels, store) -> dict:
+    "App. E: per pruning level, a dense run on the examples that level classifies correctly (same step count)."
+    from pruning_repro.leave_out import dense_subset_spec
+    out = {}
+    for p in noise_levels:
+        for s in seeds:
+            spec = b.run_spec(p, s)
+            for lv in range(1, b.prune.levels + 1):
+                if bool(store.load_per_example(spec, lv)["train_correct"].all()): continue   # nothing to leave out
+                out[f"{b.name}/appE/p={p:g}/seed={s}/level={lv}"] = dense_subset_spec(spec, store, lv)
+    return out
+
+def _appK_after(b, seeds, noise_levels, store) -> dict:
+    "App. K.2: per pruning level, dense runs on 40% subsamples with the top-1% worsened examples (TW) or 1% random."
+    from pruning_repro.leave_out import top_worsened_specs
+    return {f"{b.name}/appK/p={p:g}/seed={s}/level={lv}/{k}": v for p in noise_levels for s in seeds
+            for lv in range(1, b.prune.levels + 1)
+            for k, v in top_worsened_specs(b.run_spec(p, s), store, lv).items()}
+
+SECTION_AFTER = {"appD_leave_out": _appD_after, "appE_dense_subset": _appE_after, "appK_examples": _appK_after}
+
+def dependent_frame(runs: dict, store, traj=None):
+    """One row per retraining of `dependent_runs` (noise, seed, level, kind — TIE/RND, TW/Rand, or '' — and its
+    stored test/val error and number of left-out examples), with the % weights remaining of the level it was
+    selected at when the IMP trajectories `traj` (`analysis.trajectories`) are given. Reads the store."""
+    import pandas as pd
+    rows = []
+    for label, spec in runs.items():
+        parts = dict(x.split("=", 1) for x in label.split("/") if "=" in x)
+        kind = label.rsplit("/", 1)[-1] if "=" not in label.rsplit("/", 1)[-1] else ""
+        r = store.results(spec).iloc[-1]
+        rows.append({"noise": float(parts["p"]), "seed": int(parts["seed"]), "level": int(parts["level"]), "kind": kind,
+                     "test_err": r.test_err, "val_err": r.val_err, "n_left_out": len(spec.data.exclude_ids)})
+    df = pd.DataFrame(rows, columns=["noise", "seed", "level", "kind", "test_err", "val_err", "n_left_out"])
+    if traj is not None: df = df.merge(traj[["noise", "seed", "level", "weights_remaining"]], on=["noise", "seed", "level"])
+    return df
+
+def dependent_runs(section: str, b, seeds, noise_levels, store) -> dict:
+    """The runs a section can only name once its first-stage runs are in the store (which examples a retraining
+    leaves out depends on the pruned models' per-example losses): App. D, E and K. {} for other sections."""
+    f = SECTION_AFTER.get(section)
+    return f(b, seeds, noise_levels, store) if f else {}
 
 def algorithm_runs(b, noise: float, seeds) -> dict[str, dict]:
     "{algorithm: {label: RunSpec}} of the learning algorithms compared in App. C / J (Tables 2, 9, 10) at one noise level."
@@ -179,14 +283,20 @@ list(_r)[:3]
 # %% [markdown]
 # §5 adds, per noise level and seed, EDT and the width sequence (levels + 1 dense models of widths 1, 0.8, 0.64, …)
 # beside the IMP trajectory §4 already has; App. C adds weight rewinding, SynFlow, SNIP and random pruning, by
-# default without label noise (Table 2), so at the bench's own noise levels the whole study is:
+# default without label noise (Table 2); App. J weight rewinding, SynFlow and random at the noisy levels; App. I
+# one-shot pruning and equalized width down-scaling at every width. The whole study is the union, each run once:
 
 # %%
 _all = study_runs(_b, None, (0, 1))
 _n = len(_b.noise_levels)
 test_eq(len(study_runs(_b, ["sec5_isolating"], (0, 1))), _n * 2 * (2 + _b.prune.levels + 1))
 test_eq(len(study_runs(_b, ["appC_algorithms"], (0, 1))), 2 * 6)
-test_eq(len(_all), _n * 2 * (1 + 1 + _b.prune.levels + 1) + (_n - 1) * 2 * 2 + 2 * 2 + 2 * 4)
+test_eq(len(study_runs(_b, ["appJ_ablations"], (0, 1))), (_n - 1) * 2 * 4)
+test_eq(section_noise("appJ_ablations", _b), tuple(p for p in _b.noise_levels if p > 0))
+test_eq(len(oneshot_runs(_b, 0.3, 0)), _b.prune.levels)
+_hashes = {v.hash() for v in _all.values()}
+assert all(v.hash() in _hashes for sec in SECTIONS for v in study_runs(_b, [sec], (0, 1)).values())
+test_eq(len(_hashes), len(_all))
 len(_all)
 
 # %% [markdown]
@@ -335,6 +445,7 @@ class SweepReport:
     finished: list = field(default_factory=list)   # run_job reports
     failed: dict = field(default_factory=dict)     # label -> reason (and log)
     job_ids: list = field(default_factory=list)
+    pending_stage: list = field(default_factory=list)  # sections whose retrainings wait for their first stage
 
     @property
     def ok(self) -> bool: return not self.failed
@@ -343,6 +454,8 @@ class SweepReport:
         hosts = sorted({r["host"] for r in self.finished})
         s = (f"{self.runs} runs in the study, {self.complete_before} already complete, {self.submitted} submitted "
              f"({self.executor}), {len(self.finished)} finished" + (f" on {', '.join(hosts)}" if hosts else ""))
+        if self.pending_stage: s += (f"; the retrainings of {', '.join(self.pending_stage)} are named once their "
+                                     f"first-stage runs are complete (run the sweep again)")
         if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
         return s
 
@@ -364,12 +477,25 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
     if executor == "slurm": slurm = slurm or SlurmOptions()
     check_available(b.data)
     st = Store(store)
-    runs = study_runs(b, sections, seeds, None if noise_levels is None else levels)
+    given = None if noise_levels is None else levels
+    runs = study_runs(b, sections, seeds, given)
     missing = {k: s for k, s in runs.items() if not _complete(s, st)}
     rep = SweepReport(executor, len(runs), len(runs) - len(missing), 0 if dry_run else len(missing))
-    if dry_run or not missing: return rep
-    if executor == "local": _sweep_local(missing, st, rep, workers, device, progress)
-    else: _sweep_slurm(missing, st, rep, slurm, device, progress)
+    staged = [s for s in sections if s in SECTION_AFTER]
+    def stage(todo):
+        if executor == "local": _sweep_local(todo, st, rep, workers, device, progress)
+        else: _sweep_slurm(todo, st, rep, slurm, device, progress)
+    if missing and not dry_run: stage(missing)
+    # second stage (App. D, E, K): retrainings named by the first stage's per-example results
+    if staged and rep.ok and all(_complete(s, st) for s in runs.values()):
+        after, seen = {}, set()
+        for sec in staged:
+            for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, given), st).items():
+                if v.hash() not in seen: seen.add(v.hash()); after[k] = v
+        todo = {k: v for k, v in after.items() if not _complete(v, st)}
+        rep.runs += len(after); rep.complete_before += len(after) - len(todo)
+        if not dry_run and todo: rep.submitted += len(todo); stage(todo)
+    elif staged: rep.pending_stage = staged
     return rep
 
 

@@ -83,28 +83,18 @@ save_figure(fig2, out, "fig02_subgroup_loss_optimal")
 fig2
 
 # %% [markdown]
-# ## Figure 1b: a low (optimal) and a high sparsity
+# The sparsest level still better than dense (the high sparsity of Fig. 1b, drawn by `sec1_intro`) is kept in the
+# table for the comparison below.
 
 # %%
 high = study_subgroup_deltas(imp, store, scores, "highest_better", subgroups)
-fig1b, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-fig_subgroups(opt, f"low sparsity (optimal, {opt.weights_remaining.mean():.1f}% weights)", ax=axes[0])
-if len(high):
-    fig_subgroups(high, f"high sparsity (sparsest better than dense, {high.weights_remaining.mean():.1f}% weights)",
-                  ax=axes[1])
-else:
-    axes[1].set_axis_off(); axes[1].set_title("no sparse level beats dense on test error")
-fig1b.suptitle(f"Fig. 1b — {bench}: loss(sparse) − loss(dense) per EL2N subgroup")
-fig1b.tight_layout()
-save_figure(fig1b, out, "fig01b_subgroup_loss_low_high")
-fig1b
 
 # %%
 both = pd.concat([opt, high])
 table = (both.groupby(["which", "subgroup"]).agg(delta_mean=("delta", "mean"), delta_std=("delta", "std"),
                                                   weights_remaining=("weights_remaining", "mean"),
                                                   n_seeds=("seed", "nunique")).reset_index())
-save_table(table, out, "fig01b_fig02_subgroup_loss", f"{bench}: mean (sparse − dense) train loss per EL2N subgroup")
+save_table(table, out, "fig02_subgroup_loss", f"{bench}: mean (sparse − dense) train loss per EL2N subgroup")
 
 
 # %% [markdown]

@@ -12,7 +12,7 @@ import pandas as pd
 __all__ = ['trajectories', 'summarize', 'optimal_rows', 'dense_rows', 'optimal_level_of_mean', 'compare', 'verdict', 'mean_std',
            'partition_table', 'generalization_table', 'chosen_levels', 'el2n_subgroups', 'subgroup_deltas',
            'study_subgroup_deltas', 'geometric_mean_change', 'top_examples', 'jaccard', 'jaccard_chance',
-           'top_fraction', 'algorithm_table']
+           'top_fraction', 'algorithm_table', 'paired_by_level', 'improving_range']
 
 # %% ../nbs/10_analysis.ipynb #259891da
 def trajectories(results: dict, specs: dict) -> pd.DataFrame:
@@ -190,3 +190,28 @@ def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = Non
                      f"diff_vs_{reference}": round(100 * c["diff_mean"], 2), "verdict": c["verdict"],
                      "test_err_mean": b.test_err.mean(), "n_seeds": len(b)})
     return pd.DataFrame(rows)
+
+# %% ../nbs/10_analysis.ipynb #de2ae5a5
+def paired_by_level(a: pd.DataFrame, b: pd.DataFrame, metric: str = "test_err", on=("level",)) -> pd.DataFrame:
+    """Per `on` value: mean ± std of `a` and `b` over seeds and the match rule on their per-seed difference a − b
+    (both frames have columns seed, `on`, `metric` and weights_remaining), in % when the metric is an error."""
+    on = list(on)
+    m = a.merge(b, on=on + ["seed"], suffixes=("_a", "_b"))
+    scale = 100 if metric.endswith("err") else 1
+    rows = []
+    for key, g in m.groupby(on):
+        g = g.sort_values("seed")
+        c = compare(g[f"{metric}_a"].to_numpy(), g[f"{metric}_b"].to_numpy())
+        rows.append({**dict(zip(on, key if isinstance(key, tuple) else (key,))),
+                     "weights_remaining": g["weights_remaining_a"].mean() if "weights_remaining_a" in g else np.nan,
+                     "a": mean_std(g[f"{metric}_a"], scale), "b": mean_std(g[f"{metric}_b"], scale),
+                     "a_mean": scale * g[f"{metric}_a"].mean(), "b_mean": scale * g[f"{metric}_b"].mean(),
+                     "diff": scale * c["diff_mean"], "diff_std": scale * c["diff_std"], "verdict": c["verdict"],
+                     "n_seeds": len(g)})
+    return pd.DataFrame(rows)
+
+def improving_range(traj: pd.DataFrame) -> tuple[float, float] | None:
+    "(highest, lowest) % weights remaining of the pruned levels whose mean test error beats the mean dense one."
+    s = traj.groupby("level").agg(test_err=("test_err", "mean"), weights_remaining=("weights_remaining", "mean"))
+    better = s[(s.index > 0) & (s.test_err < s.loc[0, "test_err"])]
+    return (float(better.weights_remaining.max()), float(better.weights_remaining.min())) if len(better) else None

@@ -17,7 +17,7 @@ from .config import BENCHES, DEFAULT_BENCH, SCALES, ConfigError, resolve_study, 
 __all__ = ['nbs_dir', 'default_figures_dir', 'figures_folder', 'section_setup', 'run_section', 'compare_algorithms', 'main']
 
 # %% ../nbs/15_cli.ipynb #92db68ad
-from .sweep import (ALGORITHMS, EXECUTORS, SECTIONS, algorithm_runs, check_sections, imp_runs,
+from .sweep import (ALGORITHMS, EXECUTORS, SECTIONS, algorithm_runs, check_sections, dependent_runs, imp_runs,
                                  section_noise, section_runs)
 
 def nbs_dir() -> Path:
@@ -61,7 +61,9 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     from pruning_repro.imp import run_many
     from pruning_repro.store import Store
     given = None if noise_levels is None else levels      # None: the section's own noise levels
-    run_many(section_runs(section, b, seeds, section_noise(section, b, given)), Store(store), workers=workers)
+    st, levels_used = Store(store), section_noise(section, b, given)
+    run_many(section_runs(section, b, seeds, levels_used), st, workers=workers)
+    run_many(dependent_runs(section, b, seeds, levels_used, st), st, workers=workers)   # App. D, E, K retrainings
     import papermill as pm
     out_dir = figures_folder(figures, bench, scale)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--rewind", choices=("lr", "weight"), default=None)
     i.add_argument("--width", type=float, default=None, help="width multiplier of the model (default: the bench's)")
     i.add_argument("--store", default=None); i.add_argument("--device", default=None)
+    r = sub.add_parser("report", help="write figures/<bench>/REPORT.md: every figure and table, and claims C1-C6")
+    r.add_argument("--bench", default=DEFAULT_BENCH); r.add_argument("--scale", default="full")
+    r.add_argument("--figures", default="figures")
     w = sub.add_parser("sweep", help="train every missing run of a study, in local processes or as a Slurm job array")
     w.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
     w.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
@@ -181,10 +186,28 @@ def main(argv: list[str] | None = None) -> int:
             sections = SECTIONS if args.cmd == "reproduce" else (args.name,)
             resolve_study(args.bench, args.scale, args.seeds, args.noise)  # validate before the first section
             t0 = time.time()
+            if args.cmd == "reproduce":
+                # the whole study first, in one process pool (balanced over the cores), then the notebooks only read
+                from pruning_repro.sweep import sweep
+                rep = sweep(args.bench, SECTIONS, args.scale, args.seeds, args.noise, "local", args.store, args.workers)
+                print(rep.summary())
+                if not rep.ok:
+                    print(f"error: {len(rep.failed)} runs failed (finished runs are kept; rerun to retry)", file=sys.stderr)
+                    return 1
             for sec in sections:
                 out = run_section(sec, args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
                 print(f"{sec}: {out}")
-            print(f"done in {time.time() - t0:.0f} s; figures in {figures_folder(args.figures, args.bench, args.scale)}")
+            folder = figures_folder(args.figures, args.bench, args.scale)
+            if args.cmd == "reproduce":
+                from pruning_repro.report import write_report
+                print(f"report: {write_report(args.bench, folder)}")
+            print(f"done in {time.time() - t0:.0f} s; figures in {folder}")
+        elif args.cmd == "report":
+            from pruning_repro.report import claims, write_report
+            get_bench(args.bench, args.scale)
+            out = write_report(args.bench, figures_folder(args.figures, args.bench, args.scale))
+            print(claims(out.parent)[["claim", "status"]].to_string(index=False))
+            print(f"report: {out}")
         elif args.cmd == "sweep":
             return _sweep_command(args)
         elif args.cmd == "algorithms":

@@ -22,9 +22,9 @@ from .config import ConfigError, DataSpec, derive_seed
 from .noise import add_label_noise
 
 # %% auto #0
-__all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'DataMissing', 'data_root', 'cache_dir', 'DataInfo', 'data_info', 'load_raw',
-           'crop_flip', 'TensorSplit', 'ImageFolderSplit', 'Data', 'load_data', 'check_available', 'write_cifar',
-           'write_idx']
+__all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'CLASS_NAMES', 'DataMissing', 'data_root', 'cache_dir', 'DataInfo', 'data_info',
+           'load_raw', 'crop_flip', 'TensorSplit', 'ImageFolderSplit', 'Data', 'load_data', 'check_available',
+           'write_cifar', 'write_idx']
 
 # %% ../nbs/01_data.ipynb #cc2d3bbc
 class DataMissing(ConfigError):
@@ -55,6 +55,12 @@ INFO = {
     "cifar10": DataInfo(10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": DataInfo(100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "imagenet": DataInfo(1000, (3, 224, 224), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+# names of the classes, for figures that show examples (App. K); other data sets are labelled by index
+CLASS_NAMES = {
+    "fashion": ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 }
 
 def data_info(dataset: str) -> DataInfo:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 import multiprocessing as mp
@@ -14,7 +15,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .config import RunSpec, derive_seed
+from dataclasses import replace
+from pathlib import Path
+
+from .config import PruneSpec, RunSpec, derive_seed
 from .data import load_data
 from .models import build_model
 from .prune import density, full_masks, prune_masks
@@ -22,7 +26,7 @@ from .store import CorruptRun, Store
 from .train import _progress_enabled, eval_metrics, state_copy, train
 
 # %% auto #0
-__all__ = ['default_device', 'run_imp', 'record_data', 'oneshot_spec', 'run_many']
+__all__ = ['default_device', 'run_imp', 'record_data', 'dense_root', 'oneshot_spec', 'run_many']
 
 # %% ../nbs/06_imp.ipynb #2211d1e5
 def default_device() -> torch.device:
@@ -55,8 +59,35 @@ def record_data(spec: RunSpec, store: Store, data) -> None:
         store.save_extra(spec, "data", {"noisy": data.noisy.to(torch.uint8), "clean_y": data.clean_y,
                                         "train_y": data.train.y.cpu(), "train_ids": data.train.ids})
 
+def dense_root(spec: RunSpec) -> RunSpec:
+    """The run whose level 0 `spec` shares. Level 0 (dense training to the end, with the rewind checkpoint) depends
+    on the data, model, training, seed, replica and rewind epoch only — not on how later levels prune — so every
+    learning algorithm (weight / LR rewinding, SynFlow, SNIP, random, EDT, one-shot) at one (noise, seed) shares it."""
+    return replace(spec, prune=PruneSpec(levels=0, rewind_epoch=spec.prune.rewind_epoch))
+
+def _copy_file(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, tmp); os.replace(tmp, dst)
+
+def _share_level0(spec: RunSpec, store: Store, data, device, progress) -> None:
+    "Level 0 of `spec` from its dense root: trained there once (under the root's lock), then copied, checksums and all."
+    root = dense_root(spec)
+    store.init_run(root, "dense")
+    with store.lock(root):
+        if 0 not in store.levels_done(root):
+            record_data(root, store, data)
+            _run_level(root, store, 0, data, device, progress)
+        src, dst = store.level_dir(root, 0), store.level_dir(spec, 0)
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in ("model.safetensors", "per_example.safetensors", "metrics.json"):   # metrics.json last: it commits
+            _copy_file(src / f, dst / f)
+        for f in ("rewind.safetensors", "rewind.sha256"):
+            _copy_file(store.run_dir(root) / f, store.run_dir(spec) / f)
+
 def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) -> None:
     t, p = spec.train, spec.prune
+    if level == 0 and p.levels > 0 and dense_root(spec) != spec:      # a dense-only run needs no sharing
+        return _share_level0(spec, store, data, device, progress)
     model = build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device)
     inner = False if progress is None else progress
     if level == 0:

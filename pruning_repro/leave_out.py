@@ -14,7 +14,7 @@ from .config import ConfigError, RunSpec, derive_seed
 from .store import Store
 
 # %% auto #0
-__all__ = ['dense_spec', 'tie_rnd_specs', 'dense_subset_spec']
+__all__ = ['dense_spec', 'tie_rnd_specs', 'dense_subset_spec', 'top_worsened_specs']
 
 # %% ../nbs/11_leave_out.ipynb #e3668e26
 def dense_spec(spec: RunSpec) -> RunSpec:
@@ -46,3 +46,24 @@ def dense_subset_spec(spec: RunSpec, store: Store, level: int) -> RunSpec:
     if bool(correct.all()): raise ConfigError(f"the model at level {level} fits every training example: nothing to leave out")
     steps = -(-len(ids) // spec.train.batch_size)
     return _excluding(spec, ids[~correct].tolist(), steps_per_epoch=steps)
+
+
+def top_worsened_specs(spec: RunSpec, store: Store, level: int, size: float = 0.4, top: float = 0.01) -> dict[str, RunSpec]:
+    """App. K.2: dense runs on a `size` subsample holding the `top` fraction of examples whose loss pruning to `level`
+    raised most (TW) or as many random others (Rand), on the same random base (drawn by the run's seed)."""
+    if not (0 < top < size < 1): raise ConfigError(f"need 0 < top < size < 1, got top={top}, size={size}")
+    ids = store.load_extra(spec, "data")["train_ids"]
+    n = len(ids)
+    change = store.load_per_example(spec, level)["train_loss"] - store.load_per_example(spec, 0)["train_loss"]
+    p, m = max(1, int(round(top * n))), int(round(size * n))
+    tw = torch.argsort(-change, stable=True)[:p]                           # most positive change first
+    rest = torch.ones(n, dtype=torch.bool); rest[tw] = False
+    g = torch.Generator().manual_seed(derive_seed(spec.seed, f"tw:{level}:{size!r}:{top!r}"))
+    others = torch.nonzero(rest).flatten()[torch.randperm(int(rest.sum()), generator=g)]
+    base, extra = others[:m - p], others[m - p:m]
+    keep = {"TW": torch.cat([base, tw]), "Rand": torch.cat([base, extra])}
+    out = {}
+    for k, idx in keep.items():
+        drop = torch.ones(n, dtype=torch.bool); drop[idx] = False
+        out[k] = _excluding(spec, ids[drop].tolist())
+    return out

@@ -145,7 +145,8 @@ def example_grid(x, labels, clean=None, title: str = "", ncols: int = 8, class_n
     return fig
 
 # %% ../nbs/13_plots.ipynb #44f2fe0a
-_MARKERS = {"LR rewinding": ("s", "-"), "EDT": ("o", "--"), "WD": ("o", "--"), "weight rewinding": ("^", "-."),
+_MARKERS = {"LR rewinding": ("s", "-"), "LRR": ("s", "-"), "one-shot": ("s", "-"), "WS (equalized)": ("o", "--"),
+            "magnitude": ("s", "-"), "EDT": ("o", "--"), "WD": ("o", "--"), "weight rewinding": ("^", "-."),
             "SynFlow": ("D", ":"), "SNIP": ("v", ":"), "random": ("x", ":")}
 
 def fig_algorithm_curves(curves: dict[str, pd.DataFrame], x: str = "weights_remaining", title: str = "",

@@ -35,6 +35,9 @@ BAD = [
     (["sweep", "--bench", "lenet_mnist1d", "--executor", "slurm", "--workers", "2"], 2, "--array-parallelism"),
     (["sweep", "--bench", "lenet_mnist1d", "--workers", "0"], 2, "workers must be >= 1"),
     (["sweep", "--bench", "resnet20_c10", "--scale", "smoke"], 2, "cifar-10-batches-py"),
+    (["report", "--bench", "nope"], 2, "unknown bench 'nope'"),
+    (["report", "--bench", "lenet_mnist1d", "--scale", "smoke"], 2, "does not exist"),
+    (["section", "appD_leave_out", "--bench", "lenet_mnist1d", "--noise", "2"], 2, "[0, 1)"),
 ]
 
 
@@ -44,7 +47,7 @@ def test_bad_input(argv, code, message, isolated):
     (figures / "lenet_mnist1d").mkdir(parents=True)
     (figures / "lenet_mnist1d" / "fig03_test_error_vs_sparsity.png").write_bytes(b"earlier result")
     before = tree(isolated)
-    r = run([CLI, *argv, *(["--figures", str(figures)] if argv[0] in ("section", "reproduce") else [])])
+    r = run([CLI, *argv, *(["--figures", str(figures)] if argv[0] in ("section", "reproduce", "report") else [])])
     assert r.returncode == code, r.stderr
     assert message in r.stderr
     assert "Traceback" not in r.stderr
@@ -82,5 +85,5 @@ def test_benches_lists_registry():
     r = run([CLI, "benches"])
     assert r.returncode == 0
     for name in ("lenet_mnist", "resnet20_c10", "vgg16_c10", "resnet32_c100", "resnet50_imagenet",
-                 "lenet_fashion", "lenet_mnist1d"):
+                 "lenet_fashion", "lenet_fashion_e60", "lenet_mnist1d"):
         assert name in r.stdout

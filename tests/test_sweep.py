@@ -218,3 +218,16 @@ def test_checkpoint_never_unpickled(tiny_mnist, isolated):
     st.discard_level(spec, 1)
     again = run_imp(spec, st, "cpu", progress=False)
     assert again.test_err.tolist() == ref.test_err.tolist() and not sentinel.exists()
+
+
+def test_local_sweep_trains_dependent_retrainings_once(isolated):
+    "App. D's TIE/RND retrainings are named by the IMP run's per-example losses: the sweep trains both stages."
+    from pruning_repro.config import get_bench
+    from pruning_repro.sweep import sweep
+    b = get_bench("lenet_mnist1d", "smoke")
+    rep = sweep("lenet_mnist1d", ["appD_leave_out"], "smoke", seeds=(0,), store=isolated / "store", workers=2)
+    assert rep.ok and rep.runs == 1 + 2 * b.prune.levels and rep.submitted == rep.runs, rep.summary()
+    again = sweep("lenet_mnist1d", ["appD_leave_out"], "smoke", seeds=(0,), store=isolated / "store", workers=2)
+    assert (again.runs, again.complete_before, again.submitted) == (rep.runs, rep.runs, 0)
+    dry = sweep("lenet_mnist1d", ["appE_dense_subset"], "smoke", seeds=(0,), store=isolated / "store2", dry_run=True)
+    assert dry.pending_stage == ["appE_dense_subset"] and "named once" in dry.summary()

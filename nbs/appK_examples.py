@@ -1,0 +1,192 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %%
+
+# %% [markdown]
+# # App. K A closer look at the examples pruning affects most — Figures 16, 17 and Table 4
+#
+# **K.1.** Three sets of 20 training examples, ranked by the geometric mean (over the chosen sparsities and seeds) of
+# their training-loss change after pruning, relative to the dense model:
+# *most worsened* (loss increase, at sparsities that improve generalization and raise training loss),
+# *most improved* (loss decrease, at sparsities that improve generalization and lower training loss) and
+# *least affected* (|change|, at sparsities within 2 points of the dense test error). Negative changes are set to
+# 1e-5 before the geometric mean (the paper's footnotes 8, 9). Table 4 lists the sparsities used. The paper: most
+# worsened / improved examples are atypical, some mislabelled; least affected ones are canonical (Fig. 16).
+#
+# **K.2.** Per pruning level, two dense models on 40% subsamples that share a random base and differ in 1% of the
+# data: the 1% *top-worsened* examples (TW) or 1% random ones (Rand). The paper (ResNet-20, VGG-16 on CIFAR-10):
+# TW generalizes worse, by 0 to 0.35 and 0 to 0.54 points inside the range where pruning helps (Fig. 17).
+#
+# ```
+# papermill nbs/appK_examples.ipynb out.ipynb -p bench lenet_fashion
+# ```
+
+# %% tags=["parameters"]
+bench = "lenet_fashion"     # a name from pruning_repro.config.BENCHES
+scale = "full"              # "full" or "smoke"
+seeds = [0, 1, 2]
+noise_levels = None         # None: no label noise
+figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
+workers = None              # training processes (None: one per core)
+store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+n_examples = 20             # examples shown per category
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import Markdown, display
+
+from pruning_repro.analysis import geometric_mean_change, improving_range, paired_by_level, trajectories
+from pruning_repro.cli import section_setup
+from pruning_repro.data import CLASS_NAMES, load_data
+from pruning_repro.imp import run_many
+from pruning_repro.models import build_model
+from pruning_repro.paper import APPENDIX_TEXT
+from pruning_repro.plots import _pct_axis, example_grid, save_figure, save_table
+from pruning_repro.store import Store
+from pruning_repro.sweep import dependent_frame, dependent_runs, imp_runs, section_noise
+
+B, seeds, given, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
+noise_levels = section_noise("appK_examples", B, given if noise_levels is not None else None)
+if int(n_examples) < 1: raise ValueError(f"n_examples must be >= 1, got {n_examples!r}")
+print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
+
+# %% [markdown]
+# ## Train (or load) IMP, then the TW / Rand subsample models of every level
+
+# %%
+t0, store = time.time(), Store(store_dir)
+imp = imp_runs(B, seeds, noise_levels)
+run_many(imp, store, workers=workers)
+sub = dependent_runs("appK_examples", B, seeds, noise_levels, store)
+run_many(sub, store, workers=workers)
+traj = trajectories({k: store.results(v) for k, v in imp.items()}, imp)
+print(f"{len(imp)} trajectories and {len(sub)} subsample models ready in {time.time() - t0:.0f} s")
+
+
+# %% [markdown]
+# ## Table 4: the sparsities each selection uses
+
+# %%
+def selection_levels(t):
+    "Levels (≥ 1) per category from the seed-mean curves of one noise level."
+    s = t.groupby("level").agg(test_err=("test_err", "mean"), train_loss=("train_loss", "mean"),
+                               w=("weights_remaining", "mean"))
+    d = s.loc[0]; sp = s[s.index > 0]
+    better = sp[sp.test_err < d.test_err]
+    return {"most worsened": list(better[better.train_loss > d.train_loss].index),
+            "most improved": list(better[better.train_loss < d.train_loss].index),
+            "least affected": list(sp[sp.test_err <= d.test_err + 0.02].index)}, s.w
+
+def fmt_range(levels, w):
+    if not levels: return "none"
+    hi, lo = w[min(levels)], w[max(levels)]
+    return f"{hi:.3g}%" if hi == lo else f"{hi:.3g}–{lo:.3g}%"
+
+sel, t4 = {}, []
+for p in noise_levels:
+    sel[p], w = selection_levels(traj[traj.noise == p])
+    t4.append({"noise": p, **{k: fmt_range(v, w) for k, v in sel[p].items()}})
+table4 = pd.DataFrame(t4)
+save_table(table4, out, "table04_selection_sparsities", f"{bench}: % weights remaining at which each set is selected")
+table4
+
+# %% [markdown]
+# ## Figure 16: most worsened, most improved and least affected examples
+#
+# Title: the label used in training; "label/prediction" in red where the majority prediction of the models at the
+# chosen sparsities differs from it.
+
+# %%
+MODES = {"most worsened": "worsened", "most improved": "improved", "least affected": "least"}
+figs16, listing = {}, []
+for p in noise_levels:
+    for cat, mode in MODES.items():
+        levels = sel[p][cat]
+        if not levels: listing.append({"noise": p, "category": cat, "examples": "no sparsity qualifies"}); continue
+        cands = []
+        for s in seeds:
+            spec = B.run_spec(p, s)
+            ch = np.stack([(store.load_per_example(spec, lv)["train_loss"] - store.load_per_example(spec, 0)["train_loss"]).numpy()
+                           for lv in levels])
+            score = geometric_mean_change(ch, "affected" if mode == "least" else mode)
+            cands += [(sc, s, i) for i, sc in enumerate(score)]
+        cands.sort(key=lambda c: c[0], reverse=mode != "least")
+        picked, seen = [], set()
+        ids_of = {s: store.load_extra(B.run_spec(p, s), "data")["train_ids"] for s in seeds}
+        for sc, s, i in cands:
+            eid = int(ids_of[s][i])
+            if eid not in seen: seen.add(eid); picked.append((s, i, sc))
+            if len(picked) == n_examples: break
+        xs, ys, preds = [], [], []
+        for s in sorted({s for s, _, _ in picked}):
+            spec = B.run_spec(p, s); data = load_data(spec.data, s, "cpu")
+            idx = torch.tensor([i for t, i, _ in picked if t == s])
+            votes = []
+            for lv in levels:
+                m = build_model(spec.model, data.info); m.load_state_dict(store.load_state(spec, lv)[0]); m.eval()
+                with torch.no_grad(): votes.append(m(data.train.x[idx]).argmax(1))
+            xs.append(data.train.x[idx]); ys.append(data.train.y[idx].cpu()); preds.append(torch.stack(votes).mode(0).values)
+        x, y, pr = torch.cat(xs), torch.cat(ys), torch.cat(preds)
+        name = f"fig16_{cat.replace(' ', '_')}_p{p:g}"
+        f = example_grid(x, y, pr, class_names=CLASS_NAMES.get(B.data.dataset), title=f"Fig. 16 — {bench}, {p:.0%} noise: {cat} examples ({fmt_range(levels, traj[traj.noise == p].groupby('level').weights_remaining.mean())})", ncols=10)
+        save_figure(f, out, name); figs16[name] = f
+        listing.append({"noise": p, "category": cat, "examples": len(x), "mislabelled_or_mispredicted": int((y != pr).sum())})
+display(pd.DataFrame(listing))
+
+# %% [markdown]
+# ## Figure 17: dense models on subsamples with the top-worsened examples (TW) vs random ones (Rand)
+
+# %%
+kd = dependent_frame(sub, store, traj)
+fig17, axes = plt.subplots(1, len(noise_levels), figsize=(5.6 * len(noise_levels), 3.8), squeeze=False)
+t17 = []
+for ax, p in zip(axes[0], noise_levels):
+    d = kd[kd.noise == p]
+    t = paired_by_level(d[d.kind == "TW"], d[d.kind == "Rand"]).assign(noise=p)
+    t17.append(t)
+    band = improving_range(traj[traj.noise == p])
+    if band: ax.axvspan(band[0] * 1.08, band[1] / 1.08, color="C2", alpha=0.15, lw=0, label="pruning improves")
+    ax.errorbar(t.weights_remaining, t["diff"], t.diff_std.fillna(0), fmt="-o", ms=4, capsize=2, label="TW − Rand")
+    ax.axhline(0, color="k", lw=0.6)
+    _pct_axis(ax); ax.set_xlabel("% weights remaining at selection")
+    ax.set_ylabel("test error difference (points)"); ax.set_title(f"{p:.0%} noise", fontsize=10); ax.legend(fontsize=8)
+fig17.suptitle(f"Fig. 17 — {bench}: top-worsened (TW)\nvs random (Rand) subsamples", fontsize=10); fig17.tight_layout()
+save_figure(fig17, out, "fig17_top_worsened_vs_random")
+table17 = pd.concat(t17, ignore_index=True).rename(columns={"a": "TW_test_err", "b": "Rand_test_err"}).drop(columns=["a_mean", "b_mean"])
+save_table(table17, out, "fig17_top_worsened_vs_random",
+           f"{bench}: test error (%) of dense models on 40% subsamples with the top-1% worsened (TW) or 1% random examples")
+display(table17)
+fig17
+
+# %% [markdown]
+# ## What this bench shows
+
+# %%
+lines = []
+for p in noise_levels:
+    t = table17[table17.noise == p]
+    band = improving_range(traj[traj.noise == p])
+    inside = t[(t.weights_remaining <= band[0]) & (t.weights_remaining >= band[1])] if band else t.iloc[:0]
+    rng = f"{inside['diff'].min():+.2f} to {inside['diff'].max():+.2f}" if len(inside) else "n/a (pruning improves at no level)"
+    lines.append(f"- {p:.0%} noise: TW − Rand inside the improving range {rng} points; over all levels mean "
+                 f"{t['diff'].mean():+.2f} ({(t.verdict == 'differ').sum()} of {len(t)} levels differ). The paper's "
+                 f"{B.family}: {APPENDIX_TEXT['appK_tw_minus_rand'].get(B.family, 'not reported')}.")
+display(Markdown("\n".join(lines)))

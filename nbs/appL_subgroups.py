@@ -1,0 +1,160 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %%
+
+# %% [markdown]
+# # App. L Learning algorithms and subgroup training loss — Figures 18, 19, 20
+#
+# §3 looked at pruning's effect on the training loss of EL2N-percentile subgroups at two sparsities; App. L shows it
+# at five evenly spaced sparsities per noise level (Fig. 18), and the same for extended dense training at five
+# evenly spaced training times (Fig. 19) and width down-scaling at five evenly spaced widths (Fig. 20), always
+# relative to the standard dense model. The paper: pruning **lowers** subgroup losses at low sparsity (better
+# training) and **raises** them at high sparsity (regularization) — the claim C4; EDT only lowers them; WD only
+# raises them.
+#
+# ```
+# papermill nbs/appL_subgroups.ipynb out.ipynb -p bench lenet_fashion
+# ```
+
+# %% tags=["parameters"]
+bench = "lenet_fashion"     # a name from pruning_repro.config.BENCHES
+scale = "full"              # "full" or "smoke"
+seeds = [0, 1, 2]
+noise_levels = None         # None: the bench's own levels
+figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
+workers = None              # training processes (None: one per core)
+store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+subgroups = 20              # M, the number of EL2N-percentile subgroups
+milestones = 5              # evenly spaced sparsities / training times / widths shown
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from pruning_repro.analysis import subgroup_deltas
+from pruning_repro.cli import section_setup
+from pruning_repro.el2n import el2n_scores
+from pruning_repro.imp import run_many
+from pruning_repro.plots import fig_subgroups, save_figure, save_table
+from pruning_repro.store import Store
+from pruning_repro.sweep import algorithm_runs, section_runs
+from pruning_repro.width import weights_remaining
+
+B, seeds, noise_levels, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
+if int(subgroups) < 2 or int(milestones) < 1: raise ValueError("subgroups must be >= 2 and milestones >= 1")
+print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
+
+# %% [markdown]
+# ## Train (or load) pruning, EDT, WD and the EL2N models
+
+# %%
+t0, store = time.time(), Store(store_dir)
+run_many(section_runs("appL_subgroups", B, seeds, noise_levels), store, workers=workers)
+scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()
+          for p in noise_levels for s in seeds}
+print(f"ready in {time.time() - t0:.0f} s")
+
+# %% [markdown]
+# ## Subgroup deltas at evenly spaced milestones
+#
+# Pruning and EDT: levels 1 … L, evenly spaced; WD: widths k = 1 … L (the k-th width is 0.8^k), evenly spaced. The
+# reference is always the standard dense model (IMP level 0) of the same noise level and seed.
+
+# %%
+steps = sorted({int(round(x)) for x in np.linspace(1, B.prune.levels, int(milestones))}) if B.prune.levels else []
+rows = []
+for p in noise_levels:
+    runs = algorithm_runs(B, p, seeds)
+    for s in seeds:
+        dense_spec = B.run_spec(p, s)
+        base = store.load_per_example(dense_spec, 0)["train_loss"].numpy()
+        members = {"pruning": [(k, runs["LR rewinding"][f"{B.name}/LR rewinding/p={p:g}/seed={s}"], k) for k in steps],
+                   "EDT": [(k, runs["EDT"][f"{B.name}/EDT/p={p:g}/seed={s}"], k) for k in steps],
+                   "WD": [(k, runs["WD"][f"{B.name}/wd/p={p:g}/seed={s}/k={k}"], 0) for k in steps]}
+        for algo, lst in members.items():
+            for k, spec, level in lst:
+                loss = store.load_per_example(spec, level)["train_loss"].numpy()
+                m = store.metrics(spec, level)
+                wr = 100 * m["density"] if algo != "WD" else weights_remaining(spec)
+                for j, d in enumerate(subgroup_deltas(loss, base, scores[(p, s)], subgroups)):
+                    rows.append(dict(algorithm=algo, noise=p, seed=s, milestone=k, subgroup=j, delta=d,
+                                     weights_remaining=wr, test_err=m["test_err"], epochs_total=m["epochs_total"]))
+deltas = pd.DataFrame(rows)
+
+
+# %%
+def grid(algo, fig_no, caption, name):
+    d = deltas[deltas.algorithm == algo]
+    fig, axes = plt.subplots(len(noise_levels), len(steps), figsize=(3.3 * len(steps), 2.6 * len(noise_levels)),
+                             squeeze=False, sharey="row")
+    for i, p in enumerate(noise_levels):
+        for j, k in enumerate(steps):
+            g = d[(d.noise == p) & (d.milestone == k)]
+            tt = (f"TT={g.epochs_total.mean() / B.train.epochs:.0f}×" if algo == "EDT" else f"WR={g.weights_remaining.mean():.3g}%")
+            fig_subgroups(g, f"{p:.0%}: E={100 * g.test_err.mean():.2f}%, {tt}", ax=axes[i, j], ylabel="Δ loss")
+            axes[i, j].get_legend().remove(); axes[i, j].title.set_fontsize(8)
+    fig.suptitle(f"Fig. {fig_no} — {bench}: {caption} (rows: noise levels)"); fig.tight_layout()
+    save_figure(fig, out, name)
+    return fig
+
+fig18 = grid("pruning", 18, "pruning's effect on subgroup training loss", "fig18_subgroups_pruning")
+fig18
+
+# %%
+fig19 = grid("EDT", 19, "extended dense training's effect on subgroup training loss", "fig19_subgroups_edt")
+fig19
+
+# %%
+fig20 = grid("WD", 20, "width down-scaling's effect on subgroup training loss", "fig20_subgroups_wd")
+fig20
+
+# %% [markdown]
+# ## The numbers behind the figures, and C4
+#
+# Per algorithm, noise level and milestone: the mean change of the training loss over all examples (mean over
+# seeds), and over the top / bottom 20% EL2N subgroups.
+
+# %%
+k5 = max(1, int(subgroups) // 5)
+summ = (deltas.groupby(["algorithm", "noise", "milestone"])
+        .apply(lambda g: pd.Series({"weights_remaining": g.weights_remaining.mean(), "training_time": g.epochs_total.mean() / B.train.epochs,
+                                    "test_err": 100 * g.test_err.mean(), "mean_delta": g.delta.mean(),
+                                    "top20_delta": g[g.subgroup >= int(subgroups) - k5].delta.mean(),
+                                    "bottom20_delta": g[g.subgroup < k5].delta.mean()}), include_groups=False)
+        .reset_index())
+save_table(summ, out, "tableL_subgroup_loss_change",
+           f"{bench}: training-loss change vs the dense model per algorithm and milestone, {len(seeds)} seeds")
+display(summ)
+
+# %% [markdown]
+# ## What this bench shows
+
+# %%
+lines = []
+for p in noise_levels:
+    s = summ[(summ.algorithm == "pruning") & (summ.noise == p)].sort_values("milestone")
+    low, high = s.iloc[0], s.iloc[-1]
+    lines.append(f"- {p:.0%} noise, pruning: {low.weights_remaining:.3g}% weights Δloss {low.mean_delta:+.3f}, "
+                 f"{high.weights_remaining:.3g}% weights {high.mean_delta:+.3f} — C4 (low sparsity lowers, high raises) "
+                 f"{'holds' if low.mean_delta < 0 < high.mean_delta else 'does not hold'}.")
+    e = summ[(summ.algorithm == "EDT") & (summ.noise == p)]; w = summ[(summ.algorithm == "WD") & (summ.noise == p)]
+    lines.append(f"  EDT lowers the loss at {(e.mean_delta < 0).sum()} of {len(e)} training times (paper: all); "
+                 f"WD raises it at {(w.mean_delta > 0).sum()} of {len(w)} widths (paper: all).")
+display(Markdown("\n".join(lines)))
