@@ -13,19 +13,20 @@ EXPECTED = ["fig03_test_error_vs_sparsity.png", "fig03_test_error_vs_sparsity.pd
             "fig05_subgroup_loss_noise.png", "fig05_subgroup_loss_noise.pdf", "fig05_subgroup_loss_noise.csv"]
 
 
-def test_sec4_noise_resnet20_smoke_on_tiny_cifar(tiny_cifar, isolated):
+@pytest.mark.parametrize("bench", ["resnet20_c10", "vgg16_c10"])
+def test_sec4_noise_smoke_on_tiny_cifar(bench, tiny_cifar, isolated):
     figs = isolated / "figures"
     cmd = [str(BIN / "papermill"), "nbs/sec4_noise.ipynb", str(isolated / "out.ipynb"), "-k", "python3",
-           "-p", "bench", "resnet20_c10", "-p", "scale", "smoke", "-p", "figures_dir", str(figs), "--no-progress-bar"]
+           "-p", "bench", bench, "-p", "scale", "smoke", "-p", "figures_dir", str(figs), "--no-progress-bar"]
     r = run(cmd)
     assert r.returncode == 0, r.stderr[-3000:]
-    out = figs / "resnet20_c10_smoke"
+    out = figs / f"{bench}_smoke"
     for f in EXPECTED: assert (out / f).stat().st_size > 0, f
     t11 = pd.read_csv(out / "table11_partition_loss.csv")
     assert sorted(t11.noise.unique()) == [0.15, 0.3, 0.6] and set(t11.partition) == {"Noisy", "Original"}
     assert (t11.n_seeds == 3).all()
     text = json.dumps(json.loads((isolated / "out.ipynb").read_text())["cells"])
-    assert "C10-ResNet20" in text                               # the paper's rows printed beside ours
+    assert {"resnet20_c10": "C10-ResNet20", "vgg16_c10": "C10-VGG-16"}[bench] in text   # the paper's rows beside ours
     f5 = pd.read_csv(out / "fig05_subgroup_loss_noise.csv")
     assert sorted(f5.noise.unique()) == [0.15, 0.3, 0.6] and f5.subgroup.nunique() == 20
     # a rerun trains nothing: every stored level stays as it was
