@@ -32,8 +32,9 @@ def test_sec4_noise_smoke_on_tiny_cifar(bench, tiny_cifar, isolated):
     # a rerun trains nothing: every stored level stays as it was
     store = isolated / "store"
     before = {k: v for k, v in tree(store).items() if k.endswith("metrics.json")}
-    # 4 noise levels x 3 seeds x (dense + 2 levels), and 2 EL2N models (smoke) per noisy run
-    assert len(before) == 4 * 3 * 3 + 3 * 3 * 2
+    # 4 noise levels x 3 seeds x (dense + 2 levels), 2 EL2N models (smoke) per noisy run, and per (noise, seed) the
+    # dense root run whose level 0 the IMP run copies (imp.dense_root)
+    assert len(before) == 4 * 3 * 3 + 3 * 3 * 2 + 4 * 3
     r = run(cmd)
     assert r.returncode == 0, r.stderr[-3000:]
     assert before == {k: v for k, v in tree(store).items() if k.endswith("metrics.json")}

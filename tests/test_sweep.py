@@ -126,7 +126,14 @@ def test_local_sweep_matches_the_study(isolated):
     r = run([CLI, "sweep", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "--workers", "2"],
             timeout=600)
     assert r.returncode == 0, r.stderr
-    n = len(study_runs(get_bench("lenet_mnist1d", "smoke"), None, (0,)))
+    from pruning_repro.store import Store
+    from pruning_repro.sweep import SECTION_AFTER, dependent_runs, section_noise
+    b, st = get_bench("lenet_mnist1d", "smoke"), Store(isolated / "store")
+    first = study_runs(b, None, (0,))
+    # then the second stage: the retrainings of App. D, E and K, named from the first stage's results
+    after = {v.hash(): v for sec in SECTION_AFTER for v in dependent_runs(sec, b, (0,), section_noise(sec, b), st).values()}
+    assert after and all(len(st.levels_done(v)) == 1 for v in after.values())
+    n = len(first) + len(after)
     assert f"{n} runs in the study, 0 already complete, {n} submitted (local), {n} finished" in r.stdout
 
 
