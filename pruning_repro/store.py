@@ -80,7 +80,8 @@ class Store:
                    state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
         "Write one finished level; `metrics.json` goes last and records the checksums of the tensor files."
         d = self.level_dir(spec, level); d.mkdir(parents=True, exist_ok=True)
-        tensors = {f"state.{k}": v for k, v in state.items()} | {f"mask.{k}": v for k, v in masks.items()}
+        # masks are 0/1: stored as uint8 (a quarter of float32's bytes), read back as float32
+        tensors = {f"state.{k}": v for k, v in state.items()} | {f"mask.{k}": v.to(torch.uint8) for k, v in masks.items()}
         sums = {"model.safetensors": _atomic_save_tensors(d / "model.safetensors", tensors),
                 "per_example.safetensors": _atomic_save_tensors(
                     d / "per_example.safetensors", {k: v if v.dtype != torch.bool else v.to(torch.uint8)
@@ -102,7 +103,7 @@ class Store:
         "(state, masks) saved at the end of `level`, checksum-verified."
         t = self._load_checked(spec, level, "model.safetensors")
         state = {k[6:]: v for k, v in t.items() if k.startswith("state.")}
-        masks = {k[5:]: v for k, v in t.items() if k.startswith("mask.")}
+        masks = {k[5:]: v.float() for k, v in t.items() if k.startswith("mask.")}
         return state, masks
 
     def load_per_example(self, spec: RunSpec, level: int) -> dict[str, torch.Tensor]:
