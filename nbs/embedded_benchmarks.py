@@ -102,7 +102,7 @@ display(Markdown(f"`lenet_fashion`: {b.description}. Data {b.data}; training {b.
 # ## The claims on the calibrated bench (3 seeds: 0, 1, 2)
 #
 # `make reproduce` (= `pruning-repro reproduce --bench lenet_fashion`; measured on this 2-core CPU with an empty run
-# store: 901 s, i.e. 15.0 minutes, for 399 runs, 162 retrainings and the 11 notebooks) wrote `figures/lenet_fashion/` and its
+# store: 816 s, i.e. 13.6 minutes, for 399 runs, 162 retrainings and the 11 notebooks) wrote `figures/lenet_fashion/` and its
 # `REPORT.md`; the table below is `pruning_repro.report.claims` on those files (the rules are in `16_report`).
 
 # %%
