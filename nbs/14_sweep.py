@@ -205,6 +205,17 @@ def dependent_frame(runs: dict, store, traj=None):
     if traj is not None: df = df.merge(traj[["noise", "seed", "level", "weights_remaining"]], on=["noise", "seed", "level"])
     return df
 
+def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=None) -> tuple:
+    """A two-stage section's runs, trained where the store lacks them: IMP per noise level and seed, then the
+    retrainings its results name. Returns (IMP runs, retrainings, `analysis.trajectories` of the IMP runs)."""
+    from pruning_repro.analysis import trajectories
+    from pruning_repro.imp import run_many
+    imp = imp_runs(b, seeds, noise_levels)
+    run_many(imp, store, workers=workers)
+    after = dependent_runs(section, b, seeds, noise_levels, store)
+    run_many(after, store, workers=workers)
+    return imp, after, trajectories({k: store.results(v) for k, v in imp.items()}, imp)
+
 def dependent_runs(section: str, b, seeds, noise_levels, store) -> dict:
     """The runs a section can only name once its first-stage runs are in the store (which examples a retraining
     leaves out depends on the pruned models' per-example losses): App. D, E and K. {} for other sections."""

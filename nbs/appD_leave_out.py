@@ -45,13 +45,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import improving_range, paired_by_level, trajectories
+from pruning_repro.analysis import improving_range, paired_by_level
 from pruning_repro.cli import section_setup
-from pruning_repro.imp import run_many
 from pruning_repro.paper import APPENDIX_TEXT
 from pruning_repro.plots import _pct_axis, save_figure, save_table
 from pruning_repro.store import Store
-from pruning_repro.sweep import dependent_frame, dependent_runs, imp_runs, section_noise
+from pruning_repro.sweep import dependent_frame, section_noise, train_with_retrainings
 
 B, seeds, given, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
 noise_levels = section_noise("appD_leave_out", B, given if noise_levels is not None else None)
@@ -62,11 +61,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0, store = time.time(), Store(store_dir)
-imp = imp_runs(B, seeds, noise_levels)
-run_many(imp, store, workers=workers)
-retrain = dependent_runs("appD_leave_out", B, seeds, noise_levels, store)
-run_many(retrain, store, workers=workers)
-traj = trajectories({k: store.results(v) for k, v in imp.items()}, imp)
+imp, retrain, traj = train_with_retrainings("appD_leave_out", B, seeds, noise_levels, store, workers)
 dense = dependent_frame(retrain, store, traj)
 print(f"{len(imp)} trajectories and {len(retrain)} retrained dense models ready in {time.time() - t0:.0f} s")
 

@@ -46,13 +46,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import compare, mean_std, optimal_rows, trajectories
+from pruning_repro.analysis import compare, mean_std, optimal_rows
 from pruning_repro.cli import section_setup
-from pruning_repro.imp import run_many
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import _noise_colors, _pct_axis, save_figure, save_table
 from pruning_repro.store import Store
-from pruning_repro.sweep import dependent_frame, dependent_runs, imp_runs, section_noise
+from pruning_repro.sweep import dependent_frame, section_noise, train_with_retrainings
 
 B, seeds, given, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
 noise_levels = section_noise("appE_dense_subset", B, given if noise_levels is not None else None)
@@ -65,11 +64,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0, store = time.time(), Store(store_dir)
-imp = imp_runs(B, seeds, noise_levels)
-run_many(imp, store, workers=workers)
-subsets = dependent_runs("appE_dense_subset", B, seeds, noise_levels, store)
-run_many(subsets, store, workers=workers)
-traj = trajectories({k: store.results(v) for k, v in imp.items()}, imp)
+imp, subsets, traj = train_with_retrainings("appE_dense_subset", B, seeds, noise_levels, store, workers)
 ds = dependent_frame(subsets, store, traj)
 print(f"{len(imp)} trajectories and {len(subsets)} dense-subset models ready in {time.time() - t0:.0f} s")
 

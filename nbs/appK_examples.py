@@ -53,15 +53,14 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import geometric_mean_change, improving_range, paired_by_level, trajectories
+from pruning_repro.analysis import geometric_mean_change, improving_range, paired_by_level
 from pruning_repro.cli import section_setup
 from pruning_repro.data import CLASS_NAMES, load_data
-from pruning_repro.imp import run_many
 from pruning_repro.models import build_model
 from pruning_repro.paper import APPENDIX_TEXT
 from pruning_repro.plots import _pct_axis, example_grid, save_figure, save_table
 from pruning_repro.store import Store
-from pruning_repro.sweep import dependent_frame, dependent_runs, imp_runs, section_noise
+from pruning_repro.sweep import dependent_frame, section_noise, train_with_retrainings
 
 B, seeds, given, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
 noise_levels = section_noise("appK_examples", B, given if noise_levels is not None else None)
@@ -73,11 +72,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0, store = time.time(), Store(store_dir)
-imp = imp_runs(B, seeds, noise_levels)
-run_many(imp, store, workers=workers)
-sub = dependent_runs("appK_examples", B, seeds, noise_levels, store)
-run_many(sub, store, workers=workers)
-traj = trajectories({k: store.results(v) for k, v in imp.items()}, imp)
+imp, sub, traj = train_with_retrainings("appK_examples", B, seeds, noise_levels, store, workers)
 print(f"{len(imp)} trajectories and {len(sub)} subsample models ready in {time.time() - t0:.0f} s")
 
 

@@ -18,9 +18,9 @@ from .config import ConfigError, RunSpec, resolve_study
 
 # %% auto #0
 __all__ = ['ALGORITHMS', 'APPJ_ALGORITHMS', 'SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'SECTION_AFTER', 'EXECUTORS', 'imp_runs',
-           'oneshot_runs', 'section_noise', 'dependent_frame', 'dependent_runs', 'algorithm_runs', 'algorithm_frames',
-           'section_runs', 'check_sections', 'study_runs', 'SlurmOptions', 'load_profile', 'slurm_options', 'run_job',
-           'SweepReport', 'sweep']
+           'oneshot_runs', 'section_noise', 'dependent_frame', 'train_with_retrainings', 'dependent_runs',
+           'algorithm_runs', 'algorithm_frames', 'section_runs', 'check_sections', 'study_runs', 'SlurmOptions',
+           'load_profile', 'slurm_options', 'run_job', 'SweepReport', 'sweep']
 
 # %% ../nbs/14_sweep.ipynb #0b707d63
 def imp_runs(b, seeds, noise_levels) -> dict:
@@ -151,6 +151,17 @@ def dependent_frame(runs: dict, store, traj=None):
     df = pd.DataFrame(rows, columns=["noise", "seed", "level", "kind", "test_err", "val_err", "n_left_out"])
     if traj is not None: df = df.merge(traj[["noise", "seed", "level", "weights_remaining"]], on=["noise", "seed", "level"])
     return df
+
+def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=None) -> tuple:
+    """A two-stage section's runs, trained where the store lacks them: IMP per noise level and seed, then the
+    retrainings its results name. Returns (IMP runs, retrainings, `analysis.trajectories` of the IMP runs)."""
+    from pruning_repro.analysis import trajectories
+    from pruning_repro.imp import run_many
+    imp = imp_runs(b, seeds, noise_levels)
+    run_many(imp, store, workers=workers)
+    after = dependent_runs(section, b, seeds, noise_levels, store)
+    run_many(after, store, workers=workers)
+    return imp, after, trajectories({k: store.results(v) for k, v in imp.items()}, imp)
 
 def dependent_runs(section: str, b, seeds, noise_levels, store) -> dict:
     """The runs a section can only name once its first-stage runs are in the store (which examples a retraining
