@@ -31,8 +31,13 @@
 # * only weights still alive (mask = 1) compete;
 # * exactly `round(fraction · alive)` of them are removed: the lowest scores, ties broken by position;
 # * a mask is a float 0/1 tensor per prunable parameter name;
-# * an *iterative* heuristic (SynFlow, `rounds = 100`) reaches the level's target in geometric steps, rescoring
-#   with the current masks between steps, as Tanaka et al. prescribe.
+# * an *iterative* heuristic (SynFlow, `rounds = 100`, or the spec's `synflow_rounds` passed in the context as
+#   `'synflow_rounds'`) reaches the level's target in geometric steps, rescoring with the current masks between
+#   steps, as Tanaka et al. prescribe.
+#
+# SynFlow and SNIP follow the Synaptic-Flow reference (ganguli-lab), which both run with the model in eval mode: SNIP
+# on 10 × classes random training examples (`snip_per_class`), SynFlow in 100 rounds. Both settings are fields of the
+# run's `PruneSpec`, so they are part of its hash.
 #
 # Registered heuristics: `magnitude` (IMP), `random` (iterative random pruning), `synflow`, `snip`, and `none`, which
 # removes nothing: IMP with `none` is **extended dense training** (§5.1), the same epochs and cyclic schedule as
@@ -89,9 +94,11 @@ def random_scores(model: nn.Module, names: list[str], context: dict) -> dict[str
 
 def synflow_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
     """SynFlow (Tanaka et al. 2020; App. C item 3): every parameter and buffer replaced by its absolute value (pruned
-    weights stay zero), an all-ones input, R = sum of the logits, score |dR/dw ⊙ w|. Computed in float64 on a copy in
-    eval mode, as the Synaptic-Flow reference does, so the model itself is untouched. The |w| copy is made once per
-    pruning step and kept in `context` across SynFlow's rounds (each round only applies the current masks)."""
+    weights stay zero), the model in eval mode, an all-ones input, R = sum of the logits, score |dR/dw ⊙ w|, as in the
+    Synaptic-Flow reference. Unlike the reference (whose `.double()` calls are commented out, so it runs in float32),
+    we compute in float64, our choice: R is a product over every layer of sums of |w|, which float32 can overflow or
+    flush to zero on deep nets at high sparsity. The copy is made once per pruning step and kept in `context` across
+    SynFlow's rounds (each round only applies the current masks); the model itself is untouched."""
     cache = context.get("_synflow")
     if cache is None or cache[0] is not model:
         m = copy.deepcopy(model).double().eval()
@@ -110,21 +117,28 @@ def synflow_scores(model: nn.Module, names: list[str], context: dict) -> dict[st
     m.zero_grad()
     m(torch.ones((1, *shape), dtype=torch.float64, device=dev)).sum().backward()
     return {n: (params[n].grad * params[n]).detach().abs().float().cpu() for n in names}
-synflow_scores.rounds = 100  # iterative: SynFlow prunes in many small rounds towards the level's target
+synflow_scores.rounds = 100  # iterative: prunes in many small rounds towards the level's target (context 'synflow_rounds')
 
 def snip_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
-    """SNIP (Lee et al. 2019; App. C item 4): |w ⊙ g|, g the gradient of the training loss summed over
-    `snip_examples` (default 1,024) training examples drawn by the level's generator, with the current masks applied."""
+    """SNIP (Lee et al. 2019; App. C item 4) as the Synaptic-Flow reference computes it: |w ⊙ g|, g the gradient of
+    the mean cross-entropy, accumulated over batches of at most 256, of `snip_per_class` × classes training examples
+    (the reference's `prune_dataset_ratio` = 10) drawn at random by the level's generator and augmented as in
+    training (its loader is the training one), the model in **eval mode** (its `prune_loop` calls `model.eval()`),
+    the current masks applied."""
     data, g = context["data"], context["generator"]
-    m = copy.deepcopy(model).train()
+    per_class = context.get("snip_per_class", 10)
+    if per_class is None:
+        raise ConfigError("this SNIP spec predates the reference's settings (snip_per_class None): its stored results "
+                          "can be read, but it cannot be recomputed; use snip_per_class=10")
+    m = copy.deepcopy(model).eval()
     params = dict(m.named_parameters())
     with torch.no_grad():
         for n, mk in (context.get("masks") or {}).items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
-    n_ex, seen = min(len(data.train), context.get("snip_examples", 1024)), 0
+    n_ex, seen = min(len(data.train), per_class * data.info.num_classes), 0
     m.zero_grad()
-    for xb, yb, _ in data.train.batches(min(256, n_ex), shuffle=True, generator=g, augment=False):
+    for xb, yb, _ in data.train.batches(min(256, n_ex), shuffle=True, generator=g):
         xb, yb = xb[:n_ex - seen], yb[:n_ex - seen]
-        F.cross_entropy(m(xb), yb, reduction="sum").backward()
+        F.cross_entropy(m(xb), yb).backward()
         seen += len(yb)
         if seen >= n_ex: break
     return {n: (params[n].grad * params[n]).detach().abs().cpu() for n in names}
@@ -163,8 +177,8 @@ def prune_masks(model: nn.Module, masks: dict[str, torch.Tensor], fraction: floa
     flat_m = torch.cat([masks[n].flatten() for n in names]).bool()
     n_alive = int(flat_m.sum())
     target = n_alive - int(round(fraction * n_alive))          # weights left after this level
-    rounds = getattr(fn, "rounds", 1)
     ctx = dict(context or {})
+    rounds = int(ctx.get(f"{strategy}_rounds", getattr(fn, "rounds", 1)))   # a spec's `synflow_rounds` overrides
     for r in range(1, rounds + 1):
         # iterative heuristics approach the target geometrically: alive_r = alive_0 * (target/alive_0)^(r/rounds)
         keep = target if r == rounds else int(round(n_alive * (target / n_alive) ** (r / rounds)))
@@ -254,7 +268,37 @@ lin.prunable_names = lambda: ["weight"]
 g = torch.func.grad(lambda w: F.cross_entropy(x @ w.T, y, reduction="sum"))(lin.weight.detach())
 ref = (g * lin.weight.detach()).abs()
 got = snip_scores(lin, ["weight"], {"data": d, "generator": torch.Generator().manual_seed(0)})["weight"]
-test_close(got, ref)
+test_close(got, ref / len(y))          # the reference's loss is the batch mean: the same ranking as the sum
+
+
+# %% [markdown]
+# SNIP scores with the model in **eval mode** (BatchNorm uses its running statistics), as the reference's
+# `prune_loop` does, on `snip_per_class` × classes examples; a spec stored before these settings cannot be recomputed.
+
+# %%
+class BNNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(2, 3, bias=False); self.bn = nn.BatchNorm1d(3); self.fc = nn.Linear(3, 2, bias=False)
+    def forward(self, x): return self.fc(torch.relu(self.bn(self.l1(x))))
+torch.manual_seed(0); bnet = BNNet()
+with torch.no_grad(): bnet.bn.running_mean.fill_(0.7); bnet.bn.running_var.fill_(3.0)
+def grad_score(train_mode):
+    m = copy.deepcopy(bnet).train(train_mode); m.zero_grad()
+    F.cross_entropy(m(x), y).backward()
+    return (m.l1.weight.grad * m.l1.weight).abs().detach()
+got = snip_scores(bnet, ["l1.weight"], {"data": d, "generator": torch.Generator().manual_seed(0)})["l1.weight"]
+test_close(got, grad_score(False)); assert not torch.allclose(got, grad_score(True))
+assert bnet.training                                     # the model itself is untouched
+big = Data(*(TensorSplit(torch.randn(500, 2), torch.randint(0, 2, (500,)), torch.arange(500)),) * 3,
+           torch.zeros(500, dtype=torch.long), torch.zeros(500, dtype=torch.bool), DataInfo(2, (2,), (0.,), (1.,)))
+class Counting(BNNet):
+    seen = []                 # a class attribute: shared with the copy SNIP scores
+    def forward(self, x): Counting.seen.append(len(x)); return super().forward(x)
+snip_scores(Counting(), ["l1.weight"], {"data": big, "generator": torch.Generator().manual_seed(0), "snip_per_class": 7})
+test_eq(Counting.seen, [14])  # 7 per class × 2 classes, one batch
+test_fail(lambda: snip_scores(bnet, ["l1.weight"], {"data": big, "generator": torch.Generator(), "snip_per_class": None}),
+          contains="cannot be recomputed")
 
 # %% [markdown]
 # Twenty levels of 20% leave 0.8²⁰ ≈ 1.15% of the weights, the range of the paper's x-axes:

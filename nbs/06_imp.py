@@ -150,7 +150,9 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) 
             _run_level(spec, store, level - 1, data, device, progress)
             state, prev_masks = store.load_state(spec, level - 1)
         model.load_state_dict(state)
-        ctx = {"generator": _generator(spec, f"prune:{level}"), "data": data}
+        ctx = {"generator": _generator(spec, f"prune:{level}"), "data": data,      # the heuristics' settings
+               "synflow_rounds": p.synflow_rounds, "snip_per_class": p.snip_per_class}  # are the spec's
+
         masks = prune_masks(model, prev_masks, p.fraction, p.strategy, ctx)
         if p.rewind == "weight": model.load_state_dict(store.load_extra(spec, "rewind"))
         dev_masks = {k: v.to(device) for k, v in masks.items()}

@@ -101,7 +101,9 @@ def el2n_specs(spec: RunSpec, n_models: int = 10, fraction: float = 0.1) -> dict
     train = replace(spec.train, epochs=epochs)
     prune = replace(spec.prune, levels=0, rewind_epoch=0, strategy="none", rewind="lr")
     base = replace(spec, train=train, prune=prune)
-    return {f"el2n/{spec.hash()[:8]}/model={n}": replace(base, replica=n) for n in range(n_models)}
+    # replicas 1..N: streams of init and data order distinct from the run whose examples they score (replica 0),
+    # so no EL2N model is the first epochs of the dense model it is compared with
+    return {f"el2n/{spec.hash()[:8]}/model={n}": replace(base, replica=n + 1) for n in range(n_models)}
 
 def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, fraction: float = 0.1,
                 device=None, workers: int | None = None) -> torch.Tensor:
@@ -139,5 +141,8 @@ test_eq(len(reps), 10)
 test_eq({r.train.epochs for r in reps}, {16})                      # 10% of 160 epochs
 test_eq({(r.data, r.seed) for r in reps}, {(base.data, base.seed)})
 test_eq(len({r.hash() for r in reps}), 10)
+# no replica shares the init or data-order stream of the run it scores (replica 0): none is its first epochs
+assert base.stream("init") not in {r.stream("init") for r in reps}
+assert not {base.stream("order:0")} & {r.stream("order:0") for r in reps}
 b = get_bench("resnet50_imagenet")
 test_eq({r.train.epochs for r in el2n_specs(b.run_spec(0.15, 0), b.el2n_models, b.el2n_fraction).values()}, {20})

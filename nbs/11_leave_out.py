@@ -142,3 +142,47 @@ with tempfile.TemporaryDirectory() as tmp:
     kept = {k: set(ids.tolist()) - set(v.data.exclude_ids) for k, v in kw.items()}
     test_eq([len(v) for v in kept.values()], [5, 5])
     assert 104 in kept["TW"] and 104 not in kept["Rand"] and len(kept["TW"] & kept["Rand"]) == 4
+
+
+# %% [markdown]
+# ## The examples themselves (App. K.1, Figure 16)
+#
+# K.1 shows the 20 examples most worsened, most improved and least affected by pruning to the sparsities of Table 4
+# (`analysis.example_selection_levels`), "averag[ing] the per-example training loss across selected sparsities and
+# across independent runs". Every seed has its own validation split, so an example is averaged over the seeds whose
+# training set holds it (`analysis.seed_mean_changes`), then ranked (`analysis.rank_examples`). `loss_changes` reads a
+# run's changes, `example_images` the images, training labels and the models' majority prediction of chosen ids.
+
+# %%
+#| export
+def loss_changes(spec: RunSpec, store: Store, levels) -> tuple[np.ndarray, np.ndarray]:
+    "The training examples' ids of `spec` and their loss change (level − dense) at each of `levels`: [levels × examples]."
+    ids = store.load_extra(spec, "data")["train_ids"].numpy()
+    dense = store.load_per_example(spec, 0)["train_loss"]
+    return ids, np.stack([(store.load_per_example(spec, lv)["train_loss"] - dense).numpy() for lv in levels])
+
+def example_images(specs, store: Store, ids, levels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images and training labels of the examples `ids` (from the first of `specs`, one run per seed, whose training
+    set holds each), with the majority prediction of the models at `levels` of every run that trains on it."""
+    from pruning_repro.data import load_data
+    from pruning_repro.models import build_model
+    ids = [int(i) for i in ids]
+    x, y, votes = {}, {}, {i: [] for i in ids}
+    for spec in specs:
+        data = load_data(spec.data, spec.seed, "cpu")
+        pos = {int(e): j for j, e in enumerate(data.train.ids.tolist())}
+        mine = [i for i in ids if i in pos]
+        if not mine: continue
+        idx = torch.tensor([pos[i] for i in mine])
+        xs = data.train.x[idx]
+        for i, xi, yi in zip(mine, xs, data.train.y[idx]):
+            if i not in x: x[i], y[i] = xi, int(yi)
+        for lv in levels:
+            m = build_model(spec.model, data.info)
+            m.load_state_dict(store.load_state(spec, lv)[0]); m.eval()
+            with torch.no_grad(): pred = m(xs).argmax(1)
+            for i, p in zip(mine, pred.tolist()): votes[i].append(p)
+    missing = [i for i in ids if i not in x]
+    if missing: raise ConfigError(f"examples {missing[:5]} are in none of the given runs' training sets")
+    return (torch.stack([x[i] for i in ids]), torch.tensor([y[i] for i in ids]),
+            torch.tensor([torch.tensor(votes[i]).mode().values.item() for i in ids]))

@@ -152,9 +152,10 @@ SECTION_RUNS = {"sec1_intro": _sec1_runs, "sec3_training": _sec3_runs, "sec4_noi
 SECTIONS = tuple(SECTION_RUNS)
 _noisy = lambda b: tuple(p for p in b.noise_levels if p > 0) or b.noise_levels
 # the noise levels a section runs at unless told: §1, §3, App. C, D, K without noise (as in the paper), App. E
-# and J (the regularization of noisy data) at the noisy ones, every other at the bench's
+# (the regularization of noisy data: Table 8 has no 0% column) at the noisy ones, every other (App. J's Tables 9
+# and 10 included, whose 0% column reuses App. C's runs) at the bench's
 SECTION_NOISE = {"sec1_intro": (0.0,), "sec3_training": (0.0,), "appC_algorithms": (0.0,), "appD_leave_out": (0.0,),
-                 "appK_examples": (0.0,), "appE_dense_subset": _noisy, "appJ_ablations": _noisy}
+                 "appK_examples": (0.0,), "appE_dense_subset": _noisy}
 
 def section_noise(section: str, b, noise_levels=None) -> tuple:
     "The noise levels a section runs at: those given, else the section's own (`SECTION_NOISE`), else the bench's."
@@ -169,13 +170,13 @@ def _appD_after(b, seeds, noise_levels, store) -> dict:
             for lv in range(1, b.prune.levels + 1) for k, v in tie_rnd_specs(b.run_spec(p, s), store, lv, 0.2).items()}
 
 def _appE_after(b, seeds, noise_levels, store) -> dict:
-    "App. E: per pruning level, a dense run on the examples that level classifies correctly (same step count)."
+    "App. E: per level, the dense model's included, a dense run on the examples it classifies correctly (same steps)."
     from pruning_repro.leave_out import dense_subset_spec
     out = {}
     for p in noise_levels:
         for s in seeds:
             spec = b.run_spec(p, s)
-            for lv in range(1, b.prune.levels + 1):
+            for lv in range(0, b.prune.levels + 1):   # level 0 too: Table 8's "0% sparsity" dense-subset model
                 if bool(store.load_per_example(spec, lv)["train_correct"].all()): continue   # nothing to leave out
                 out[f"{b.name}/appE/p={p:g}/seed={s}/level={lv}"] = dense_subset_spec(spec, store, lv)
     return out
@@ -292,19 +293,23 @@ test_fail(lambda: study_runs(_b, ["sec2"], (0,), (0.0,)), contains="unknown sect
 list(_r)[:3]
 
 # %% [markdown]
-# §5 adds, per noise level and seed, EDT and the width sequence (levels + 1 dense models of widths 1, 0.8, 0.64, …)
-# beside the IMP trajectory §4 already has; App. C adds weight rewinding, SynFlow, SNIP and random pruning, by
-# default without label noise (Table 2); App. J weight rewinding, SynFlow and random at the noisy levels; App. I
-# one-shot pruning and equalized width down-scaling at every width. The whole study is the union, each run once:
+# §5 adds, per noise level and seed, EDT and the width sequence (`width_steps` + 1 dense models of widths 1, r, r², …,
+# spanning IMP's range) beside the IMP trajectory §4 already has; App. C adds weight rewinding, SynFlow, SNIP and
+# random pruning, by default without label noise (Table 2); App. J weight rewinding, SynFlow and random at every
+# noise level (Tables 9 and 10 have a 0% column: those runs are App. C's); App. I one-shot pruning and equalized width
+# down-scaling at every width. The whole study is the union, each run once:
 
 # %%
 _all = study_runs(_b, None, (0, 1))
 _n = len(_b.noise_levels)
-test_eq(len(study_runs(_b, ["sec5_isolating"], (0, 1))), _n * 2 * (2 + _b.prune.levels + 1))
+from pruning_repro.width import width_steps
+test_eq(len(study_runs(_b, ["sec5_isolating"], (0, 1))), _n * 2 * (2 + width_steps(_b) + 1))
 test_eq(len(study_runs(_b, ["appC_algorithms"], (0, 1))), 2 * 6)
-test_eq(len(study_runs(_b, ["appJ_ablations"], (0, 1))), (_n - 1) * 2 * 4)
-test_eq(section_noise("appJ_ablations", _b), tuple(p for p in _b.noise_levels if p > 0))
-test_eq(len(oneshot_runs(_b, 0.3, 0)), _b.prune.levels)
+test_eq(len(study_runs(_b, ["appJ_ablations"], (0, 1))), _n * 2 * 4)
+test_eq(section_noise("appJ_ablations", _b), _b.noise_levels)              # with the 0% column of Tables 9 and 10
+_j0 = study_runs(_b, ["appJ_ablations"], (0, 1), (0.0,))
+assert {v.hash() for v in _j0.values()} <= {v.hash() for v in study_runs(_b, ["appC_algorithms"], (0, 1)).values()}
+test_eq(len(oneshot_runs(_b, 0.3, 0)), width_steps(_b))
 _hashes = {v.hash() for v in _all.values()}
 assert all(v.hash() in _hashes for sec in SECTIONS for v in study_runs(_b, [sec], (0, 1)).values())
 test_eq(len(_hashes), len(_all))

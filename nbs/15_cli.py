@@ -148,7 +148,7 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
         run_many({k: v for r in algorithm_runs(b, p, seeds).values() for k, v in r.items()}, st, workers=workers)
         frames = algorithm_frames(b, [p], seeds, st)
         t = algorithm_table(frames, reference="LR rewinding")
-        t = t.merge(paper_algorithms(b.family, p).rename(columns={"paper": f"paper ({b.family})"}), on="algorithm",
+        t = t.merge(paper_algorithms(b.family, p).rename(columns={"paper": f"paper ({b.paper_label})"}), on="algorithm",
                     how="left")
         save_table(t.drop(columns=["test_err_mean"]), out, f"table02_algorithms_p{p:g}",
                    f"{bench}, {p:.0%} label noise: optimal test error (%) per learning algorithm, {len(seeds)} seeds")

@@ -73,7 +73,7 @@ print(f"{sum(len(v) for v in frames.values())} models ready in {time.time() - t0
 tables = []
 for p in noise_levels:
     t = algorithm_table({n: f.query("noise == @p") for n, f in frames.items()}, reference="LR rewinding")
-    t = t.merge(paper_algorithms(B.family, p).rename(columns={"paper": f"paper ({B.family})"}), on="algorithm",
+    t = t.merge(paper_algorithms(B.family, p).rename(columns={"paper": f"paper ({B.paper_label})"}), on="algorithm",
                 how="left")
     tables.append(t.assign(noise=p))
     save_table(t.drop(columns="test_err_mean"), out, f"table02_algorithms_p{p:g}",

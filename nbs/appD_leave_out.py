@@ -105,6 +105,6 @@ for p in noise_levels:
     scope = inside if len(inside) else t
     lines.append(f"- {p:.0%} noise: TIE − RND averaged over {'the levels where pruning improves generalization' if len(inside) else 'all levels (pruning improves at none)'} "
                  f"= {scope['diff'].mean():+.2f} points ({(scope.verdict == 'differ').sum()} of {len(scope)} levels differ by the match rule); "
-                 f"over all levels {t['diff'].mean():+.2f}. The paper's {B.family}: {APPENDIX_TEXT['appD_tie_minus_rnd'].get(B.family, 'n/a')} — "
+                 f"over all levels {t['diff'].mean():+.2f}. The paper's {B.paper_label}: {APPENDIX_TEXT['appD_tie_minus_rnd'].get(B.family, 'n/a')} — "
                  f"the top-improved examples {'matter more than random ones here' if scope['diff'].mean() > 0 else 'do not matter more than random ones here'}.")
 display(Markdown("\n".join(lines)))

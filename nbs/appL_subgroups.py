@@ -55,7 +55,7 @@ from pruning_repro.imp import run_many
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.store import Store
 from pruning_repro.sweep import algorithm_runs, section_runs
-from pruning_repro.width import weights_remaining
+from pruning_repro.width import weights_remaining, width_steps
 
 B, seeds, noise_levels, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
 if int(subgroups) < 2 or int(milestones) < 1: raise ValueError("subgroups must be >= 2 and milestones >= 1")
@@ -71,14 +71,17 @@ scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fra
           for p in noise_levels for s in seeds}
 print(f"ready in {time.time() - t0:.0f} s")
 
+
 # %% [markdown]
 # ## Subgroup deltas at evenly spaced milestones
 #
-# Pruning and EDT: levels 1 … L, evenly spaced; WD: widths k = 1 … L (the k-th width is 0.8^k), evenly spaced. The
-# reference is always the standard dense model (IMP level 0) of the same noise level and seed.
+# Pruning and EDT: levels 1 … L, evenly spaced; WD: widths k = 1 … K of its own sequence (the k-th width is r^k,
+# `width.width_steps` steps spanning the same weights-remaining range as pruning), evenly spaced. The reference is
+# always the standard dense model (IMP level 0) of the same noise level and seed. `milestone` numbers the columns.
 
 # %%
-steps = sorted({int(round(x)) for x in np.linspace(1, B.prune.levels, int(milestones))}) if B.prune.levels else []
+def evenly(last): return sorted({int(round(x)) for x in np.linspace(1, last, int(milestones))}) if last else []
+steps, wd_steps = evenly(B.prune.levels), evenly(width_steps(B))
 rows = []
 for p in noise_levels:
     runs = algorithm_runs(B, p, seeds)
@@ -87,14 +90,14 @@ for p in noise_levels:
         base = store.load_per_example(dense_spec, 0)["train_loss"].numpy()
         members = {"pruning": [(k, runs["LR rewinding"][f"{B.name}/LR rewinding/p={p:g}/seed={s}"], k) for k in steps],
                    "EDT": [(k, runs["EDT"][f"{B.name}/EDT/p={p:g}/seed={s}"], k) for k in steps],
-                   "WD": [(k, runs["WD"][f"{B.name}/wd/p={p:g}/seed={s}/k={k}"], 0) for k in steps]}
+                   "WD": [(k, runs["WD"][f"{B.name}/wd/p={p:g}/seed={s}/k={k}"], 0) for k in wd_steps]}
         for algo, lst in members.items():
-            for k, spec, level in lst:
+            for i, (k, spec, level) in enumerate(lst):
                 loss = store.load_per_example(spec, level)["train_loss"].numpy()
                 m = store.metrics(spec, level)
                 wr = 100 * m["density"] if algo != "WD" else weights_remaining(spec)
                 for j, d in enumerate(subgroup_deltas(loss, base, scores[(p, s)], subgroups)):
-                    rows.append(dict(algorithm=algo, noise=p, seed=s, milestone=k, subgroup=j, delta=d,
+                    rows.append(dict(algorithm=algo, noise=p, seed=s, milestone=i, step=k, subgroup=j, delta=d,
                                      weights_remaining=wr, test_err=m["test_err"], epochs_total=m["epochs_total"]))
 deltas = pd.DataFrame(rows)
 
@@ -102,10 +105,11 @@ deltas = pd.DataFrame(rows)
 # %%
 def grid(algo, fig_no, caption, name):
     d = deltas[deltas.algorithm == algo]
-    fig, axes = plt.subplots(len(noise_levels), len(steps), figsize=(3.3 * len(steps), 2.6 * len(noise_levels)),
+    cols = sorted(d.milestone.unique())
+    fig, axes = plt.subplots(len(noise_levels), len(cols), figsize=(3.3 * len(cols), 2.6 * len(noise_levels)),
                              squeeze=False, sharey="row")
     for i, p in enumerate(noise_levels):
-        for j, k in enumerate(steps):
+        for j, k in enumerate(cols):
             g = d[(d.noise == p) & (d.milestone == k)]
             tt = (f"TT={g.epochs_total.mean() / B.train.epochs:.0f}×" if algo == "EDT" else f"WR={g.weights_remaining.mean():.3g}%")
             fig_subgroups(g, f"{p:.0%}: E={100 * g.test_err.mean():.2f}%, {tt}", ax=axes[i, j], ylabel="Δ loss")
@@ -133,7 +137,7 @@ fig20
 
 # %%
 k5 = max(1, int(subgroups) // 5)
-summ = (deltas.groupby(["algorithm", "noise", "milestone"])
+summ = (deltas.groupby(["algorithm", "noise", "milestone", "step"])
         .apply(lambda g: pd.Series({"weights_remaining": g.weights_remaining.mean(), "training_time": g.epochs_total.mean() / B.train.epochs,
                                     "test_err": 100 * g.test_err.mean(), "mean_delta": g.delta.mean(),
                                     "top20_delta": g[g.subgroup >= int(subgroups) - k5].delta.mean(),

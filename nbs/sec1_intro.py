@@ -110,7 +110,7 @@ opt = study_subgroup_deltas(imp, store, scores, "optimal", subgroups)
 high = study_subgroup_deltas(imp, store, scores, "highest_better", subgroups)
 fig1b, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 if len(opt): fig_subgroups(opt, f"low sparsity (optimal, {opt.weights_remaining.mean():.1f}% weights)", ax=axes[0])
-else: axes[0].set_axis_off(); axes[0].set_title("the dense model is optimal on every seed")
+else: axes[0].set_axis_off(); axes[0].set_title("the dense model is optimal (seed-mean validation error)")
 if len(high):
     fig_subgroups(high, f"high sparsity (sparsest better than dense, {high.weights_remaining.mean():.1f}% weights)",
                   ax=axes[1])

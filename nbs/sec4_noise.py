@@ -95,7 +95,7 @@ gen = generalization_table(df)
 save_table(gen, out, "table06_dense_vs_optimal_test_error", f"{bench}: test error (%) of dense vs optimally sparse (LR rewinding)")
 save_table(summary, out, "fig03_fig04_curves", f"{bench}: per-level means and stds over seeds")
 display(gen)
-print(f"Paper, Table 6 ({B.family}), test error %:")
+print(f"Paper, Table 6 ({B.paper_label}), test error %:")
 display(paper_table6(B.family))
 
 # %% [markdown]
@@ -107,7 +107,7 @@ if any(p > 0 for p in noise_levels):
     save_table(t11.drop(columns=["dense_mean", "sparse_mean"]), out, "table11_partition_loss",
                f"{bench}: cross-entropy on noisy/original partitions, dense vs optimally sparse")
     display(t11[["noise", "partition", "dense", "sparse", "diff", "verdict", "weights_remaining"]])
-    print(f"Paper, Table 11 ({B.family}):")
+    print(f"Paper, Table 11 ({B.paper_label}):")
     display(paper_table11(B.family))
 
 # %% [markdown]

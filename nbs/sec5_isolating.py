@@ -102,12 +102,12 @@ def versus(name):
     for p in noise_levels:
         t = algorithm_table({"LR rewinding": frames["LR rewinding"].query("noise == @p"),
                              name: frames[name].query("noise == @p")}, reference="LR rewinding")
-        t = t.merge(paper_algorithms(B.family, p).rename(columns={"paper": f"paper ({B.family})"}), on="algorithm",
+        t = t.merge(paper_algorithms(B.family, p).rename(columns={"paper": f"paper ({B.paper_label})"}), on="algorithm",
                     how="left")
         rows.append(t.assign(noise=p))
     return pd.concat(rows, ignore_index=True)[["noise", "algorithm", "optimal_test_err", "optimal_weights_remaining",
                                                "training_time", "diff_vs_LR rewinding", "verdict",
-                                               f"paper ({B.family})", "test_err_mean"]]
+                                               f"paper ({B.paper_label})", "test_err_mean"]]
 
 t5, t7 = versus("EDT"), versus("WD")
 save_table(t5.drop(columns="test_err_mean"), out, "table05_edt_vs_pruning",
@@ -115,7 +115,7 @@ save_table(t5.drop(columns="test_err_mean"), out, "table05_edt_vs_pruning",
 save_table(t7.drop(columns="test_err_mean"), out, "table07_wd_vs_pruning",
            f"{bench}: optimal test error (%), width down-scaling vs LR rewinding, {len(seeds)} seeds")
 display(t5.drop(columns="test_err_mean")); display(t7.drop(columns="test_err_mean"))
-print(f"Paper, Tables 5 and 7 ({B.family}):")
+print(f"Paper, Tables 5 and 7 ({B.paper_label}):")
 display(paper_table(5, B.family)); display(paper_table(7, B.family))
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['trajectories', 'summarize', 'optimal_rows', 'dense_rows', 'optimal_level_of_mean', 'compare', 'verdict', 'mean_std',
-           'partition_table', 'generalization_table', 'chosen_levels', 'el2n_subgroups', 'subgroup_deltas',
-           'study_subgroup_deltas', 'geometric_mean_change', 'top_examples', 'jaccard', 'jaccard_chance',
+__all__ = ['trajectories', 'summarize', 'optimal_key', 'optimal_rows', 'dense_rows', 'optimal_level_of_mean', 'compare',
+           'verdict', 'mean_std', 'partition_table', 'generalization_table', 'improving_levels', 'selected_levels',
+           'el2n_subgroups', 'subgroup_deltas', 'study_subgroup_deltas', 'geometric_mean_change', 'top_examples',
+           'example_selection_levels', 'seed_mean_changes', 'rank_examples', 'jaccard', 'jaccard_chance',
            'top_fraction', 'algorithm_table', 'paired_by_level', 'improving_range']
 
 # %% ../nbs/10_analysis.ipynb #259891da
@@ -37,10 +38,17 @@ def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "n
     return out.reset_index()
 
 # %% ../nbs/10_analysis.ipynb #2bbe2f63
-def optimal_rows(df: pd.DataFrame, by=("noise", "seed")) -> pd.DataFrame:
-    "Per (noise, seed): the level with the lowest validation error (the least pruned one on ties)."
-    idx = df.sort_values("level").groupby(list(by))["val_err"].idxmin()
-    return df.loc[idx].reset_index(drop=True)
+def optimal_key(df: pd.DataFrame, key: str = "level", ascending: bool = True):
+    """The `key` value (a pruning level; a width for width down-scaling) whose validation error averaged over the
+    seeds in `df` is lowest; on ties the first in `key` order (`ascending`: the least pruned level)."""
+    m = df.groupby(key)["val_err"].mean().sort_index(ascending=ascending)
+    return m.index[int(np.argmin(m.to_numpy()))]
+
+def optimal_rows(df: pd.DataFrame, key: str = "level", ascending: bool = True, by=("noise",)) -> pd.DataFrame:
+    "Per `by` group (a noise level): every seed's row at the one `optimal_key` of the group's seed-averaged curve."
+    groups = df.groupby(list(by)) if by else [((), df)]
+    rows = [g[g[key] == optimal_key(g, key, ascending)] for _, g in groups]
+    return pd.concat(rows).sort_values([*by, "seed"]).reset_index(drop=True)
 
 def dense_rows(df: pd.DataFrame) -> pd.DataFrame:
     "Per (noise, seed): level 0, the dense model."
@@ -98,16 +106,29 @@ def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_analysis.ipynb #a6b41c91
-def chosen_levels(traj: pd.DataFrame, n_even: int = 5) -> dict:
-    "For one trajectory: the optimal level, the sparsest level still beating dense on test error, and evenly spaced levels."
-    t = traj.sort_values("level")
-    dense_err = t[t.level == 0].test_err.iloc[0]
-    optimal = int(t.loc[t.val_err.idxmin(), "level"])
-    better = t[(t.level > 0) & (t.test_err < dense_err)]
-    highest = int(better.level.max()) if len(better) else None
-    last = int(t.level.max())
-    even = sorted({int(round(x)) for x in np.linspace(1, last, n_even)}) if last >= 1 else []
-    return {"optimal": optimal, "highest_better": highest, "even": even}
+def improving_levels(traj: pd.DataFrame) -> list[int]:
+    "Levels ≥ 1 of one noise level's trajectories (several seeds) whose test error beats dense by the match rule."
+    dense = traj[traj.level == 0].set_index("seed").test_err
+    out = []
+    for lv, g in traj[traj.level > 0].groupby("level"):
+        g = g.set_index("seed").test_err
+        seeds = g.index.intersection(dense.index)
+        c = compare(g[seeds].to_numpy(), dense[seeds].to_numpy())
+        if c["diff_mean"] < 0 and c["verdict"] in ("differ", "n/a"): out.append(int(lv))
+    return out
+
+def selected_levels(traj: pd.DataFrame) -> pd.DataFrame:
+    """Per noise level: the `optimal` level (lowest mean validation error, least pruned on ties), the `improving`
+    levels (match rule on test error against dense), the `highest_better` one (the sparsest improving level, or
+    None), with the mean % weights remaining of each chosen level."""
+    rows = []
+    for p, t in traj.groupby("noise"):
+        w = t.groupby("level").weights_remaining.mean()
+        opt, imp = int(optimal_key(t)), improving_levels(t)
+        high = max(imp) if imp else None
+        rows.append({"noise": p, "optimal": opt, "optimal_weights": w[opt], "improving": tuple(imp),
+                     "highest_better": high, "highest_better_weights": w[high] if high is not None else np.nan})
+    return pd.DataFrame(rows).set_index("noise", drop=False)
 
 # %% ../nbs/10_analysis.ipynb #66d5ec6f
 def el2n_subgroups(scores, m: int = 20) -> np.ndarray:
@@ -129,12 +150,14 @@ def study_subgroup_deltas(specs: dict, store, scores: dict, which: str = "optima
     (level − dense) training loss per EL2N subgroup, for every trajectory in `specs` ({label: RunSpec})."""
     if which not in ("optimal", "highest_better", "last"):
         raise ValueError(f"which must be 'optimal', 'highest_better' or 'last', got {which!r}")
+    results = {label: store.results(spec) for label, spec in specs.items()}
+    sel = selected_levels(trajectories(results, specs))        # one level per noise level, for every seed
     rows = []
     for label, spec in specs.items():
-        res = store.results(spec)
-        ch = chosen_levels(res)
-        lv = int(res.level.max()) if which == "last" else ch[which]
-        if lv is None or lv == 0: continue           # no sparse level of that kind: nothing to compare
+        res = results[label]
+        lv = int(res.level.max()) if which == "last" else sel.loc[spec.data.noise, which]
+        if lv is None or pd.isna(lv) or lv == 0: continue     # no sparse level of that kind: nothing to compare
+        lv = int(lv)
         dense = store.load_per_example(spec, 0)["train_loss"]
         sparse = store.load_per_example(spec, lv)["train_loss"]
         r = res.set_index("level").loc[lv]
@@ -158,6 +181,36 @@ def top_examples(changes, k: int, mode: str = "worsened") -> np.ndarray:
     if mode == "least": return np.argsort(geometric_mean_change(changes, "affected"), kind="stable")[:k]
     return np.argsort(-geometric_mean_change(changes, mode), kind="stable")[:k]
 
+# %% ../nbs/10_analysis.ipynb #db30c968
+def example_selection_levels(traj: pd.DataFrame, tolerance: float = 0.02) -> dict:
+    """App. K.1 for one noise level's trajectories: {'most worsened', 'most improved', 'least affected': levels ≥ 1,
+    'worsened_from': 'improving' | 'preserving'} — most worsened falls back to the generalization-preserving
+    sparsities (test error at most `tolerance` above dense) when no improving one raises the training loss."""
+    s = traj.groupby("level").agg(test_err=("test_err", "mean"), train_loss=("train_loss", "mean"))
+    d, sp = s.loc[0], s[s.index > 0]
+    improving = set(improving_levels(traj))
+    preserving = [int(lv) for lv in sp[sp.test_err <= d.test_err + tolerance].index]
+    up = [int(lv) for lv in sp[sp.train_loss > d.train_loss].index]
+    worsened = [lv for lv in up if lv in improving]
+    source = "improving"
+    if not worsened: worsened, source = [lv for lv in up if lv in preserving], "preserving"
+    return {"most worsened": worsened, "worsened_from": source, "least affected": preserving,
+            "most improved": [int(lv) for lv in sp[sp.train_loss < d.train_loss].index if lv in improving]}
+
+def seed_mean_changes(per_seed) -> tuple[np.ndarray, np.ndarray]:
+    """`per_seed`: one (example ids, loss changes [sparsities × examples]) per seed. Returns the sorted ids of every
+    example and its loss change at each sparsity averaged over the seeds that train on it."""
+    ids = np.concatenate([np.asarray(i) for i, _ in per_seed])
+    ch = np.concatenate([np.atleast_2d(np.asarray(c, dtype=float)) for _, c in per_seed], axis=1)
+    uniq, inv = np.unique(ids, return_inverse=True)
+    n = np.bincount(inv)
+    return uniq, np.stack([np.bincount(inv, weights=row) / n for row in ch])
+
+def rank_examples(per_seed, k: int, mode: str = "worsened") -> np.ndarray:
+    "Ids of the `k` most worsened / improved (or, mode='least', least affected) examples, seeds averaged first."
+    ids, mean = seed_mean_changes(per_seed)
+    return ids[top_examples(mean, k, mode)]
+
 # %% ../nbs/10_analysis.ipynb #d4585f00
 def jaccard(a, b) -> float:
     "Jaccard index of two sets of example indices."
@@ -177,9 +230,14 @@ def top_fraction(values, fraction: float = 0.1) -> np.ndarray:
 # %% ../nbs/10_analysis.ipynb #3c9fbdb1
 def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = None) -> pd.DataFrame:
     """Optimal test error per algorithm. `frames` maps an algorithm name to its long frame (columns seed, val_err,
-    test_err, weights_remaining and optionally epochs_total); rows of one seed are one family of models."""
+    test_err, weights_remaining and optionally epochs_total) at one noise level; rows of one seed are one family of
+    models, indexed by `level` (or by `width` for width down-scaling). The optimal member is chosen once on the
+    seed-averaged validation curve (`optimal_rows`), and every seed's model at it is reported."""
     reference = reference or next(iter(frames))
-    best = {k: df.loc[df.groupby("seed")["val_err"].idxmin()].sort_values("seed") for k, df in frames.items()}
+    def best_of(df):
+        key = "width" if "width" in df else "level"
+        return optimal_rows(df, key, ascending=key == "level", by=("noise",) if "noise" in df else ())
+    best = {k: best_of(df).sort_values("seed") for k, df in frames.items()}
     rows = []
     for k, b in best.items():
         c = compare(b.test_err.to_numpy(), best[reference].test_err.to_numpy()) if k != reference else {"verdict": "—", "diff_mean": 0.0}
@@ -211,7 +269,8 @@ def paired_by_level(a: pd.DataFrame, b: pd.DataFrame, metric: str = "test_err", 
     return pd.DataFrame(rows)
 
 def improving_range(traj: pd.DataFrame) -> tuple[float, float] | None:
-    "(highest, lowest) % weights remaining of the pruned levels whose mean test error beats the mean dense one."
-    s = traj.groupby("level").agg(test_err=("test_err", "mean"), weights_remaining=("weights_remaining", "mean"))
-    better = s[(s.index > 0) & (s.test_err < s.loc[0, "test_err"])]
-    return (float(better.weights_remaining.max()), float(better.weights_remaining.min())) if len(better) else None
+    "(highest, lowest) mean % weights remaining of one noise level's `improving_levels` (match rule), or None."
+    lv = improving_levels(traj)
+    if not lv: return None
+    w = traj[traj.level.isin(lv)].groupby("level").weights_remaining.mean()
+    return float(w.max()), float(w.min())

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 # %% auto #0
-__all__ = ['SPEC_VERSION', 'BENCHES', 'DEFAULT_BENCH', 'SCALES', 'ConfigError', 'DataSpec', 'ModelSpec', 'TrainSpec', 'PruneSpec',
-           'RunSpec', 'derive_seed', 'canonical_json', 'Bench', 'check_noise', 'register', 'get_bench', 'check_seeds',
-           'resolve_study']
+__all__ = ['INITS', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH', 'SCALES', 'ConfigError',
+           'DataSpec', 'ModelSpec', 'TrainSpec', 'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json', 'Bench',
+           'check_noise', 'register', 'get_bench', 'check_seeds', 'resolve_study']
 
 # %% ../nbs/00_config.ipynb #6912cecb
 class ConfigError(ValueError):
@@ -41,14 +41,19 @@ class DataSpec:
             v = getattr(self, k)
             if v is not None and v <= 0: raise ConfigError(f"{k} must be positive or None, got {v}")
 
+INITS = ("openlth", "legacy")   # the initialisers of `03_models` (`models.INITIALIZERS`)
+
 @dataclass(frozen=True)
 class ModelSpec:
-    "An architecture from the model registry (`03_models`) and its width multiplier."
+    "An architecture from the model registry (`03_models`), its width multiplier and its initialisation."
     arch: str                    # 'lenet' | 'resnet20' | 'resnet32' | 'vgg16' | 'resnet50'
     width: float = 1.0
+    init: str = "openlth"        # 'openlth': Kaiming-normal weights, PyTorch's default biases, BatchNorm weight ~ U[0, 1)
+                                 # 'legacy': Kaiming-normal weights, zero biases, BatchNorm weight 1 (runs stored before)
 
     def __post_init__(self):
         if not self.width > 0: raise ConfigError(f"width must be > 0, got {self.width!r}")
+        if self.init not in INITS: raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
 
 @dataclass(frozen=True)
 class TrainSpec:
@@ -86,9 +91,17 @@ class PruneSpec:
     levels: int = 20             # pruning levels after the dense level 0
     rewind: str = "lr"           # 'lr': keep weights, replay LR from `rewind_epoch`; 'weight': also reset weights
     rewind_epoch: int = 0
+    synflow_rounds: int = 100    # SynFlow: scoring rounds per pruning level (Tanaka et al.'s 100)
+    snip_per_class: int | None = 10  # SNIP: examples scored, per class (Synaptic-Flow's 10 × classes); None: a spec
+                                     # stored before this field, whose SNIP differed (it is read, never recomputed)
 
     def __post_init__(self):
         if not (0 < self.fraction < 1): raise ConfigError(f"prune fraction must be in (0, 1), got {self.fraction}")
+        if isinstance(self.synflow_rounds, bool) or not isinstance(self.synflow_rounds, int) or self.synflow_rounds < 1:
+            raise ConfigError(f"synflow_rounds must be an integer >= 1, got {self.synflow_rounds!r}")
+        if self.snip_per_class is not None and (isinstance(self.snip_per_class, bool)
+                                                or not isinstance(self.snip_per_class, int) or self.snip_per_class < 1):
+            raise ConfigError(f"snip_per_class must be an integer >= 1, got {self.snip_per_class!r}")
         if self.levels < 0: raise ConfigError(f"levels must be >= 0, got {self.levels}")
         if self.rewind not in ("lr", "weight"):
             raise ConfigError(f"rewind must be 'lr' or 'weight', got {self.rewind!r}")
@@ -114,11 +127,11 @@ class RunSpec:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        for path, default in _ADDED_FIELDS.items():  # fields added after v1 stay out of the canonical form at their
-            *parents, k = path.split(".")            # default, so every run stored before them keeps its hash
-            node = d
+        for path, absent in _ADDED_FIELDS.items():   # a field added after v1 stays out of the canonical form at the
+            *parents, k = path.split(".")            # value its absence means, so every run stored before it keeps
+            node = d                                 # its hash
             for p in parents: node = node[p]
-            if node.get(k) == default: node.pop(k)
+            if k in node and node[k] == absent: node.pop(k)
         return d
     def canonical(self) -> str: return canonical_json(self.to_dict())
     def stream(self, purpose: str) -> str:
@@ -128,11 +141,21 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunSpec":
+        d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+        for path, absent in _ADDED_FIELDS.items():   # a field a stored spec lacks has the value its absence means
+            *parents, k = path.split(".")
+            node = d
+            for p in parents: node = node[p]
+            node.setdefault(k, absent)
         return cls(data=_build(DataSpec, d["data"]), model=_build(ModelSpec, d["model"]),
                    train=_build(TrainSpec, d["train"]), prune=_build(PruneSpec, d["prune"]),
-                   seed=d["seed"], version=d.get("version", SPEC_VERSION), replica=d.get("replica", 0))
+                   seed=d["seed"], version=d.get("version", SPEC_VERSION), replica=d["replica"])
 
-_ADDED_FIELDS = {"replica": 0, "data.exclude_ids": (), "train.steps_per_epoch": None, "train.precision": "fp32"}
+# Fields added after the first stored runs: path -> the value a spec without the field means. Where that value is
+# not the field's default (a new recipe: `model.init`, `prune.snip_per_class`), specs at the default name new runs,
+# and a spec stored before the field keeps its hash and its old meaning.
+_ADDED_FIELDS = {"replica": 0, "data.exclude_ids": (), "train.steps_per_epoch": None, "train.precision": "fp32",
+                 "model.init": "legacy", "prune.synflow_rounds": 100, "prune.snip_per_class": None}
 
 # %% ../nbs/00_config.ipynb #6de23a70
 def derive_seed(seed: int, purpose: str) -> int:
@@ -166,6 +189,21 @@ class Bench:
     scales: dict = field(default_factory=dict, compare=False, hash=False)
     el2n_models: int = 10        # EL2N (App. B.3): N partially trained models ...
     el2n_fraction: float = 0.1   # ... each trained for K% of the training time
+    width_ratio: float | None = None  # width down-scaling (§5.2) per step; None: the fraction of weights a pruning
+                                      # level keeps (§5.2: 80% "mimics our sparsity schedule" of 20% per level)
+
+    @property
+    def wd_ratio(self) -> float:
+        "The width ratio between consecutive models of the width down-scaling sequence."
+        return self.width_ratio if self.width_ratio is not None else 1 - self.prune.fraction
+
+    @property
+    def paper_label(self) -> str:
+        """How the paper's numbers printed beside this bench's are labelled: its family (e.g. 'C10-ResNet20') when the
+        bench trains on the family's data set; otherwise the family marked as a reference on another data set."""
+        paper_data = FAMILY_DATA[self.family.split("-")[0]]
+        if paper_data == self.data.dataset: return self.family
+        return f"{self.family} on {DATASET_NAMES[paper_data]}: a reference, not this bench's data"
 
     def run_spec(self, noise: float = 0.0, seed: int = 0, **overrides) -> RunSpec:
         "The `RunSpec` of this bench at `noise` and `seed`; `overrides` replace whole sub-specs (`prune=...`)."
@@ -175,6 +213,10 @@ class Bench:
             if k not in parts: raise ConfigError(f"unknown spec part {k!r}; expected one of {sorted(parts)}")
             parts[k] = v
         return RunSpec(seed=int(seed), **parts)
+
+FAMILY_DATA = {"M": "mnist", "C10": "cifar10", "C100": "cifar100", "I": "imagenet"}   # the paper's row prefixes
+DATASET_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST", "mnist1d": "MNIST-1D", "cifar10": "CIFAR-10",
+                 "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
 
 def check_noise(noise) -> float:
     "Validate a label-noise fraction given by a user."
@@ -200,24 +242,24 @@ def register(b: Bench) -> Bench:
     return b
 
 register(Bench("lenet_mnist", DataSpec("mnist"), ModelSpec("lenet"), _LENET_ADAM,
-               PruneSpec(levels=20, rewind_epoch=0), (0.0, 0.05, 0.10, 0.15), "M-LeNet",
+               PruneSpec(levels=19, rewind_epoch=0), (0.0, 0.05, 0.10, 0.15), "M-LeNet",
                "LeNet-300-100 on MNIST (Table 1 row 1)", scales={"smoke": _MNIST_SMOKE}))
 register(Bench("resnet20_c10", DataSpec("cifar10", augment=True), ModelSpec("resnet20"), _PAPER_SGD,
-               PruneSpec(levels=20, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-ResNet20",
+               PruneSpec(levels=21, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-ResNet20",
                "ResNet-20 on CIFAR-10", scales={"smoke": _CIFAR_SMOKE}))
 register(Bench("vgg16_c10", DataSpec("cifar10", augment=True), ModelSpec("vgg16"), _PAPER_SGD,
-               PruneSpec(levels=25, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-VGG-16",
+               PruneSpec(levels=28, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-VGG-16",
                "VGG-16 (CIFAR variant, BN) on CIFAR-10",
                # smoke: a quarter of the width (0.9M instead of 14.7M weights): the same code path, and a smoke study's
                # ~100 stored checkpoints stay in hundreds of MB instead of tens of GB
                scales={"smoke": {**_CIFAR_SMOKE, "model": dict(width=0.25)}}))
 register(Bench("resnet32_c100", DataSpec("cifar100", augment=True), ModelSpec("resnet32"), _PAPER_SGD,
-               PruneSpec(levels=20, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C100-ResNet32",
+               PruneSpec(levels=21, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C100-ResNet32",
                "ResNet-32 on CIFAR-100", scales={"smoke": _CIFAR_SMOKE}))
 register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=True), ModelSpec("resnet50"),
                TrainSpec(epochs=90, batch_size=768, optimizer="sgd", lr=0.3, momentum=0.9, weight_decay=1e-4,
                          milestones=(30, 60, 80), gamma=0.1, warmup_epochs=5),
-               PruneSpec(levels=10, rewind_epoch=10), (0.0, 0.15), "I-ResNet50",
+               PruneSpec(levels=9, rewind_epoch=10), (0.0, 0.15), "I-ResNet50",
                "ResNet-50 on ImageNet (ImageFolder)", el2n_fraction=20 / 90,
                scales={"smoke": dict(data=dict(n_val=8), train=dict(epochs=2, batch_size=8, milestones=(1,),
                                                                      warmup_epochs=0),

@@ -44,7 +44,9 @@ def el2n_specs(spec: RunSpec, n_models: int = 10, fraction: float = 0.1) -> dict
     train = replace(spec.train, epochs=epochs)
     prune = replace(spec.prune, levels=0, rewind_epoch=0, strategy="none", rewind="lr")
     base = replace(spec, train=train, prune=prune)
-    return {f"el2n/{spec.hash()[:8]}/model={n}": replace(base, replica=n) for n in range(n_models)}
+    # replicas 1..N: streams of init and data order distinct from the run whose examples they score (replica 0),
+    # so no EL2N model is the first epochs of the dense model it is compared with
+    return {f"el2n/{spec.hash()[:8]}/model={n}": replace(base, replica=n + 1) for n in range(n_models)}
 
 def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, fraction: float = 0.1,
                 device=None, workers: int | None = None) -> torch.Tensor:

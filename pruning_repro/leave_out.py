@@ -14,7 +14,7 @@ from .config import ConfigError, RunSpec, derive_seed
 from .store import Store
 
 # %% auto #0
-__all__ = ['dense_spec', 'tie_rnd_specs', 'dense_subset_spec', 'top_worsened_specs']
+__all__ = ['dense_spec', 'tie_rnd_specs', 'dense_subset_spec', 'top_worsened_specs', 'loss_changes', 'example_images']
 
 # %% ../nbs/11_leave_out.ipynb #e3668e26
 def dense_spec(spec: RunSpec) -> RunSpec:
@@ -67,3 +67,36 @@ def top_worsened_specs(spec: RunSpec, store: Store, level: int, size: float = 0.
         drop = torch.ones(n, dtype=torch.bool); drop[idx] = False
         out[k] = _excluding(spec, ids[drop].tolist())
     return out
+
+# %% ../nbs/11_leave_out.ipynb #1439f151
+def loss_changes(spec: RunSpec, store: Store, levels) -> tuple[np.ndarray, np.ndarray]:
+    "The training examples' ids of `spec` and their loss change (level − dense) at each of `levels`: [levels × examples]."
+    ids = store.load_extra(spec, "data")["train_ids"].numpy()
+    dense = store.load_per_example(spec, 0)["train_loss"]
+    return ids, np.stack([(store.load_per_example(spec, lv)["train_loss"] - dense).numpy() for lv in levels])
+
+def example_images(specs, store: Store, ids, levels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images and training labels of the examples `ids` (from the first of `specs`, one run per seed, whose training
+    set holds each), with the majority prediction of the models at `levels` of every run that trains on it."""
+    from pruning_repro.data import load_data
+    from pruning_repro.models import build_model
+    ids = [int(i) for i in ids]
+    x, y, votes = {}, {}, {i: [] for i in ids}
+    for spec in specs:
+        data = load_data(spec.data, spec.seed, "cpu")
+        pos = {int(e): j for j, e in enumerate(data.train.ids.tolist())}
+        mine = [i for i in ids if i in pos]
+        if not mine: continue
+        idx = torch.tensor([pos[i] for i in mine])
+        xs = data.train.x[idx]
+        for i, xi, yi in zip(mine, xs, data.train.y[idx]):
+            if i not in x: x[i], y[i] = xi, int(yi)
+        for lv in levels:
+            m = build_model(spec.model, data.info)
+            m.load_state_dict(store.load_state(spec, lv)[0]); m.eval()
+            with torch.no_grad(): pred = m(xs).argmax(1)
+            for i, p in zip(mine, pred.tolist()): votes[i].append(p)
+    missing = [i for i in ids if i not in x]
+    if missing: raise ConfigError(f"examples {missing[:5]} are in none of the given runs' training sets")
+    return (torch.stack([x[i] for i in ids]), torch.tensor([y[i] for i in ids]),
+            torch.tensor([torch.tensor(votes[i]).mode().values.item() for i in ids]))

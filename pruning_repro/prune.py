@@ -43,9 +43,11 @@ def random_scores(model: nn.Module, names: list[str], context: dict) -> dict[str
 
 def synflow_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
     """SynFlow (Tanaka et al. 2020; App. C item 3): every parameter and buffer replaced by its absolute value (pruned
-    weights stay zero), an all-ones input, R = sum of the logits, score |dR/dw ⊙ w|. Computed in float64 on a copy in
-    eval mode, as the Synaptic-Flow reference does, so the model itself is untouched. The |w| copy is made once per
-    pruning step and kept in `context` across SynFlow's rounds (each round only applies the current masks)."""
+    weights stay zero), the model in eval mode, an all-ones input, R = sum of the logits, score |dR/dw ⊙ w|, as in the
+    Synaptic-Flow reference. Unlike the reference (whose `.double()` calls are commented out, so it runs in float32),
+    we compute in float64, our choice: R is a product over every layer of sums of |w|, which float32 can overflow or
+    flush to zero on deep nets at high sparsity. The copy is made once per pruning step and kept in `context` across
+    SynFlow's rounds (each round only applies the current masks); the model itself is untouched."""
     cache = context.get("_synflow")
     if cache is None or cache[0] is not model:
         m = copy.deepcopy(model).double().eval()
@@ -64,21 +66,28 @@ def synflow_scores(model: nn.Module, names: list[str], context: dict) -> dict[st
     m.zero_grad()
     m(torch.ones((1, *shape), dtype=torch.float64, device=dev)).sum().backward()
     return {n: (params[n].grad * params[n]).detach().abs().float().cpu() for n in names}
-synflow_scores.rounds = 100  # iterative: SynFlow prunes in many small rounds towards the level's target
+synflow_scores.rounds = 100  # iterative: prunes in many small rounds towards the level's target (context 'synflow_rounds')
 
 def snip_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
-    """SNIP (Lee et al. 2019; App. C item 4): |w ⊙ g|, g the gradient of the training loss summed over
-    `snip_examples` (default 1,024) training examples drawn by the level's generator, with the current masks applied."""
+    """SNIP (Lee et al. 2019; App. C item 4) as the Synaptic-Flow reference computes it: |w ⊙ g|, g the gradient of
+    the mean cross-entropy, accumulated over batches of at most 256, of `snip_per_class` × classes training examples
+    (the reference's `prune_dataset_ratio` = 10) drawn at random by the level's generator and augmented as in
+    training (its loader is the training one), the model in **eval mode** (its `prune_loop` calls `model.eval()`),
+    the current masks applied."""
     data, g = context["data"], context["generator"]
-    m = copy.deepcopy(model).train()
+    per_class = context.get("snip_per_class", 10)
+    if per_class is None:
+        raise ConfigError("this SNIP spec predates the reference's settings (snip_per_class None): its stored results "
+                          "can be read, but it cannot be recomputed; use snip_per_class=10")
+    m = copy.deepcopy(model).eval()
     params = dict(m.named_parameters())
     with torch.no_grad():
         for n, mk in (context.get("masks") or {}).items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
-    n_ex, seen = min(len(data.train), context.get("snip_examples", 1024)), 0
+    n_ex, seen = min(len(data.train), per_class * data.info.num_classes), 0
     m.zero_grad()
-    for xb, yb, _ in data.train.batches(min(256, n_ex), shuffle=True, generator=g, augment=False):
+    for xb, yb, _ in data.train.batches(min(256, n_ex), shuffle=True, generator=g):
         xb, yb = xb[:n_ex - seen], yb[:n_ex - seen]
-        F.cross_entropy(m(xb), yb, reduction="sum").backward()
+        F.cross_entropy(m(xb), yb).backward()
         seen += len(yb)
         if seen >= n_ex: break
     return {n: (params[n].grad * params[n]).detach().abs().cpu() for n in names}
@@ -112,8 +121,8 @@ def prune_masks(model: nn.Module, masks: dict[str, torch.Tensor], fraction: floa
     flat_m = torch.cat([masks[n].flatten() for n in names]).bool()
     n_alive = int(flat_m.sum())
     target = n_alive - int(round(fraction * n_alive))          # weights left after this level
-    rounds = getattr(fn, "rounds", 1)
     ctx = dict(context or {})
+    rounds = int(ctx.get(f"{strategy}_rounds", getattr(fn, "rounds", 1)))   # a spec's `synflow_rounds` overrides
     for r in range(1, rounds + 1):
         # iterative heuristics approach the target geometrically: alive_r = alive_0 * (target/alive_0)^(r/rounds)
         keep = target if r == rounds else int(round(n_alive * (target / n_alive) ** (r / rounds)))

@@ -99,9 +99,10 @@ SECTION_RUNS = {"sec1_intro": _sec1_runs, "sec3_training": _sec3_runs, "sec4_noi
 SECTIONS = tuple(SECTION_RUNS)
 _noisy = lambda b: tuple(p for p in b.noise_levels if p > 0) or b.noise_levels
 # the noise levels a section runs at unless told: §1, §3, App. C, D, K without noise (as in the paper), App. E
-# and J (the regularization of noisy data) at the noisy ones, every other at the bench's
+# (the regularization of noisy data: Table 8 has no 0% column) at the noisy ones, every other (App. J's Tables 9
+# and 10 included, whose 0% column reuses App. C's runs) at the bench's
 SECTION_NOISE = {"sec1_intro": (0.0,), "sec3_training": (0.0,), "appC_algorithms": (0.0,), "appD_leave_out": (0.0,),
-                 "appK_examples": (0.0,), "appE_dense_subset": _noisy, "appJ_ablations": _noisy}
+                 "appK_examples": (0.0,), "appE_dense_subset": _noisy}
 
 def section_noise(section: str, b, noise_levels=None) -> tuple:
     "The noise levels a section runs at: those given, else the section's own (`SECTION_NOISE`), else the bench's."
@@ -116,13 +117,13 @@ def _appD_after(b, seeds, noise_levels, store) -> dict:
             for lv in range(1, b.prune.levels + 1) for k, v in tie_rnd_specs(b.run_spec(p, s), store, lv, 0.2).items()}
 
 def _appE_after(b, seeds, noise_levels, store) -> dict:
-    "App. E: per pruning level, a dense run on the examples that level classifies correctly (same step count)."
+    "App. E: per level, the dense model's included, a dense run on the examples it classifies correctly (same steps)."
     from pruning_repro.leave_out import dense_subset_spec
     out = {}
     for p in noise_levels:
         for s in seeds:
             spec = b.run_spec(p, s)
-            for lv in range(1, b.prune.levels + 1):
+            for lv in range(0, b.prune.levels + 1):   # level 0 too: Table 8's "0% sparsity" dense-subset model
                 if bool(store.load_per_example(spec, lv)["train_correct"].all()): continue   # nothing to leave out
                 out[f"{b.name}/appE/p={p:g}/seed={s}/level={lv}"] = dense_subset_spec(spec, store, lv)
     return out

@@ -9,18 +9,38 @@ from dataclasses import replace
 
 import pandas as pd
 
-from .config import Bench, PruneSpec, RunSpec
+import functools
+
+import torch
+
+from .config import Bench, ModelSpec, PruneSpec, RunSpec
 from .data import data_info
-from .models import build_model, count_params
+from .models import MODELS, count_params
 
 # %% auto #0
-__all__ = ['width_specs', 'weights_remaining', 'width_results']
+__all__ = ['width_steps', 'width_specs', 'weights_remaining', 'width_results']
 
 # %% ../nbs/07_width.ipynb #3b549939
-def width_specs(bench: Bench, noise: float, seed: int, steps: int | None = None, ratio: float = 0.8,
+def width_steps(bench: Bench) -> int:
+    """Steps of the width sequence that span the pruning range: the fewest whose last model has no more prunable
+    weights than IMP's last level keeps (`(1 − fraction)^levels`), or, where the width can shrink the model no further
+    (every hidden layer down to one unit), the last step that still shrinks it."""
+    target = 100 * (1 - bench.prune.fraction) ** bench.prune.levels
+    base, prev = _prunable(bench.model, bench.data.dataset), None
+    for k in range(1, 10_000):
+        n = _prunable(replace(bench.model, width=bench.model.width * bench.wd_ratio ** k), bench.data.dataset)
+        if n == prev: return k - 1
+        if 100 * n / base <= target: return k
+        prev = n
+    raise AssertionError("unreachable: a model's size stops shrinking after finitely many steps")
+
+def width_specs(bench: Bench, noise: float, seed: int, steps: int | None = None, ratio: float | None = None,
                 equalized: bool = False) -> dict[str, RunSpec]:
-    "Specs of the width sequence 1, ratio, ratio², ... (`steps` + 1 models; default: as many as pruning levels)."
-    steps = bench.prune.levels if steps is None else steps
+    """Specs of the width sequence 1, r, r², ... (`steps` + 1 models): r the bench's `wd_ratio` (0.8 on the paper's
+    benches, §5.2), `steps` by default `width_steps(bench)`, so the sequence spans the weights-remaining range of the
+    bench's IMP trajectory."""
+    steps = width_steps(bench) if steps is None else steps
+    ratio = bench.wd_ratio if ratio is None else ratio
     # a width-k model trained once is the dense root (`imp.dense_root`) of its equalized variant, which only adds
     # the second cycle: both use the canonical dense PruneSpec
     prune = PruneSpec(levels=0, rewind_epoch=bench.prune.rewind_epoch)
@@ -33,13 +53,16 @@ def width_specs(bench: Bench, noise: float, seed: int, steps: int | None = None,
             bench.run_spec(noise, seed, model=model, prune=prune)
     return out
 
+@functools.lru_cache(maxsize=None)
+def _prunable(model: ModelSpec, dataset: str) -> int:
+    "Prunable weights of `model` on `dataset`, counted on the meta device (no memory, no initialisation)."
+    with torch.device("meta"): m = MODELS[model.arch](data_info(dataset), model.width)
+    return count_params(m, m.prunable_names())
+
 def weights_remaining(spec: RunSpec, reference_width: float = 1.0) -> float:
     "Prunable weights of `spec`'s model as a % of the same architecture at `reference_width`."
-    info = data_info(spec.data.dataset)
-    def n(w):
-        m = build_model(replace(spec.model, width=w), info)
-        return count_params(m, m.prunable_names())
-    return 100 * n(spec.model.width) / n(reference_width)
+    d = spec.data.dataset
+    return 100 * _prunable(spec.model, d) / _prunable(replace(spec.model, width=reference_width), d)
 
 def width_results(results: dict[str, pd.DataFrame], specs: dict[str, RunSpec]) -> pd.DataFrame:
     "One row per width model (its final level), with noise, seed, width and % weights remaining."

@@ -105,7 +105,7 @@ def test_compare_algorithms_table(tiny_mnist, isolated):
 
 
 def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):
-    from pruning_repro.analysis import (chosen_levels, jaccard, jaccard_chance, partition_table, subgroup_deltas,
+    from pruning_repro.analysis import (jaccard, jaccard_chance, partition_table, selected_levels, subgroup_deltas,
                                         top_examples, top_fraction, trajectories)
     st, b = Store(), get_bench("lenet_mnist", "smoke")
     imp = b.run_spec(0.2, 0)
@@ -116,9 +116,9 @@ def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):
     stamps = sorted((str(p), p.stat().st_mtime_ns) for p in st.root.rglob("*.safetensors"))
 
     traj = trajectories({"imp": st.results(imp)}, {"imp": imp})
-    lv = chosen_levels(traj)
+    sel = selected_levels(traj).loc[0.2]
     dense = st.load_per_example(imp, 0)["train_loss"].numpy()
-    levels = sorted({lv["optimal"], *lv["even"]} - {0})
+    levels = sorted({int(sel.optimal), 1, b.prune.levels} - {0})
     changes = np.stack([st.load_per_example(imp, l)["train_loss"].numpy() - dense for l in levels])
     for spec in (imp, edt):
         for l in levels:
