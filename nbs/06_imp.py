@@ -110,7 +110,9 @@ def dense_root(spec: RunSpec) -> RunSpec:
     """The run whose level 0 `spec` shares. Level 0 (dense training to the end, with the rewind checkpoint) depends
     on the data, model, training, seed, replica and rewind epoch only — not on how later levels prune — so every
     learning algorithm (weight / LR rewinding, SynFlow, SNIP, random, EDT, one-shot) at one (noise, seed) shares it."""
-    return replace(spec, prune=PruneSpec(levels=0, rewind_epoch=spec.prune.rewind_epoch))
+    # the canonical dense PruneSpec; a spec stored before `snip_per_class` (None) keeps its stored root
+    snip = PruneSpec.snip_per_class if spec.prune.snip_per_class is not None else None
+    return replace(spec, prune=PruneSpec(levels=0, rewind_epoch=spec.prune.rewind_epoch, snip_per_class=snip))
 
 def _copy_file(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")

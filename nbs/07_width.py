@@ -47,7 +47,7 @@ import functools
 
 import torch
 
-from pruning_repro.config import Bench, ModelSpec, PruneSpec, RunSpec
+from pruning_repro.config import Bench, ConfigError, ModelSpec, PruneSpec, RunSpec
 from pruning_repro.data import data_info
 from pruning_repro.models import MODELS, count_params
 
@@ -58,26 +58,27 @@ from fastcore.test import test_eq, test_close
 
 # %%
 #| export
-def width_steps(bench: Bench) -> int:
-    """Steps of the width sequence that span the pruning range: the fewest whose last model has no more prunable
-    weights than IMP's last level keeps (`(1 − fraction)^levels`), or, where the width can shrink the model no further
-    (every hidden layer down to one unit), the last step that still shrinks it."""
-    target = 100 * (1 - bench.prune.fraction) ** bench.prune.levels
-    base, prev = _prunable(bench.model, bench.data.dataset), None
-    for k in range(1, 10_000):
-        n = _prunable(replace(bench.model, width=bench.model.width * bench.wd_ratio ** k), bench.data.dataset)
-        if n == prev: return k - 1
-        if 100 * n / base <= target: return k
-        prev = n
-    raise AssertionError("unreachable: a model's size stops shrinking after finitely many steps")
+def width_steps(bench: Bench, ratio: float | None = None) -> int:
+    """Steps of the width sequence (ratio `ratio`, default the bench's `wd_ratio`) that span the pruning range: the
+    fewest whose last model has no more prunable weights than IMP's last level keeps (`(1 − fraction)^levels`), or,
+    where the width cannot shrink the model that far (every hidden layer down to one unit), the first step there."""
+    ratio = bench.wd_ratio if ratio is None else ratio
+    if not 0 < ratio < 1: raise ConfigError(f"width ratio must be in (0, 1), got {ratio}")
+    d, target = bench.data.dataset, 100 * (1 - bench.prune.fraction) ** bench.prune.levels
+    base, floor = _prunable(bench.model, d), _prunable(replace(bench.model, width=1e-9), d)
+    k = 0
+    while True:
+        k += 1
+        n = _prunable(replace(bench.model, width=bench.model.width * ratio ** k), d)
+        if 100 * n / base <= target or n == floor: return k
 
 def width_specs(bench: Bench, noise: float, seed: int, steps: int | None = None, ratio: float | None = None,
                 equalized: bool = False) -> dict[str, RunSpec]:
     """Specs of the width sequence 1, r, r², ... (`steps` + 1 models): r the bench's `wd_ratio` (0.8 on the paper's
     benches, §5.2), `steps` by default `width_steps(bench)`, so the sequence spans the weights-remaining range of the
     bench's IMP trajectory."""
-    steps = width_steps(bench) if steps is None else steps
     ratio = bench.wd_ratio if ratio is None else ratio
+    steps = width_steps(bench, ratio) if steps is None else steps
     # a width-k model trained once is the dense root (`imp.dense_root`) of its equalized variant, which only adds
     # the second cycle: both use the canonical dense PruneSpec
     prune = PruneSpec(levels=0, rewind_epoch=bench.prune.rewind_epoch)

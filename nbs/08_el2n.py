@@ -29,8 +29,9 @@
 #
 # Here:
 #
-# * the N models are **replicas** of the run (`RunSpec.replica` = 0..N−1): the same split and the same noisy labels
-#   (the label *used* for training is the `y` of the score), a different initialisation and data order each;
+# * the N models are **replicas** of the run (`RunSpec.replica` = 1..N): the same split and the same noisy labels
+#   (the label *used* for training is the `y` of the score), a different initialisation and data order each, and
+#   none the run itself (replica 0), whose per-example losses the scores are compared with;
 # * each is trained for `round(K% · epochs)` epochs (at least one) with the bench's schedule — its first K% — and
 #   stored like any run, so the N models are trained once;
 # * scores are computed, as data_diet does, in eval mode on unaugmented training examples, in large batches, and kept

@@ -163,7 +163,8 @@ def loss_changes(spec: RunSpec, store: Store, levels) -> tuple[np.ndarray, np.nd
 
 def example_images(specs, store: Store, ids, levels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images and training labels of the examples `ids` (from the first of `specs`, one run per seed, whose training
-    set holds each), with the majority prediction of the models at `levels` of every run that trains on it."""
+    set holds each: under label noise each seed has its own labels, so the label is that run's), with the majority
+    prediction of the models at `levels` of every run that trains on it."""
     from pruning_repro.data import load_data
     from pruning_repro.models import build_model
     ids = [int(i) for i in ids]

@@ -25,7 +25,7 @@
 # sparsities (shaded) — so size reduction alone does not explain pruning's benefit.
 #
 # **Fig. 1b.** Loss(sparse) − loss(dense) per EL2N-percentile subgroup at a low sparsity (left: the optimum) and at
-# a high one (right: the sparsest level still better than dense). The paper: at low sparsity pruning *lowers*
+# a high one (right: the sparsest level still better than dense by the match rule). The paper: at low sparsity pruning *lowers*
 # training loss, most on influential (high-EL2N) examples; at high sparsity it *raises* it, again most on them.
 #
 # ```

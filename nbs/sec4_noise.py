@@ -127,13 +127,15 @@ if noisy_specs:
     el2n = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()
             for k, v in noisy_specs.items()}
     fig5_frame = study_subgroup_deltas(noisy_specs, store, el2n, "optimal")
-    fig5 = fig_subgroups(fig5_frame, f"Fig. 5 — {bench}: loss(optimally sparse) − loss(dense) per EL2N subgroup")
-    save_figure(fig5, out, "fig05_subgroup_loss_noise")
-    t5 = (fig5_frame.groupby(["noise", "subgroup"]).agg(delta_mean=("delta", "mean"), delta_std=("delta", "std"),
-                                                        weights_remaining=("weights_remaining", "mean"))
-          .reset_index())
-    save_table(t5, out, "fig05_subgroup_loss_noise", f"{bench}: mean (sparse − dense) train loss per EL2N subgroup")
-    display(fig5)
+    if len(fig5_frame):
+        fig5 = fig_subgroups(fig5_frame, f"Fig. 5 — {bench}: loss(optimally sparse) − loss(dense) per EL2N subgroup")
+        save_figure(fig5, out, "fig05_subgroup_loss_noise")
+        t5 = (fig5_frame.groupby(["noise", "subgroup"]).agg(delta_mean=("delta", "mean"), delta_std=("delta", "std"),
+                                                            weights_remaining=("weights_remaining", "mean"))
+              .reset_index())
+        save_table(t5, out, "fig05_subgroup_loss_noise", f"{bench}: mean (sparse − dense) train loss per EL2N subgroup")
+        display(fig5)
+    else: print("Fig. 5: at every noisy level the seed-averaged validation error picks the dense model: no sparse optimum.")
 
 # %% [markdown]
 # ## What this bench shows

@@ -40,8 +40,12 @@ def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "n
 # %% ../nbs/10_analysis.ipynb #2bbe2f63
 def optimal_key(df: pd.DataFrame, key: str = "level", ascending: bool = True):
     """The `key` value (a pruning level; a width for width down-scaling) whose validation error averaged over the
-    seeds in `df` is lowest; on ties the first in `key` order (`ascending`: the least pruned level)."""
-    m = df.groupby(key)["val_err"].mean().sort_index(ascending=ascending)
+    seeds in `df` is lowest; on ties the first in `key` order (`ascending`: the least pruned level). Only values every
+    seed has compete (a mean over fewer seeds is not the same curve), and a NaN validation error never wins."""
+    g = df.groupby(key)
+    full = g["seed"].nunique() == df["seed"].nunique()
+    m = g["val_err"].mean()[full].dropna().sort_index(ascending=ascending)
+    if m.empty: raise ValueError(f"no {key} has a validation error for every seed")
     return m.index[int(np.argmin(m.to_numpy()))]
 
 def optimal_rows(df: pd.DataFrame, key: str = "level", ascending: bool = True, by=("noise",)) -> pd.DataFrame:
@@ -112,8 +116,8 @@ def improving_levels(traj: pd.DataFrame) -> list[int]:
     out = []
     for lv, g in traj[traj.level > 0].groupby("level"):
         g = g.set_index("seed").test_err
-        seeds = g.index.intersection(dense.index)
-        c = compare(g[seeds].to_numpy(), dense[seeds].to_numpy())
+        if not dense.index.isin(g.index).all(): continue    # a level some seed lacks is not on the mean curve
+        c = compare(g[dense.index].to_numpy(), dense.to_numpy())
         if c["diff_mean"] < 0 and c["verdict"] in ("differ", "n/a"): out.append(int(lv))
     return out
 
@@ -128,7 +132,9 @@ def selected_levels(traj: pd.DataFrame) -> pd.DataFrame:
         high = max(imp) if imp else None
         rows.append({"noise": p, "optimal": opt, "optimal_weights": w[opt], "improving": tuple(imp),
                      "highest_better": high, "highest_better_weights": w[high] if high is not None else np.nan})
-    return pd.DataFrame(rows).set_index("noise", drop=False)
+    out = pd.DataFrame(rows).set_index("noise", drop=False)
+    out["highest_better"] = pd.Series([r["highest_better"] for r in rows], index=out.index, dtype=object)  # None stays
+    return out
 
 # %% ../nbs/10_analysis.ipynb #66d5ec6f
 def el2n_subgroups(scores, m: int = 20) -> np.ndarray:
@@ -164,7 +170,8 @@ def study_subgroup_deltas(specs: dict, store, scores: dict, which: str = "optima
         for g, d in enumerate(subgroup_deltas(sparse, dense, scores[label], m)):
             rows.append({"noise": spec.data.noise, "seed": spec.seed, "which": which, "level": lv,
                          "weights_remaining": 100 * r.density, "test_err": r.test_err, "subgroup": g, "delta": d})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["noise", "seed", "which", "level", "weights_remaining", "test_err", "subgroup",
+                                       "delta"])
 
 # %% ../nbs/10_analysis.ipynb #ee1963e7
 def geometric_mean_change(changes, mode: str = "worsened", floor: float = 1e-5) -> np.ndarray:

@@ -15,7 +15,7 @@ from pruning_repro.data import INFO
 from pruning_repro.el2n import el2n_specs
 from pruning_repro.imp import run_many
 from pruning_repro.models import build_model
-from pruning_repro.prune import STRATEGIES, full_masks, prune_masks, synflow_scores
+from pruning_repro.prune import STRATEGIES, full_masks, prune_masks, snip_scores, synflow_scores
 from pruning_repro.store import Store
 from pruning_repro.sweep import dependent_runs, section_noise, study_runs
 from pruning_repro.width import weights_remaining, width_specs, width_steps
@@ -32,6 +32,10 @@ def test_openlth_initialisation_and_its_spec_field():
     old = replace(new, model=replace(new.model, init="legacy"), prune=replace(new.prune, snip_per_class=None))
     assert new.hash() != old.hash()                                  # never reused as runs of the new recipe
     assert RunSpec.from_dict({k: v for k, v in json.loads(old.canonical()).items()}) == old   # old runs keep meaning
+    # an old run resumes from the dense root it stored (a root without the new field), a new one from a new root
+    from pruning_repro.imp import dense_root
+    assert "snip_per_class" not in json.loads(dense_root(old).canonical())["prune"]
+    assert json.loads(dense_root(new).canonical())["prune"]["snip_per_class"] == 10
 
 
 # 2. trajectory lengths from the paper
@@ -83,8 +87,6 @@ def test_most_worsened_falls_back_to_preserving_sparsities_and_averages_seeds():
                       "train_loss": [.5, .5, .6, .6, .9, .9]})
     sel = example_selection_levels(t)
     assert sel["most worsened"] == [1] and sel["worsened_from"] == "preserving"   # before: no set at all
-    per_seed = [(np.array([1, 2]), np.array([[0.5, 0.9]])), (np.array([1, 3]), np.array([[0.5, 0.0]]))]
-    assert rank_examples(per_seed, 1).tolist() == [2]
     per_seed = [(np.array([1, 2]), np.array([[0.5, 0.9]])), (np.array([2, 1]), np.array([[0.0, 0.5]]))]
     assert rank_examples(per_seed, 1).tolist() == [1]                # pooled, example 2 (0.9 on one seed) would win
 
@@ -112,6 +114,37 @@ def test_snip_and_synflow_settings_are_hashed_spec_fields():
         mp.setitem(STRATEGIES, "synflow", counting)
         prune_masks(m, full_masks(m), 0.5, "synflow", {"input_shape": (1, 28, 28), "synflow_rounds": 7})
     assert len(calls) == 7                                             # the spec's rounds reach the heuristic
+
+
+def test_imp_passes_the_specs_heuristic_settings(tiny_mnist):
+    "A run's `synflow_rounds` and `snip_per_class` reach the heuristics, and SNIP scores with the model in eval mode."
+    seen = {"synflow": 0, "snip": []}
+    def synflow(model, names, ctx): seen["synflow"] += 1; return synflow_scores(model, names, ctx)
+    synflow.rounds = synflow_scores.rounds
+    def snip(model, names, ctx):
+        seen["snip"].append(ctx["snip_per_class"])
+        calls = []
+        hook = lambda mod, inp, out: calls.append((mod.training, len(inp[0])))
+        out = snip_scores(_Hooked(model, hook), names, ctx)            # the hook is copied with the model SNIP scores
+        assert calls and all(not training for training, _ in calls) and sum(n for _, n in calls) == 3 * 10
+        return out
+    b = get_bench("lenet_mnist", "smoke")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(STRATEGIES, "synflow", synflow); mp.setitem(STRATEGIES, "snip", snip)
+        for strat, kw in (("synflow", {"synflow_rounds": 4}), ("snip", {"snip_per_class": 3})):
+            s = b.run_spec(0.0, 0)
+            s = replace(s, prune=replace(s.prune, strategy=strat, levels=1, **kw))
+            run_many({strat: s}, Store(), workers=1, device="cpu")
+    assert seen["synflow"] == 4 and seen["snip"] == [3]
+
+
+class _Hooked(nn.Module):
+    "A model whose forward calls `hook(module, inputs, output)`, deep-copied with it (as SNIP copies the model)."
+    def __init__(self, inner, hook):
+        super().__init__(); self.inner = inner; self.inner.register_forward_hook(hook)
+    def forward(self, x): return self.inner(x)
+    def named_parameters(self, *a, **k):
+        for n, p in self.inner.named_parameters(*a, **k): yield n, p
 
 
 # 8. EL2N replicas are not the dense model's first epochs
