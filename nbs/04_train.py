@@ -87,6 +87,22 @@ test_close(lr_at(sp, 800, 10), 0.01); test_close(lr_at(sp, 1200, 10), 0.001)
 test_close(lr_at(TrainSpec(90, 768, lr=0.3, warmup_epochs=5), 4, 10), 0.3 * 5 / 50)
 
 # %% [markdown]
+# The schedules of Table 1 over one level of training, and what LR rewinding replays: a pruned level restarts at the
+# rewind epoch (10 for the CIFAR benches), so every level runs the epochs from 10 to the end of the same schedule.
+
+# %%
+import matplotlib.pyplot as plt
+from pruning_repro.config import get_bench
+fig, ax = plt.subplots(figsize=(7, 2.8))
+for name in ("resnet20_c10", "resnet50_imagenet", "lenet_mnist"):
+    t = get_bench(name).train
+    steps = range(0, t.epochs * 100)
+    ax.plot([s / 100 for s in steps], [lr_at(t, s, 100) for s in steps], label=f"{name} ({t.optimizer})")
+ax.axvline(10, color="k", ls=":", lw=0.8, label="rewind epoch (CIFAR, ImageNet)")
+ax.set_yscale("log"); ax.set_xlabel("epoch"); ax.set_ylabel("learning rate"); ax.legend(fontsize=7)
+fig.tight_layout()
+
+# %% [markdown]
 # **Optimizer implementation.** torch offers three implementations of the same update: a Python loop over
 # parameters (its CPU default), `foreach` (one batched kernel per operation over all parameters) and `fused` (one
 # kernel for the whole update). They compute the same algorithm; results agree to float rounding (a test in

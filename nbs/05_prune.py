@@ -313,3 +313,25 @@ for _ in range(20):
     masks = prune_masks(net, masks, 0.2); dens.append(density(masks))
 assert abs(dens[-1] - 0.8 ** 20) < 1e-4
 [f"{d:.2%}" for d in dens[::4]]
+
+# %% [markdown]
+# Global selection lets layers thin at different rates. Per layer, the fraction of weights left along those twenty
+# levels of magnitude pruning on the (untrained, Kaiming-initialised) LeNet: the small 300×100 layer, whose weights
+# are drawn with a larger variance (fan-in 300 vs 784), keeps more of its weights than the 784×300 one.
+
+# %%
+import matplotlib.pyplot as plt
+from pruning_repro.config import ModelSpec
+from pruning_repro.data import INFO
+from pruning_repro.models import build_model
+net = build_model(ModelSpec("lenet"), INFO["mnist"], seed=0)
+masks, per_layer = full_masks(net), []
+for _ in range(20):
+    masks = prune_masks(net, masks, 0.2)
+    per_layer.append({n: float(m.mean()) for n, m in masks.items()} | {"all": density(masks)})
+fig, ax = plt.subplots(figsize=(6, 2.8))
+for n in per_layer[0]:
+    ax.plot(range(1, 21), [100 * d[n] for d in per_layer], "-o", ms=3, label=n)
+ax.set_yscale("log"); ax.set_xlabel("pruning level"); ax.set_ylabel("% weights left"); ax.legend(fontsize=7)
+fig.tight_layout()
+assert per_layer[-1]["fc_layers.1.weight"] > per_layer[-1]["fc_layers.0.weight"]

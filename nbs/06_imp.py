@@ -271,3 +271,19 @@ with tempfile.TemporaryDirectory() as tmp:
     again = run_imp(spec, st, "cpu", progress=False, data=toy_data())
     test_eq((st.level_dir(spec, 2) / "metrics.json").stat().st_mtime_ns, mtime)
 res[["level", "density", "train_err", "val_err", "epochs_total"]]
+
+# %% [markdown]
+# An IMP trajectory at a glance: a smoke run of `lenet_mnist1d` (generated data) pruned for 6 levels, each point a
+# level. Its errors mean nothing at this size; the shape of the plot is what the sections draw for each bench.
+
+# %%
+import matplotlib.pyplot as plt
+_spec = get_bench("lenet_mnist1d", "smoke").run_spec(0.3, seed=0)
+_spec = replace(_spec, prune=replace(_spec.prune, levels=6))
+with tempfile.TemporaryDirectory() as tmp:
+    traj = run_imp(_spec, Store(tmp), "cpu", progress=False)
+fig, ax = plt.subplots(figsize=(6, 2.8))
+for col in ("train_err", "val_err", "test_err"): ax.plot(100 * traj.density, 100 * traj[col], "-o", ms=3, label=col)
+ax.set_xscale("log"); ax.invert_xaxis(); ax.set_xlabel("% weights remaining"); ax.set_ylabel("error (%)")
+ax.legend(fontsize=7); fig.tight_layout()
+test_eq(traj.level.tolist(), list(range(7)))

@@ -113,6 +113,51 @@ def width_results(results: dict[str, pd.DataFrame], specs: dict[str, RunSpec]) -
 
 
 # %% [markdown]
+# ## Training time equalized (App. I)
+#
+# App. I compares width down-scaling with **one-shot pruning** at equal training: one-shot pruning removes, in one
+# step from the trained dense model, as many weights as the k-th width lacks, then retrains once (the dense model
+# plus one cycle); the equalized width-k model trains for the same two cycles (`width_specs(equalized=True)`: EDT of
+# the width-k model for one level). `equalized_models` reads both families from the store into one frame.
+
+# %%
+#| export
+def oneshot_runs(b: Bench, noise: float, seed: int) -> dict[str, RunSpec]:
+    "One-shot pruning (App. I) to the size of each down-scaled width (k ≥ 1 of `width_specs`)."
+    from pruning_repro.imp import oneshot_spec
+    return {f"{b.name}/oneshot/p={noise:g}/seed={seed}/k={k}": oneshot_spec(b.run_spec(noise, seed), weights_remaining(ws) / 100)
+            for k, ws in enumerate(width_specs(b, noise, seed).values()) if k > 0}
+
+def equalized_models(b: Bench, noise_levels, seeds, store) -> pd.DataFrame:
+    """One row per model of the equalized comparison (`algorithm` 'one-shot' or 'WS (equalized)'; k = 0 is the dense
+    model for one-shot): noise, seed, k, spec, the level holding it, test and validation error, % weights remaining."""
+    rows = []
+    for p in noise_levels:
+        for s in seeds:
+            dense = b.run_spec(p, s)
+            d = store.results(dense).iloc[0]
+            rows.append(dict(algorithm="one-shot", noise=p, seed=s, k=0, spec=dense, level=0, test_err=d.test_err,
+                             val_err=d.val_err, weights_remaining=100.0))
+            for k, spec in enumerate(oneshot_runs(b, p, s).values(), start=1):
+                r = store.results(spec).iloc[-1]
+                rows.append(dict(algorithm="one-shot", noise=p, seed=s, k=k, spec=spec, level=1, test_err=r.test_err,
+                                 val_err=r.val_err, weights_remaining=100 * r.density))
+            for k, spec in enumerate(width_specs(b, p, s, equalized=True).values()):
+                r = store.results(spec).iloc[-1]
+                rows.append(dict(algorithm="WS (equalized)", noise=p, seed=s, k=k, spec=spec, level=1,
+                                 test_err=r.test_err, val_err=r.val_err, weights_remaining=weights_remaining(spec)))
+    return pd.DataFrame(rows)
+
+
+# %%
+from pruning_repro.config import get_bench
+_b = get_bench("lenet_mnist", "smoke")
+_o = oneshot_runs(_b, 0.1, 0)
+test_eq(len(_o), width_steps(_b))
+test_eq({s.prune.levels for s in _o.values()}, {1})
+test_close(1 - list(_o.values())[0].prune.fraction, weights_remaining(list(width_specs(_b, 0.1, 0).values())[1]) / 100)
+
+# %% [markdown]
 # LeNet-300-100's prunable weights are its two hidden layers (784·300 + 300·100); at width 0.8 they are
 # 784·240 + 240·80 = 207,360 of 265,200 = 78.2%, close to the 80% of a pruning level; the square law makes later
 # steps shrink faster than pruning's 0.8ᵏ only when both dimensions scale, which here the input dimension does not.

@@ -133,15 +133,36 @@ test_close(compare([3, 4, 5], [1, 1, 1])["diff_mean"], 3.0)
 
 
 # %% [markdown]
-# ## Formatting mean ± std
+# ## Mean and standard deviation over seeds, as numbers
+#
+# Tables keep numbers: a quantity over seeds is two columns, `<name>_mean` and `<name>_std` (sample std; 0 with one
+# seed), and a comparison is `diff_mean`, `diff_std` and the `verdict`. "m±s" text is written only where a table
+# becomes markdown (`plots.to_markdown`), with `mean_std`.
 
 # %%
 #| export
-def mean_std(x, scale: float = 1.0, digits: int = 2) -> str:
-    "'m±s' of the values `x` (sample std), multiplied by `scale`."
+def stats(name: str, x, scale: float = 1.0) -> dict:
+    "{`name`_mean, `name`_std} of the values `x` (sample std, 0 for one value), multiplied by `scale`."
     x = np.asarray(x, dtype=float) * scale
-    s = x.std(ddof=1) if x.size > 1 else 0.0
-    return f"{x.mean():.{digits}f}±{s:.{digits}f}"
+    return {f"{name}_mean": float(x.mean()) if x.size else np.nan,
+            f"{name}_std": float(x.std(ddof=1)) if x.size > 1 else 0.0}
+
+def comparison(a, b, scale: float = 1.0) -> dict:
+    "The match rule on paired per-seed `a` − `b`, as numbers: diff_mean, diff_std (× `scale`) and the verdict."
+    c = compare(a, b)
+    return {"diff_mean": scale * c["diff_mean"], "diff_std": scale * c["diff_std"], "verdict": c["verdict"]}
+
+def mean_std(x, scale: float = 1.0, digits: int = 2) -> str:
+    "'m±s' text of the values `x` (sample std), multiplied by `scale`: for markdown only."
+    st = stats("x", x, scale)
+    return f"{st['x_mean']:.{digits}f}±{st['x_std']:.{digits}f}"
+
+
+# %%
+test_close(list(stats("err", [0.1, 0.3], 100).values()), [20.0, 14.1421356])
+test_eq(stats("x", [2.0]), {"x_mean": 2.0, "x_std": 0.0})
+test_eq(comparison([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], 100)["verdict"], "differ")
+test_eq(mean_std([0.1, 0.3], 100), "20.00±14.14")
 
 
 # %% [markdown]
@@ -158,11 +179,8 @@ def partition_table(df: pd.DataFrame) -> pd.DataFrame:
         d, o = dense[dense.noise == p].sort_values("seed"), best[best.noise == p].sort_values("seed")
         for part in ("noisy", "original"):
             a, b = d[f"{part}_loss"].to_numpy(), o[f"{part}_loss"].to_numpy()
-            c = compare(b, a)
-            rows.append({"noise": p, "partition": part.capitalize(), "dense": mean_std(a), "sparse": mean_std(b),
-                         "diff": round(c["diff_mean"], 2), "verdict": c["verdict"],
-                         "dense_mean": a.mean(), "sparse_mean": b.mean(),
-                         "weights_remaining": mean_std(o.weights_remaining, digits=1), "n_seeds": len(a)})
+            rows.append({"noise": p, "partition": part.capitalize(), **stats("dense", a), **stats("sparse", b),
+                         **comparison(b, a), **stats("weights_remaining", o.weights_remaining), "n_seeds": len(a)})
     return pd.DataFrame(rows)
 
 def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -171,10 +189,9 @@ def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for p in sorted(df.noise.unique()):
         d, o = dense[dense.noise == p].sort_values("seed"), best[best.noise == p].sort_values("seed")
-        c = compare(o.test_err.to_numpy(), d.test_err.to_numpy())
-        rows.append({"noise": p, "dense_test_err": mean_std(d.test_err, 100), "sparse_test_err": mean_std(o.test_err, 100),
-                     "diff": round(100 * c["diff_mean"], 2), "verdict": c["verdict"],
-                     "optimal_weights_remaining": mean_std(o.weights_remaining, digits=1), "n_seeds": len(d)})
+        rows.append({"noise": p, **stats("dense_test_err", d.test_err, 100), **stats("sparse_test_err", o.test_err, 100),
+                     **comparison(o.test_err.to_numpy(), d.test_err.to_numpy(), 100),
+                     **stats("optimal_weights_remaining", o.weights_remaining), "n_seeds": len(d)})
     return pd.DataFrame(rows)
 
 
@@ -194,9 +211,10 @@ test_eq(optimal_key(df), 2)
 t11 = partition_table(df)
 test_close(t11.loc[0, "dense_mean"], 0.15); test_close(t11.loc[0, "sparse_mean"], 2.75)
 test_eq(t11.loc[0, "verdict"], "differ")
-test_eq(generalization_table(df).loc[0, "sparse_test_err"], "24.50±2.12")
+g6 = generalization_table(df).iloc[0]
+test_close((g6.sparse_test_err_mean, g6.sparse_test_err_std, g6.diff_mean), (24.5, 2.1213203, -5.5))
 test_eq(optimal_rows(df.assign(val_err=[0.3, 0.2, 0.2] * 2)).level.tolist(), [1, 1])   # ties: the least pruned
-t11[["noise", "partition", "dense", "sparse", "diff", "verdict"]]
+t11[["noise", "partition", "dense_mean", "dense_std", "sparse_mean", "sparse_std", "diff_mean", "verdict"]]
 
 
 # %% [markdown]
@@ -318,6 +336,32 @@ def study_subgroup_deltas(specs: dict, store, scores: dict, which: str = "optima
                          "weights_remaining": 100 * r.density, "test_err": r.test_err, "subgroup": g, "delta": d})
     return pd.DataFrame(rows, columns=["noise", "seed", "which", "level", "weights_remaining", "test_err", "subgroup",
                                        "delta"])
+
+
+# %% [markdown]
+# Every figure of subgroup deltas is summarised the same way (§3: "the average magnitude of pruning's effect on
+# examples with the top 20% EL2N scores is 3.5-71x that on examples with the bottom 80%"): the mean change over all
+# subgroups, over the top 20% of them and over the bottom 20%.
+
+# %%
+#| export
+def subgroup_extremes(frame: pd.DataFrame, by=(), fraction: float = 0.2) -> pd.DataFrame:
+    """Per `by` group of a subgroup-delta frame (columns subgroup, delta, one row per seed and subgroup): the mean
+    delta over all subgroups (`mean_delta`), over the top `fraction` of EL2N subgroups (`top_delta`) and the bottom."""
+    def one(g):
+        d = g.groupby("subgroup").delta.mean()
+        k = max(1, int(round(fraction * len(d))))
+        return pd.Series({"mean_delta": d.mean(), "top_delta": d.iloc[-k:].mean(), "bottom_delta": d.iloc[:k].mean()})
+    if not by: return one(frame).to_frame().T if len(frame) else pd.DataFrame(columns=["mean_delta", "top_delta", "bottom_delta"])
+    return frame.groupby(list(by)).apply(one, include_groups=False).reset_index()
+
+
+# %%
+_f = pd.DataFrame({"noise": 0.0, "seed": np.repeat([0, 1], 10), "subgroup": list(range(10)) * 2,
+                   "delta": list(np.arange(10.0)) * 2})
+_e = subgroup_extremes(_f, ("noise",)).iloc[0]
+test_eq((_e.mean_delta, _e.top_delta, _e.bottom_delta), (4.5, 8.5, 0.5))
+test_eq(subgroup_extremes(_f).iloc[0].top_delta, 8.5)
 
 
 # %% [markdown]
@@ -467,13 +511,15 @@ def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = Non
     best = {k: best_of(df).sort_values("seed") for k, df in frames.items()}
     rows = []
     for k, b in best.items():
-        c = compare(b.test_err.to_numpy(), best[reference].test_err.to_numpy()) if k != reference else {"verdict": "—", "diff_mean": 0.0}
+        ref = best[reference]
+        c = comparison(b.test_err.to_numpy(), ref.test_err.to_numpy(), 100) if k != reference else \
+            {"diff_mean": 0.0, "diff_std": 0.0, "verdict": "—"}
         e0 = frames[k].epochs_total.min() if "epochs_total" in frames[k] else np.nan
-        rows.append({"algorithm": k, "optimal_test_err": mean_std(b.test_err, 100),
-                     "optimal_weights_remaining": mean_std(b.weights_remaining, digits=1),
-                     "training_time": mean_std(b.epochs_total / e0, digits=1) if "epochs_total" in b else "",
-                     f"diff_vs_{reference}": round(100 * c["diff_mean"], 2), "verdict": c["verdict"],
-                     "test_err_mean": b.test_err.mean(), "n_seeds": len(b)})
+        time = stats("training_time", b.epochs_total / e0) if "epochs_total" in b else \
+            {"training_time_mean": np.nan, "training_time_std": np.nan}
+        rows.append({"algorithm": k, **stats("optimal_test_err", b.test_err, 100),
+                     **stats("optimal_weights_remaining", b.weights_remaining), **time, "reference": reference, **c,
+                     "n_seeds": len(b)})
     return pd.DataFrame(rows)
 
 
@@ -482,12 +528,53 @@ fa = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "level": [0, 1] * 3, "val_err": [
                    "test_err": [.3, .20, .3, .21, .3, .19], "weights_remaining": [100, 80] * 3, "epochs_total": [1, 2] * 3})
 fb = fa.assign(test_err=fa.test_err + 0.05)
 tab = algorithm_table({"LR": fa, "EDT": fb})
-test_eq(tab.verdict.tolist(), ["—", "differ"]); test_eq(tab.optimal_test_err[0], "20.00±1.00")
+test_eq(tab.verdict.tolist(), ["—", "differ"]); test_close(tab.loc[0, ["optimal_test_err_mean", "optimal_test_err_std"]].tolist(), [20.0, 1.0])
+test_close(tab.loc[1, "diff_mean"], 5.0)
 # width down-scaling: the family is indexed by width, the widest model first on ties
 fw = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "width": [1.0, 0.8] * 3, "val_err": [.2, .2, .3, .2, .3, .2],
                    "test_err": [.3, .25, .3, .24, .3, .26], "weights_remaining": [100, 64] * 3})
-test_eq(algorithm_table({"LR": fa, "WD": fw}).optimal_test_err[1], "25.00±1.00")
-tab[["algorithm", "optimal_test_err", "optimal_weights_remaining", "training_time", "verdict"]]
+test_close(algorithm_table({"LR": fa, "WD": fw}).optimal_test_err_mean[1], 25.0)
+tab[["algorithm", "optimal_test_err_mean", "optimal_test_err_std", "training_time_mean", "diff_mean", "verdict"]]
+
+
+# %% [markdown]
+# ## Table 8: dense-subset models (App. E)
+#
+# Per noise level: the dense model and the optimally sparse one (LR rewinding), the dense-subset model of the dense
+# level ("0% sparsity") and the optimal dense-subset model (every level a candidate), with the match rule on
+# DS optimal − LR optimal. `ds` has one row per dense-subset run: noise, seed, level, val_err, test_err,
+# weights_remaining of the level that chose its subset (`sweep.dependent_frame`).
+
+# %%
+#| export
+def dense_subset_table(traj: pd.DataFrame, ds: pd.DataFrame) -> pd.DataFrame:
+    "Table 8 from the IMP trajectories `traj` and the dense-subset runs `ds`: test errors in %, numbers only."
+    rows = []
+    for p, t in traj.groupby("noise"):
+        d, lr_opt = ds[ds.noise == p], optimal_rows(t)
+        row = {"noise": p, **stats("LR_dense_test_err", t[t.level == 0].test_err, 100),
+               **stats("LR_optimal_test_err", lr_opt.test_err, 100),
+               **stats("LR_optimal_weights_remaining", lr_opt.weights_remaining)}
+        if len(d):
+            d0, d_opt = d[d.level == 0], optimal_rows(d)
+            lr = lr_opt[lr_opt.seed.isin(d_opt.seed)]
+            row |= {**stats("DS_dense_test_err", d0.test_err, 100), **stats("DS_optimal_test_err", d_opt.test_err, 100),
+                    **stats("DS_optimal_weights_remaining", d_opt.weights_remaining),
+                    **comparison(d_opt.test_err.to_numpy(), lr.test_err.to_numpy(), 100)}
+        else: row["verdict"] = "n/a"          # no level left any example out
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# %%
+_tr = pd.DataFrame({"noise": 0.3, "seed": [0, 1] * 3, "level": np.repeat([0, 1, 2], 2), "val_err": [.3, .3, .2, .2, .25, .25],
+                    "test_err": [.3, .32, .2, .22, .25, .27], "weights_remaining": np.repeat([100.0, 80, 64], 2)})
+_ds = _tr.assign(test_err=_tr.test_err - 0.05, val_err=[.3, .3, .25, .25, .1, .1])
+t8 = dense_subset_table(_tr, _ds).iloc[0]
+test_close([t8.LR_optimal_test_err_mean, t8.DS_dense_test_err_mean, t8.DS_optimal_test_err_mean, t8.diff_mean],
+           [21.0, 26.0, 21.0, 0.0])
+test_eq((t8.DS_optimal_weights_remaining_mean, t8.verdict), (64.0, "match"))
+test_eq(dense_subset_table(_tr, _ds.iloc[:0]).verdict.tolist(), ["n/a"])
 
 
 # %% [markdown]
@@ -509,13 +596,10 @@ def paired_by_level(a: pd.DataFrame, b: pd.DataFrame, metric: str = "test_err", 
     rows = []
     for key, g in m.groupby(on):
         g = g.sort_values("seed")
-        c = compare(g[f"{metric}_a"].to_numpy(), g[f"{metric}_b"].to_numpy())
         rows.append({**dict(zip(on, key if isinstance(key, tuple) else (key,))),
                      "weights_remaining": g["weights_remaining_a"].mean() if "weights_remaining_a" in g else np.nan,
-                     "a": mean_std(g[f"{metric}_a"], scale), "b": mean_std(g[f"{metric}_b"], scale),
-                     "a_mean": scale * g[f"{metric}_a"].mean(), "b_mean": scale * g[f"{metric}_b"].mean(),
-                     "diff": scale * c["diff_mean"], "diff_std": scale * c["diff_std"], "verdict": c["verdict"],
-                     "n_seeds": len(g)})
+                     **stats("a", g[f"{metric}_a"], scale), **stats("b", g[f"{metric}_b"], scale),
+                     **comparison(g[f"{metric}_a"].to_numpy(), g[f"{metric}_b"].to_numpy(), scale), "n_seeds": len(g)})
     return pd.DataFrame(rows)
 
 def improving_range(traj: pd.DataFrame) -> tuple[float, float] | None:
@@ -530,6 +614,6 @@ def improving_range(traj: pd.DataFrame) -> tuple[float, float] | None:
 _a = pd.DataFrame({"seed": [0, 1, 2, 0, 1, 2], "level": [1, 1, 1, 2, 2, 2], "test_err": [.10, .11, .12, .2, .2, .2],
                    "weights_remaining": [80] * 3 + [64] * 3})
 _p = paired_by_level(_a, _a.assign(test_err=_a.test_err - 0.02))
-test_eq(_p.verdict.tolist(), ["differ", "differ"]); assert abs(_p["diff"][0] - 2.0) < 1e-9
+test_eq(_p.verdict.tolist(), ["differ", "differ"]); assert abs(_p["diff_mean"][0] - 2.0) < 1e-9
 _t = pd.DataFrame({"seed": 0, "level": [0, 1, 2, 3], "test_err": [.2, .18, .19, .25], "weights_remaining": [100, 80, 64, 51.2]})
 test_eq(improving_range(_t), (80.0, 64.0))

@@ -255,33 +255,8 @@ paper_table(9, "M-LeNet")
 
 
 # %% [markdown]
-# The learning-algorithm comparison (`pruning-repro algorithms`) puts the paper's optimal test error of each
-# algorithm at the same noise level beside ours, gathered from Tables 2 (no noise), 5 (EDT), 7 (WD), 9 (weight
-# rewinding) and 10 (heuristics). Where the paper reports none (SNIP with noise, say) the cell is empty.
-
-# %%
-#| export
-def paper_algorithms(family: str, noise: float) -> pd.DataFrame:
-    "Columns algorithm, paper ('m±s', test error %) for `family` at `noise`, named as in `cli.ALGORITHMS`."
-    def get(table, col, name):
-        t = table[(table.family == family) & (table[col] == name) & ((table.noise - noise).abs() < 1e-9)]
-        return f"{t['mean'].iloc[0]:g}±{t['std'].iloc[0]:g}" if len(t) else ""
-    src = {"LR rewinding": (TABLE9, "method", "LR"), "weight rewinding": (TABLE9, "method", "WR"),
-           "SynFlow": (TABLE10, "method", "SynFlow"), "random": (TABLE10, "method", "Random"),
-           "EDT": (TABLE5, "method", "EDT"), "WD": (TABLE7, "method", "WD")}
-    rows = []
-    for alg in ("LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT", "WD"):
-        v = get(*src[alg]) if alg in src else ""
-        if not v and noise == 0: v = get(TABLE2, "algorithm", alg)      # Table 2: every algorithm, no noise
-        rows.append({"algorithm": alg, "paper": v})
-    return pd.DataFrame(rows)
-
-
-# %%
-pa = paper_algorithms("C10-ResNet20", 0.3).set_index("algorithm")["paper"]
-test_eq(pa["EDT"], "18.4±0.24"); test_eq(pa["SNIP"], ""); test_eq(pa["weight rewinding"], "15.43±0.25")
-test_eq(paper_algorithms("M-LeNet", 0.0).set_index("algorithm")["paper"]["SNIP"], "1.9±0.1")
-
+# Which of these rows report which learning algorithm is said once, in the algorithm registry
+# (`algorithms.paper_values`, notebook `17_algorithms`).
 
 # %%
 #| export

@@ -38,6 +38,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from pruning_repro.algorithms import style
+
 # %%
 #| hide
 import tempfile
@@ -46,12 +48,12 @@ from fastcore.test import test_eq
 
 # %%
 #| export
-def _noise_colors(noises):
+def noise_colors(noises):
     cmap = plt.get_cmap("viridis")
     noises = sorted(noises)
     return {p: cmap(i / max(1, len(noises) - 1) * 0.85) for i, p in enumerate(noises)}
 
-def _pct_axis(ax):
+def pct_axis(ax):
     ax.set_xscale("log")
     ax.invert_xaxis()
     ticks = [100, 51.2, 26.2, 13.4, 6.9, 3.5, 1.8, 0.9, 0.5, 0.2]
@@ -62,7 +64,7 @@ def _pct_axis(ax):
 def fig_test_error(summary: pd.DataFrame, optimal: pd.DataFrame, title: str = "") -> plt.Figure:
     "Figure 3: test error (%) vs % weights remaining per noise level; dense dashed, optimum starred."
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    cols = _noise_colors(summary.noise.unique())
+    cols = noise_colors(summary.noise.unique())
     for p, g in summary.groupby("noise"):
         g = g.sort_values("level")
         x, m, s = g.weights_remaining, 100 * g.test_err_mean, 100 * g.test_err_std.fillna(0)
@@ -71,7 +73,7 @@ def fig_test_error(summary: pd.DataFrame, optimal: pd.DataFrame, title: str = ""
         ax.axhline(m.iloc[0], color=cols[p], ls="--", lw=1)
         o = optimal[optimal.noise == p].iloc[0]
         ax.plot(o.weights_remaining, 100 * o.test_err_mean, "*", ms=14, color=cols[p], mec="k", mew=0.6)
-    _pct_axis(ax)
+    pct_axis(ax)
     ax.set_ylabel("test error (%)")
     ax.set_title(title)
     ax.legend(title="label noise", fontsize=8)
@@ -81,7 +83,7 @@ def fig_test_error(summary: pd.DataFrame, optimal: pd.DataFrame, title: str = ""
 def fig_partition_loss(summary: pd.DataFrame, optimal: pd.DataFrame, title: str = "") -> plt.Figure:
     "Figure 4: training loss on noisy (solid) and original (dashed) examples vs % weights remaining; optimum starred."
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    cols = _noise_colors(summary.noise.unique())
+    cols = noise_colors(summary.noise.unique())
     for p, g in summary.groupby("noise"):
         if p == 0: continue
         g = g.sort_values("level")
@@ -91,7 +93,7 @@ def fig_partition_loss(summary: pd.DataFrame, optimal: pd.DataFrame, title: str 
         o = optimal[optimal.noise == p].iloc[0]
         for k in ("noisy_loss_mean", "original_loss_mean"):
             ax.plot(o.weights_remaining, o[k], "*", ms=12, color=cols[p], mec="k", mew=0.6)
-    _pct_axis(ax)
+    pct_axis(ax)
     ax.set_ylabel("training loss (cross-entropy)")
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=2)
@@ -119,26 +121,35 @@ def save_figure(fig: plt.Figure, folder, name: str) -> list[Path]:
         tmp.replace(p); out.append(p)
     return out
 
-def to_markdown(df: pd.DataFrame) -> str:
-    "A GitHub-flavoured markdown table of `df` (index dropped)."
-    cols = [str(c) for c in df.columns]
+def to_markdown(df: pd.DataFrame, digits: int = 2) -> str:
+    """A GitHub-flavoured markdown table of `df` (index dropped). A quantity given as `<x>_mean` and `<x>_std` columns
+    (`analysis.stats`) is written once, as 'm±s' under `<x>`: the only place numbers become that text."""
+    cols, out = [str(c) for c in df.columns], {}
+    for c in cols:
+        base = c[:-5] if c.endswith("_mean") else c[:-4] if c.endswith("_std") else None
+        if base is None or f"{base}_mean" not in cols or f"{base}_std" not in cols: out[c] = df[c].tolist(); continue
+        if c.endswith("_std"): continue
+        out[base] = ["" if m != m else f"{m:.{digits}f}" if s != s else f"{m:.{digits}f}±{s:.{digits}f}"
+                     for m, s in zip(df[f"{base}_mean"], df[f"{base}_std"])]
     fmt = lambda v: f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    lines = ["| " + " | ".join(out) + " |", "|" + "---|" * len(out)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in zip(*out.values())]
     return "\n".join(lines) + "\n"
 
-def save_table(df: pd.DataFrame, folder, name: str, title: str = "") -> list[Path]:
-    "Save `df` as `<folder>/<name>.csv` and `.md` (with an optional title line)."
+def save_table(df: pd.DataFrame, folder, name: str, title: str = "", digits: int = 2) -> list[Path]:
+    "Save `df` as `<folder>/<name>.csv` (numbers) and `.md` (with an optional title line; 'm±s' to `digits` decimals)."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     csv, md = folder / f"{name}.csv", folder / f"{name}.md"
     tmp = folder / f".{name}.tmp"
     df.to_csv(tmp, index=False); tmp.replace(csv)
-    tmp.write_text((f"**{title}**\n\n" if title else "") + to_markdown(df)); tmp.replace(md)
+    tmp.write_text((f"**{title}**\n\n" if title else "") + to_markdown(df, digits)); tmp.replace(md)
     return [csv, md]
 
 
 # %%
 test_eq(to_markdown(pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]})), "| a | b |\n|---|---|\n| 1 | 0.5 |\n| 2 | 0.25 |\n")
+# a mean and its std become one 'm±s' cell, only here
+test_eq(to_markdown(pd.DataFrame({"x_mean": [1.0], "x_std": [0.5], "v": ["match"]})), "| x | v |\n|---|---|\n| 1.00±0.50 | match |\n")
 
 # %% [markdown]
 # A picture of the layout on made-up numbers (two noise levels, the 15% one improving with pruning):
@@ -170,7 +181,7 @@ def fig_subgroups(frame: pd.DataFrame, title: str = "", ax=None, ylabel: str = "
     "Grouped bars of `frame` (from `analysis.study_subgroup_deltas`): mean ± std over seeds per subgroup and noise."
     fig, ax = (plt.subplots(figsize=(6.4, 3.6)) if ax is None else (ax.figure, ax))
     noises = sorted(frame.noise.unique())
-    cols = _noise_colors(noises)
+    cols = noise_colors(noises)
     m = int(frame.subgroup.max()) + 1
     w = 0.8 / max(1, len(noises))
     for i, p in enumerate(noises):
@@ -238,6 +249,7 @@ g
 # %%
 example_grid(torch.randn(6, 1, 40).cumsum(-1), [1, 2, 3, 4, 5, 6], title="1-D signals (MNIST-1D)")
 
+
 # %% [markdown]
 # ## Two algorithms on one axis (Figures 6, 7, 8)
 #
@@ -247,19 +259,15 @@ example_grid(torch.randn(6, 1, 40).cumsum(-1), [1, 2, 3, 4, 5, 6], title="1-D si
 
 # %%
 #| export
-_MARKERS = {"LR rewinding": ("s", "-"), "LRR": ("s", "-"), "one-shot": ("s", "-"), "WS (equalized)": ("o", "--"),
-            "magnitude": ("s", "-"), "EDT": ("o", "--"), "WD": ("o", "--"), "weight rewinding": ("^", "-."),
-            "SynFlow": ("D", ":"), "SNIP": ("v", ":"), "random": ("x", ":")}
-
 def fig_algorithm_curves(curves: dict[str, pd.DataFrame], x: str = "weights_remaining", title: str = "",
                          by_noise: bool = True, ax=None) -> plt.Figure:
     """Test error (%) vs `x` ('weights_remaining' or 'epochs_total') for each algorithm in `curves` ({name: frame with
     noise, x, test_err_mean, test_err_std}); colours are noise levels (or algorithms when `by_noise` is False)."""
     fig, ax = (plt.subplots(figsize=(5.6, 3.9)) if ax is None else (ax.figure, ax))
     noises = sorted({p for c in curves.values() for p in c.noise.unique()})
-    cols = _noise_colors(noises)
+    cols = noise_colors(noises)
     for i, (name, c) in enumerate(curves.items()):
-        mk, ls = _MARKERS.get(name, ("o", "-"))
+        mk, ls = style(name)
         for p, g in c.groupby("noise"):
             g = g.sort_values(x, ascending=x != "weights_remaining")
             m, s = 100 * g.test_err_mean, 100 * g.test_err_std.fillna(0)
@@ -267,7 +275,7 @@ def fig_algorithm_curves(curves: dict[str, pd.DataFrame], x: str = "weights_rema
             lab = (f"{name}, {p:.0%}" if len(noises) > 1 else name) if by_noise or p == noises[0] else None
             ax.plot(g[x], m, ls, marker=mk, ms=3.5, color=col, label=lab, lw=1)
             ax.fill_between(g[x], m - s, m + s, color=col, alpha=0.12, lw=0)
-    if x == "weights_remaining": _pct_axis(ax)
+    if x == "weights_remaining": pct_axis(ax)
     else: ax.set_xlabel("training epochs")
     ax.set_ylabel("test error (%)")
     ax.set_title(title, fontsize=10)

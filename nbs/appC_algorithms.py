@@ -44,24 +44,22 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import algorithm_table, summarize
-from pruning_repro.cli import section_setup
+from pruning_repro.algorithms import algorithm_frames, table2_algorithms, versus_table
+from pruning_repro.analysis import summarize
 from pruning_repro.imp import run_many
-from pruning_repro.paper import paper_algorithms
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
-from pruning_repro.store import Store
-from pruning_repro.sweep import algorithm_frames, section_runs
+from pruning_repro.sweep import section_runs, start_section
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
-NAMES = ("LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT")
+B, seeds, noise_levels, out, store = start_section("appC_algorithms", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+NAMES = table2_algorithms()       # App. C's six (the registry of `17_algorithms`)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.prune.levels} levels -> {out}")
 
 # %% [markdown]
 # ## Train (or load) the six families
 
 # %%
-t0, store = time.time(), Store(store_dir)
+t0 = time.time()
 run_many(section_runs("appC_algorithms", B, seeds, noise_levels), store, workers=workers)
 frames = algorithm_frames(B, noise_levels, seeds, store, NAMES)
 print(f"{sum(len(v) for v in frames.values())} models ready in {time.time() - t0:.0f} s")
@@ -72,13 +70,11 @@ print(f"{sum(len(v) for v in frames.values())} models ready in {time.time() - t0
 # %%
 tables = []
 for p in noise_levels:
-    t = algorithm_table({n: f.query("noise == @p") for n, f in frames.items()}, reference="LR rewinding")
-    t = t.merge(paper_algorithms(B.family, p).rename(columns={"paper": f"paper ({B.paper_label})"}), on="algorithm",
-                how="left")
-    tables.append(t.assign(noise=p))
-    save_table(t.drop(columns="test_err_mean"), out, f"table02_algorithms_p{p:g}",
-               f"{bench}, {p:.0%} label noise: optimal test error (%) per learning algorithm, {len(seeds)} seeds")
-    display(Markdown(f"**{p:.0%} label noise**")); display(t.drop(columns="test_err_mean"))
+    t = versus_table(frames, NAMES, [p], B.family)
+    tables.append(t)
+    save_table(t, out, f"table02_algorithms_p{p:g}", f"{bench}, {p:.0%} label noise: optimal test error (%) per "
+               f"learning algorithm, {len(seeds)} seeds; paper: {B.paper_label}")
+    display(Markdown(f"**{p:.0%} label noise**")); display(t)
 
 # %% [markdown]
 # ## Figure 8: every model of every family, against % weights remaining (pruning) and training epochs (all)
@@ -101,13 +97,12 @@ for p in noise_levels:
 # %%
 lines = []
 for t in tables:
-    p = t.noise.iloc[0]
-    edt = t[t.algorithm == "EDT"].iloc[0]
-    prun = t[t.algorithm != "EDT"]
-    best = prun.loc[prun.test_err_mean.idxmin()]
-    beaten_by = [r.algorithm for r in prun.itertuples() if r.test_err_mean < edt.test_err_mean]
-    lines.append(f"- {p:.0%} noise: EDT {edt.optimal_test_err} vs LR rewinding "
-                 f"{t[t.algorithm == 'LR rewinding'].iloc[0].optimal_test_err} ({edt.verdict}); best pruning "
-                 f"algorithm {best.algorithm} {best.optimal_test_err}. Pruning algorithms with a lower mean than EDT: "
-                 f"{', '.join(beaten_by) or 'none'} (the paper: none, except weight rewinding on LeNet/MNIST).")
+    p, e = t.noise.iloc[0], t.set_index("algorithm")
+    prun = e.drop(index="EDT")
+    best = prun.optimal_test_err_mean.idxmin()
+    beaten_by = [a for a, r in prun.iterrows() if r.optimal_test_err_mean < e.loc["EDT", "optimal_test_err_mean"]]
+    lines.append(f"- {p:.0%} noise: EDT {e.loc['EDT', 'optimal_test_err_mean']:.2f}% vs LR rewinding "
+                 f"{e.loc['LR rewinding', 'optimal_test_err_mean']:.2f}% ({e.loc['EDT', 'verdict']}); best pruning "
+                 f"algorithm {best} {prun.loc[best, 'optimal_test_err_mean']:.2f}%. Pruning algorithms with a lower mean "
+                 f"than EDT: {', '.join(beaten_by) or 'none'} (the paper: none, except weight rewinding on LeNet/MNIST).")
 display(Markdown("\n".join(lines)))

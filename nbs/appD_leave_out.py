@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # App. D Leaving out pruning-affected examples — Figure 9
 #
@@ -46,21 +44,18 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from pruning_repro.analysis import improving_range, paired_by_level
-from pruning_repro.cli import section_setup
 from pruning_repro.paper import APPENDIX_TEXT
-from pruning_repro.plots import _pct_axis, save_figure, save_table
-from pruning_repro.store import Store
-from pruning_repro.sweep import dependent_frame, section_noise, train_with_retrainings
+from pruning_repro.plots import pct_axis, save_figure, save_table
+from pruning_repro.sweep import dependent_frame, start_section, train_with_retrainings
 
-B, seeds, given, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
-noise_levels = section_noise("appD_leave_out", B, given if noise_levels is not None else None)
+B, seeds, noise_levels, out, store = start_section("appD_leave_out", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
 # %% [markdown]
 # ## Train (or load) IMP, then the TIE and RND dense models of every level
 
 # %%
-t0, store = time.time(), Store(store_dir)
+t0 = time.time()
 imp, retrain, traj = train_with_retrainings("appD_leave_out", B, seeds, noise_levels, store, workers)
 dense = dependent_frame(retrain, store, traj)
 print(f"{len(imp)} trajectories and {len(retrain)} retrained dense models ready in {time.time() - t0:.0f} s")
@@ -81,16 +76,17 @@ for ax, p in zip(axes[0], noise_levels):
         g = d[d.kind == kind].groupby("level").agg(m=("test_err", "mean"), s=("test_err", "std"),
                                                     w=("weights_remaining", "mean"))
         ax.errorbar(g.w, 100 * g.m, 100 * g.s.fillna(0), fmt=f"-{mk}", ms=4, capsize=2, color=col, label=kind)
-    _pct_axis(ax); ax.set_xlabel("% weights remaining at selection")
+    pct_axis(ax); ax.set_xlabel("% weights remaining at selection")
     ax.set_ylabel("test error of the dense model (%)"); ax.set_title(f"{bench}, {p:.0%} noise", fontsize=10)
     ax.legend(fontsize=8)
 fig9.suptitle("Fig. 9 — dense models without the top-20% improved (TIE)\nor without 20% random examples (RND)", fontsize=10)
 fig9.tight_layout()
 save_figure(fig9, out, "fig09_tie_vs_rnd")
-table = pd.concat(tables, ignore_index=True).rename(columns={"a": "TIE_test_err", "b": "RND_test_err"})
-save_table(table.drop(columns=["a_mean", "b_mean"]), out, "fig09_tie_vs_rnd",
+table = pd.concat(tables, ignore_index=True).rename(columns={"a_mean": "TIE_test_err_mean", "a_std": "TIE_test_err_std",
+                                                           "b_mean": "RND_test_err_mean", "b_std": "RND_test_err_std"})
+save_table(table, out, "fig09_tie_vs_rnd",
            f"{bench}: test error (%) of dense models without TIE / RND examples per selection level, {len(seeds)} seeds")
-display(table.drop(columns=["a_mean", "b_mean"]))
+display(table)
 fig9
 
 # %% [markdown]
@@ -104,7 +100,7 @@ for p in noise_levels:
     inside = t[(t.weights_remaining <= band[0]) & (t.weights_remaining >= band[1])] if band else t.iloc[:0]
     scope = inside if len(inside) else t
     lines.append(f"- {p:.0%} noise: TIE − RND averaged over {'the levels where pruning improves generalization' if len(inside) else 'all levels (pruning improves at none)'} "
-                 f"= {scope['diff'].mean():+.2f} points ({(scope.verdict == 'differ').sum()} of {len(scope)} levels differ by the match rule); "
-                 f"over all levels {t['diff'].mean():+.2f}. The paper's {B.paper_label}: {APPENDIX_TEXT['appD_tie_minus_rnd'].get(B.family, 'n/a')} — "
-                 f"the top-improved examples {'matter more than random ones here' if scope['diff'].mean() > 0 else 'do not matter more than random ones here'}.")
+                 f"= {scope['diff_mean'].mean():+.2f} points ({(scope.verdict == 'differ').sum()} of {len(scope)} levels differ by the match rule); "
+                 f"over all levels {t['diff_mean'].mean():+.2f}. The paper's {B.paper_label}: {APPENDIX_TEXT['appD_tie_minus_rnd'].get(B.family, 'n/a')} — "
+                 f"the top-improved examples {'matter more than random ones here' if scope['diff_mean'].mean() > 0 else 'do not matter more than random ones here'}.")
 display(Markdown("\n".join(lines)))

@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # App. E Leaving out noisy examples — Figure 10 and Table 8
 #
@@ -46,15 +44,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import compare, mean_std, optimal_rows
-from pruning_repro.cli import section_setup
+from pruning_repro.analysis import dense_subset_table
 from pruning_repro.paper import paper_table
-from pruning_repro.plots import _noise_colors, _pct_axis, save_figure, save_table
-from pruning_repro.store import Store
-from pruning_repro.sweep import dependent_frame, section_noise, train_with_retrainings
+from pruning_repro.plots import noise_colors, pct_axis, save_figure, save_table
+from pruning_repro.sweep import dependent_frame, start_section, train_with_retrainings
 
-B, seeds, given, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
-noise_levels = section_noise("appE_dense_subset", B, given if noise_levels is not None else None)
+B, seeds, noise_levels, out, store = start_section("appE_dense_subset", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
 # %% [markdown]
@@ -63,7 +58,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 # A level whose model classifies every training example correctly leaves nothing out: it has no dense-subset model.
 
 # %%
-t0, store = time.time(), Store(store_dir)
+t0 = time.time()
 imp, subsets, traj = train_with_retrainings("appE_dense_subset", B, seeds, noise_levels, store, workers)
 ds = dependent_frame(subsets, store, traj)
 print(f"{len(imp)} trajectories and {len(subsets)} dense-subset models ready in {time.time() - t0:.0f} s")
@@ -73,14 +68,14 @@ print(f"{len(imp)} trajectories and {len(subsets)} dense-subset models ready in 
 
 # %%
 fig10, ax = plt.subplots(figsize=(6, 4))
-cols = _noise_colors(noise_levels)
+cols = noise_colors(noise_levels)
 for p in noise_levels:
     s = traj[traj.noise == p].groupby("level").agg(m=("test_err", "mean"), w=("weights_remaining", "mean"))
     ax.plot(s.w, 100 * s.m, "--s", ms=3.5, color=cols[p], lw=1, label=f"sparse, {p:.0%}")
     d = ds[ds.noise == p].groupby("level").agg(m=("test_err", "mean"), sd=("test_err", "std"), w=("weights_remaining", "mean"))
     if len(d): ax.errorbar(d.w, 100 * d.m, 100 * d.sd.fillna(0), fmt="-o", ms=3.5, capsize=2, color=cols[p],
                            label=f"dense-subset, {p:.0%}")
-_pct_axis(ax); ax.set_ylabel("test error (%)")
+pct_axis(ax); ax.set_ylabel("test error (%)")
 ax.set_title(f"Fig. 10 — {bench}: dense-subset (o) vs sparse (□) models", fontsize=10); ax.legend(fontsize=7, ncol=2)
 fig10.tight_layout()
 save_figure(fig10, out, "fig10_dense_subset_vs_sparse")
@@ -92,25 +87,10 @@ fig10
 # "0% sparsity" is the model at level 0: the dense model for LR, and for DS the dense-subset model that leaves out what
 # the dense model misclassifies. "Optimal": the level with the lowest validation error averaged over seeds, every
 # level (0 included) a candidate, each seed's model at that level reported. `verdict`: the match rule on DS optimal −
-# LR optimal.
+# LR optimal (`analysis.dense_subset_table`).
 
 # %%
-rows = []
-for p in noise_levels:
-    t = traj[traj.noise == p]; d = ds[ds.noise == p]
-    lr_dense, lr_opt = t[t.level == 0].sort_values("seed"), optimal_rows(t)
-    row = {"noise": p, "LR, 0% sparsity": mean_std(lr_dense.test_err, 100), "LR, optimal": mean_std(lr_opt.test_err, 100),
-           "LR optimal weights remaining": mean_std(lr_opt.weights_remaining, digits=1)}
-    if len(d) == 0:
-        rows.append({**row, "DS, 0% sparsity": "", "DS, optimal": "", "diff (DS − LR)": float("nan"), "verdict": "n/a"}); continue
-    d0, d_opt = d[d.level == 0].sort_values("seed"), optimal_rows(d)
-    both = lr_opt[lr_opt.seed.isin(d_opt.seed)]
-    c = compare(d_opt.test_err.to_numpy(), both.test_err.to_numpy())
-    rows.append({**row, "DS, 0% sparsity": mean_std(d0.test_err, 100) if len(d0) else "",
-                 "DS, optimal": mean_std(d_opt.test_err, 100),
-                 "DS optimal weights remaining": mean_std(d_opt.weights_remaining, digits=1),
-                 "diff (DS − LR)": round(100 * c["diff_mean"], 2), "verdict": c["verdict"]})
-table8 = pd.DataFrame(rows)
+table8 = dense_subset_table(traj, ds)
 save_table(table8, out, "table08_dense_subset", f"{bench}: test error (%) of pruning (LR) and dense-subset (DS) models, {len(seeds)} seeds")
 display(table8)
 print(f"Paper, Table 8 ({B.paper_label}):")
@@ -121,11 +101,10 @@ display(paper_table(8, B.family))
 
 # %%
 lines = []
-for r in table8.to_dict("records"):
-    if r["verdict"] == "n/a": lines.append(f"- {r['noise']:.0%} noise: no level leaves an example out."); continue
-    d = r["diff (DS − LR)"]
-    lines.append(f"- {r['noise']:.0%} noise: optimal dense-subset {r['DS, optimal']} vs optimally sparse {r['LR, optimal']} "
-                 f"({r['verdict']}, {d:+.2f}): the dense-subset model "
-                 f"{'matches or beats' if r['verdict'] == 'match' or d < 0 else 'falls behind'} pruning "
+for r in table8.itertuples():
+    if r.verdict == "n/a": lines.append(f"- {r.noise:.0%} noise: no level leaves an example out."); continue
+    lines.append(f"- {r.noise:.0%} noise: optimal dense-subset {r.DS_optimal_test_err_mean:.2f}% vs optimally sparse "
+                 f"{r.LR_optimal_test_err_mean:.2f}% ({r.verdict}, {r.diff_mean:+.2f}): the dense-subset model "
+                 f"{'matches or beats' if r.verdict == 'match' or r.diff_mean < 0 else 'falls behind'} pruning "
                  f"(paper: matches or beats it on every benchmark).")
 display(Markdown("\n".join(lines)))

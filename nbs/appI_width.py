@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # App. I Pruning vs width down-scaling — Figures 11, 12, 13 and Table 3
 #
@@ -51,18 +49,17 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import (jaccard, jaccard_chance, mean_std, optimal_key, subgroup_deltas, summarize,
+from pruning_repro.analysis import (jaccard, jaccard_chance, optimal_key, stats, subgroup_deltas, summarize,
                                     top_fraction)
-from pruning_repro.cli import section_setup
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.imp import run_many
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, save_figure, save_table
-from pruning_repro.store import Store
-from pruning_repro.sweep import algorithm_frames, oneshot_runs, section_runs
-from pruning_repro.width import weights_remaining, width_results, width_specs
+from pruning_repro.algorithms import algorithm_frames
+from pruning_repro.sweep import section_runs, start_section
+from pruning_repro.width import equalized_models
 
-B, seeds, noise_levels, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
+B, seeds, noise_levels, out, store = start_section("appI_width", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 if not 0 < float(top) < 1: raise ValueError(f"top must be a fraction in (0, 1), got {top!r}")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
@@ -70,25 +67,10 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 # ## Train (or load) IMP, WD, one-shot pruning, equalized WD and the EL2N models
 
 # %%
-t0, store = time.time(), Store(store_dir)
+t0 = time.time()
 run_many(section_runs("appI_width", B, seeds, noise_levels), store, workers=workers)
 frames = algorithm_frames(B, noise_levels, seeds, store, ("LR rewinding", "WD"))
-models = []   # one row per model of the equalized comparison: algorithm, noise, seed, k, spec, level, errors
-for p in noise_levels:
-    for s in seeds:
-        dense = B.run_spec(p, s)
-        d = store.results(dense).iloc[0]
-        models.append(dict(algorithm="one-shot", noise=p, seed=s, k=0, spec=dense, level=0, test_err=d.test_err,
-                           val_err=d.val_err, weights_remaining=100.0))
-        for k, (label, spec) in enumerate(oneshot_runs(B, p, s).items(), start=1):
-            r = store.results(spec).iloc[-1]
-            models.append(dict(algorithm="one-shot", noise=p, seed=s, k=k, spec=spec, level=1, test_err=r.test_err,
-                               val_err=r.val_err, weights_remaining=100 * r.density))
-        for k, spec in enumerate(width_specs(B, p, s, equalized=True).values()):
-            r = store.results(spec).iloc[-1]
-            models.append(dict(algorithm="WS (equalized)", noise=p, seed=s, k=k, spec=spec, level=1,
-                               test_err=r.test_err, val_err=r.val_err, weights_remaining=weights_remaining(spec)))
-eq = pd.DataFrame(models)
+eq = equalized_models(B, noise_levels, seeds, store)
 scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()
           for p in noise_levels for s in seeds}
 print(f"{len(eq)} equalized models ready in {time.time() - t0:.0f} s")
@@ -155,8 +137,8 @@ save_figure(fig13, out, "fig13_subgroup_loss_oneshot_vs_ws")
 fig13
 
 # %%
-table3 = jac.groupby("noise").agg(jaccard=("jaccard", lambda x: mean_std(x)), jaccard_mean=("jaccard", "mean"),
-                                  chance=("chance", "mean"), n_seeds=("seed", "nunique")).reset_index()
+table3 = pd.DataFrame([{"noise": p, **stats("jaccard", g.jaccard), "chance": g.chance.mean(), "n_seeds": g.seed.nunique()}
+                       for p, g in jac.groupby("noise")])
 table3["above_chance"] = table3.jaccard_mean > 2 * table3.chance
 save_table(table3, out, "table03_jaccard_pruning_vs_width",
            f"{bench}: Jaccard similarity of the top {top:.0%} examples most affected by one-shot pruning and by "
@@ -175,5 +157,5 @@ for p in noise_levels:
     t = table3[table3.noise == p].iloc[0]
     lines.append(f"- {p:.0%} noise: optimal one-shot {100 * best.mean()['one-shot']:.2f}% vs equalized WS "
                  f"{100 * best.mean()['WS (equalized)']:.2f}% test error; Jaccard of the top-{top:.0%} affected sets "
-                 f"{t.jaccard} vs chance {t.chance:.3f} — {'well above' if t.above_chance else 'not clearly above'} chance.")
+                 f"{t.jaccard_mean:.2f}±{t.jaccard_std:.2f} vs chance {t.chance:.3f} — {'well above' if t.above_chance else 'not clearly above'} chance.")
 display(Markdown("\n".join(lines)))

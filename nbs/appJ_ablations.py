@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # App. J Ablations — weight rewinding (Figure 14, Table 9) and weight selection heuristics (Figure 15, Table 10)
 #
@@ -47,23 +45,22 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import algorithm_table, summarize
-from pruning_repro.cli import section_setup
+from pruning_repro.algorithms import APPJ_ALGORITHMS, algorithm_frames, versus_table
+from pruning_repro.analysis import summarize
 from pruning_repro.imp import run_many
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
-from pruning_repro.store import Store
-from pruning_repro.sweep import APPJ_ALGORITHMS, algorithm_frames, section_noise, section_runs
+from pruning_repro.report import claim_line
+from pruning_repro.sweep import section_runs, start_section
 
-B, seeds, given, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
-noise_levels = section_noise("appJ_ablations", B, given if noise_levels is not None else None)
+B, seeds, noise_levels, out, store = start_section("appJ_ablations", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
 # %% [markdown]
 # ## Train (or load) the four variants of IMP
 
 # %%
-t0, store = time.time(), Store(store_dir)
+t0 = time.time()
 run_many(section_runs("appJ_ablations", B, seeds, noise_levels), store, workers=workers)
 frames = algorithm_frames(B, noise_levels, seeds, store, APPJ_ALGORITHMS)
 curves = {k: summarize(v, ("test_err", "val_err")) for k, v in frames.items()}
@@ -95,45 +92,28 @@ fig15 = panel(["LR rewinding", "SynFlow", "random"],
               f"Fig. 15 — {bench}: magnitude (LR rewinding) vs SynFlow vs random selection", "fig15_selection_heuristics")
 fig15
 
-
 # %% [markdown]
 # ## Tables 9 and 10: optimal test error (picked by validation error), with the paper's row
 
 # %%
-def table(names):
-    rows = []
-    for p in noise_levels:
-        t = algorithm_table({n: frames[n][frames[n].noise == p] for n in names}, reference="LR rewinding")
-        lr = frames["LR rewinding"]
-        dense = 100 * lr[(lr.noise == p) & (lr.level == 0)].test_err.mean()
-        rows.append(t.assign(noise=p, dense_test_err=round(dense, 2)))
-    return pd.concat(rows, ignore_index=True)[["noise", "algorithm", "dense_test_err", "optimal_test_err",
-                                               "optimal_weights_remaining", "diff_vs_LR rewinding", "verdict",
-                                               "test_err_mean"]]
-
+table = lambda names: versus_table(frames, names, noise_levels, B.family)
 t9, t10 = table(["LR rewinding", "weight rewinding"]), table(["LR rewinding", "SynFlow", "random"])
 t10["algorithm"] = t10.algorithm.replace({"LR rewinding": "magnitude"})
-save_table(t9.drop(columns="test_err_mean"), out, "table09_weight_rewinding",
-           f"{bench}: optimal test error (%), weight vs LR rewinding, {len(seeds)} seeds")
-save_table(t10.drop(columns="test_err_mean"), out, "table10_selection_heuristics",
-           f"{bench}: optimal test error (%) per weight-selection heuristic (LR rewinding), {len(seeds)} seeds")
-display(t9.drop(columns="test_err_mean")); print(f"Paper, Table 9 ({B.paper_label}):"); display(paper_table(9, B.family))
-display(t10.drop(columns="test_err_mean")); print(f"Paper, Table 10 ({B.paper_label}):"); display(paper_table(10, B.family))
+save_table(t9, out, "table09_weight_rewinding", f"{bench}: optimal test error (%), weight vs LR rewinding, "
+           f"{len(seeds)} seeds; paper: {B.paper_label}")
+save_table(t10, out, "table10_selection_heuristics", f"{bench}: optimal test error (%) per weight-selection heuristic "
+           f"(LR rewinding), {len(seeds)} seeds; paper: {B.paper_label}")
+display(t9); print(f"Paper, Table 9 ({B.paper_label}):"); display(paper_table(9, B.family))
+display(t10); print(f"Paper, Table 10 ({B.paper_label}):"); display(paper_table(10, B.family))
 
 # %% [markdown]
 # ## What this bench shows
 
 # %%
-lines = []
-wr = t9[t9.algorithm == "weight rewinding"]
-better = [(r.noise, r["diff_vs_LR rewinding"]) for _, r in wr.iterrows() if r.verdict == "differ" and r["diff_vs_LR rewinding"] < 0]
-noisy = [p for p in noise_levels if p > 0]
-lines.append(f"- C6 (weight rewinding mitigates noise better than LR rewinding): better at {len([b for b in better if b[0] > 0])} of "
-             f"{len(noisy)} noisy levels ({', '.join(f'{p:.0%}: {d:+.2f}' for p, d in better) or 'none'}) — "
-             f"{'holds' if noisy and len([b for b in better if b[0] > 0]) == len(noisy) else 'does not fully hold'}.")
+lines = [claim_line("C6", t9)]
 for p in noise_levels:
     t = t10[t10.noise == p].set_index("algorithm")
-    best = t.test_err_mean.idxmin()
-    lines.append(f"- {p:.0%} noise, selection heuristics: best is {best} ({t.loc[best, 'optimal_test_err']}); "
-                 + ", ".join(f"{a} {t.loc[a, 'optimal_test_err']}" for a in t.index if a != best) + ".")
+    best = t.optimal_test_err_mean.idxmin()
+    lines.append(f"- {p:.0%} noise, selection heuristics: best is {best} ({t.loc[best, 'optimal_test_err_mean']:.2f}%); "
+                 + ", ".join(f"{a} {t.loc[a, 'optimal_test_err_mean']:.2f}%" for a in t.index if a != best) + ".")
 display(Markdown("\n".join(lines)))

@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # App. K A closer look at the examples pruning affects most — Figures 16, 17 and Table 4
 #
@@ -54,16 +52,13 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from pruning_repro.analysis import example_selection_levels, improving_range, paired_by_level, rank_examples
-from pruning_repro.cli import section_setup
 from pruning_repro.data import CLASS_NAMES
 from pruning_repro.leave_out import example_images, loss_changes
 from pruning_repro.paper import APPENDIX_TEXT
-from pruning_repro.plots import _pct_axis, example_grid, save_figure, save_table
-from pruning_repro.store import Store
-from pruning_repro.sweep import dependent_frame, section_noise, train_with_retrainings
+from pruning_repro.plots import pct_axis, example_grid, save_figure, save_table
+from pruning_repro.sweep import dependent_frame, start_section, train_with_retrainings
 
-B, seeds, given, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
-noise_levels = section_noise("appK_examples", B, given if noise_levels is not None else None)
+B, seeds, noise_levels, out, store = start_section("appK_examples", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 if int(n_examples) < 1: raise ValueError(f"n_examples must be >= 1, got {n_examples!r}")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
@@ -71,7 +66,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 # ## Train (or load) IMP, then the TW / Rand subsample models of every level
 
 # %%
-t0, store = time.time(), Store(store_dir)
+t0 = time.time()
 imp, sub, traj = train_with_retrainings("appK_examples", B, seeds, noise_levels, store, workers)
 print(f"{len(imp)} trajectories and {len(sub)} subsample models ready in {time.time() - t0:.0f} s")
 
@@ -139,13 +134,14 @@ for ax, p in zip(axes[0], noise_levels):
     t17.append(t)
     band = improving_range(traj[traj.noise == p])
     if band: ax.axvspan(band[0] * 1.08, band[1] / 1.08, color="C2", alpha=0.15, lw=0, label="pruning improves")
-    ax.errorbar(t.weights_remaining, t["diff"], t.diff_std.fillna(0), fmt="-o", ms=4, capsize=2, label="TW − Rand")
+    ax.errorbar(t.weights_remaining, t.diff_mean, t.diff_std.fillna(0), fmt="-o", ms=4, capsize=2, label="TW − Rand")
     ax.axhline(0, color="k", lw=0.6)
-    _pct_axis(ax); ax.set_xlabel("% weights remaining at selection")
+    pct_axis(ax); ax.set_xlabel("% weights remaining at selection")
     ax.set_ylabel("test error difference (points)"); ax.set_title(f"{p:.0%} noise", fontsize=10); ax.legend(fontsize=8)
 fig17.suptitle(f"Fig. 17 — {bench}: top-worsened (TW)\nvs random (Rand) subsamples", fontsize=10); fig17.tight_layout()
 save_figure(fig17, out, "fig17_top_worsened_vs_random")
-table17 = pd.concat(t17, ignore_index=True).rename(columns={"a": "TW_test_err", "b": "Rand_test_err"}).drop(columns=["a_mean", "b_mean"])
+table17 = pd.concat(t17, ignore_index=True).rename(columns={"a_mean": "TW_test_err_mean", "a_std": "TW_test_err_std",
+                                                             "b_mean": "Rand_test_err_mean", "b_std": "Rand_test_err_std"})
 save_table(table17, out, "fig17_top_worsened_vs_random",
            f"{bench}: test error (%) of dense models on 40% subsamples with the top-1% worsened (TW) or 1% random examples")
 display(table17)
@@ -160,8 +156,8 @@ for p in noise_levels:
     t = table17[table17.noise == p]
     band = improving_range(traj[traj.noise == p])
     inside = t[(t.weights_remaining <= band[0]) & (t.weights_remaining >= band[1])] if band else t.iloc[:0]
-    rng = f"{inside['diff'].min():+.2f} to {inside['diff'].max():+.2f}" if len(inside) else "n/a (pruning improves at no level)"
+    rng = f"{inside['diff_mean'].min():+.2f} to {inside['diff_mean'].max():+.2f}" if len(inside) else "n/a (pruning improves at no level)"
     lines.append(f"- {p:.0%} noise: TW − Rand inside the improving range {rng} points; over all levels mean "
-                 f"{t['diff'].mean():+.2f} ({(t.verdict == 'differ').sum()} of {len(t)} levels differ). The paper's "
+                 f"{t['diff_mean'].mean():+.2f} ({(t.verdict == 'differ').sum()} of {len(t)} levels differ). The paper's "
                  f"{B.paper_label}: {APPENDIX_TEXT['appK_tw_minus_rand'].get(B.family, 'not reported')}.")
 display(Markdown("\n".join(lines)))

@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # App. L Learning algorithms and subgroup training loss — Figures 18, 19, 20
 #
@@ -48,16 +46,15 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import subgroup_deltas
-from pruning_repro.cli import section_setup
+from pruning_repro.analysis import subgroup_deltas, subgroup_extremes
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.imp import run_many
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
-from pruning_repro.store import Store
-from pruning_repro.sweep import algorithm_runs, section_runs
+from pruning_repro.report import claim_line
+from pruning_repro.sweep import algorithm_runs, section_runs, start_section
 from pruning_repro.width import weights_remaining, width_steps
 
-B, seeds, noise_levels, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
+B, seeds, noise_levels, out, store = start_section("appL_subgroups", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 if int(subgroups) < 2 or int(milestones) < 1: raise ValueError("subgroups must be >= 2 and milestones >= 1")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
@@ -65,7 +62,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 # ## Train (or load) pruning, EDT, WD and the EL2N models
 
 # %%
-t0, store = time.time(), Store(store_dir)
+t0 = time.time()
 run_many(section_runs("appL_subgroups", B, seeds, noise_levels), store, workers=workers)
 scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()
           for p in noise_levels for s in seeds}
@@ -136,13 +133,11 @@ fig20
 # seeds), and over the top / bottom 20% EL2N subgroups.
 
 # %%
-k5 = max(1, int(subgroups) // 5)
-summ = (deltas.groupby(["algorithm", "noise", "milestone", "step"])
-        .apply(lambda g: pd.Series({"weights_remaining": g.weights_remaining.mean(), "training_time": g.epochs_total.mean() / B.train.epochs,
-                                    "test_err": 100 * g.test_err.mean(), "mean_delta": g.delta.mean(),
-                                    "top20_delta": g[g.subgroup >= int(subgroups) - k5].delta.mean(),
-                                    "bottom20_delta": g[g.subgroup < k5].delta.mean()}), include_groups=False)
-        .reset_index())
+keys = ["algorithm", "noise", "milestone", "step"]
+summ = (deltas.groupby(keys).agg(weights_remaining=("weights_remaining", "mean"),
+                                 training_time=("epochs_total", lambda e: e.mean() / B.train.epochs),
+                                 test_err=("test_err", lambda e: 100 * e.mean())).reset_index()
+        .merge(subgroup_extremes(deltas, keys), on=keys))
 save_table(summ, out, "tableL_subgroup_loss_change",
            f"{bench}: training-loss change vs the dense model per algorithm and milestone, {len(seeds)} seeds")
 display(summ)
@@ -151,14 +146,9 @@ display(summ)
 # ## What this bench shows
 
 # %%
-lines = []
+lines = [claim_line("C4", summ)]
 for p in noise_levels:
-    s = summ[(summ.algorithm == "pruning") & (summ.noise == p)].sort_values("milestone")
-    low, high = s.iloc[0], s.iloc[-1]
-    lines.append(f"- {p:.0%} noise, pruning: {low.weights_remaining:.3g}% weights Δloss {low.mean_delta:+.3f}, "
-                 f"{high.weights_remaining:.3g}% weights {high.mean_delta:+.3f} — C4 (low sparsity lowers, high raises) "
-                 f"{'holds' if low.mean_delta < 0 < high.mean_delta else 'does not hold'}.")
     e = summ[(summ.algorithm == "EDT") & (summ.noise == p)]; w = summ[(summ.algorithm == "WD") & (summ.noise == p)]
-    lines.append(f"  EDT lowers the loss at {(e.mean_delta < 0).sum()} of {len(e)} training times (paper: all); "
-                 f"WD raises it at {(w.mean_delta > 0).sum()} of {len(w)} widths (paper: all).")
+    lines.append(f"- {p:.0%} noise: EDT lowers the loss at {(e.mean_delta < 0).sum()} of {len(e)} training times "
+                 f"(paper: all); WD raises it at {(w.mean_delta > 0).sum()} of {len(w)} widths (paper: all).")
 display(Markdown("\n".join(lines)))

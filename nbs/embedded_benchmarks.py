@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # Embedded benchmarks: calibration, and the paper's claims on a CPU
 #

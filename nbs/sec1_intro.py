@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # §1 Introduction — Figure 1: pruning vs augmented training (1a), and loss by EL2N subgroup (1b)
 #
@@ -49,17 +47,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import paired_by_level, study_subgroup_deltas
-from pruning_repro.cli import section_setup
+from pruning_repro.analysis import paired_by_level, study_subgroup_deltas, subgroup_extremes
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.imp import run_many
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
-from pruning_repro.store import Store
-from pruning_repro.sweep import algorithm_frames, imp_runs, section_noise, section_runs
+from pruning_repro.algorithms import algorithm_frames
+from pruning_repro.sweep import imp_runs, section_runs, start_section
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, given, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
-noise_levels = section_noise("sec1_intro", B, given if noise_levels is not None else None)
+B, seeds, noise_levels, out, store = start_section("sec1_intro", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")
 p0 = noise_levels[0]
 print(f"{B.name} at scale {scale!r}: noise {p0:.0%}, seeds {seeds} -> {out}")
@@ -68,7 +64,7 @@ print(f"{B.name} at scale {scale!r}: noise {p0:.0%}, seeds {seeds} -> {out}")
 # ## Train (or load) IMP, augmented training (EDT) and the EL2N models
 
 # %%
-t0, store = time.time(), Store(store_dir)
+t0 = time.time()
 run_many(section_runs("sec1_intro", B, seeds, [p0]), store, workers=workers)
 frames = algorithm_frames(B, [p0], seeds, store, ("LR rewinding", "EDT"))
 imp = imp_runs(B, seeds, [p0])
@@ -97,8 +93,8 @@ top.set_xlabel("training epochs (augmented training)")
 ax.set_title(f"Fig. 1a — {bench}, {p0:.0%} noise", fontsize=10); ax.legend(fontsize=8)
 fig1a.tight_layout()
 save_figure(fig1a, out, "fig01a_pruning_vs_augmented_training")
-save_table(pair.rename(columns={"a": "augmented_test_err", "b": "pruning_test_err"})
-           .drop(columns=["a_mean", "b_mean"]), out, "fig01a_pruning_vs_augmented_training",
+save_table(pair.rename(columns={"a_mean": "augmented_test_err_mean", "a_std": "augmented_test_err_std", "b_mean": "pruning_test_err_mean",
+                        "b_std": "pruning_test_err_std"}), out, "fig01a_pruning_vs_augmented_training",
            f"{bench}: augmented training (EDT) − pruning test error (%) per level, {len(seeds)} seeds")
 fig1a
 
@@ -125,23 +121,18 @@ if len(both):
                out, "fig01b_subgroup_loss", f"{bench}: mean (sparse − dense) train loss per EL2N subgroup")
 fig1b
 
-
 # %% [markdown]
 # ## What this bench shows
 
 # %%
-def top_low(f):
-    g = f.groupby("subgroup").delta.mean(); k = max(1, len(g) // 5)
-    return g.iloc[-k:].mean(), g.iloc[:k].mean()
-
 lines = []
 m = pair[(pair.verdict == "match") & (pair.level > 0)]   # level 0 is the same dense model for both
 lines.append(f"- Fig. 1a: augmented training matches pruning at {len(m)} of {len(pair) - 1} pruned levels "
              f"(pruning at {', '.join(f'{s_lr.w[lv]:.3g}%' for lv in m.level)} weights); mean difference over all levels "
-             f"{pair['diff'].mean():+.2f} points. Paper (VGG-16): matching over a range of sparsities.")
+             f"{pair['diff_mean'].mean():+.2f} points. Paper (VGG-16): matching over a range of sparsities.")
 for f, name, sign in ((opt, "low (optimal) sparsity", -1), (high, "high sparsity", +1)):
     if not len(f): lines.append(f"- Fig. 1b, {name}: no such level."); continue
-    t, l = top_low(f)
+    e = subgroup_extremes(f).iloc[0]; t, l = e.top_delta, e.bottom_delta
     ok = t * sign > 0 and abs(t) > abs(l)
     lines.append(f"- Fig. 1b, {name} ({f.weights_remaining.mean():.1f}% weights): top-20% EL2N {t:+.4f}, bottom-20% "
                  f"{l:+.4f}; the paper's {'decrease' if sign < 0 else 'increase'} concentrated on high-EL2N examples "

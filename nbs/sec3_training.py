@@ -48,18 +48,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import study_subgroup_deltas
-from pruning_repro.cli import section_setup
-from pruning_repro.sweep import imp_runs, section_runs
+from pruning_repro.analysis import study_subgroup_deltas, subgroup_extremes
+from pruning_repro.sweep import imp_runs, section_runs, start_section
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.imp import run_many
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
-from pruning_repro.store import Store
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, _, out = section_setup(bench, scale, seeds, [0.0], figures_dir)
+B, seeds, _, out, store = start_section("sec3_training", bench, scale, seeds, [0.0], figures_dir, store_dir)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")
-store = Store(store_dir)
 print(f"{B.name} ({B.description}) at scale {scale!r}, no label noise, seeds {seeds}, EL2N from "
       f"{B.el2n_models} models × {B.el2n_fraction:.0%} of training -> {out}")
 
@@ -108,12 +105,11 @@ save_table(table, out, "fig02_subgroup_loss", f"{bench}: mean (sparse − dense)
 def describe(f, name, expected_sign):
     "Claim of §3 / Fig. 1b: the loss change is concentrated on the top-EL2N subgroups, with sign `expected_sign`."
     if not len(f): return f"- {name}: no such level (seed-averaged curves, match rule)."
-    g = f.groupby("subgroup").delta.mean()
-    k = max(1, len(g) // 5)
-    top, low = g.iloc[-k:].mean(), g.iloc[:k].mean()
+    e = subgroup_extremes(f).iloc[0]
+    top, low = e.top_delta, e.bottom_delta
     holds = top * expected_sign > 0 and abs(top) > abs(low)
     return (f"- {name} ({f.weights_remaining.mean():.1f}% weights, {f.seed.nunique()} seeds): mean loss change "
-            f"{g.mean():+.4f}; top-20% EL2N subgroups {top:+.4f}, bottom-20% {low:+.4f}. Paper: a loss "
+            f"{e.mean_delta:+.4f}; top-20% EL2N subgroups {top:+.4f}, bottom-20% {low:+.4f}. Paper: a loss "
             f"{'decrease' if expected_sign < 0 else 'increase'} concentrated on high-EL2N examples — "
             f"{'holds' if holds else 'does not hold'} here.")
 display(Markdown("\n".join([describe(opt, "optimal sparsity", -1),

@@ -43,17 +43,16 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import (generalization_table, optimal_level_of_mean, partition_table, summarize,
-                                    trajectories)
-from pruning_repro.cli import section_setup
-from pruning_repro.sweep import imp_runs, section_runs
+from pruning_repro.analysis import (generalization_table, optimal_level_of_mean, partition_table, subgroup_extremes,
+                                    summarize, trajectories)
+from pruning_repro.report import claim_line
+from pruning_repro.sweep import imp_runs, section_runs, start_section
 from pruning_repro.imp import run_many
 from pruning_repro.paper import paper_table6, paper_table11
 from pruning_repro.plots import fig_partition_loss, fig_test_error, save_figure, save_table
-from pruning_repro.store import Store
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
+B, seeds, noise_levels, out, store = start_section("sec4_noise", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, seeds {seeds}, "
       f"{B.prune.levels} pruning levels, {B.train.epochs} epochs per level -> {out}")
 
@@ -62,7 +61,6 @@ print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, see
 
 # %%
 t0 = time.time()
-store = Store(store_dir)
 run_many(section_runs("sec4_noise", B, seeds, noise_levels), store, workers=workers)  # IMP + EL2N models
 specs = imp_runs(B, seeds, noise_levels)
 df = trajectories({k: store.results(v) for k, v in specs.items()}, specs)
@@ -93,7 +91,7 @@ if any(p > 0 for p in noise_levels):
 # %%
 gen = generalization_table(df)
 save_table(gen, out, "table06_dense_vs_optimal_test_error", f"{bench}: test error (%) of dense vs optimally sparse (LR rewinding)")
-save_table(summary, out, "fig03_fig04_curves", f"{bench}: per-level means and stds over seeds")
+save_table(summary, out, "fig03_fig04_curves", f"{bench}: per-level means and stds over seeds", digits=4)
 display(gen)
 print(f"Paper, Table 6 ({B.paper_label}), test error %:")
 display(paper_table6(B.family))
@@ -104,9 +102,9 @@ display(paper_table6(B.family))
 # %%
 if any(p > 0 for p in noise_levels):
     t11 = partition_table(df)
-    save_table(t11.drop(columns=["dense_mean", "sparse_mean"]), out, "table11_partition_loss",
+    save_table(t11, out, "table11_partition_loss",
                f"{bench}: cross-entropy on noisy/original partitions, dense vs optimally sparse")
-    display(t11[["noise", "partition", "dense", "sparse", "diff", "verdict", "weights_remaining"]])
+    display(t11)
     print(f"Paper, Table 11 ({B.paper_label}):")
     display(paper_table11(B.family))
 
@@ -139,23 +137,15 @@ if noisy_specs:
 
 # %% [markdown]
 # ## What this bench shows
+#
+# The claims this section decides (their rules: `report.CLAIMS`), and Fig. 5's concentration on high-EL2N examples.
 
 # %%
-lines = []
-for r in gen.itertuples():
-    better = r.verdict == "differ" and r.diff < 0
-    lines.append(f"- {r.noise:.0%} noise: dense {r.dense_test_err}%, optimally sparse {r.sparse_test_err}% at "
-                 f"{r.optimal_weights_remaining}% weights — pruning {'improves on' if better else ('is worse than' if r.verdict == 'differ' else 'matches')} dense "
-                 f"(mean difference {r.diff:+.2f} points, rule: {r.verdict}).")
-if any(p > 0 for p in noise_levels):
-    for p, g in t11.groupby("noise"):
-        n, o = g.set_index("partition").loc["Noisy"], g.set_index("partition").loc["Original"]
-        lines.append(f"- {p:.0%} noise: noisy−original loss gap {n.dense_mean - o.dense_mean:.2f} (dense) → "
-                     f"{n.sparse_mean - o.sparse_mean:.2f} (optimally sparse).")
-if noisy_specs:
-    for p, g in fig5_frame.groupby("noise"):
-        d = g.groupby("subgroup").delta.mean()
-        top, low = d.iloc[-4:].mean(), d.iloc[:4].mean()
-        lines.append(f"- Fig. 5, {p:.0%} noise: loss change top-20% EL2N {top:+.3f}, bottom-20% {low:+.3f} — "
-                     f"increase concentrated on high-EL2N examples: {'holds' if top > 0 and top > abs(low) else 'does not hold'}.")
+lines = [claim_line("C1", gen)]
+if any(p > 0 for p in noise_levels): lines.append(claim_line("C3", t11))
+if noisy_specs and len(fig5_frame):
+    for r in subgroup_extremes(fig5_frame, ("noise",)).itertuples():
+        lines.append(f"- Fig. 5, {r.noise:.0%} noise: loss change top-20% EL2N {r.top_delta:+.3f}, bottom-20% "
+                     f"{r.bottom_delta:+.3f} — increase concentrated on high-EL2N examples: "
+                     f"{'holds' if r.top_delta > 0 and r.top_delta > abs(r.bottom_delta) else 'does not hold'}.")
 display(Markdown("\n".join(lines)))

@@ -46,23 +46,23 @@ import time
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import algorithm_table, summarize
-from pruning_repro.cli import section_setup
+from pruning_repro.algorithms import algorithm_frames, versus_table
+from pruning_repro.analysis import summarize
 from pruning_repro.imp import run_many
-from pruning_repro.paper import paper_algorithms, paper_table
+from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
-from pruning_repro.store import Store
-from pruning_repro.sweep import algorithm_frames, section_runs
+from pruning_repro.report import claim_line
+from pruning_repro.sweep import section_runs, start_section
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out = section_setup(bench, scale, seeds, noise_levels, figures_dir)
+B, seeds, noise_levels, out, store = start_section("sec5_isolating", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.prune.levels} levels / widths -> {out}")
 
 # %% [markdown]
 # ## Train (or load) IMP, EDT and the width sequence
 
 # %%
-t0, store = time.time(), Store(store_dir)
+t0 = time.time()
 run_many(section_runs("sec5_isolating", B, seeds, noise_levels), store, workers=workers)
 frames = algorithm_frames(B, noise_levels, seeds, store, ("LR rewinding", "EDT", "WD"))
 curves = {"LR rewinding": summarize(frames["LR rewinding"], ("test_err", "val_err")),
@@ -88,7 +88,6 @@ fig7 = fig_algorithm_curves({"LR rewinding": curves["LR rewinding"], "WD": curve
 save_figure(fig7, out, "fig07_wd_vs_pruning")
 fig7
 
-
 # %% [markdown]
 # ## Tables 5 and 7: optimal test error (model picked by validation error), EDT / WD vs LR rewinding
 #
@@ -97,54 +96,25 @@ fig7
 # beside ours (empty where the paper has no row: e.g. no LeNet row at 30% noise).
 
 # %%
-def versus(name):
-    rows = []
-    for p in noise_levels:
-        t = algorithm_table({"LR rewinding": frames["LR rewinding"].query("noise == @p"),
-                             name: frames[name].query("noise == @p")}, reference="LR rewinding")
-        t = t.merge(paper_algorithms(B.family, p).rename(columns={"paper": f"paper ({B.paper_label})"}), on="algorithm",
-                    how="left")
-        rows.append(t.assign(noise=p))
-    return pd.concat(rows, ignore_index=True)[["noise", "algorithm", "optimal_test_err", "optimal_weights_remaining",
-                                               "training_time", "diff_vs_LR rewinding", "verdict",
-                                               f"paper ({B.paper_label})", "test_err_mean"]]
-
-t5, t7 = versus("EDT"), versus("WD")
-save_table(t5.drop(columns="test_err_mean"), out, "table05_edt_vs_pruning",
-           f"{bench}: optimal test error (%), extended dense training vs LR rewinding, {len(seeds)} seeds")
-save_table(t7.drop(columns="test_err_mean"), out, "table07_wd_vs_pruning",
-           f"{bench}: optimal test error (%), width down-scaling vs LR rewinding, {len(seeds)} seeds")
-display(t5.drop(columns="test_err_mean")); display(t7.drop(columns="test_err_mean"))
+t5 = versus_table(frames, ["LR rewinding", "EDT"], noise_levels, B.family)
+t7 = versus_table(frames, ["LR rewinding", "WD"], noise_levels, B.family)
+save_table(t5, out, "table05_edt_vs_pruning", f"{bench}: optimal test error (%), extended dense training vs LR "
+           f"rewinding, {len(seeds)} seeds; paper: {B.paper_label}")
+save_table(t7, out, "table07_wd_vs_pruning", f"{bench}: optimal test error (%), width down-scaling vs LR rewinding, "
+           f"{len(seeds)} seeds; paper: {B.paper_label}")
+display(t5); display(t7)
 print(f"Paper, Tables 5 and 7 ({B.paper_label}):")
 display(paper_table(5, B.family)); display(paper_table(7, B.family))
-
 
 # %% [markdown]
 # ## What this bench shows
 
 # %%
-def dense_err(name, p):
-    f = frames[name].query("noise == @p")
-    first = f[f.level == 0] if name != "WD" else f[f.width == f.width.max()]
-    return 100 * first.test_err.mean()
-
-lines = []
-for p in noise_levels:
-    e = t5[(t5.noise == p) & (t5.algorithm == "EDT")].iloc[0]
-    w = t7[(t7.noise == p) & (t7.algorithm == "WD")].iloc[0]
-    worse_e = e.verdict == "differ" and e["diff_vs_LR rewinding"] > 0
-    lines.append(f"- {p:.0%} noise: EDT {e.optimal_test_err} vs pruning {t5[(t5.noise == p) & (t5.algorithm == 'LR rewinding')].iloc[0].optimal_test_err} "
-                 f"({e.verdict}, {e['diff_vs_LR rewinding']:+.2f}): EDT {'is worse than' if worse_e else ('beats' if e.verdict == 'differ' else 'matches')} pruning. "
-                 f"WD {w.optimal_test_err} at {w.optimal_weights_remaining}% weights ({w.verdict}, {w['diff_vs_LR rewinding']:+.2f}); "
-                 f"WD's best vs its full-width model: {100 * w.test_err_mean - dense_err('WD', p):+.2f} points.")
-clean = [p for p in noise_levels if p == 0]
-noisy = [p for p in noise_levels if p > 0]
-if clean and noisy:
-    c = t5[(t5.noise == 0) & (t5.algorithm == "EDT")].iloc[0]
-    n_worse = sum(int((r.verdict == "differ") and r["diff_vs_LR rewinding"] > 0)
-                  for _, r in t5[(t5.noise > 0) & (t5.algorithm == "EDT")].iterrows())
-    ok = c.verdict == "match" or c["diff_vs_LR rewinding"] < 0
-    lines.append(f"- C2 (EDT matches pruning without noise, is worse with noise): without noise {c.verdict} "
-                 f"({c['diff_vs_LR rewinding']:+.2f}); worse with noise at {n_worse} of {len(noisy)} levels — "
-                 f"{'holds' if ok and n_worse == len(noisy) else ('holds in part' if ok or n_worse else 'does not hold')}.")
+lines = [claim_line("C2", t5)]
+for r in t7[t7.algorithm == "WD"].itertuples():
+    full = frames["WD"].query("noise == @r.noise")
+    full = 100 * full[full.width == full.width.max()].test_err.mean()
+    lines.append(f"- {r.noise:.0%} noise: WD's optimum {r.optimal_test_err_mean:.2f}% at {r.optimal_weights_remaining_mean:.3g}% "
+                 f"weights ({r.verdict} vs LR rewinding, {r.diff_mean:+.2f}); {r.optimal_test_err_mean - full:+.2f} points "
+                 f"against its full-width model.")
 display(Markdown("\n".join(lines)))

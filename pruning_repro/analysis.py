@@ -10,10 +10,11 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['trajectories', 'summarize', 'optimal_key', 'optimal_rows', 'dense_rows', 'optimal_level_of_mean', 'compare',
-           'verdict', 'mean_std', 'partition_table', 'generalization_table', 'improving_levels', 'selected_levels',
-           'el2n_subgroups', 'subgroup_deltas', 'study_subgroup_deltas', 'geometric_mean_change', 'top_examples',
-           'example_selection_levels', 'seed_mean_changes', 'rank_examples', 'jaccard', 'jaccard_chance',
-           'top_fraction', 'algorithm_table', 'paired_by_level', 'improving_range']
+           'verdict', 'stats', 'comparison', 'mean_std', 'partition_table', 'generalization_table', 'improving_levels',
+           'selected_levels', 'el2n_subgroups', 'subgroup_deltas', 'study_subgroup_deltas', 'subgroup_extremes',
+           'geometric_mean_change', 'top_examples', 'example_selection_levels', 'seed_mean_changes', 'rank_examples',
+           'jaccard', 'jaccard_chance', 'top_fraction', 'algorithm_table', 'dense_subset_table', 'paired_by_level',
+           'improving_range']
 
 # %% ../nbs/10_analysis.ipynb #259891da
 def trajectories(results: dict, specs: dict) -> pd.DataFrame:
@@ -74,11 +75,21 @@ def compare(a, b) -> dict:
 def verdict(a, b) -> str: return compare(a, b)["verdict"]
 
 # %% ../nbs/10_analysis.ipynb #a98f140e
-def mean_std(x, scale: float = 1.0, digits: int = 2) -> str:
-    "'m±s' of the values `x` (sample std), multiplied by `scale`."
+def stats(name: str, x, scale: float = 1.0) -> dict:
+    "{`name`_mean, `name`_std} of the values `x` (sample std, 0 for one value), multiplied by `scale`."
     x = np.asarray(x, dtype=float) * scale
-    s = x.std(ddof=1) if x.size > 1 else 0.0
-    return f"{x.mean():.{digits}f}±{s:.{digits}f}"
+    return {f"{name}_mean": float(x.mean()) if x.size else np.nan,
+            f"{name}_std": float(x.std(ddof=1)) if x.size > 1 else 0.0}
+
+def comparison(a, b, scale: float = 1.0) -> dict:
+    "The match rule on paired per-seed `a` − `b`, as numbers: diff_mean, diff_std (× `scale`) and the verdict."
+    c = compare(a, b)
+    return {"diff_mean": scale * c["diff_mean"], "diff_std": scale * c["diff_std"], "verdict": c["verdict"]}
+
+def mean_std(x, scale: float = 1.0, digits: int = 2) -> str:
+    "'m±s' text of the values `x` (sample std), multiplied by `scale`: for markdown only."
+    st = stats("x", x, scale)
+    return f"{st['x_mean']:.{digits}f}±{st['x_std']:.{digits}f}"
 
 # %% ../nbs/10_analysis.ipynb #ee512e77
 def partition_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -90,11 +101,8 @@ def partition_table(df: pd.DataFrame) -> pd.DataFrame:
         d, o = dense[dense.noise == p].sort_values("seed"), best[best.noise == p].sort_values("seed")
         for part in ("noisy", "original"):
             a, b = d[f"{part}_loss"].to_numpy(), o[f"{part}_loss"].to_numpy()
-            c = compare(b, a)
-            rows.append({"noise": p, "partition": part.capitalize(), "dense": mean_std(a), "sparse": mean_std(b),
-                         "diff": round(c["diff_mean"], 2), "verdict": c["verdict"],
-                         "dense_mean": a.mean(), "sparse_mean": b.mean(),
-                         "weights_remaining": mean_std(o.weights_remaining, digits=1), "n_seeds": len(a)})
+            rows.append({"noise": p, "partition": part.capitalize(), **stats("dense", a), **stats("sparse", b),
+                         **comparison(b, a), **stats("weights_remaining", o.weights_remaining), "n_seeds": len(a)})
     return pd.DataFrame(rows)
 
 def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -103,10 +111,9 @@ def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for p in sorted(df.noise.unique()):
         d, o = dense[dense.noise == p].sort_values("seed"), best[best.noise == p].sort_values("seed")
-        c = compare(o.test_err.to_numpy(), d.test_err.to_numpy())
-        rows.append({"noise": p, "dense_test_err": mean_std(d.test_err, 100), "sparse_test_err": mean_std(o.test_err, 100),
-                     "diff": round(100 * c["diff_mean"], 2), "verdict": c["verdict"],
-                     "optimal_weights_remaining": mean_std(o.weights_remaining, digits=1), "n_seeds": len(d)})
+        rows.append({"noise": p, **stats("dense_test_err", d.test_err, 100), **stats("sparse_test_err", o.test_err, 100),
+                     **comparison(o.test_err.to_numpy(), d.test_err.to_numpy(), 100),
+                     **stats("optimal_weights_remaining", o.weights_remaining), "n_seeds": len(d)})
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_analysis.ipynb #a6b41c91
@@ -172,6 +179,17 @@ def study_subgroup_deltas(specs: dict, store, scores: dict, which: str = "optima
                          "weights_remaining": 100 * r.density, "test_err": r.test_err, "subgroup": g, "delta": d})
     return pd.DataFrame(rows, columns=["noise", "seed", "which", "level", "weights_remaining", "test_err", "subgroup",
                                        "delta"])
+
+# %% ../nbs/10_analysis.ipynb #d497fb65
+def subgroup_extremes(frame: pd.DataFrame, by=(), fraction: float = 0.2) -> pd.DataFrame:
+    """Per `by` group of a subgroup-delta frame (columns subgroup, delta, one row per seed and subgroup): the mean
+    delta over all subgroups (`mean_delta`), over the top `fraction` of EL2N subgroups (`top_delta`) and the bottom."""
+    def one(g):
+        d = g.groupby("subgroup").delta.mean()
+        k = max(1, int(round(fraction * len(d))))
+        return pd.Series({"mean_delta": d.mean(), "top_delta": d.iloc[-k:].mean(), "bottom_delta": d.iloc[:k].mean()})
+    if not by: return one(frame).to_frame().T if len(frame) else pd.DataFrame(columns=["mean_delta", "top_delta", "bottom_delta"])
+    return frame.groupby(list(by)).apply(one, include_groups=False).reset_index()
 
 # %% ../nbs/10_analysis.ipynb #ee1963e7
 def geometric_mean_change(changes, mode: str = "worsened", floor: float = 1e-5) -> np.ndarray:
@@ -247,13 +265,34 @@ def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = Non
     best = {k: best_of(df).sort_values("seed") for k, df in frames.items()}
     rows = []
     for k, b in best.items():
-        c = compare(b.test_err.to_numpy(), best[reference].test_err.to_numpy()) if k != reference else {"verdict": "—", "diff_mean": 0.0}
+        ref = best[reference]
+        c = comparison(b.test_err.to_numpy(), ref.test_err.to_numpy(), 100) if k != reference else \
+            {"diff_mean": 0.0, "diff_std": 0.0, "verdict": "—"}
         e0 = frames[k].epochs_total.min() if "epochs_total" in frames[k] else np.nan
-        rows.append({"algorithm": k, "optimal_test_err": mean_std(b.test_err, 100),
-                     "optimal_weights_remaining": mean_std(b.weights_remaining, digits=1),
-                     "training_time": mean_std(b.epochs_total / e0, digits=1) if "epochs_total" in b else "",
-                     f"diff_vs_{reference}": round(100 * c["diff_mean"], 2), "verdict": c["verdict"],
-                     "test_err_mean": b.test_err.mean(), "n_seeds": len(b)})
+        time = stats("training_time", b.epochs_total / e0) if "epochs_total" in b else \
+            {"training_time_mean": np.nan, "training_time_std": np.nan}
+        rows.append({"algorithm": k, **stats("optimal_test_err", b.test_err, 100),
+                     **stats("optimal_weights_remaining", b.weights_remaining), **time, "reference": reference, **c,
+                     "n_seeds": len(b)})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/10_analysis.ipynb #5db43e28
+def dense_subset_table(traj: pd.DataFrame, ds: pd.DataFrame) -> pd.DataFrame:
+    "Table 8 from the IMP trajectories `traj` and the dense-subset runs `ds`: test errors in %, numbers only."
+    rows = []
+    for p, t in traj.groupby("noise"):
+        d, lr_opt = ds[ds.noise == p], optimal_rows(t)
+        row = {"noise": p, **stats("LR_dense_test_err", t[t.level == 0].test_err, 100),
+               **stats("LR_optimal_test_err", lr_opt.test_err, 100),
+               **stats("LR_optimal_weights_remaining", lr_opt.weights_remaining)}
+        if len(d):
+            d0, d_opt = d[d.level == 0], optimal_rows(d)
+            lr = lr_opt[lr_opt.seed.isin(d_opt.seed)]
+            row |= {**stats("DS_dense_test_err", d0.test_err, 100), **stats("DS_optimal_test_err", d_opt.test_err, 100),
+                    **stats("DS_optimal_weights_remaining", d_opt.weights_remaining),
+                    **comparison(d_opt.test_err.to_numpy(), lr.test_err.to_numpy(), 100)}
+        else: row["verdict"] = "n/a"          # no level left any example out
+        rows.append(row)
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_analysis.ipynb #de2ae5a5
@@ -266,13 +305,10 @@ def paired_by_level(a: pd.DataFrame, b: pd.DataFrame, metric: str = "test_err", 
     rows = []
     for key, g in m.groupby(on):
         g = g.sort_values("seed")
-        c = compare(g[f"{metric}_a"].to_numpy(), g[f"{metric}_b"].to_numpy())
         rows.append({**dict(zip(on, key if isinstance(key, tuple) else (key,))),
                      "weights_remaining": g["weights_remaining_a"].mean() if "weights_remaining_a" in g else np.nan,
-                     "a": mean_std(g[f"{metric}_a"], scale), "b": mean_std(g[f"{metric}_b"], scale),
-                     "a_mean": scale * g[f"{metric}_a"].mean(), "b_mean": scale * g[f"{metric}_b"].mean(),
-                     "diff": scale * c["diff_mean"], "diff_std": scale * c["diff_std"], "verdict": c["verdict"],
-                     "n_seeds": len(g)})
+                     **stats("a", g[f"{metric}_a"], scale), **stats("b", g[f"{metric}_b"], scale),
+                     **comparison(g[f"{metric}_a"].to_numpy(), g[f"{metric}_b"].to_numpy(), scale), "n_seeds": len(g)})
     return pd.DataFrame(rows)
 
 def improving_range(traj: pd.DataFrame) -> tuple[float, float] | None:

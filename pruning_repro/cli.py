@@ -14,11 +14,12 @@ from pathlib import Path
 from .config import BENCHES, DEFAULT_BENCH, SCALES, ConfigError, resolve_study, get_bench
 
 # %% auto #0
-__all__ = ['nbs_dir', 'default_figures_dir', 'figures_folder', 'section_setup', 'run_section', 'compare_algorithms', 'main']
+__all__ = ['nbs_dir', 'run_section', 'compare_algorithms', 'main']
 
 # %% ../nbs/15_cli.ipynb #92db68ad
-from .sweep import (ALGORITHMS, EXECUTORS, SECTIONS, algorithm_runs, check_sections, dependent_runs, imp_runs,
-                                 section_noise, section_runs)
+from .algorithms import algorithm_runs
+from .sweep import (EXECUTORS, SECTIONS, check_sections, default_figures_dir, dependent_runs,
+                                 figures_folder, imp_runs, section_noise, section_runs)
 
 def nbs_dir() -> Path:
     "The folder holding the section notebooks."
@@ -27,24 +28,6 @@ def nbs_dir() -> Path:
         if c and (Path(c) / f"{SECTIONS[0]}.ipynb").exists(): return Path(c)
     raise ConfigError("section notebooks not found: run from a checkout of pruning_repro or set PRUNING_REPRO_NBS "
                       "to its nbs/ folder")
-
-def default_figures_dir() -> Path:
-    "`figures/` of the checkout the current directory is in (found by its settings.ini), else `./figures`."
-    for d in (Path.cwd(), *Path.cwd().parents):
-        if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
-    return Path.cwd() / "figures"
-
-def figures_folder(figures: str | Path, bench: str, scale: str) -> Path:
-    "Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full)."
-    return Path(figures) / (bench if scale == "full" else f"{bench}_{scale}")
-
-def section_setup(bench: str, scale: str, seeds, noise_levels, figures_dir=None) -> tuple:
-    """A section notebook's first step: validate its parameters (one clear error), check that the data is on disk,
-    name its output folder. Returns (bench at scale, seeds, noise levels, output folder); writes nothing."""
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
-    from pruning_repro.data import check_available
-    check_available(b.data)
-    return b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale)
 
 # %% ../nbs/15_cli.ipynb #bcc9a1b5
 def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
@@ -82,28 +65,25 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
 # %% ../nbs/15_cli.ipynb #80e4f5f2
 def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None, figures="figures",
                        workers: int | None = None, store: str | None = None):
-    "Train (once) and compare every learning algorithm at each noise level; writes table02_algorithms_p<noise>."
-    from pruning_repro.analysis import algorithm_table
+    """Train (once) and compare every registered learning algorithm (App. C's six and width down-scaling) at each noise
+    level; writes `algorithms_p<noise>` (App. C's notebook writes Table 2, without width down-scaling)."""
+    from pruning_repro.algorithms import algorithm_frames, versus_table
     from pruning_repro.data import check_available
     from pruning_repro.imp import run_many
-    from pruning_repro.paper import paper_algorithms
-    from pruning_repro.plots import save_table
+    from pruning_repro.plots import save_table, to_markdown
     from pruning_repro.store import Store
-    from pruning_repro.sweep import algorithm_frames
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
     check_available(b.data)
     st, out = Store(store), figures_folder(figures, bench, scale)
     tables = {}
     for p in levels:
-        run_many({k: v for r in algorithm_runs(b, p, seeds).values() for k, v in r.items()}, st, workers=workers)
-        frames = algorithm_frames(b, [p], seeds, st)
-        t = algorithm_table(frames, reference="LR rewinding")
-        t = t.merge(paper_algorithms(b.family, p).rename(columns={"paper": f"paper ({b.paper_label})"}), on="algorithm",
-                    how="left")
-        save_table(t.drop(columns=["test_err_mean"]), out, f"table02_algorithms_p{p:g}",
-                   f"{bench}, {p:.0%} label noise: optimal test error (%) per learning algorithm, {len(seeds)} seeds")
-        print(f"\n{bench}, {p:.0%} label noise ({len(seeds)} seeds):")
-        print(t.drop(columns=["test_err_mean"]).to_string(index=False))
+        runs = algorithm_runs(b, p, seeds)
+        run_many({k: v for r in runs.values() for k, v in r.items()}, st, workers=workers)
+        t = versus_table(algorithm_frames(b, [p], seeds, st, list(runs)), list(runs), [p], b.family)
+        save_table(t, out, f"algorithms_p{p:g}", f"{bench}, {p:.0%} label noise: optimal test error (%) per learning "
+                   f"algorithm, {len(seeds)} seeds; paper: {b.paper_label}")
+        print(f"\n{bench}, {p:.0%} label noise ({len(seeds)} seeds; paper: {b.paper_label}):")
+        print(to_markdown(t))
         tables[p] = t
     return tables
 

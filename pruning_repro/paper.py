@@ -11,7 +11,7 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['TABLE6', 'TABLE11', 'TABLE2', 'TABLE3', 'TABLE5', 'TABLE7', 'TABLE8', 'TABLE9', 'TABLE10', 'PAPER_TABLES',
-           'APPENDIX_TEXT', 'paper_table', 'paper_algorithms', 'paper_table6', 'paper_table11']
+           'APPENDIX_TEXT', 'paper_table', 'paper_table6', 'paper_table11']
 
 # %% ../nbs/12_paper.ipynb #4e39784b
 def _parse(text: str, columns: list[str]) -> pd.DataFrame:
@@ -198,22 +198,6 @@ def paper_table(number: int, family: str) -> pd.DataFrame:
     row = [c for c in t.columns if c not in ("family", "noise", "mean", "std")][0]
     cell = t["mean"].map("{:g}".format) + t["std"].map(lambda v: "" if v != v else f"±{v:g}")
     return t.assign(cell=cell).pivot(index=row, columns="noise", values="cell")
-
-# %% ../nbs/12_paper.ipynb #ef35460a
-def paper_algorithms(family: str, noise: float) -> pd.DataFrame:
-    "Columns algorithm, paper ('m±s', test error %) for `family` at `noise`, named as in `cli.ALGORITHMS`."
-    def get(table, col, name):
-        t = table[(table.family == family) & (table[col] == name) & ((table.noise - noise).abs() < 1e-9)]
-        return f"{t['mean'].iloc[0]:g}±{t['std'].iloc[0]:g}" if len(t) else ""
-    src = {"LR rewinding": (TABLE9, "method", "LR"), "weight rewinding": (TABLE9, "method", "WR"),
-           "SynFlow": (TABLE10, "method", "SynFlow"), "random": (TABLE10, "method", "Random"),
-           "EDT": (TABLE5, "method", "EDT"), "WD": (TABLE7, "method", "WD")}
-    rows = []
-    for alg in ("LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT", "WD"):
-        v = get(*src[alg]) if alg in src else ""
-        if not v and noise == 0: v = get(TABLE2, "algorithm", alg)      # Table 2: every algorithm, no noise
-        rows.append({"algorithm": alg, "paper": v})
-    return pd.DataFrame(rows)
 
 # %% ../nbs/12_paper.ipynb #904b1b89
 def paper_table6(family: str) -> pd.DataFrame:

@@ -11,104 +11,115 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['CLAIMS', 'CHECKS', 'ITEMS', 'claim_c1', 'claim_c2', 'claim_c3', 'claim_c4', 'claim_c5', 'claim_c6', 'claims',
-           'outputs', 'write_report']
+__all__ = ['CLAIMS', 'ITEMS', 'Claim', 'check', 'claim_line', 'claims', 'outputs', 'write_report']
 
 # %% ../nbs/16_report.ipynb #6ad05a5f
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Claim:
+    "One of the paper's claims: its statement, the tables its rule reads, the rule (tables -> [(ok, evidence)])."
+    statement: str
+    tables: tuple[str, ...]
+    rule: Callable[..., list[tuple[bool, str]]]
+    note: Callable[..., str] | None = None     # an extra condition on the whole: returns '' when met, else why not
+
+
+def _ms(r, name: str, digits: int = 2) -> str:
+    "The 'm±s' text of the `name`_mean / `name`_std columns of row `r` (evidence is markdown)."
+    return f"{r[f'{name}_mean']:.{digits}f}±{r[f'{name}_std']:.{digits}f}"
+
+def _c1(t6):
+    n = t6[t6.noise > 0].sort_values("noise")
+    return [(r.verdict == "differ" and r.diff_mean < 0,
+             f"{r.noise:.0%}: dense {_ms(r, 'dense_test_err')} → optimum {_ms(r, 'sparse_test_err')} "
+             f"({r.diff_mean:+.2f}, {r.verdict})") for _, r in n.iterrows()]
+
+def _c1_growing(t6):
+    d = t6[t6.noise > 0].sort_values("noise").diff_mean
+    return "" if (d.diff().dropna() <= 0).all() else "the gain does not grow with the noise"
+
+def _vs_lr(t, algorithm, ok):
+    rows = t[t.algorithm == algorithm].sort_values("noise")
+    return [(ok(r), f"{r.noise:.0%}: {algorithm} {_ms(r, 'optimal_test_err')} vs LR rewinding "
+                    f"({r.diff_mean:+.2f}, {r.verdict})") for _, r in rows.iterrows()]
+
+def _c2(t5):
+    return _vs_lr(t5, "EDT", lambda r: (r.verdict == "match" or r.diff_mean < 0) if r.noise == 0
+                  else (r.verdict == "differ" and r.diff_mean > 0))
+
+def _c3(t11):
+    out = []
+    for p, g in t11.groupby("noise"):
+        nz, og = g[g.partition == "Noisy"].iloc[0], g[g.partition == "Original"].iloc[0]
+        out.append((nz.sparse_mean > nz.dense_mean and nz.sparse_mean >= 2 * og.sparse_mean,
+                    f"{p:.0%}: noisy {_ms(nz, 'dense')} → {_ms(nz, 'sparse')}, original {_ms(og, 'dense')} → "
+                    f"{_ms(og, 'sparse')}"))
+    return out
+
+def _c4(tl):
+    out = []
+    for p, g in tl[tl.algorithm == "pruning"].groupby("noise"):
+        g = g.sort_values("milestone")
+        lo, hi = g.iloc[0], g.iloc[-1]
+        out.append((lo.mean_delta < 0 < hi.mean_delta, f"{p:.0%}: Δloss {lo.mean_delta:+.3f} at "
+                    f"{lo.weights_remaining:.3g}% weights, {hi.mean_delta:+.3f} at {hi.weights_remaining:.3g}%"))
+    return out
+
+def _c5(t7, t3):
+    wd = _vs_lr(t7[t7.noise > 0], "WD", lambda r: r.verdict == "match" or r.diff_mean <= 2.1)
+    return wd + [(r.jaccard_mean > 2 * r.chance, f"Jaccard {r.noise:.0%}: {_ms(r, 'jaccard')} (chance {r.chance:.3f})")
+                 for _, r in t3.sort_values("noise").iterrows()]
+
+def _c6(t9):
+    return _vs_lr(t9[t9.noise > 0], "weight rewinding", lambda r: r.verdict == "differ" and r.diff_mean < 0)
+
 CLAIMS = {
-    "C1": "with label noise the optimally sparse model beats dense, more so at higher noise (Fig. 3)",
-    "C2": "without noise EDT matches pruning, with noise EDT is worse (Fig. 6, Table 5)",
-    "C3": "at the optimal sparsity noisy examples' loss rises far above original examples' loss (Fig. 4, Table 11)",
-    "C4": "low sparsity lowers train loss (better training), high sparsity raises it (App. L, Fig. 18)",
-    "C5": "width down-scaling regularizes like pruning under noise; top-10% affected sets overlap above chance (Tables 7, 3)",
-    "C6": "weight rewinding mitigates noise better than LR rewinding (Table 9)",
+    "C1": Claim("with label noise the optimally sparse model beats dense, more so at higher noise (Fig. 3)",
+                ("table06_dense_vs_optimal_test_error",), _c1, _c1_growing),
+    "C2": Claim("without noise EDT matches pruning, with noise EDT is worse (Fig. 6, Table 5)",
+                ("table05_edt_vs_pruning",), _c2),
+    "C3": Claim("at the optimal sparsity noisy examples' loss rises far above original examples' loss (Fig. 4, Table 11)",
+                ("table11_partition_loss",), _c3),
+    "C4": Claim("low sparsity lowers train loss (better training), high sparsity raises it (App. L, Fig. 18)",
+                ("tableL_subgroup_loss_change",), _c4),
+    "C5": Claim("width down-scaling regularizes like pruning under noise; top-10% affected sets overlap above chance "
+                "(Tables 7, 3)", ("table07_wd_vs_pruning", "table03_jaccard_pruning_vs_width"), _c5),
+    "C6": Claim("weight rewinding mitigates noise better than LR rewinding (Table 9)", ("table09_weight_rewinding",), _c6),
 }
-
-def _read(folder: Path, name: str) -> pd.DataFrame | None:
-    p = folder / f"{name}.csv"
-    return pd.read_csv(p) if p.exists() else None
-
-def _mean(cell) -> float:
-    "The mean of a table cell written as 'mean±std' (or a plain number)."
-    return float(str(cell).split("±")[0])
 
 def _status(oks: list[bool]) -> str:
     if not oks: return "not run"
     return "holds" if all(oks) else ("holds in part" if any(oks) else "does not hold")
 
-def claim_c1(folder: Path) -> dict:
-    t = _read(folder, "table06_dense_vs_optimal_test_error")
-    if t is None: return {"status": "not run", "evidence": "sec4_noise has not written table06"}
-    n = t[t.noise > 0].sort_values("noise")
-    oks = [r.verdict == "differ" and r["diff"] < 0 for _, r in n.iterrows()]
-    growing = bool((n["diff"].diff().dropna() <= 0).all())
-    st = _status(oks)
-    if st == "holds" and not growing: st = "holds in part"
-    ev = "; ".join(f"{r.noise:.0%}: dense {r.dense_test_err} → optimum {r.sparse_test_err} ({r['diff']:+.2f}, {r.verdict})"
-                   for _, r in n.iterrows())
-    return {"status": st, "evidence": ev + f"; gain {'grows' if growing else 'does not grow'} with the noise"}
+def check(key: str, *tables: pd.DataFrame) -> dict:
+    "Decide claim `key` on its tables (in `CLAIMS[key].tables` order): {'status', 'evidence'}."
+    c = CLAIMS[key]
+    cases = c.rule(*tables)
+    st, ev = _status([ok for ok, _ in cases]), "; ".join(e for _, e in cases)
+    why = c.note(*tables) if c.note else ""
+    if why:
+        ev += f"; {why}"
+        if st == "holds": st = "holds in part"
+    return {"status": st, "evidence": ev}
 
-def claim_c2(folder: Path) -> dict:
-    t = _read(folder, "table05_edt_vs_pruning")
-    if t is None: return {"status": "not run", "evidence": "sec5_isolating has not written table05"}
-    e = t[t.algorithm == "EDT"].sort_values("noise")
-    oks, ev = [], []
-    for _, r in e.iterrows():
-        d = r["diff_vs_LR rewinding"]
-        ok = (r.verdict == "match" or d < 0) if r.noise == 0 else (r.verdict == "differ" and d > 0)
-        oks.append(ok); ev.append(f"{r.noise:.0%}: EDT {r.optimal_test_err} vs LR ({d:+.2f}, {r.verdict})")
-    return {"status": _status(oks), "evidence": "; ".join(ev)}
-
-def claim_c3(folder: Path) -> dict:
-    t = _read(folder, "table11_partition_loss")
-    if t is None: return {"status": "not run", "evidence": "sec4_noise has not written table11"}
-    oks, ev = [], []
-    for p, g in t.groupby("noise"):
-        nz, og = g[g.partition == "Noisy"].iloc[0], g[g.partition == "Original"].iloc[0]
-        ok = _mean(nz["sparse"]) > _mean(nz["dense"]) and _mean(nz["sparse"]) >= 2 * _mean(og["sparse"])
-        oks.append(ok); ev.append(f"{p:.0%}: noisy {nz['dense']} → {nz['sparse']}, original {og['dense']} → {og['sparse']}")
-    return {"status": _status(oks), "evidence": "; ".join(ev)}
-
-def claim_c4(folder: Path) -> dict:
-    t = _read(folder, "tableL_subgroup_loss_change")
-    if t is None: return {"status": "not run", "evidence": "appL_subgroups has not written tableL"}
-    oks, ev = [], []
-    for p, g in t[t.algorithm == "pruning"].groupby("noise"):
-        g = g.sort_values("milestone")
-        lo, hi = g.iloc[0], g.iloc[-1]
-        oks.append(lo.mean_delta < 0 < hi.mean_delta)
-        ev.append(f"{p:.0%}: Δloss {lo.mean_delta:+.3f} at {lo.weights_remaining:.3g}% weights, {hi.mean_delta:+.3f} at "
-                  f"{hi.weights_remaining:.3g}%")
-    return {"status": _status(oks), "evidence": "; ".join(ev)}
-
-def claim_c5(folder: Path) -> dict:
-    t7, t3 = _read(folder, "table07_wd_vs_pruning"), _read(folder, "table03_jaccard_pruning_vs_width")
-    if t7 is None or t3 is None: return {"status": "not run", "evidence": "sec5_isolating / appI_width have not written tables 7 and 3"}
-    oks, ev = [], []
-    for _, r in t7[(t7.algorithm == "WD") & (t7.noise > 0)].sort_values("noise").iterrows():
-        d = r["diff_vs_LR rewinding"]
-        oks.append(r.verdict == "match" or d <= 2.1)
-        ev.append(f"{r.noise:.0%}: WD {r.optimal_test_err} vs LR ({d:+.2f}, {r.verdict})")
-    for _, r in t3.sort_values("noise").iterrows():
-        oks.append(r.jaccard_mean > 2 * r.chance)
-        ev.append(f"Jaccard {r.noise:.0%}: {r.jaccard} (chance {r.chance:.3f})")
-    return {"status": _status(oks), "evidence": "; ".join(ev)}
-
-def claim_c6(folder: Path) -> dict:
-    t = _read(folder, "table09_weight_rewinding")
-    if t is None: return {"status": "not run", "evidence": "appJ_ablations has not written table09"}
-    w = t[(t.algorithm == "weight rewinding") & (t.noise > 0)].sort_values("noise")
-    oks = [r.verdict == "differ" and r["diff_vs_LR rewinding"] < 0 for _, r in w.iterrows()]
-    ev = "; ".join(f"{r.noise:.0%}: WR {r.optimal_test_err} vs LR ({r['diff_vs_LR rewinding']:+.2f}, {r.verdict})"
-                   for _, r in w.iterrows())
-    return {"status": _status(oks), "evidence": ev}
-
-CHECKS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": claim_c5, "C6": claim_c6}
+def claim_line(key: str, *tables: pd.DataFrame) -> str:
+    "A markdown line stating claim `key` and what its rule says on these tables (for the section notebooks)."
+    r = check(key, *tables)
+    return f"- {key} ({CLAIMS[key].statement}): **{r['status']}** — {r['evidence']}."
 
 def claims(folder) -> pd.DataFrame:
-    "One row per claim: its statement, status and evidence, from the tables in `folder`."
-    folder = Path(folder)
-    return pd.DataFrame([{"claim": c, "statement": CLAIMS[c], **CHECKS[c](folder)} for c in CLAIMS])
+    "One row per claim: its statement, status and evidence, from the tables (CSV) the sections wrote to `folder`."
+    folder, rows = Path(folder), []
+    for key, c in CLAIMS.items():
+        paths = [folder / f"{t}.csv" for t in c.tables]
+        missing = [p.stem for p in paths if not p.exists()]
+        r = ({"status": "not run", "evidence": f"no {', '.join(missing)} in this folder"} if missing
+             else check(key, *(pd.read_csv(p) for p in paths)))
+        rows.append({"claim": key, "statement": c.statement, **r})
+    return pd.DataFrame(rows)
 
 # %% ../nbs/16_report.ipynb #d862151f
 ITEMS = {"fig01a": "Figure 1a", "fig01b": "Figure 1b", "fig02": "Figure 2", "fig03": "Figure 3", "fig04": "Figure 4",

@@ -13,14 +13,16 @@ import sys
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import NamedTuple
 
+from .algorithms import APPJ_ALGORITHMS, algorithm_runs, table2_algorithms
 from .config import ConfigError, RunSpec, resolve_study
 
 # %% auto #0
-__all__ = ['ALGORITHMS', 'APPJ_ALGORITHMS', 'SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'SECTION_AFTER', 'EXECUTORS', 'imp_runs',
-           'oneshot_runs', 'section_noise', 'dependent_frame', 'train_with_retrainings', 'dependent_runs',
-           'algorithm_runs', 'algorithm_frames', 'section_runs', 'check_sections', 'study_runs', 'SlurmOptions',
-           'load_profile', 'slurm_options', 'run_job', 'SweepReport', 'sweep']
+__all__ = ['SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'SECTION_AFTER', 'EXECUTORS', 'imp_runs', 'section_noise', 'Section',
+           'default_figures_dir', 'figures_folder', 'start_section', 'dependent_frame', 'train_with_retrainings',
+           'dependent_runs', 'section_runs', 'check_sections', 'study_runs', 'SlurmOptions', 'load_profile',
+           'slurm_options', 'run_job', 'SweepReport', 'sweep']
 
 # %% ../nbs/14_sweep.ipynb #0b707d63
 def imp_runs(b, seeds, noise_levels) -> dict:
@@ -41,22 +43,20 @@ def _sec4_with_el2n(b, seeds, noise_levels) -> dict:
     "§4: IMP per noise level and seed (Figures 3, 4), and the EL2N models of the noisy runs (Figure 5)."
     return {**imp_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, [p for p in noise_levels if p > 0])}
 
-ALGORITHMS = ("LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT", "WD")
-
 def _sec5_runs(b, seeds, noise_levels) -> dict:
     "§5: per noise level and seed, IMP (LR rewinding), extended dense training (EDT) and the width sequence (WD)."
-    return {k: v for p in noise_levels for name, runs in algorithm_runs(b, p, seeds).items()
-            if name in ("LR rewinding", "EDT", "WD") for k, v in runs.items()}
+    return {k: v for p in noise_levels for runs in algorithm_runs(b, p, seeds, ("LR rewinding", "EDT", "WD")).values()
+            for k, v in runs.items()}
 
 def _appC_runs(b, seeds, noise_levels) -> dict:
     "App. C: the six learning algorithms of Table 2 and Figure 8 (every one but width down-scaling)."
-    return {k: v for p in noise_levels for name, runs in algorithm_runs(b, p, seeds).items() if name != "WD"
+    return {k: v for p in noise_levels for runs in algorithm_runs(b, p, seeds, table2_algorithms()).values()
             for k, v in runs.items()}
 
 def _sec1_runs(b, seeds, noise_levels) -> dict:
     "§1: Fig. 1a (pruning vs augmented training = EDT, no noise) and Fig. 1b (EL2N subgroups at two sparsities)."
-    return {k: v for p in noise_levels for name, runs in algorithm_runs(b, p, seeds).items()
-            if name in ("LR rewinding", "EDT") for k, v in runs.items()} | _el2n_runs(b, seeds, noise_levels)
+    return {k: v for p in noise_levels for runs in algorithm_runs(b, p, seeds, ("LR rewinding", "EDT")).values()
+            for k, v in runs.items()} | _el2n_runs(b, seeds, noise_levels)
 
 def _imp_only(b, seeds, noise_levels) -> dict:
     "IMP (LR rewinding) per noise level and seed: the first stage of App. D, E and K (their retrainings follow)."
@@ -65,32 +65,19 @@ def _imp_only(b, seeds, noise_levels) -> dict:
 def _appI_runs(b, seeds, noise_levels) -> dict:
     """App. I: IMP and width down-scaling (Fig. 11), one-shot pruning and equalized WD at the same sizes (Fig. 12,
     Table 3), and the EL2N models (Fig. 13)."""
-    from pruning_repro.width import width_specs
+    from pruning_repro.width import oneshot_runs, width_specs
     return {**_sec5_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, noise_levels),
             **{k: v for p in noise_levels for s in seeds for k, v in width_specs(b, p, s, equalized=True).items()},
             **{k: v for p in noise_levels for s in seeds for k, v in oneshot_runs(b, p, s).items()}}
 
-def oneshot_runs(b, noise: float, seed: int) -> dict:
-    "One-shot pruning (App. I) to the size of each down-scaled width (k ≥ 1 of `width_specs`)."
-    from pruning_repro.imp import oneshot_spec
-    from pruning_repro.width import weights_remaining, width_specs
-    out = {}
-    for k, ws in enumerate(width_specs(b, noise, seed).values()):
-        if k == 0: continue
-        out[f"{b.name}/oneshot/p={noise:g}/seed={seed}/k={k}"] = \
-            oneshot_spec(b.run_spec(noise, seed), weights_remaining(ws) / 100)
-    return out
-
 def _appJ_runs(b, seeds, noise_levels) -> dict:
     "App. J: weight vs LR rewinding (Fig. 14, Table 9), magnitude vs SynFlow vs random selection (Fig. 15, Table 10)."
-    return {k: v for p in noise_levels for name, runs in algorithm_runs(b, p, seeds).items()
-            if name in APPJ_ALGORITHMS for k, v in runs.items()}
+    return {k: v for p in noise_levels for runs in algorithm_runs(b, p, seeds, APPJ_ALGORITHMS).values()
+            for k, v in runs.items()}
 
 def _appL_runs(b, seeds, noise_levels) -> dict:
     "App. L: pruning, EDT and WD with the EL2N models, per noise level (Figures 18-20)."
     return {**_sec5_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, noise_levels)}
-
-APPJ_ALGORITHMS = ("LR rewinding", "weight rewinding", "SynFlow", "random")
 
 SECTION_RUNS = {"sec1_intro": _sec1_runs, "sec3_training": _sec3_runs, "sec4_noise": _sec4_with_el2n,
                 "sec5_isolating": _sec5_runs, "appC_algorithms": _appC_runs, "appD_leave_out": _imp_only,
@@ -109,6 +96,37 @@ def section_noise(section: str, b, noise_levels=None) -> tuple:
     if noise_levels is not None: return tuple(noise_levels)
     v = SECTION_NOISE.get(section, b.noise_levels)
     return tuple(v(b) if callable(v) else v)
+
+class Section(NamedTuple):
+    "What a section notebook works with: the bench at its scale, seeds, noise levels, output folder and run store."
+    bench: object
+    seeds: tuple
+    noise_levels: tuple
+    out: Path
+    store: object
+
+def default_figures_dir() -> Path:
+    "`figures/` of the checkout the current directory is in (found by its settings.ini), else `./figures`."
+    for d in (Path.cwd(), *Path.cwd().parents):
+        if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
+    return Path.cwd() / "figures"
+
+def figures_folder(figures, bench: str, scale: str) -> Path:
+    "Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full)."
+    return Path(figures) / (bench if scale == "full" else f"{bench}_{scale}")
+
+def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
+                  figures_dir=None, store_dir=None) -> Section:
+    """A section notebook's first step: validate its parameters (one clear error), check that the data is on disk,
+    resolve its noise levels (`section_noise`), name its output folder and open the run store. Writes nothing."""
+    from pruning_repro.data import check_available
+    from pruning_repro.store import Store
+    if section not in SECTION_RUNS:
+        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
+    check_available(b.data)
+    levels = section_noise(section, b, levels if noise_levels is not None else None)
+    return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale), Store(store_dir))
 
 def _appD_after(b, seeds, noise_levels, store) -> dict:
     "App. D: per pruning level, dense runs without the top-20% improved examples (TIE) and without 20% random (RND)."
@@ -169,32 +187,6 @@ def dependent_runs(section: str, b, seeds, noise_levels, store) -> dict:
     leaves out depends on the pruned models' per-example losses): App. D, E and K. {} for other sections."""
     f = SECTION_AFTER.get(section)
     return f(b, seeds, noise_levels, store) if f else {}
-
-def algorithm_runs(b, noise: float, seeds) -> dict[str, dict]:
-    "{algorithm: {label: RunSpec}} of the learning algorithms compared in App. C / J (Tables 2, 9, 10) at one noise level."
-    from pruning_repro.width import width_specs
-    variants = {"LR rewinding": {}, "weight rewinding": {"rewind": "weight"}, "SynFlow": {"strategy": "synflow"},
-                "SNIP": {"strategy": "snip"}, "random": {"strategy": "random"}, "EDT": {"strategy": "none"}}
-    out = {}
-    for name, kw in variants.items():
-        out[name] = {f"{b.name}/{name}/p={noise:g}/seed={s}": b.run_spec(noise, s, prune=replace(b.prune, **kw))
-                     for s in seeds}
-    out["WD"] = {k: v for s in seeds for k, v in width_specs(b, noise, s).items()}
-    return out
-
-def algorithm_frames(b, noise_levels, seeds, store, names=ALGORITHMS) -> dict:
-    """{algorithm: long frame of its stored results over `noise_levels` and `seeds`}: one row per pruning level
-    (`analysis.trajectories`), for WD one row per width (`width.width_results`). Reads the store; trains nothing."""
-    import pandas as pd
-    from pruning_repro.analysis import trajectories
-    from pruning_repro.width import width_results
-    out = {n: [] for n in names}
-    for p in noise_levels:
-        runs = algorithm_runs(b, p, seeds)
-        for n in names:
-            res = {k: store.results(v) for k, v in runs[n].items()}
-            out[n].append(width_results(res, runs[n]) if n == "WD" else trajectories(res, runs[n]))
-    return {n: pd.concat(v, ignore_index=True) for n, v in out.items()}
 
 def section_runs(section: str, bench, seeds, noise_levels) -> dict:
     "The runs ({label: RunSpec}) a section notebook needs; the notebook, `reproduce` and `sweep` share this definition."

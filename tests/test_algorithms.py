@@ -92,16 +92,20 @@ def test_tie_and_rnd_leave_out_same_number(tiny_mnist):
 
 
 def test_compare_algorithms_table(tiny_mnist, isolated):
-    from pruning_repro.cli import ALGORITHMS, compare_algorithms
+    from pruning_repro.algorithms import ALGORITHMS
+    from pruning_repro.cli import compare_algorithms
     tables = compare_algorithms("lenet_mnist", "smoke", seeds=[0, 1], noise_levels=[0.1],
                                 figures=isolated / "figures", workers=1)
     t = tables[0.1]
     assert t.algorithm.tolist() == list(ALGORITHMS) and (t.n_seeds == 2).all()
-    assert (isolated / "figures" / "lenet_mnist_smoke" / "table02_algorithms_p0.1.md").exists()
-    paper = t.set_index("algorithm")["paper (M-LeNet)"]          # the paper's Tables 5, 7, 9, 10 at 10% noise
-    assert paper["LR rewinding"] == "7.57±0.35" and paper["EDT"] == "8.96±0.13" and paper["WD"] == "5.45±0.38"
+    folder = isolated / "figures" / "lenet_mnist_smoke"
+    assert (folder / "algorithms_p0.1.md").exists() and not (folder / "table02_algorithms_p0.1.md").exists()
+    paper = t.set_index("algorithm")[["paper_mean", "paper_std"]]     # the paper's Tables 5, 7, 9, 10 at 10% noise
+    assert paper.loc["LR rewinding"].tolist() == [7.57, 0.35] and paper.loc["EDT"].tolist() == [8.96, 0.13]
+    assert paper.loc["WD"].tolist() == [5.45, 0.38]
     edt = t.set_index("algorithm").loc["EDT"]
-    assert edt.optimal_weights_remaining.startswith("100.0")
+    assert edt.optimal_weights_remaining_mean == 100.0 and edt.optimal_weights_remaining_std == 0.0
+    assert "7.57±0.35" in (folder / "algorithms_p0.1.md").read_text()      # 'm±s' only in the markdown
 
 
 def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):

@@ -1,5 +1,6 @@
 """IMP through the run store: densities, LR vs weight rewinding, resume bit-identical, corrupt checkpoints recomputed,
 finished levels never retrained."""
+import os
 from dataclasses import replace
 
 import pytest
@@ -84,4 +85,14 @@ def test_run_many_in_process_pool(tiny_mnist):
     specs = {f"s{i}": spec_of(seed=i, levels=1) for i in range(2)}
     out = run_many(specs, st, workers=2, device="cpu")
     assert all(len(df) == 2 for df in out.values())
-    assert out["s0"].test_err.iloc[0] != out["s1"].test_err.iloc[0] or out["s0"].val_err.iloc[0] != out["s1"].val_err.iloc[0]
+    # every level was trained in a worker process, not here ...
+    assert all(st.metrics(s, lv)["written_by"]["pid"] != os.getpid() for s in specs.values() for lv in (0, 1))
+    # ... and is exactly what training here, one thread like a worker, gives
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try: ref = run_many(specs, Store(st.root.parent / "ref"), workers=1, device="cpu")
+    finally: torch.set_num_threads(threads)
+    for k, s in specs.items():
+        assert out[k].test_err.tolist() == ref[k].test_err.tolist()
+        assert all(torch.equal(a, b) for a, b in zip(st.load_state(s, 1)[0].values(),
+                                                     Store(st.root.parent / "ref").load_state(s, 1)[0].values()))
