@@ -50,6 +50,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 import multiprocessing as mp
 
@@ -208,39 +209,56 @@ with tempfile.TemporaryDirectory() as _d:
 
 # %%
 #| export
-def _worker(spec_dict: dict, root: str, label: str, device: str):
-    torch.set_num_threads(1)
-    spec = RunSpec.from_dict(spec_dict)
-    run_imp(spec, Store(root), device=device, progress=False, label=label)
-    return label
+def run_job(spec_dict: dict, root: str, label: str, threads: int | None = None, device: str | None = None) -> dict:
+    "Train one run (every missing level) into the store at `root`, in this process; returns where and how long."
+    threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
+    if threads: torch.set_num_threads(threads)
+    spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
+    before = len(st.levels_done(spec))
+    run_imp(spec, st, device=device, progress=False, label=label)
+    return {"label": label, "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
+            "levels_trained": len(st.levels_done(spec)) - before, "seconds": round(time.time() - t0, 2)}
+
+def run_pool(specs: dict[str, RunSpec], store: Store, workers: int | None = None, device=None,
+             progress: bool | None = None) -> tuple[list[dict], dict[str, BaseException]]:
+    """The one local process pool (used by `run_many`, the sections and `sweep --executor local`): every run of
+    `specs` in a spawned process, `workers` at a time (default one per core, `cores // workers` threads each).
+    Progress counts finished levels, read from the store. Returns (`run_job` reports, {label: exception})."""
+    device = str(torch.device(device) if device is not None else default_device())
+    cores = os.cpu_count() or 1
+    workers = max(1, min(workers or cores, len(specs)))
+    threads = max(1, cores // workers)
+    total = sum(s.prune.levels + 1 for s in specs.values())
+    done = lambda: sum(len(store.levels_done(s)) for s in specs.values())
+    bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({workers} workers)", unit="level",
+               disable=not _progress_enabled(progress))
+    finished, failed = [], {}
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = {ex.submit(run_job, s.to_dict(), str(store.root), k, threads, device): k for k, s in specs.items()}
+        pending = set(futs)
+        while pending:
+            ready, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+            for f in ready:
+                try: finished.append(f.result())
+                except Exception as e: failed[futs[f]] = e
+            bar.update(done() - bar.n)
+    bar.close()
+    return finished, failed
 
 def run_many(specs: dict[str, RunSpec], store: Store | None = None, workers: int | None = None,
              device=None, progress: bool | None = None) -> dict[str, pd.DataFrame]:
-    "Complete every run of `specs` ({label: spec}) that the store lacks; return their results by label."
+    """Complete every run of `specs` ({label: spec}) that the store lacks (in this process for one worker or one
+    run, else in `run_pool`); a failed run raises its error. Returns the results by label."""
     store = store or Store()
     device = torch.device(device) if device is not None else default_device()
-    missing = {k: s for k, s in specs.items() if len(store.levels_done(s)) < s.prune.levels + 1}
-    workers = workers or (os.cpu_count() or 1)
+    missing = {k: s for k, s in specs.items() if not store.is_complete(s)}
     if device.type != "cpu": workers = 1   # one accelerator: runs go one after another
-    if missing:
-        if workers <= 1 or len(missing) == 1:
-            for k, s in tqdm(missing.items(), desc="runs", disable=not _progress_enabled(progress)):
-                run_imp(s, store, device, progress, label=k)
-        else:
-            # progress counts finished levels (read from the store), so a long sweep moves every few seconds
-            total = sum(s.prune.levels + 1 for s in missing.values())
-            done = lambda: sum(len(store.levels_done(s)) for s in missing.values())
-            bar = tqdm(total=total, initial=done(), desc=f"levels of {len(missing)} runs", unit="level",
-                       disable=not _progress_enabled(progress))
-            ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=ctx) as ex:
-                futs = [ex.submit(_worker, s.to_dict(), str(store.root), k, str(device)) for k, s in missing.items()]
-                pending = set(futs)
-                while pending:
-                    finished, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
-                    for f in finished: f.result()          # a failed run stops the sweep with its error
-                    bar.update(done() - bar.n)
-            bar.close()
+    if len(missing) == 1 or (missing and (workers or os.cpu_count() or 1) <= 1):
+        for k, s in tqdm(missing.items(), desc="runs", disable=not _progress_enabled(progress)):
+            run_imp(s, store, device, progress, label=k)
+    elif missing:
+        _, failed = run_pool(missing, store, workers, device, progress)
+        if failed: raise next(iter(failed.values()))        # a failed run stops the caller with its error
     return {k: store.results(s) for k, s in specs.items()}
 
 

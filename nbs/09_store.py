@@ -123,6 +123,10 @@ class Store:
         if not d.exists(): return []
         return sorted(int(p.parent.name[6:]) for p in d.glob("level_*/metrics.json"))
 
+    def is_complete(self, spec: RunSpec) -> bool:
+        "Whether every level of `spec` (the dense level 0 and its `prune.levels` pruning levels) is stored."
+        return len(self.levels_done(spec)) >= spec.prune.levels + 1
+
     def save_level(self, spec: RunSpec, level: int, metrics: dict, per_example: dict[str, torch.Tensor],
                    state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
         "Write one finished level; `metrics.json` goes last and records the checksums of the tensor files."

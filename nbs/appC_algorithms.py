@@ -46,9 +46,8 @@ from IPython.display import Markdown, display
 
 from pruning_repro.algorithms import algorithm_frames, table2_algorithms, versus_table
 from pruning_repro.analysis import summarize
-from pruning_repro.imp import run_many
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
-from pruning_repro.sweep import section_runs, start_section
+from pruning_repro.sweep import start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
 B, seeds, noise_levels, out, store = start_section("appC_algorithms", bench, scale, seeds, noise_levels, figures_dir, store_dir)
@@ -60,7 +59,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.pru
 
 # %%
 t0 = time.time()
-run_many(section_runs("appC_algorithms", B, seeds, noise_levels), store, workers=workers)
+train_section("appC_algorithms", B, seeds, noise_levels, store, workers)
 frames = algorithm_frames(B, noise_levels, seeds, store, NAMES)
 print(f"{sum(len(v) for v in frames.values())} models ready in {time.time() - t0:.0f} s")
 

@@ -52,11 +52,10 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import (jaccard, jaccard_chance, optimal_key, stats, subgroup_deltas, summarize,
                                     top_fraction)
 from pruning_repro.el2n import el2n_scores
-from pruning_repro.imp import run_many
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, save_figure, save_table
 from pruning_repro.algorithms import algorithm_frames
-from pruning_repro.sweep import section_runs, start_section
+from pruning_repro.sweep import start_section, train_section
 from pruning_repro.width import equalized_models
 
 B, seeds, noise_levels, out, store = start_section("appI_width", bench, scale, seeds, noise_levels, figures_dir, store_dir)
@@ -68,7 +67,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-run_many(section_runs("appI_width", B, seeds, noise_levels), store, workers=workers)
+train_section("appI_width", B, seeds, noise_levels, store, workers)
 frames = algorithm_frames(B, noise_levels, seeds, store, ("LR rewinding", "WD"))
 eq = equalized_models(B, noise_levels, seeds, store)
 scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()

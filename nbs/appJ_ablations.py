@@ -47,11 +47,10 @@ from IPython.display import Markdown, display
 
 from pruning_repro.algorithms import APPJ_ALGORITHMS, algorithm_frames, versus_table
 from pruning_repro.analysis import summarize
-from pruning_repro.imp import run_many
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
 from pruning_repro.report import claim_line
-from pruning_repro.sweep import section_runs, start_section
+from pruning_repro.sweep import start_section, train_section
 
 B, seeds, noise_levels, out, store = start_section("appJ_ablations", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
@@ -61,7 +60,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-run_many(section_runs("appJ_ablations", B, seeds, noise_levels), store, workers=workers)
+train_section("appJ_ablations", B, seeds, noise_levels, store, workers)
 frames = algorithm_frames(B, noise_levels, seeds, store, APPJ_ALGORITHMS)
 curves = {k: summarize(v, ("test_err", "val_err")) for k, v in frames.items()}
 print(f"ready in {time.time() - t0:.0f} s")

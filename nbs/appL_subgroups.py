@@ -48,10 +48,9 @@ from IPython.display import Markdown, display
 
 from pruning_repro.analysis import subgroup_deltas, subgroup_extremes
 from pruning_repro.el2n import el2n_scores
-from pruning_repro.imp import run_many
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.report import claim_line
-from pruning_repro.sweep import algorithm_runs, section_runs, start_section
+from pruning_repro.sweep import algorithm_runs, start_section, train_section
 from pruning_repro.width import weights_remaining, width_steps
 
 B, seeds, noise_levels, out, store = start_section("appL_subgroups", bench, scale, seeds, noise_levels, figures_dir, store_dir)
@@ -63,7 +62,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-run_many(section_runs("appL_subgroups", B, seeds, noise_levels), store, workers=workers)
+train_section("appL_subgroups", B, seeds, noise_levels, store, workers)
 scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()
           for p in noise_levels for s in seeds}
 print(f"ready in {time.time() - t0:.0f} s")

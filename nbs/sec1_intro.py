@@ -49,10 +49,9 @@ from IPython.display import Markdown, display
 
 from pruning_repro.analysis import paired_by_level, study_subgroup_deltas, subgroup_extremes
 from pruning_repro.el2n import el2n_scores
-from pruning_repro.imp import run_many
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.algorithms import algorithm_frames
-from pruning_repro.sweep import imp_runs, section_runs, start_section
+from pruning_repro.sweep import imp_runs, start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
 B, seeds, noise_levels, out, store = start_section("sec1_intro", bench, scale, seeds, noise_levels, figures_dir, store_dir)
@@ -65,7 +64,7 @@ print(f"{B.name} at scale {scale!r}: noise {p0:.0%}, seeds {seeds} -> {out}")
 
 # %%
 t0 = time.time()
-run_many(section_runs("sec1_intro", B, seeds, [p0]), store, workers=workers)
+train_section("sec1_intro", B, seeds, [p0], store, workers)
 frames = algorithm_frames(B, [p0], seeds, store, ("LR rewinding", "EDT"))
 imp = imp_runs(B, seeds, [p0])
 scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=workers).numpy() for k, v in imp.items()}

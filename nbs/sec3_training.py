@@ -49,9 +49,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from pruning_repro.analysis import study_subgroup_deltas, subgroup_extremes
-from pruning_repro.sweep import imp_runs, section_runs, start_section
+from pruning_repro.sweep import imp_runs, start_section, train_section
 from pruning_repro.el2n import el2n_scores
-from pruning_repro.imp import run_many
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 
 # bad parameters or missing data: one clear error, nothing written
@@ -65,8 +64,7 @@ print(f"{B.name} ({B.description}) at scale {scale!r}, no label noise, seeds {se
 
 # %%
 t0 = time.time()
-runs = section_runs("sec3_training", B, seeds, [0.0])
-run_many(runs, store, workers=workers)
+runs, _ = train_section("sec3_training", B, seeds, [0.0], store, workers)
 imp = imp_runs(B, seeds, [0.0])
 scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=workers).numpy() for k, v in imp.items()}
 print(f"{len(runs)} runs ready in {time.time() - t0:.0f} s")

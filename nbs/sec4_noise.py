@@ -46,8 +46,7 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import (generalization_table, optimal_level_of_mean, partition_table, subgroup_extremes,
                                     summarize, trajectories)
 from pruning_repro.report import claim_line
-from pruning_repro.sweep import imp_runs, section_runs, start_section
-from pruning_repro.imp import run_many
+from pruning_repro.sweep import imp_runs, start_section, train_section
 from pruning_repro.paper import paper_table6, paper_table11
 from pruning_repro.plots import fig_partition_loss, fig_test_error, save_figure, save_table
 
@@ -61,7 +60,7 @@ print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, see
 
 # %%
 t0 = time.time()
-run_many(section_runs("sec4_noise", B, seeds, noise_levels), store, workers=workers)  # IMP + EL2N models
+train_section("sec4_noise", B, seeds, noise_levels, store, workers)  # IMP + EL2N models
 specs = imp_runs(B, seeds, noise_levels)
 df = trajectories({k: store.results(v) for k, v in specs.items()}, specs)
 summary = summarize(df)

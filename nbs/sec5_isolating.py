@@ -48,11 +48,10 @@ from IPython.display import Markdown, display
 
 from pruning_repro.algorithms import algorithm_frames, versus_table
 from pruning_repro.analysis import summarize
-from pruning_repro.imp import run_many
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
 from pruning_repro.report import claim_line
-from pruning_repro.sweep import section_runs, start_section
+from pruning_repro.sweep import start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
 B, seeds, noise_levels, out, store = start_section("sec5_isolating", bench, scale, seeds, noise_levels, figures_dir, store_dir)
@@ -63,7 +62,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.pru
 
 # %%
 t0 = time.time()
-run_many(section_runs("sec5_isolating", B, seeds, noise_levels), store, workers=workers)
+train_section("sec5_isolating", B, seeds, noise_levels, store, workers)
 frames = algorithm_frames(B, noise_levels, seeds, store, ("LR rewinding", "EDT", "WD"))
 curves = {"LR rewinding": summarize(frames["LR rewinding"], ("test_err", "val_err")),
           "EDT": summarize(frames["EDT"], ("test_err", "val_err")),

@@ -18,8 +18,7 @@ __all__ = ['nbs_dir', 'run_section', 'compare_algorithms', 'main']
 
 # %% ../nbs/15_cli.ipynb #92db68ad
 from .algorithms import algorithm_runs
-from .sweep import (EXECUTORS, SECTIONS, check_sections, default_figures_dir, dependent_runs,
-                                 figures_folder, imp_runs, section_noise, section_runs)
+from .sweep import EXECUTORS, SECTIONS, figures_folder, section_noise
 
 def nbs_dir() -> Path:
     "The folder holding the section notebooks."
@@ -41,12 +40,10 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     if workers is not None and workers < 1: raise ConfigError(f"workers must be >= 1, got {workers}")
     src = nbs_dir() / f"{section}.ipynb"
     # train what the section needs here, with progress in the terminal; the notebook then only reads the store
-    from pruning_repro.imp import run_many
     from pruning_repro.store import Store
+    from pruning_repro.sweep import train_section
     given = None if noise_levels is None else levels      # None: the section's own noise levels
-    st, levels_used = Store(store), section_noise(section, b, given)
-    run_many(section_runs(section, b, seeds, levels_used), st, workers=workers)
-    run_many(dependent_runs(section, b, seeds, levels_used, st), st, workers=workers)   # App. D, E, K retrainings
+    train_section(section, b, seeds, section_noise(section, b, given), Store(store), workers)   # and its retrainings
     import papermill as pm
     out_dir = figures_folder(figures, bench, scale)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,9 @@
 from __future__ import annotations
 
 import configparser
-import os
-import socket
 import subprocess
-import sys
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,9 +17,9 @@ from .config import ConfigError, RunSpec, resolve_study
 
 # %% auto #0
 __all__ = ['SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'SECTION_AFTER', 'EXECUTORS', 'imp_runs', 'section_noise', 'Section',
-           'default_figures_dir', 'figures_folder', 'start_section', 'dependent_frame', 'train_with_retrainings',
-           'dependent_runs', 'section_runs', 'check_sections', 'study_runs', 'SlurmOptions', 'load_profile',
-           'slurm_options', 'run_job', 'SweepReport', 'sweep']
+           'default_figures_dir', 'figures_folder', 'start_section', 'dependent_frame', 'train_study', 'train_section',
+           'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections', 'study_runs', 'SlurmOptions',
+           'load_profile', 'slurm_options', 'SweepReport', 'sweep']
 
 # %% ../nbs/14_sweep.ipynb #0b707d63
 def imp_runs(b, seeds, noise_levels) -> dict:
@@ -171,15 +168,34 @@ def dependent_frame(runs: dict, store, traj=None):
     if traj is not None: df = df.merge(traj[["noise", "seed", "level", "weights_remaining"]], on=["noise", "seed", "level"])
     return df
 
-def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=None) -> tuple:
-    """A two-stage section's runs, trained where the store lacks them: IMP per noise level and seed, then the
-    retrainings its results name. Returns (IMP runs, retrainings, `analysis.trajectories` of the IMP runs)."""
-    from pruning_repro.analysis import trajectories
+def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict, dict | None]:
+    """The one definition of "train a study, then the retrainings its results name": every run of `study_runs` the
+    store lacks goes to `execute({label: spec})`; once all are complete, the App. D, E, K retrainings
+    (`dependent_runs`, each spec once) are named and the missing ones go to `execute` too. Returns (first stage,
+    second stage), the second None while the first is incomplete (a failed run, or `execute` trained nothing)."""
+    first = study_runs(b, sections, seeds, noise_levels)
+    todo = {k: s for k, s in first.items() if not store.is_complete(s)}
+    if todo: execute(todo)
+    if not all(store.is_complete(s) for s in first.values()): return first, None
+    after, seen = {}, set()
+    for sec in check_sections(sections):
+        for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items():
+            if v.hash() not in seen: seen.add(v.hash()); after[k] = v
+    todo = {k: s for k, s in after.items() if not store.is_complete(s)}
+    if todo: execute(todo)
+    return first, after
+
+def train_section(section: str, b, seeds, noise_levels, store, workers=None) -> tuple[dict, dict]:
+    "Train (where the store lacks them) the runs of one section, then its retrainings: (first stage, second stage)."
     from pruning_repro.imp import run_many
+    return train_study(b, [section], seeds, noise_levels, store, lambda todo: run_many(todo, store, workers=workers))
+
+def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=None) -> tuple:
+    """A two-stage section (App. D, E, K), trained by `train_section`. Returns (its IMP runs, retrainings,
+    `analysis.trajectories` of the IMP runs)."""
+    from pruning_repro.analysis import trajectories
+    _, after = train_section(section, b, seeds, noise_levels, store, workers)
     imp = imp_runs(b, seeds, noise_levels)
-    run_many(imp, store, workers=workers)
-    after = dependent_runs(section, b, seeds, noise_levels, store)
-    run_many(after, store, workers=workers)
     return imp, after, trajectories({k: store.results(v) for k, v in imp.items()}, imp)
 
 def dependent_runs(section: str, b, seeds, noise_levels, store) -> dict:
@@ -291,18 +307,7 @@ def slurm_options(profile: str | Path | None = None, **overrides) -> SlurmOption
     return SlurmOptions(**d)
 
 # %% ../nbs/14_sweep.ipynb #6c9d624a
-def run_job(spec_dict: dict, root: str, label: str, threads: int | None = None, device: str | None = None) -> dict:
-    "Train one run (every missing level) into the store at `root`; returns where and how long."
-    import torch
-    from pruning_repro.imp import run_imp
-    from pruning_repro.store import Store
-    threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
-    if threads: torch.set_num_threads(threads)
-    spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
-    before = len(st.levels_done(spec))
-    run_imp(spec, st, device=device, progress=False, label=label)
-    return {"label": label, "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
-            "levels_trained": len(st.levels_done(spec)) - before, "seconds": round(time.time() - t0, 2)}
+#| export
 
 # %% ../nbs/14_sweep.ipynb #0ae8ae7a
 @dataclass
@@ -329,9 +334,6 @@ class SweepReport:
         if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
         return s
 
-def _complete(spec: RunSpec, store) -> bool:
-    return len(store.levels_done(spec)) >= spec.prune.levels + 1
-
 def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
           executor: str = "local", store=None, workers: int | None = None, slurm: SlurmOptions | None = None,
           device: str | None = None, progress: bool | None = None, dry_run: bool = False) -> SweepReport:
@@ -348,48 +350,26 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
     check_available(b.data)
     st = Store(store)
     given = None if noise_levels is None else levels
-    runs = study_runs(b, sections, seeds, given)
-    missing = {k: s for k, s in runs.items() if not _complete(s, st)}
-    rep = SweepReport(executor, len(runs), len(runs) - len(missing), 0 if dry_run else len(missing))
-    staged = [s for s in sections if s in SECTION_AFTER]
-    def stage(todo):
+    rep, wanted = SweepReport(executor, 0, 0, 0), []
+    def execute(todo):
+        wanted.append(len(todo))
+        if dry_run: return
+        rep.submitted += len(todo)
         if executor == "local": _sweep_local(todo, st, rep, workers, device, progress)
         else: _sweep_slurm(todo, st, rep, slurm, device, progress)
-    if missing and not dry_run: stage(missing)
-    # second stage (App. D, E, K): retrainings named by the first stage's per-example results
-    if staged and rep.ok and all(_complete(s, st) for s in runs.values()):
-        after, seen = {}, set()
-        for sec in staged:
-            for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, given), st).items():
-                if v.hash() not in seen: seen.add(v.hash()); after[k] = v
-        todo = {k: v for k, v in after.items() if not _complete(v, st)}
-        rep.runs += len(after); rep.complete_before += len(after) - len(todo)
-        if not dry_run and todo: rep.submitted += len(todo); stage(todo)
-    elif staged: rep.pending_stage = staged
+    first, after = train_study(b, sections, seeds, given, st, execute)
+    rep.runs = len(first) + len(after or {})
+    rep.complete_before = rep.runs - sum(wanted)
+    if after is None: rep.pending_stage = [s for s in sections if s in SECTION_AFTER]
     return rep
 
 # %% ../nbs/14_sweep.ipynb #1b805192
 def _sweep_local(missing: dict, st, rep: SweepReport, workers, device, progress) -> None:
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from tqdm.auto import tqdm
-    from pruning_repro.sweep import run_job as job   # by reference, so spawned workers can import it
-    from pruning_repro.train import _progress_enabled
-    cores = os.cpu_count() or 1
-    workers = min(workers or cores, len(missing))
-    threads = max(1, cores // workers)
-    bar = tqdm(total=len(missing), desc=f"runs ({workers} local workers)", unit="run",
-               disable=not _progress_enabled(progress))
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-        futs = {ex.submit(job, s.to_dict(), str(st.root), k, threads, device): k for k, s in missing.items()}
-        pending = set(futs)
-        while pending:
-            done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
-            for f in done:
-                try: rep.finished.append(f.result())
-                except Exception as e: rep.failed[futs[f]] = f"{type(e).__name__}: {e}"
-                bar.update(1)
-    bar.close()
+    "The local executor: `imp.run_pool`, the one process pool of the package."
+    from pruning_repro.imp import run_pool
+    finished, failed = run_pool(missing, st, workers, device, progress)
+    rep.finished += finished
+    rep.failed.update({k: f"{type(e).__name__}: {e}" for k, e in failed.items()})
 
 def _failure_reason(text: str) -> str:
     "The exception line of a remote traceback (submitit wraps it in its own message)."
@@ -408,7 +388,7 @@ def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device
     import logging
     import submitit
     from tqdm.auto import tqdm
-    from pruning_repro.sweep import run_job as job
+    from pruning_repro.imp import run_job as job
     from pruning_repro.train import _progress_enabled
     logging.getLogger("submitit").setLevel(logging.ERROR)   # without accounting every poll warns about sacct
     folder = st.root / "_slurm"
