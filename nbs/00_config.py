@@ -293,6 +293,39 @@ s.canonical()[:120]
 
 
 # %% [markdown]
+# A **`RunKey`** is a run's place in a study — bench, learning algorithm, noise level, seed, and where a family has
+# several runs per seed, which one (`k`: the width step or EL2N model; `level` and `kind`: the pruning level that
+# chose a retraining's examples and which retraining, e.g. TIE or RND). Studies are `{RunKey: RunSpec}`: the key says
+# what a run is for, the spec (its hash) what it computes; tables are built from the keys' fields, never from parsing
+# a label. `str(key)` is the label shown in progress bars and logs.
+
+# %%
+#| export
+@dataclass(frozen=True)
+class RunKey:
+    "A run's place in a study (its identity is its spec's hash)."
+    bench: str
+    algorithm: str               # 'LR rewinding', 'WD', 'EL2N', 'one-shot', 'WS (equalized)', 'App. D', ...
+    noise: float
+    seed: int
+    k: int | None = None         # width step (WD), EL2N model index
+    level: int | None = None     # the pruning level whose results chose a retraining's examples (App. D, E, K)
+    kind: str = ""               # which retraining: 'TIE' / 'RND' (App. D), 'TW' / 'Rand' (App. K)
+
+    def __str__(self) -> str:
+        s = f"{self.bench}/{self.algorithm}/p={self.noise:g}/seed={self.seed}"
+        if self.k is not None: s += f"/k={self.k}"
+        if self.level is not None: s += f"/level={self.level}"
+        return s + (f"/{self.kind}" if self.kind else "")
+
+
+# %%
+_k = RunKey("lenet_mnist", "App. D", 0.1, 2, level=3, kind="TIE")
+test_eq(str(_k), "lenet_mnist/App. D/p=0.1/seed=2/level=3/TIE")
+test_eq(len({_k, RunKey("lenet_mnist", "App. D", 0.1, 2, level=3, kind="TIE")}), 1)   # hashable, by value
+
+
+# %% [markdown]
 # ## The bench registry
 #
 # A `Bench` bundles the defaults of one benchmark: data, model, training, pruning, the paper's noise levels and the

@@ -89,6 +89,7 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
     "Train the dense model and every pruning level of `spec` that the store lacks; return one row per level."
     store = store or Store()
     device = torch.device(device) if device is not None else default_device()
+    label = str(label)                      # a study's `RunKey`, or any label: stored in spec.json, shown in bars
     store.init_run(spec, label)
     with store.lock(spec):
         todo = [lv for lv in range(spec.prune.levels + 1) if lv not in store.levels_done(spec)]
@@ -209,14 +210,14 @@ with tempfile.TemporaryDirectory() as _d:
 
 # %%
 #| export
-def run_job(spec_dict: dict, root: str, label: str, threads: int | None = None, device: str | None = None) -> dict:
+def run_job(spec_dict: dict, root: str, label, threads: int | None = None, device: str | None = None) -> dict:
     "Train one run (every missing level) into the store at `root`, in this process; returns where and how long."
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
     if threads: torch.set_num_threads(threads)
     spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
     before = len(st.levels_done(spec))
     run_imp(spec, st, device=device, progress=False, label=label)
-    return {"label": label, "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
+    return {"label": str(label), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
             "levels_trained": len(st.levels_done(spec)) - before, "seconds": round(time.time() - t0, 2)}
 
 def run_pool(specs: dict[str, RunSpec], store: Store, workers: int | None = None, device=None,

@@ -47,7 +47,7 @@ import functools
 
 import torch
 
-from pruning_repro.config import Bench, ConfigError, ModelSpec, PruneSpec, RunSpec
+from pruning_repro.config import Bench, ConfigError, ModelSpec, PruneSpec, RunKey, RunSpec
 from pruning_repro.data import data_info
 from pruning_repro.models import MODELS, count_params
 
@@ -73,7 +73,7 @@ def width_steps(bench: Bench, ratio: float | None = None) -> int:
         if 100 * n / base <= target or n == floor: return k
 
 def width_specs(bench: Bench, noise: float, seed: int, steps: int | None = None, ratio: float | None = None,
-                equalized: bool = False) -> dict[str, RunSpec]:
+                equalized: bool = False) -> dict[RunKey, RunSpec]:
     """Specs of the width sequence 1, r, r², ... (`steps` + 1 models): r the bench's `wd_ratio` (0.8 on the paper's
     benches, §5.2), `steps` by default `width_steps(bench)`, so the sequence spans the weights-remaining range of the
     bench's IMP trajectory."""
@@ -87,7 +87,7 @@ def width_specs(bench: Bench, noise: float, seed: int, steps: int | None = None,
     out = {}
     for k in range(steps + 1):
         model = replace(bench.model, width=bench.model.width * ratio ** k)
-        out[f"{bench.name}/wd{'-eq' if equalized else ''}/p={noise:g}/seed={seed}/k={k}"] = \
+        out[RunKey(bench.name, "WS (equalized)" if equalized else "WD", noise, seed, k=k)] = \
             bench.run_spec(noise, seed, model=model, prune=prune)
     return out
 
@@ -122,10 +122,10 @@ def width_results(results: dict[str, pd.DataFrame], specs: dict[str, RunSpec]) -
 
 # %%
 #| export
-def oneshot_runs(b: Bench, noise: float, seed: int) -> dict[str, RunSpec]:
+def oneshot_runs(b: Bench, noise: float, seed: int) -> dict[RunKey, RunSpec]:
     "One-shot pruning (App. I) to the size of each down-scaled width (k ≥ 1 of `width_specs`)."
     from pruning_repro.imp import oneshot_spec
-    return {f"{b.name}/oneshot/p={noise:g}/seed={seed}/k={k}": oneshot_spec(b.run_spec(noise, seed), weights_remaining(ws) / 100)
+    return {RunKey(b.name, "one-shot", noise, seed, k=k): oneshot_spec(b.run_spec(noise, seed), weights_remaining(ws) / 100)
             for k, ws in enumerate(width_specs(b, noise, seed).values()) if k > 0}
 
 def equalized_models(b: Bench, noise_levels, seeds, store) -> pd.DataFrame:

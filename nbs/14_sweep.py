@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pruning_repro.algorithms import APPJ_ALGORITHMS, algorithm_runs, table2_algorithms
-from pruning_repro.config import ConfigError, RunSpec, resolve_study
+from pruning_repro.config import ConfigError, RunKey, RunSpec, resolve_study
 
 # %%
 #| hide
@@ -76,14 +76,14 @@ from fastcore.test import test_eq, test_fail
 # %%
 #| export
 def imp_runs(b, seeds, noise_levels) -> dict:
-    "One IMP (LR rewinding) trajectory per noise level and seed: {label: RunSpec}."
-    return {f"{b.name}/p={p:g}/seed={s}": b.run_spec(p, s) for p in noise_levels for s in seeds}
+    "One IMP (LR rewinding) trajectory per noise level and seed: {RunKey: RunSpec}."
+    return {RunKey(b.name, "LR rewinding", p, s): b.run_spec(p, s) for p in noise_levels for s in seeds}
 
 def _el2n_runs(b, seeds, noise_levels) -> dict:
     "The partially trained models whose EL2N scores the subgroup analyses use (App. B.3), per noise level and seed."
     from pruning_repro.el2n import el2n_specs
-    return {k: v for p in noise_levels for s in seeds
-            for k, v in el2n_specs(b.run_spec(p, s), b.el2n_models, b.el2n_fraction).items()}
+    return {RunKey(b.name, "EL2N", p, s, k=n): v for p in noise_levels for s in seeds
+            for n, v in el2n_specs(b.run_spec(p, s), b.el2n_models, b.el2n_fraction).items()}
 
 def _sec3_runs(b, seeds, noise_levels) -> dict:
     "§3: IMP (LR rewinding) without label noise, and the EL2N models of those runs."
@@ -181,7 +181,7 @@ def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2)
 def _appD_after(b, seeds, noise_levels, store) -> dict:
     "App. D: per pruning level, dense runs without the top-20% improved examples (TIE) and without 20% random (RND)."
     from pruning_repro.leave_out import tie_rnd_specs
-    return {f"{b.name}/appD/p={p:g}/seed={s}/level={lv}/{k}": v for p in noise_levels for s in seeds
+    return {RunKey(b.name, "App. D", p, s, level=lv, kind=k): v for p in noise_levels for s in seeds
             for lv in range(1, b.prune.levels + 1) for k, v in tie_rnd_specs(b.run_spec(p, s), store, lv, 0.2).items()}
 
 def _appE_after(b, seeds, noise_levels, store) -> dict:
@@ -193,13 +193,13 @@ def _appE_after(b, seeds, noise_levels, store) -> dict:
             spec = b.run_spec(p, s)
             for lv in range(0, b.prune.levels + 1):   # level 0 too: Table 8's "0% sparsity" dense-subset model
                 if bool(store.load_per_example(spec, lv)["train_correct"].all()): continue   # nothing to leave out
-                out[f"{b.name}/appE/p={p:g}/seed={s}/level={lv}"] = dense_subset_spec(spec, store, lv)
+                out[RunKey(b.name, "App. E", p, s, level=lv)] = dense_subset_spec(spec, store, lv)
     return out
 
 def _appK_after(b, seeds, noise_levels, store) -> dict:
     "App. K.2: per pruning level, dense runs on 40% subsamples with the top-1% worsened examples (TW) or 1% random."
     from pruning_repro.leave_out import top_worsened_specs
-    return {f"{b.name}/appK/p={p:g}/seed={s}/level={lv}/{k}": v for p in noise_levels for s in seeds
+    return {RunKey(b.name, "App. K", p, s, level=lv, kind=k): v for p in noise_levels for s in seeds
             for lv in range(1, b.prune.levels + 1)
             for k, v in top_worsened_specs(b.run_spec(p, s), store, lv).items()}
 
@@ -211,11 +211,9 @@ def dependent_frame(runs: dict, store, traj=None):
     selected at when the IMP trajectories `traj` (`analysis.trajectories`) are given. Reads the store."""
     import pandas as pd
     rows = []
-    for label, spec in runs.items():
-        parts = dict(x.split("=", 1) for x in label.split("/") if "=" in x)
-        kind = label.rsplit("/", 1)[-1] if "=" not in label.rsplit("/", 1)[-1] else ""
+    for key, spec in runs.items():
         r = store.results(spec).iloc[-1]
-        rows.append({"noise": float(parts["p"]), "seed": int(parts["seed"]), "level": int(parts["level"]), "kind": kind,
+        rows.append({"noise": key.noise, "seed": key.seed, "level": key.level, "kind": key.kind,
                      "test_err": r.test_err, "val_err": r.val_err, "n_left_out": len(spec.data.exclude_ids)})
     df = pd.DataFrame(rows, columns=["noise", "seed", "level", "kind", "test_err", "val_err", "n_left_out"])
     if traj is not None: df = df.merge(traj[["noise", "seed", "level", "weights_remaining"]], on=["noise", "seed", "level"])

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from pruning_repro.config import ConfigError
+from pruning_repro.config import ConfigError, RunKey
 
 # %%
 #| hide
@@ -110,13 +110,13 @@ test_fail(lambda: get_algorithm("magic"), contains="unknown algorithm")
 # %%
 #| export
 def algorithm_runs(b, noise: float, seeds, names=None) -> dict[str, dict]:
-    "{algorithm: {label: RunSpec}} of the registered algorithms `names` (default all) at one noise level."
+    "{algorithm: {RunKey: RunSpec}} of the registered algorithms `names` (default all) at one noise level."
     from pruning_repro.width import width_specs
     out = {}
     for name in (names or ALGORITHMS):
         a = get_algorithm(name)
         if a.prune is None: out[name] = {k: v for s in seeds for k, v in width_specs(b, noise, s).items()}
-        else: out[name] = {f"{b.name}/{name}/p={noise:g}/seed={s}": b.run_spec(noise, s, prune=replace(b.prune, **a.prune))
+        else: out[name] = {RunKey(b.name, name, noise, s): b.run_spec(noise, s, prune=replace(b.prune, **a.prune))
                            for s in seeds}
     return out
 
@@ -139,8 +139,9 @@ def algorithm_frames(b, noise_levels, seeds, store, names=None) -> dict:
 from pruning_repro.config import get_bench
 _b = get_bench("lenet_mnist", "smoke")
 _r = algorithm_runs(_b, 0.1, (0, 1))
-test_eq(_r["SynFlow"]["lenet_mnist/SynFlow/p=0.1/seed=1"].prune.strategy, "synflow")
-test_eq(_r["weight rewinding"]["lenet_mnist/weight rewinding/p=0.1/seed=0"].prune.rewind, "weight")
+test_eq(_r["SynFlow"][RunKey("lenet_mnist", "SynFlow", 0.1, 1)].prune.strategy, "synflow")
+test_eq(_r["weight rewinding"][RunKey("lenet_mnist", "weight rewinding", 0.1, 0)].prune.rewind, "weight")
+test_eq({k.k for k in _r["WD"]}, set(range(len(_r["WD"]) // 2)))
 test_eq(len({v.hash() for runs in _r.values() for v in runs.values()}), sum(len(v) for v in _r.values()))
 
 

@@ -84,9 +84,10 @@ for p in noise_levels:
     for s in seeds:
         dense_spec = B.run_spec(p, s)
         base = store.load_per_example(dense_spec, 0)["train_loss"].numpy()
-        members = {"pruning": [(k, runs["LR rewinding"][f"{B.name}/LR rewinding/p={p:g}/seed={s}"], k) for k in steps],
-                   "EDT": [(k, runs["EDT"][f"{B.name}/EDT/p={p:g}/seed={s}"], k) for k in steps],
-                   "WD": [(k, runs["WD"][f"{B.name}/wd/p={p:g}/seed={s}/k={k}"], 0) for k in wd_steps]}
+        of = lambda name: {key.k: spec for key, spec in runs[name].items() if key.seed == s}
+        members = {"pruning": [(k, of("LR rewinding")[None], k) for k in steps],
+                   "EDT": [(k, of("EDT")[None], k) for k in steps],
+                   "WD": [(k, of("WD")[k], 0) for k in wd_steps]}
         for algo, lst in members.items():
             for i, (k, spec, level) in enumerate(lst):
                 loss = store.load_per_example(spec, level)["train_loss"].numpy()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError
+from .config import ConfigError, RunKey
 
 # %% auto #0
 __all__ = ['ALGORITHMS', 'APPJ_ALGORITHMS', 'STYLES', 'Algorithm', 'register_algorithm', 'get_algorithm', 'style',
@@ -62,13 +62,13 @@ def table2_algorithms() -> tuple[str, ...]:
 
 # %% ../nbs/17_algorithms.ipynb #8b8c3ade
 def algorithm_runs(b, noise: float, seeds, names=None) -> dict[str, dict]:
-    "{algorithm: {label: RunSpec}} of the registered algorithms `names` (default all) at one noise level."
+    "{algorithm: {RunKey: RunSpec}} of the registered algorithms `names` (default all) at one noise level."
     from pruning_repro.width import width_specs
     out = {}
     for name in (names or ALGORITHMS):
         a = get_algorithm(name)
         if a.prune is None: out[name] = {k: v for s in seeds for k, v in width_specs(b, noise, s).items()}
-        else: out[name] = {f"{b.name}/{name}/p={noise:g}/seed={s}": b.run_spec(noise, s, prune=replace(b.prune, **a.prune))
+        else: out[name] = {RunKey(b.name, name, noise, s): b.run_spec(noise, s, prune=replace(b.prune, **a.prune))
                            for s in seeds}
     return out
 

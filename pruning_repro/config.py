@@ -13,8 +13,8 @@ from typing import Any
 
 # %% auto #0
 __all__ = ['INITS', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH', 'SCALES', 'ConfigError',
-           'DataSpec', 'ModelSpec', 'TrainSpec', 'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json', 'Bench',
-           'check_noise', 'register', 'get_bench', 'check_seeds', 'resolve_study']
+           'DataSpec', 'ModelSpec', 'TrainSpec', 'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json', 'RunKey',
+           'Bench', 'check_noise', 'register', 'get_bench', 'check_seeds', 'resolve_study']
 
 # %% ../nbs/00_config.ipynb #6912cecb
 class ConfigError(ValueError):
@@ -173,6 +173,24 @@ def _build(cls, d: dict):
             v = d[f.name]
             kw[f.name] = tuple(v) if isinstance(v, list) else v
     return cls(**kw)
+
+# %% ../nbs/00_config.ipynb #0adf3cfd
+@dataclass(frozen=True)
+class RunKey:
+    "A run's place in a study (its identity is its spec's hash)."
+    bench: str
+    algorithm: str               # 'LR rewinding', 'WD', 'EL2N', 'one-shot', 'WS (equalized)', 'App. D', ...
+    noise: float
+    seed: int
+    k: int | None = None         # width step (WD), EL2N model index
+    level: int | None = None     # the pruning level whose results chose a retraining's examples (App. D, E, K)
+    kind: str = ""               # which retraining: 'TIE' / 'RND' (App. D), 'TW' / 'Rand' (App. K)
+
+    def __str__(self) -> str:
+        s = f"{self.bench}/{self.algorithm}/p={self.noise:g}/seed={self.seed}"
+        if self.k is not None: s += f"/k={self.k}"
+        if self.level is not None: s += f"/level={self.level}"
+        return s + (f"/{self.kind}" if self.kind else "")
 
 # %% ../nbs/00_config.ipynb #a86bfa8f
 @dataclass(frozen=True)

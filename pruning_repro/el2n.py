@@ -36,8 +36,8 @@ def el2n_of(model: torch.nn.Module, split, batch_size: int | None = None) -> tor
     return torch.cat(out)
 
 # %% ../nbs/08_el2n.ipynb #470d1b10
-def el2n_specs(spec: RunSpec, n_models: int = 10, fraction: float = 0.1) -> dict[str, RunSpec]:
-    "The N partially trained replicas of `spec` whose scores are averaged."
+def el2n_specs(spec: RunSpec, n_models: int = 10, fraction: float = 0.1) -> dict[int, RunSpec]:
+    "The N partially trained replicas of `spec` whose scores are averaged: {model index: RunSpec}."
     if n_models < 1: raise ConfigError(f"n_models must be >= 1, got {n_models}")
     if not 0 < fraction <= 1: raise ConfigError(f"fraction of training must be in (0, 1], got {fraction}")
     epochs = max(1, int(round(fraction * spec.train.epochs)))
@@ -46,7 +46,7 @@ def el2n_specs(spec: RunSpec, n_models: int = 10, fraction: float = 0.1) -> dict
     base = replace(spec, train=train, prune=prune)
     # replicas 1..N: streams of init and data order distinct from the run whose examples they score (replica 0),
     # so no EL2N model is the first epochs of the dense model it is compared with
-    return {f"el2n/{spec.hash()[:8]}/model={n}": replace(base, replica=n + 1) for n in range(n_models)}
+    return {n: replace(base, replica=n + 1) for n in range(n_models)}
 
 def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, fraction: float = 0.1,
                 device=None, workers: int | None = None) -> torch.Tensor:
@@ -60,7 +60,7 @@ def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, f
         except CorruptRun: pass                                   # recompute below
     device = torch.device(device) if device is not None else default_device()
     specs = el2n_specs(spec, n_models, fraction)
-    run_many(specs, store, workers=workers, device=device)
+    run_many({f"el2n/{spec.hash()[:8]}/model={n}": s for n, s in specs.items()}, store, workers=workers, device=device)
     data = load_data(spec.data, spec.seed, device)
     record_data(spec, store, data)
     total = torch.zeros(len(data.train))
