@@ -40,7 +40,7 @@ def candidate_bench(name: str):
 
 
 def specs_of(b, algos, noise_levels, seeds):
-    from pruning_repro.sweep import algorithm_runs
+    from pruning_repro.algorithms import algorithm_runs
     out = {}
     for p in noise_levels:
         runs = algorithm_runs(b, p, seeds)

@@ -1,7 +1,6 @@
 """The measurements of `python -m bench` (see `bench/__main__.py`), importable so worker processes can run them."""
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import os
 import platform
@@ -20,9 +19,11 @@ from pruning_repro.imp import _run_level, record_data
 from pruning_repro.models import build_model
 from pruning_repro.prune import full_masks, prune_masks
 from pruning_repro.store import Store
-from pruning_repro.train import _epoch_batches, evaluate, train
+from pruning_repro.train import Runtime, _epoch_batches, evaluate, train
 
 from .reference import reference_loader, reference_steps
+
+RUNTIME = Runtime.from_env()   # the settings this benchmark run was started with (the edge); variants replace fields
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -96,17 +97,19 @@ def pruned_masks(model) -> dict:
 # ---------------------------------------------------------------- measurements
 REPEATS = 3   # every timing is the best of this many (this VM's speed drifts by ±20% between minutes)
 
-def time_train(model, data, spec: TrainSpec, masks, device, steps: int | None, repeats: int | None = None
-               ) -> tuple[float, int]:
+def time_train(model, data, spec: TrainSpec, masks, device, steps: int | None, repeats: int | None = None,
+               runtime: Runtime | None = None) -> tuple[float, int]:
     "Best seconds over `repeats` of one epoch (or `steps` steps) of the package's loop, after a short warmup; examples."
     dev_masks = {k: v.to(device) for k, v in masks.items()}
     warm = replace(spec, epochs=1, steps_per_epoch=3)
-    train(model, data, warm, generator=torch.Generator().manual_seed(1), masks=dev_masks, progress=False)
+    train(model, data, warm, generator=torch.Generator().manual_seed(1), masks=dev_masks, progress=False,
+          runtime=runtime)
     run = replace(spec, epochs=1, steps_per_epoch=steps)
     best = float("inf")
     for i in range(repeats or REPEATS):
         _sync(device)
-        r = train(model, data, run, generator=torch.Generator().manual_seed(2 + i), masks=dev_masks, progress=False)
+        r = train(model, data, run, generator=torch.Generator().manual_seed(2 + i), masks=dev_masks, progress=False,
+                  runtime=runtime)
         _sync(device)
         best = min(best, r["seconds"])
     n = steps * spec.batch_size if steps else len(data.train)
@@ -164,17 +167,6 @@ def _proc_epoch(args):
     return times
 
 
-@contextlib.contextmanager
-def _env(values: dict):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try: yield
-    finally:
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
-
-
 class Rows:
     "The result table. `rate`: GEMM rate with every thread (the machine's bound); `rate_1`: with one thread."
     def __init__(self, rate, device, rate_1=None):
@@ -223,14 +215,14 @@ def bench_lenet(rows: Rows, device, quick: bool):
     ev_t = _time_eval(model, data.train)
     rows.add("lenet_mnist", "per-example eval", ev_t, n, fwd * n)
     for impl in ("for-loop", "foreach", "fused"):
-        with _env({"PRUNING_REPRO_OPTIMIZER_IMPL": impl}):
-            tt, _ = time_train(build_model(b.model, info, 0).to(device), data, spec, masks, device, None)
+        tt, _ = time_train(build_model(b.model, info, 0).to(device), data, spec, masks, device, None,
+                           runtime=replace(RUNTIME, optimizer_impl=impl))
         rows.add("lenet_mnist", f"variant: optimizer {impl}", tt, ex, 3 * fwd * ex)
     if not quick:
-        with _env({"PRUNING_REPRO_COMPILE": "1"}):
-            m2 = build_model(b.model, info, 0).to(device)
-            time_train(m2, data, spec, masks, device, None)   # compile (both batch shapes) outside the timing
-            tc, _ = time_train(m2, data, spec, masks, device, None)
+        compiled = replace(RUNTIME, compile="1")
+        m2 = build_model(b.model, info, 0).to(device)
+        time_train(m2, data, spec, masks, device, None, runtime=compiled)   # compile (both batch shapes) untimed
+        tc, _ = time_train(m2, data, spec, masks, device, None, runtime=compiled)
         rows.add("lenet_mnist", "variant: compiled (PRUNING_REPRO_COMPILE=1)", tc, ex, 3 * fwd * ex)
     if str(device) == "cpu" and os.cpu_count() > 1 and not quick:
         k = os.cpu_count()
@@ -274,9 +266,9 @@ def _imp_level(rows, name, b, data, device, epochs, fwd, n, s_per_example, how="
         store = Store(d)
         store.init_run(spec)
         record_data(spec, store, data)
-        _run_level(spec, store, 0, data, device, False)
+        _run_level(spec, store, 0, data, device, False, RUNTIME)
         t = time.perf_counter()
-        _run_level(spec, store, 1, data, device, False)
+        _run_level(spec, store, 1, data, device, False, RUNTIME)
         rows.add(name, f"IMP level ({retrain} epochs retrain + eval + store)", time.perf_counter() - t,
                  n * retrain, flops)
 
@@ -294,13 +286,12 @@ def bench_cifar(rows: Rows, device, quick: bool, arch: str):
              data_share=round(time_batches(data, spec, steps) / t, 4),
              reference_data_share=round(ref["data_seconds"] / ref["seconds"], 3))
     if not quick:
-        for label, env, fmt in (("eager (PRUNING_REPRO_COMPILE=0)", {"PRUNING_REPRO_COMPILE": "0"}, torch.contiguous_format),
-                                ("compiled (PRUNING_REPRO_COMPILE=1)", {"PRUNING_REPRO_COMPILE": "1"}, torch.contiguous_format),
-                                ("channels_last, eager", {"PRUNING_REPRO_COMPILE": "0"}, torch.channels_last)):
+        for label, mode, fmt in (("eager (PRUNING_REPRO_COMPILE=0)", "0", torch.contiguous_format),
+                                 ("compiled (PRUNING_REPRO_COMPILE=1)", "1", torch.contiguous_format),
+                                 ("channels_last, eager", "0", torch.channels_last)):
             m2 = build_model(b.model, info, 0).to(device).to(memory_format=fmt)
             d2 = data_of(x.contiguous(memory_format=fmt), y, info, True, device)
-            with _env(env):
-                tv, _ = time_train(m2, d2, spec, masks, device, steps)
+            tv, _ = time_train(m2, d2, spec, masks, device, steps, runtime=replace(RUNTIME, compile=mode))
             rows.add(name, f"variant: {label}", tv, ex, 3 * fwd * ex, s_per_step=round(tv / steps, 4))
     if device.type == "cuda" and not quick:
         # GPU: whole epochs (50,000 examples), mixed precision off/on, against the reference pipeline's epoch

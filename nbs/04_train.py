@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +61,7 @@ from pruning_repro.config import TrainSpec
 
 # %%
 #| hide
-from fastcore.test import test_eq, test_close
+from fastcore.test import test_eq, test_close, test_fail
 
 
 # %% [markdown]
@@ -109,25 +110,56 @@ fig.tight_layout()
 # `tests/test_speed.py` bounds the difference). `bench/` measured the three on this machine's CPU (LeNet-300-100,
 # 60k examples, see `bench/results/`) and `fused` is the default; `$PRUNING_REPRO_OPTIMIZER_IMPL` picks another.
 
+# %% [markdown]
+# **Runtime settings** say *how* to train, never *what*: they are not part of a run's spec (its hash), and results
+# agree across them to float rounding. They are resolved **once, at the edge** — a command, a notebook, a worker
+# process — into a `Runtime` (from the environment: `$PRUNING_REPRO_COMPILE`, `$PRUNING_REPRO_OPTIMIZER_IMPL`,
+# `$PRUNING_REPRO_PROGRESS`, or given), and passed down to every level and epoch; nothing below reads the environment.
+
 # %%
 #| export
 OPTIMIZER_IMPLS = ("fused", "foreach", "for-loop")
+COMPILE_MODES = ("auto", "1", "0")
 
-def _impl_flags() -> dict:
-    impl = os.environ.get("PRUNING_REPRO_OPTIMIZER_IMPL", "fused")
-    if impl not in OPTIMIZER_IMPLS:
+@dataclass(frozen=True)
+class Runtime:
+    "How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (inner bars)."
+    compile: str = "auto"
+    optimizer_impl: str = "fused"
+    progress: bool = True
+
+    def __post_init__(self):
         from pruning_repro.config import ConfigError
-        raise ConfigError(f"PRUNING_REPRO_OPTIMIZER_IMPL must be one of {', '.join(OPTIMIZER_IMPLS)}, got {impl!r}")
-    return {"fused": dict(fused=True), "foreach": dict(foreach=True), "for-loop": dict(foreach=False)}[impl]
+        if self.compile not in COMPILE_MODES:
+            raise ConfigError(f"PRUNING_REPRO_COMPILE (Runtime.compile) must be auto, 1 or 0, got {self.compile!r}")
+        if self.optimizer_impl not in OPTIMIZER_IMPLS:
+            raise ConfigError(f"PRUNING_REPRO_OPTIMIZER_IMPL (Runtime.optimizer_impl) must be one of "
+                              f"{', '.join(OPTIMIZER_IMPLS)}, got {self.optimizer_impl!r}")
 
-def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
-    "A fresh optimizer of `spec` over all parameters (weight decay on all of them, as OpenLTH)."
-    flags = _impl_flags()
+    @classmethod
+    def from_env(cls, environ=None) -> "Runtime":
+        "The settings the environment asks for (read here, once, by the caller at the edge)."
+        e = os.environ if environ is None else environ
+        return cls(e.get("PRUNING_REPRO_COMPILE", "auto"), e.get("PRUNING_REPRO_OPTIMIZER_IMPL", "fused"),
+                   e.get("PRUNING_REPRO_PROGRESS", "1") != "0")
+
+_IMPL_FLAGS = {"fused": dict(fused=True), "foreach": dict(foreach=True), "for-loop": dict(foreach=False)}
+
+def make_optimizer(model: nn.Module, spec: TrainSpec, impl: str = "fused") -> torch.optim.Optimizer:
+    "A fresh optimizer of `spec` over all parameters (weight decay on all of them, as OpenLTH), implemented by `impl`."
+    flags = _IMPL_FLAGS[Runtime(optimizer_impl=impl).optimizer_impl]
     if spec.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps,
                                 weight_decay=spec.weight_decay, **flags)
     return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
                            **flags)
+
+
+# %%
+test_eq(Runtime.from_env({}), Runtime("auto", "fused", True))
+test_eq(Runtime.from_env({"PRUNING_REPRO_COMPILE": "0", "PRUNING_REPRO_PROGRESS": "0"}), Runtime("0", "fused", False))
+test_fail(lambda: Runtime(optimizer_impl="turbo"), contains="PRUNING_REPRO_OPTIMIZER_IMPL")
+test_fail(lambda: Runtime.from_env({"PRUNING_REPRO_COMPILE": "yes"}), contains="auto, 1 or 0")
 
 
 # %% [markdown]
@@ -239,12 +271,8 @@ class _Compiled:
             self.ok = False
             return self.model(x)
 
-def _forward_fn(model: nn.Module):
-    "The training forward: compiled or eager by `$PRUNING_REPRO_COMPILE` (auto | 1 | 0) and the model's default."
-    mode = os.environ.get("PRUNING_REPRO_COMPILE", "auto")
-    if mode not in ("auto", "1", "0"):
-        from pruning_repro.config import ConfigError
-        raise ConfigError(f"PRUNING_REPRO_COMPILE must be auto, 1 or 0, got {mode!r}")
+def _forward_fn(model: nn.Module, mode: str = "auto"):
+    "The training forward: compiled or eager by `mode` (`Runtime.compile`: auto | 1 | 0) and the model's default."
     use = mode == "1" or (mode == "auto" and getattr(model, "compile_by_default", False))
     return _Compiled(model) if use else model
 
@@ -264,9 +292,11 @@ def _epoch_batches(split, spec: TrainSpec, steps: int, generator):
 
 def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator, start_epoch: int = 0,
           masks: dict | None = None, checkpoint_epoch: int | None = None, progress: bool | None = None,
-          desc: str = "train") -> dict:
-    "Train `model` on `data.train` for epochs [start_epoch, spec.epochs). Returns timings and the rewind checkpoint."
-    opt = make_optimizer(model, spec)
+          desc: str = "train", runtime: Runtime | None = None) -> dict:
+    """Train `model` on `data.train` for epochs [start_epoch, spec.epochs) as `runtime` says (None: resolved from the
+    environment here, for a direct call). Returns timings and the rewind checkpoint."""
+    rt = runtime or Runtime.from_env()
+    opt = make_optimizer(model, spec, rt.optimizer_impl)
     steps_per_epoch = spec.steps_per_epoch or -(-len(data.train) // spec.batch_size)
     mask_p, mask_m = _mask_lists(model, masks)          # gathered once; one product per step below
     def mask_step():
@@ -275,11 +305,12 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
     mask_step()
     model.train()
     device = next(model.parameters()).device
-    forward = _forward_fn(model)
+    forward = _forward_fn(model, rt.compile)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if spec.precision == "bf16" \
         else contextlib.nullcontext
     ckpt, t0, step = None, time.perf_counter(), start_epoch * steps_per_epoch
-    bar = tqdm(range(start_epoch, spec.epochs), desc=desc, leave=False, disable=not _progress_enabled(progress))
+    bar = tqdm(range(start_epoch, spec.epochs), desc=desc, leave=False,
+               disable=not (rt.progress if progress is None else progress))
     for epoch in bar:
         if checkpoint_epoch is not None and epoch == checkpoint_epoch: ckpt = state_copy(model)
         total, n = torch.zeros((), device=device), 0

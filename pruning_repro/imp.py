@@ -24,7 +24,7 @@ from .data import load_data
 from .models import build_model
 from .prune import density, full_masks, prune_masks
 from .store import CorruptRun, Store
-from .train import _progress_enabled, eval_metrics, state_copy, train
+from .train import Runtime, _progress_enabled, eval_metrics, state_copy, train
 
 # %% auto #0
 __all__ = ['default_device', 'run_imp', 'record_data', 'dense_root', 'oneshot_spec', 'run_job', 'run_pool', 'run_many']
@@ -38,9 +38,11 @@ def _generator(spec: RunSpec, purpose: str) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(spec.seed, spec.stream(purpose)))
 
 def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bool | None = None,
-            label: str = "", data=None) -> pd.DataFrame:
-    "Train the dense model and every pruning level of `spec` that the store lacks; return one row per level."
+            label: str = "", data=None, runtime: Runtime | None = None) -> pd.DataFrame:
+    """Train the dense model and every pruning level of `spec` that the store lacks; return one row per level.
+    `runtime` (how to train; default resolved from the environment here, once) goes down to every level."""
     store = store or Store()
+    runtime = runtime or Runtime.from_env()
     device = torch.device(device) if device is not None else default_device()
     label = str(label)                      # a study's `RunKey`, or any label: stored in spec.json, shown in bars
     store.init_run(spec, label)
@@ -51,7 +53,7 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
         record_data(spec, store, data)
         bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not _progress_enabled(progress))
         for level in bar:
-            _run_level(spec, store, level, data, device, progress)
+            _run_level(spec, store, level, data, device, progress, runtime)
             bar.set_postfix(val_err=f"{store.metrics(spec, level)['val_err']:.3f}")
     return store.results(spec)
 
@@ -73,14 +75,14 @@ def _copy_file(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     shutil.copyfile(src, tmp); os.replace(tmp, dst)
 
-def _share_level0(spec: RunSpec, store: Store, data, device, progress) -> None:
+def _share_level0(spec: RunSpec, store: Store, data, device, progress, runtime) -> None:
     "Level 0 of `spec` from its dense root: trained there once (under the root's lock), then copied, checksums and all."
     root = dense_root(spec)
     store.init_run(root, "dense")
     with store.lock(root):
         if 0 not in store.levels_done(root):
             record_data(root, store, data)
-            _run_level(root, store, 0, data, device, progress)
+            _run_level(root, store, 0, data, device, progress, runtime)
         src, dst = store.level_dir(root, 0), store.level_dir(spec, 0)
         dst.mkdir(parents=True, exist_ok=True)
         for f in ("model.safetensors", "per_example.safetensors", "metrics.json"):   # metrics.json last: it commits
@@ -88,23 +90,23 @@ def _share_level0(spec: RunSpec, store: Store, data, device, progress) -> None:
         for f in ("rewind.safetensors", "rewind.sha256"):
             _copy_file(store.run_dir(root) / f, store.run_dir(spec) / f)
 
-def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) -> None:
+def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, runtime) -> None:
     t, p = spec.train, spec.prune
     if level == 0 and p.levels > 0 and dense_root(spec) != spec:      # a dense-only run needs no sharing
-        return _share_level0(spec, store, data, device, progress)
+        return _share_level0(spec, store, data, device, progress, runtime)
     model = build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device)
     inner = False if progress is None else progress
     if level == 0:
         masks = full_masks(model)
         r = train(model, data, t, generator=_generator(spec, "order:0"), checkpoint_epoch=p.rewind_epoch,
-                  progress=inner, desc="level 0")
+                  progress=inner, desc="level 0", runtime=runtime)
         store.save_extra(spec, "rewind", r["checkpoint"])
         epochs_total = t.epochs
     else:
         try: state, prev_masks = store.load_state(spec, level - 1)
         except CorruptRun:  # the previous level cannot be trusted: recompute it first
             store.discard_level(spec, level - 1)
-            _run_level(spec, store, level - 1, data, device, progress)
+            _run_level(spec, store, level - 1, data, device, progress, runtime)
             state, prev_masks = store.load_state(spec, level - 1)
         model.load_state_dict(state)
         ctx = {"generator": _generator(spec, f"prune:{level}"), "data": data,      # the heuristics' settings
@@ -114,7 +116,7 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress) 
         if p.rewind == "weight": model.load_state_dict(store.load_extra(spec, "rewind"))
         dev_masks = {k: v.to(device) for k, v in masks.items()}
         r = train(model, data, t, generator=_generator(spec, f"order:{level}"), start_epoch=p.rewind_epoch,
-                  masks=dev_masks, progress=inner, desc=f"level {level}")
+                  masks=dev_masks, progress=inner, desc=f"level {level}", runtime=runtime)
         epochs_total = store.metrics(spec, level - 1)["epochs_total"] + t.epochs - p.rewind_epoch
     metrics, per_ex = eval_metrics(model, data)
     metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], steps=r["steps"],
@@ -130,22 +132,24 @@ def oneshot_spec(spec: RunSpec, density: float) -> RunSpec:
     return replace(spec, prune=replace(spec.prune, levels=1, fraction=1 - density))
 
 # %% ../nbs/06_imp.ipynb #a57ba351
-def run_job(spec_dict: dict, root: str, label, threads: int | None = None, device: str | None = None) -> dict:
+def run_job(spec_dict: dict, root: str, label, threads: int | None = None, device: str | None = None,
+            runtime: Runtime | None = None) -> dict:
     "Train one run (every missing level) into the store at `root`, in this process; returns where and how long."
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
     if threads: torch.set_num_threads(threads)
     spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
     before = len(st.levels_done(spec))
-    run_imp(spec, st, device=device, progress=False, label=label)
+    run_imp(spec, st, device=device, progress=False, label=label, runtime=runtime)
     return {"label": str(label), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
             "levels_trained": len(st.levels_done(spec)) - before, "seconds": round(time.time() - t0, 2)}
 
 def run_pool(specs: dict[str, RunSpec], store: Store, workers: int | None = None, device=None,
-             progress: bool | None = None) -> tuple[list[dict], dict[str, BaseException]]:
+             progress: bool | None = None, runtime: Runtime | None = None) -> tuple[list[dict], dict[str, BaseException]]:
     """The one local process pool (used by `run_many`, the sections and `sweep --executor local`): every run of
     `specs` in a spawned process, `workers` at a time (default one per core, `cores // workers` threads each).
     Progress counts finished levels, read from the store. Returns (`run_job` reports, {label: exception})."""
     device = str(torch.device(device) if device is not None else default_device())
+    runtime = runtime or Runtime.from_env()          # resolved here, once, and given to every worker
     cores = os.cpu_count() or 1
     workers = max(1, min(workers or cores, len(specs)))
     threads = max(1, cores // workers)
@@ -155,7 +159,7 @@ def run_pool(specs: dict[str, RunSpec], store: Store, workers: int | None = None
                disable=not _progress_enabled(progress))
     finished, failed = [], {}
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-        futs = {ex.submit(run_job, s.to_dict(), str(store.root), k, threads, device): k for k, s in specs.items()}
+        futs = {ex.submit(run_job, s.to_dict(), str(store.root), k, threads, device, runtime): k for k, s in specs.items()}
         pending = set(futs)
         while pending:
             ready, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
@@ -167,17 +171,17 @@ def run_pool(specs: dict[str, RunSpec], store: Store, workers: int | None = None
     return finished, failed
 
 def run_many(specs: dict[str, RunSpec], store: Store | None = None, workers: int | None = None,
-             device=None, progress: bool | None = None) -> dict[str, pd.DataFrame]:
+             device=None, progress: bool | None = None, runtime: Runtime | None = None) -> dict[str, pd.DataFrame]:
     """Complete every run of `specs` ({label: spec}) that the store lacks (in this process for one worker or one
     run, else in `run_pool`); a failed run raises its error. Returns the results by label."""
-    store = store or Store()
+    store, runtime = store or Store(), runtime or Runtime.from_env()
     device = torch.device(device) if device is not None else default_device()
     missing = {k: s for k, s in specs.items() if not store.is_complete(s)}
     if device.type != "cpu": workers = 1   # one accelerator: runs go one after another
     if len(missing) == 1 or (missing and (workers or os.cpu_count() or 1) <= 1):
         for k, s in tqdm(missing.items(), desc="runs", disable=not _progress_enabled(progress)):
-            run_imp(s, store, device, progress, label=k)
+            run_imp(s, store, device, progress, label=k, runtime=runtime)
     elif missing:
-        _, failed = run_pool(missing, store, workers, device, progress)
+        _, failed = run_pool(missing, store, workers, device, progress, runtime)
         if failed: raise next(iter(failed.values()))        # a failed run stops the caller with its error
     return {k: store.results(s) for k, s in specs.items()}
