@@ -61,7 +61,8 @@ from fastcore.test import test_eq, test_fail
 # %%
 #| export
 from pruning_repro.algorithms import algorithm_runs
-from pruning_repro.sweep import EXECUTORS, SECTIONS, figures_folder, section_noise
+from pruning_repro.executors import EXECUTORS
+from pruning_repro.sweep import SECTIONS, figures_folder, section_noise
 
 def nbs_dir() -> Path:
     "The folder holding the section notebooks."
@@ -146,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--figures", default="figures", help="output folder (figures/<bench>/...)")
         sp.add_argument("--workers", type=int, default=None, help="parallel training processes (default: cores)")
         sp.add_argument("--store", default=None, help="run store folder (default $PRUNING_REPRO_STORE or ~/.pruning_repro/store)")
-    study(sub.add_parser("reproduce", help="run every section notebook for a bench"))
+    study(sub.add_parser("reproduce", help="run every section notebook for a bench")); p.set_defaults(name=None)
     s = sub.add_parser("section", help="run one section notebook"); s.add_argument("name"); study(s)
     a = sub.add_parser("algorithms", help="optimal test error of every learning algorithm at one noise level (Tables 2/9/10)")
     study(a)
@@ -184,7 +185,7 @@ _SLURM_FLAGS = ("profile", "partition", "gpus_per_task", "cpus_per_task", "mem_g
 
 def _sweep_command(args) -> int:
     import shutil
-    from pruning_repro.sweep import slurm_options, sweep
+    from pruning_repro.executors import slurm_options, sweep
     given = [f for f in _SLURM_FLAGS if getattr(args, f) is not None]
     if args.executor == "local" and given:
         raise ConfigError(f"--{given[0].replace('_', '-')} is a Slurm option: add --executor slurm")
@@ -203,62 +204,75 @@ def _sweep_command(args) -> int:
         return 1
     return 0
 
+def _benches(args) -> int:
+    for n, b in BENCHES.items():
+        print(f"{n:20s} {'embedded' if b.embedded else 'paper   '} {b.description}")
+    return 0
+
+def _sections(args) -> int:
+    "`reproduce` (the whole study in one process pool, every section, the report) and `section` (one)."
+    reproduce = args.name is None
+    sections = SECTIONS if reproduce else (args.name,)
+    resolve_study(args.bench, args.scale, args.seeds, args.noise)  # validate before the first section
+    t0 = time.time()
+    if reproduce:
+        # the whole study first, in one process pool (balanced over the cores), then the notebooks only read
+        from pruning_repro.executors import sweep
+        rep = sweep(args.bench, SECTIONS, args.scale, args.seeds, args.noise, "local", args.store, args.workers)
+        print(rep.summary())
+        if not rep.ok:
+            print(f"error: {len(rep.failed)} runs failed (finished runs are kept; rerun to retry)", file=sys.stderr)
+            return 1
+    for sec in sections:
+        out = run_section(sec, args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
+        print(f"{sec}: {out}")
+    folder = figures_folder(args.figures, args.bench, args.scale)
+    if reproduce:
+        from pruning_repro.report import write_report
+        print(f"report: {write_report(args.bench, folder)}")
+    print(f"done in {time.time() - t0:.0f} s; figures in {folder}")
+    return 0
+
+def _report(args) -> int:
+    from pruning_repro.report import claims, write_report
+    get_bench(args.bench, args.scale)
+    out = write_report(args.bench, figures_folder(args.figures, args.bench, args.scale))
+    print(claims(out.parent)[["claim", "status"]].to_string(index=False))
+    print(f"report: {out}")
+    return 0
+
+def _algorithms(args) -> int:
+    compare_algorithms(args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
+    return 0
+
+def _imp(args) -> int:
+    from dataclasses import replace
+    from pruning_repro.data import check_available
+    from pruning_repro.imp import run_imp
+    from pruning_repro.store import Store
+    b, (seed,), (noise,) = resolve_study(args.bench, args.scale, [args.seed], [args.noise])
+    spec = b.run_spec(noise, seed)
+    if args.rewind: spec = replace(spec, prune=replace(spec.prune, rewind=args.rewind))
+    if args.width is not None: spec = replace(spec, model=replace(spec.model, width=args.width))
+    check_available(b.data)
+    res = run_imp(spec, Store(args.store), device=args.device, label=f"{args.bench} p={noise} seed={seed}")
+    print(res[["level", "density", "train_err", "val_err", "test_err"]].to_string(index=False))
+    return 0
+
+COMMANDS = {"benches": _benches, "reproduce": _sections, "section": _sections, "report": _report,
+            "sweep": _sweep_command, "algorithms": _algorithms, "imp": _imp}   # one handler per subcommand
+
 def main(argv: list[str] | None = None) -> int:
+    "The `pruning-repro` command: a bad input is one `error:` line and exit 2; a failed notebook exit 1."
+    from papermill.exceptions import PapermillExecutionError
     args = _parser().parse_args(argv)
-    try:
-        if args.cmd == "benches":
-            for n, b in BENCHES.items():
-                print(f"{n:20s} {'embedded' if b.embedded else 'paper   '} {b.description}")
-        elif args.cmd in ("reproduce", "section"):
-            sections = SECTIONS if args.cmd == "reproduce" else (args.name,)
-            resolve_study(args.bench, args.scale, args.seeds, args.noise)  # validate before the first section
-            t0 = time.time()
-            if args.cmd == "reproduce":
-                # the whole study first, in one process pool (balanced over the cores), then the notebooks only read
-                from pruning_repro.sweep import sweep
-                rep = sweep(args.bench, SECTIONS, args.scale, args.seeds, args.noise, "local", args.store, args.workers)
-                print(rep.summary())
-                if not rep.ok:
-                    print(f"error: {len(rep.failed)} runs failed (finished runs are kept; rerun to retry)", file=sys.stderr)
-                    return 1
-            for sec in sections:
-                out = run_section(sec, args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
-                print(f"{sec}: {out}")
-            folder = figures_folder(args.figures, args.bench, args.scale)
-            if args.cmd == "reproduce":
-                from pruning_repro.report import write_report
-                print(f"report: {write_report(args.bench, folder)}")
-            print(f"done in {time.time() - t0:.0f} s; figures in {folder}")
-        elif args.cmd == "report":
-            from pruning_repro.report import claims, write_report
-            get_bench(args.bench, args.scale)
-            out = write_report(args.bench, figures_folder(args.figures, args.bench, args.scale))
-            print(claims(out.parent)[["claim", "status"]].to_string(index=False))
-            print(f"report: {out}")
-        elif args.cmd == "sweep":
-            return _sweep_command(args)
-        elif args.cmd == "algorithms":
-            compare_algorithms(args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
-        elif args.cmd == "imp":
-            from dataclasses import replace
-            from pruning_repro.data import check_available
-            from pruning_repro.imp import run_imp
-            from pruning_repro.store import Store
-            b, (seed,), (noise,) = resolve_study(args.bench, args.scale, [args.seed], [args.noise])
-            spec = b.run_spec(noise, seed)
-            if args.rewind: spec = replace(spec, prune=replace(spec.prune, rewind=args.rewind))
-            if args.width is not None: spec = replace(spec, model=replace(spec.model, width=args.width))
-            check_available(b.data)
-            res = run_imp(spec, Store(args.store), device=args.device, label=f"{args.bench} p={noise} seed={seed}")
-            print(res[["level", "density", "train_err", "val_err", "test_err"]].to_string(index=False))
+    try: return COMMANDS[args.cmd](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except Exception as e:
-        if type(e).__name__ != "PapermillExecutionError": raise
+    except PapermillExecutionError as e:
         print(f"error: the notebook failed: {e.ename}: {e.evalue} (executed copy kept as *.failed.ipynb)", file=sys.stderr)
         return 1
-    return 0
 
 
 # %%

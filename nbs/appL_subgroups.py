@@ -50,7 +50,8 @@ from pruning_repro.analysis import subgroup_deltas, subgroup_extremes
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.report import claim_line
-from pruning_repro.sweep import algorithm_runs, start_section, train_section
+from pruning_repro.algorithms import algorithm_runs
+from pruning_repro.sweep import start_section, train_section
 from pruning_repro.width import weights_remaining, width_steps
 
 B, seeds, noise_levels, out, store = start_section("appL_subgroups", bench, scale, seeds, noise_levels, figures_dir, store_dir)

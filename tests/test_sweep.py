@@ -230,7 +230,7 @@ def test_checkpoint_never_unpickled(tiny_mnist, isolated):
 def test_local_sweep_trains_dependent_retrainings_once(isolated):
     "App. D's TIE/RND retrainings are named by the IMP run's per-example losses: the sweep trains both stages."
     from pruning_repro.config import get_bench
-    from pruning_repro.sweep import sweep
+    from pruning_repro.executors import sweep
     b = get_bench("lenet_mnist1d", "smoke")
     rep = sweep("lenet_mnist1d", ["appD_leave_out"], "smoke", seeds=(0,), store=isolated / "store", workers=2)
     assert rep.ok and rep.runs == 1 + 2 * b.prune.levels and rep.submitted == rep.runs, rep.summary()
