@@ -109,12 +109,17 @@ class DataSpec:
     def __post_init__(self):
         if not (0.0 <= self.noise < 1.0):
             raise ConfigError(f"label noise must be a fraction in [0, 1), got {self.noise!r}")
+        object.__setattr__(self, "noise", _canon(self.noise))
         if self.n_val < 0: raise ConfigError(f"n_val must be >= 0, got {self.n_val}")
         for k in ("n_train", "n_test", "n_generated"):
             v = getattr(self, k)
             if v is not None and v <= 0: raise ConfigError(f"{k} must be positive or None, got {v}")
 
 INITS = ("openlth", "legacy")   # the initialisers of `03_models` (`models.INITIALIZERS`)
+
+def _canon(x: float) -> float:
+    "One spelling per value: 0.8 ** 2 (0.6400000000000001) and 0.64 are the same width, 0.1 + 0.2 and 0.3 one noise."
+    return float(round(float(x), 12))
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -126,6 +131,7 @@ class ModelSpec:
 
     def __post_init__(self):
         if not self.width > 0: raise ConfigError(f"width must be > 0, got {self.width!r}")
+        object.__setattr__(self, "width", _canon(self.width))
         if self.init not in INITS: raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
 
 @dataclass(frozen=True)
@@ -288,6 +294,8 @@ test_eq((s.stream("init"), r1.stream("init")), ("init", "init:replica1"))
 sub = replace(s, data=replace(s.data, exclude_ids=(3, 5)), train=replace(s.train, steps_per_epoch=10))
 test_eq(RunSpec.from_dict(json.loads(sub.canonical())), sub); test_ne(sub.hash(), s.hash())
 test_fail(lambda: DataSpec("mnist", noise=1.0), contains="[0, 1)")
+# two spellings of one value are one run
+test_eq(DataSpec("mnist", noise=0.1 + 0.2).noise, 0.3); test_eq(ModelSpec("vgg16", 0.8 ** 2), ModelSpec("vgg16", 0.64))
 test_fail(lambda: ModelSpec("lenet", width=0), contains="width")
 s.canonical()[:120]
 
@@ -382,7 +390,7 @@ def check_noise(noise) -> float:
     try: p = float(noise)
     except (TypeError, ValueError): raise ConfigError(f"label noise must be a number in [0, 1), got {noise!r}") from None
     if not (0.0 <= p < 1.0): raise ConfigError(f"label noise must be a fraction in [0, 1), got {noise!r}")
-    return p
+    return _canon(p)
 
 
 # %%
@@ -511,6 +519,17 @@ def check_seeds(seeds) -> tuple[int, ...]:
     if len(set(seeds)) != len(seeds): raise ConfigError(f"seeds must be distinct, got {seeds!r}")
     return tuple(seeds)
 
+def check_workers(workers) -> int | None:
+    """Validate a number of training processes a user asked for: None (one per core) or an integer from 1 to the
+    cores of this machine (each process holds its own copy of the data and model: more than the cores only adds
+    memory, and thousands would exhaust it)."""
+    import os
+    if workers is None: return None
+    cores = os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= cores:
+        raise ConfigError(f"workers must be an integer from 1 to {cores} (the cores of this machine), got {workers!r}")
+    return workers
+
 def resolve_study(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None) -> tuple[Bench, tuple, tuple]:
     "Validate a study's parameters; returns (bench at scale, seeds, noise levels — the bench's own when None)."
     b = get_bench(bench, scale)
@@ -539,6 +558,9 @@ test_eq(resolve_study("lenet_mnist", noise_levels=0.3)[2], (0.3,))
 test_fail(lambda: resolve_study("lenet_mnist", seeds=[]), contains="non-empty")
 test_fail(lambda: resolve_study("lenet_mnist", seeds=["a"]), contains="integers")
 test_fail(lambda: resolve_study("lenet_mnist", noise_levels=[0.1, 1.2]), contains="[0, 1)")
+test_eq((check_workers(None), check_workers(1)), (None, 1))
+test_fail(lambda: check_workers(100_000), contains="the cores of this machine")
+test_fail(lambda: check_workers(0), contains="from 1 to")
 # each paper trajectory ends where the paper says (the table at the top): % weights left after the last level
 ends = {"lenet_mnist": 1.44, "resnet20_c10": 0.92, "vgg16_c10": 0.19, "resnet32_c100": 0.92, "resnet50_imagenet": 13.42}
 for name, end in ends.items():

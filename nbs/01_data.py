@@ -84,6 +84,9 @@ from fastcore.test import test_eq, test_fail
 class DataMissing(ConfigError):
     "A data set is not on disk where it is expected; the message lists the files."
 
+class DataError(ConfigError):
+    "A data file is unreadable or inconsistent; the message names the file and what was expected."
+
 def data_root() -> Path:
     "Root of the local data sets: `$PRUNING_REPRO_DATA`, default `~/.pruning_repro/data`."
     return Path(os.environ.get("PRUNING_REPRO_DATA", Path.home() / ".pruning_repro" / "data")).expanduser()
@@ -155,18 +158,46 @@ def _stage(folder: str, src: Path) -> Path:
     dst.mkdir(parents=True, exist_ok=True)
     for f in _MNIST_FILES:
         if (dst / f).exists(): continue
+        src_f = src / f if (src / f).exists() else src / (f + ".gz")
         tmp = dst / f"{f}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"   # unique: parallel workers may stage at once
-        if (src / f).exists(): shutil.copyfile(src / f, tmp)
-        else:
-            with gzip.open(src / (f + ".gz"), "rb") as fi, open(tmp, "wb") as fo: shutil.copyfileobj(fi, fo)
-        os.replace(tmp, dst / f)
+        try:
+            if src_f.suffix != ".gz": shutil.copyfile(src_f, tmp)
+            else:
+                with gzip.open(src_f, "rb") as fi, open(tmp, "wb") as fo: shutil.copyfileobj(fi, fo)
+            _check_idx(tmp, src_f)                        # validated before it enters the cache
+            os.replace(tmp, dst / f)
+        except (OSError, EOFError) as e:                  # gzip.BadGzipFile is an OSError; a truncated .gz an EOFError
+            raise DataError(f"{src_f}: cannot read ({type(e).__name__}: {e})") from None
+        finally: tmp.unlink(missing_ok=True)              # nothing half-written stays in the cache
     return cache_dir()
+
+def _check_idx(path: Path, name: Path | None = None) -> int:
+    "Validate an idx file (magic number, header, size): its item count, or one `DataError` naming it (`name`)."
+    name = name or path
+    raw = path.read_bytes()
+    if len(raw) < 8: raise DataError(f"{name}: not an idx file ({len(raw)} bytes; expected a header of 8 or more)")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in (2049, 2051):
+        raise DataError(f"{name}: wrong magic number {magic} (expected 2049 for labels or 2051 for images)")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    want = 4 + 4 * ndim + int(np.prod(dims))
+    if len(raw) != want:
+        raise DataError(f"{name}: {len(raw)} bytes, but its header ({' x '.join(map(str, dims))}) says {want}: "
+                        f"truncated or not an idx file")
+    return dims[0]
 
 def _load_mnist_family(dataset: str):
     from torchvision import datasets
     cls, folder, extra = {"mnist": (datasets.MNIST, "MNIST", ()),
                           "fashion": (datasets.FashionMNIST, "FashionMNIST", (FASHION_SYSTEM_DIR,))}[dataset]
     root = _mnist_family_root(folder, extra)
+    raw = Path(root) / folder / "raw"
+    counts = {f: _check_idx(raw / f) for f in _MNIST_FILES}
+    for split in ("train", "t10k"):
+        ni, nl = counts[f"{split}-images-idx3-ubyte"], counts[f"{split}-labels-idx1-ubyte"]
+        if ni != nl: raise DataError(f"{raw / f'{split}-labels-idx1-ubyte'}: {nl} labels for the {ni} images of "
+                                     f"{raw / f'{split}-images-idx3-ubyte'} (expected one label per image)")
     tr, te = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
     return tr.data, tr.targets, te.data, te.targets
 
@@ -186,8 +217,18 @@ def _load_cifar(dataset: str):
     def read(files):
         xs, ys = [], []
         for f in files:
-            with open(d / f, "rb") as fh: e = pickle.load(fh, encoding="bytes")
-            xs.append(np.asarray(e[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)); ys.extend(e[key])
+            try:
+                with open(d / f, "rb") as fh: e = pickle.load(fh, encoding="bytes")
+            except Exception as err:
+                raise DataError(f"{d / f}: not a readable CIFAR pickle batch ({type(err).__name__}: {err})") from None
+            if not isinstance(e, dict) or b"data" not in e or key not in e:
+                raise DataError(f"{d / f}: expected a dict with {b'data'!r} and {key!r}")
+            x, y = np.asarray(e[b"data"]), np.asarray(e[key])
+            if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or x.dtype != np.uint8:
+                raise DataError(f"{d / f}: images are {x.dtype} {tuple(x.shape)}; expected uint8 rows of 3072 "
+                                f"(3 x 32 x 32, channel-major) values")
+            if len(y) != len(x): raise DataError(f"{d / f}: {len(y)} labels for {len(x)} images (expected one each)")
+            xs.append(x.reshape(-1, 3, 32, 32)); ys.extend(y.tolist())
         return torch.from_numpy(np.concatenate(xs)), torch.tensor(ys, dtype=torch.long)
     return (*read(train_files), *read(test_files))
 
@@ -226,6 +267,10 @@ def _load_raw(dataset, n_generated, root, cache):
     elif dataset in _CIFAR: xtr, ytr, xte, yte = _load_cifar(dataset)
     elif dataset == "mnist1d": xtr, ytr, xte, yte = _load_mnist1d(n_generated)
     else: raise ConfigError(f"{dataset} is not an in-memory data set")
+    for split, y in (("training", ytr), ("test", yte)):
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= info.num_classes):
+            raise DataError(f"{dataset}: {split} labels range over {int(y.min())}..{int(y.max())}; expected 0.."
+                            f"{info.num_classes - 1} ({info.num_classes} classes) — in the files under {root}")
     def norm(x):
         x = x.float()
         if dataset in ("mnist", "fashion"): x = x.unsqueeze(1)   # idx images: N,H,W -> N,1,H,W
@@ -355,7 +400,12 @@ def _imagenet_folders():
         raise DataMissing(f"ImageNet not found: expected ImageFolder trees {root}/train/<class>/<image> and "
                           f"{root}/val/<class>/<image>; set PRUNING_REPRO_DATA; nothing is downloaded.")
     from torchvision.datasets import ImageFolder
-    return ImageFolder(str(root / "train")), ImageFolder(str(root / "val"))
+    train, val = ImageFolder(str(root / "train")), ImageFolder(str(root / "val"))
+    if train.classes != val.classes:          # labels are class indices: the two trees must name the same classes
+        only_t, only_v = sorted(set(train.classes) - set(val.classes)), sorted(set(val.classes) - set(train.classes))
+        raise DataError(f"{root}/val has {len(val.classes)} class folders and {root}/train {len(train.classes)}: they "
+                        f"must be the same (only in train: {only_t[:5]}; only in val: {only_v[:5]})")
+    return train, val
 
 
 # %% [markdown]

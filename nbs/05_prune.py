@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruning_repro.config import ConfigError
+from pruning_repro.train import Diverged
 
 # %%
 #| hide
@@ -186,6 +187,9 @@ def prune_masks(model: nn.Module, masks: dict[str, torch.Tensor], fraction: floa
         scores = fn(model, names, ctx)
         flat_s = torch.cat([scores[n].flatten().float() for n in names])
         alive = flat_m.nonzero().squeeze(1)
+        if not torch.isfinite(flat_s[alive]).all():
+            raise Diverged(f"pruning refuses non-finite {strategy} scores ({int((~torch.isfinite(flat_s[alive])).sum())} "
+                           f"of {alive.numel()} weights): the model they score has diverged")
         k = alive.numel() - keep
         if k > 0:
             # the k lowest scores, equal scores removed in position order (what a stable sort would pick), found with

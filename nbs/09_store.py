@@ -95,10 +95,26 @@ def _atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
 
 # %%
 #| export
+def check_writable(folder: Path, what: str = "folder") -> Path:
+    "Create `folder` if needed and prove a file can be written in it; else one `ConfigError` naming it."
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test.{os.getpid()}"
+        probe.write_bytes(b""); probe.unlink()
+    except OSError as e:
+        from pruning_repro.config import ConfigError
+        raise ConfigError(f"cannot write the {what} {folder}: {e.strerror or e}") from None
+    return folder
+
 class Store:
     "A directory of runs, one sub-directory per spec hash."
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root).expanduser() if root is not None else store_root()
+
+    def check_writable(self) -> None:
+        "Fail with one clear error, before any training, when runs cannot be written under the root."
+        check_writable(self.root, "run store")
 
     def run_dir(self, spec: RunSpec) -> Path: return self.root / spec.hash()[:16]
     def level_dir(self, spec: RunSpec, level: int) -> Path: return self.run_dir(spec) / f"level_{level:03d}"
@@ -123,9 +139,21 @@ class Store:
         if not d.exists(): return []
         return sorted(int(p.parent.name[6:]) for p in d.glob("level_*/metrics.json"))
 
+    def level_ok(self, spec: RunSpec, level: int) -> bool:
+        """Whether `level` is stored whole: a `metrics.json` that parses, with the keys every analysis reads, and the
+        tensor files it records (their checksums are verified when they are read)."""
+        d = self.level_dir(spec, level)
+        try: m = self._read_metrics(d / "metrics.json")
+        except CorruptRun: return False
+        return all((d / f).exists() for f in m["sha256"])
+
     def is_complete(self, spec: RunSpec) -> bool:
-        "Whether every level of `spec` (the dense level 0 and its `prune.levels` pruning levels) is stored."
-        return len(self.levels_done(spec)) >= spec.prune.levels + 1
+        "Whether every level of `spec` (dense level 0 and its `prune.levels` pruning levels) and its data record are whole."
+        return all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
+
+    def clean_partial(self, spec: RunSpec, level: int) -> None:
+        "Remove what a killed writer left in `level`'s folder (temporary files), before the level is written again."
+        for p in self.level_dir(spec, level).glob("*.tmp*"): p.unlink(missing_ok=True)
 
     def save_level(self, spec: RunSpec, level: int, metrics: dict, per_example: dict[str, torch.Tensor],
                    state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
@@ -139,8 +167,18 @@ class Store:
                                                     for k, v in per_example.items()})}
         _atomic_write_bytes(d / "metrics.json", json.dumps({**metrics, "level": level, "sha256": sums}, indent=1).encode())
 
+    METRIC_KEYS = ("val_err", "sha256")    # a level is chosen by its val_err and read through its checksums
+
+    def _read_metrics(self, path: Path) -> dict:
+        try: m = json.loads(path.read_text())
+        except (OSError, ValueError) as e: raise CorruptRun(f"{path} cannot be read ({type(e).__name__}: {e})") from None
+        if not isinstance(m, dict) or any(k not in m for k in self.METRIC_KEYS):
+            raise CorruptRun(f"{path} lacks {', '.join(k for k in self.METRIC_KEYS if k not in m) if isinstance(m, dict) else 'a JSON object'}")
+        return m
+
     def metrics(self, spec: RunSpec, level: int) -> dict:
-        return json.loads((self.level_dir(spec, level) / "metrics.json").read_text())
+        "The metrics of a stored level; `CorruptRun` naming the file when it is damaged."
+        return self._read_metrics(self.level_dir(spec, level) / "metrics.json")
 
     def _load_checked(self, spec: RunSpec, level: int, fname: str) -> dict[str, torch.Tensor]:
         path = self.level_dir(spec, level) / fname
@@ -181,6 +219,12 @@ class Store:
 
     def has_extra(self, spec: RunSpec, name: str) -> bool:
         return (self.run_dir(spec) / f"{name}.sha256").exists()
+
+    def extra_ok(self, spec: RunSpec, name: str) -> bool:
+        "Whether the run-wide tensors `name` are stored and match their checksum."
+        d = self.run_dir(spec)
+        p, s = d / f"{name}.safetensors", d / f"{name}.sha256"
+        return p.exists() and s.exists() and _sha256(p) == s.read_text()
 
     def results(self, spec: RunSpec) -> pd.DataFrame:
         "One row per finished level with its metrics."

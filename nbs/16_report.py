@@ -44,6 +44,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -200,14 +201,15 @@ def write_report(bench: str, folder) -> Path:
         from pruning_repro.config import ConfigError
         raise ConfigError(f"no outputs for {bench!r}: {folder} does not exist (run `pruning-repro reproduce --bench {bench}` first)")
     c, o = claims(folder), outputs(folder)
-    nbs = sorted(p.name for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    nbs = sorted(p.name for p in folder.glob("*.ipynb")                 # a failed run's copy was never executed
+                 if not p.name.startswith(".") and not p.name.endswith(".failed.ipynb"))
     text = [f"# {bench}: regenerated figures and tables, and the paper's claims",
             "", f"Written {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} by `pruning-repro report` from the tables in "
             f"this folder. Executed notebooks: {', '.join(nbs) or 'none'}.", "",
             "## Claims (C1–C6 of the design)", "", to_markdown(c), "",
             "## Figures and tables", "", to_markdown(o)]
     out = folder / "REPORT.md"
-    tmp = folder / ".REPORT.md.tmp"
+    tmp = folder / f".REPORT.md.{os.getpid()}.tmp"
     tmp.write_text("\n".join(text)); tmp.replace(out)
     return out
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import BENCHES, DEFAULT_BENCH, SCALES, ConfigError, resolve_study, get_bench
+from .config import BENCHES, ConfigError, DEFAULT_BENCH, SCALES, check_workers, get_bench, resolve_study
 
 # %% auto #0
 __all__ = ['COMMANDS', 'nbs_dir', 'run_section', 'compare_algorithms', 'main']
@@ -19,6 +19,7 @@ __all__ = ['COMMANDS', 'nbs_dir', 'run_section', 'compare_algorithms', 'main']
 # %% ../nbs/15_cli.ipynb #92db68ad
 from .algorithms import algorithm_runs
 from .executors import EXECUTORS
+from .store import check_writable
 from .sweep import SECTIONS, figures_folder, section_noise
 
 def nbs_dir() -> Path:
@@ -38,8 +39,9 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
     from pruning_repro.data import check_available
     check_available(b.data)
-    if workers is not None and workers < 1: raise ConfigError(f"workers must be >= 1, got {workers}")
+    check_workers(workers)
     src = nbs_dir() / f"{section}.ipynb"
+    check_writable(figures_folder(figures, bench, scale), "figures folder")   # before any training
     # train what the section needs here, with progress in the terminal; the notebook then only reads the store
     from pruning_repro.store import Store
     from pruning_repro.sweep import train_section
@@ -48,7 +50,7 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     import papermill as pm
     out_dir = figures_folder(figures, bench, scale)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp, final = out_dir / f".{section}.running.ipynb", out_dir / f"{section}.ipynb"
+    tmp, final = out_dir / f".{section}.{os.getpid()}.running.ipynb", out_dir / f"{section}.ipynb"
     params = dict(bench=bench, scale=scale, seeds=list(seeds), figures_dir=str(Path(figures).resolve()),
                   workers=workers, store_dir=store)
     if given is not None: params["noise_levels"] = list(given)   # else the notebook's default
@@ -164,6 +166,7 @@ def _sections(args) -> int:
     reproduce = args.name is None
     sections = SECTIONS if reproduce else (args.name,)
     resolve_study(args.bench, args.scale, args.seeds, args.noise)  # validate before the first section
+    check_writable(figures_folder(args.figures, args.bench, args.scale), "figures folder")   # before any training
     t0 = time.time()
     if reproduce:
         # the whole study first, in one process pool (balanced over the cores), then the notebooks only read
@@ -215,11 +218,15 @@ COMMANDS = {"benches": _benches, "reproduce": _sections, "section": _sections, "
 def main(argv: list[str] | None = None) -> int:
     "The `pruning-repro` command: a bad input is one `error:` line and exit 2; a failed notebook exit 1."
     from papermill.exceptions import PapermillExecutionError
+    from pruning_repro.train import Diverged
     args = _parser().parse_args(argv)
     try: return COMMANDS[args.cmd](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Diverged as e:
+        print(f"error: training diverged: {e}", file=sys.stderr)
+        return 1
     except PapermillExecutionError as e:
         print(f"error: the notebook failed: {e.ename}: {e.evalue} (executed copy kept as *.failed.ipynb)", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ from typing import Any
 # %% auto #0
 __all__ = ['INITS', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH', 'SCALES', 'ConfigError',
            'DataSpec', 'ModelSpec', 'TrainSpec', 'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json', 'RunKey',
-           'Bench', 'check_noise', 'register', 'get_bench', 'check_seeds', 'resolve_study']
+           'Bench', 'check_noise', 'register', 'get_bench', 'check_seeds', 'check_workers', 'resolve_study']
 
 # %% ../nbs/00_config.ipynb #6912cecb
 class ConfigError(ValueError):
@@ -36,12 +36,17 @@ class DataSpec:
     def __post_init__(self):
         if not (0.0 <= self.noise < 1.0):
             raise ConfigError(f"label noise must be a fraction in [0, 1), got {self.noise!r}")
+        object.__setattr__(self, "noise", _canon(self.noise))
         if self.n_val < 0: raise ConfigError(f"n_val must be >= 0, got {self.n_val}")
         for k in ("n_train", "n_test", "n_generated"):
             v = getattr(self, k)
             if v is not None and v <= 0: raise ConfigError(f"{k} must be positive or None, got {v}")
 
 INITS = ("openlth", "legacy")   # the initialisers of `03_models` (`models.INITIALIZERS`)
+
+def _canon(x: float) -> float:
+    "One spelling per value: 0.8 ** 2 (0.6400000000000001) and 0.64 are the same width, 0.1 + 0.2 and 0.3 one noise."
+    return float(round(float(x), 12))
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -53,6 +58,7 @@ class ModelSpec:
 
     def __post_init__(self):
         if not self.width > 0: raise ConfigError(f"width must be > 0, got {self.width!r}")
+        object.__setattr__(self, "width", _canon(self.width))
         if self.init not in INITS: raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
 
 @dataclass(frozen=True)
@@ -241,7 +247,7 @@ def check_noise(noise) -> float:
     try: p = float(noise)
     except (TypeError, ValueError): raise ConfigError(f"label noise must be a number in [0, 1), got {noise!r}") from None
     if not (0.0 <= p < 1.0): raise ConfigError(f"label noise must be a fraction in [0, 1), got {noise!r}")
-    return p
+    return _canon(p)
 
 # %% ../nbs/00_config.ipynb #212c5750
 _PAPER_SGD = TrainSpec(epochs=160, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9,
@@ -329,6 +335,17 @@ def check_seeds(seeds) -> tuple[int, ...]:
             raise ConfigError(f"seeds must be non-negative integers, got {s!r} in {seeds!r}")
     if len(set(seeds)) != len(seeds): raise ConfigError(f"seeds must be distinct, got {seeds!r}")
     return tuple(seeds)
+
+def check_workers(workers) -> int | None:
+    """Validate a number of training processes a user asked for: None (one per core) or an integer from 1 to the
+    cores of this machine (each process holds its own copy of the data and model: more than the cores only adds
+    memory, and thousands would exhaust it)."""
+    import os
+    if workers is None: return None
+    cores = os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= cores:
+        raise ConfigError(f"workers must be an integer from 1 to {cores} (the cores of this machine), got {workers!r}")
+    return workers
 
 def resolve_study(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None) -> tuple[Bench, tuple, tuple]:
     "Validate a study's parameters; returns (bench at scale, seeds, noise levels — the bench's own when None)."

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .config import ConfigError, resolve_study
+from .config import ConfigError, check_workers, resolve_study
 from .sweep import SECTION_AFTER, check_sections, train_study
 
 # %% auto #0
@@ -128,8 +128,7 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
         raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
     sections = check_sections(sections)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ConfigError(f"workers must be >= 1, got {workers!r}")
+    check_workers(workers)
     if executor == "slurm": slurm = slurm or SlurmOptions()
     check_available(b.data)
     st = Store(store)
@@ -138,6 +137,7 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
     def execute(todo):
         wanted.append(len(todo))
         if dry_run: return
+        st.check_writable()                                # before the first run, not after it failed
         rep.submitted += len(todo)
         if executor == "local": _sweep_local(todo, st, rep, workers, device, progress)
         else: _sweep_slurm(todo, st, rep, slurm, device, progress)

@@ -5,6 +5,7 @@
 # %% ../nbs/06_imp.ipynb #8237908b
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -19,12 +20,12 @@ from tqdm.auto import tqdm
 from dataclasses import replace
 from pathlib import Path
 
-from .config import PruneSpec, RunSpec, derive_seed
+from .config import PruneSpec, RunSpec, check_workers, derive_seed
 from .data import load_data
 from .models import build_model
 from .prune import density, full_masks, prune_masks
 from .store import CorruptRun, Store
-from .train import Runtime, _progress_enabled, eval_metrics, state_copy, train
+from .train import Diverged, Runtime, _progress_enabled, eval_metrics, state_copy, train
 
 # %% auto #0
 __all__ = ['default_device', 'run_imp', 'record_data', 'dense_root', 'oneshot_spec', 'run_job', 'run_pool', 'run_many']
@@ -45,21 +46,24 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
     runtime = runtime or Runtime.from_env()
     device = torch.device(device) if device is not None else default_device()
     label = str(label)                      # a study's `RunKey`, or any label: stored in spec.json, shown in bars
+    if store.is_complete(spec): return store.results(spec)      # reading needs no lock: a read-only store works
     store.init_run(spec, label)
     with store.lock(spec):
-        todo = [lv for lv in range(spec.prune.levels + 1) if lv not in store.levels_done(spec)]
-        if not todo: return store.results(spec)
+        todo = [lv for lv in range(spec.prune.levels + 1) if not store.level_ok(spec, lv)]
+        if todo:      # the first damaged or missing level and every later one (they depend on it) are recomputed
+            store.discard_level(spec, todo[0]); todo = list(range(todo[0], spec.prune.levels + 1))
         data = data if data is not None else load_data(spec.data, spec.seed, device)
-        record_data(spec, store, data)
+        record_data(spec, store, data)                  # (again, when its record was damaged or removed)
         bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not _progress_enabled(progress))
         for level in bar:
-            _run_level(spec, store, level, data, device, progress, runtime)
+            try: _run_level(spec, store, level, data, device, progress, runtime)
+            except Diverged as e: raise Diverged(f"run {label or spec.hash()[:12]} ({store.run_dir(spec)}), {e}") from None
             bar.set_postfix(val_err=f"{store.metrics(spec, level)['val_err']:.3f}")
     return store.results(spec)
 
 def record_data(spec: RunSpec, store: Store, data) -> None:
     "Store, once per run, what the analyses need of its data: noisy mask, clean and used labels, example ids."
-    if not store.has_extra(spec, "data"):
+    if not store.extra_ok(spec, "data"):
         store.save_extra(spec, "data", {"noisy": data.noisy.to(torch.uint8), "clean_y": data.clean_y,
                                         "train_y": data.train.y.cpu(), "train_ids": data.train.ids})
 
@@ -80,7 +84,10 @@ def _share_level0(spec: RunSpec, store: Store, data, device, progress, runtime) 
     root = dense_root(spec)
     store.init_run(root, "dense")
     with store.lock(root):
-        if 0 not in store.levels_done(root):
+        if store.level_ok(root, 0):      # the root is copied into every variant: verify it whole before copying
+            try: store.load_state(root, 0); store.load_per_example(root, 0); store.load_extra(root, "rewind")
+            except CorruptRun: store.discard_level(root, 0)
+        if not store.level_ok(root, 0):
             record_data(root, store, data)
             _run_level(root, store, 0, data, device, progress, runtime)
         src, dst = store.level_dir(root, 0), store.level_dir(spec, 0)
@@ -92,6 +99,7 @@ def _share_level0(spec: RunSpec, store: Store, data, device, progress, runtime) 
 
 def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, runtime) -> None:
     t, p = spec.train, spec.prune
+    store.clean_partial(spec, level)                    # a killed writer's temporary files
     if level == 0 and p.levels > 0 and dense_root(spec) != spec:      # a dense-only run needs no sharing
         return _share_level0(spec, store, data, device, progress, runtime)
     model = build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device)
@@ -158,25 +166,46 @@ def run_pool(specs: dict[str, RunSpec], store: Store, workers: int | None = None
     bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({workers} workers)", unit="level",
                disable=not _progress_enabled(progress))
     finished, failed = [], {}
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-        futs = {ex.submit(run_job, s.to_dict(), str(store.root), k, threads, device, runtime): k for k, s in specs.items()}
-        pending = set(futs)
-        while pending:
-            ready, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
-            for f in ready:
-                try: finished.append(f.result())
-                except Exception as e: failed[futs[f]] = e
-            bar.update(done() - bar.n)
-    bar.close()
+    ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    with _terminating_on_sigterm():
+        try:
+            futs = {ex.submit(run_job, s.to_dict(), str(store.root), k, threads, device, runtime): k
+                    for k, s in specs.items()}
+            pending = set(futs)
+            while pending:
+                ready, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+                for f in ready:
+                    try: finished.append(f.result())
+                    except Exception as e: failed[futs[f]] = e
+                bar.update(done() - bar.n)
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM) or failing: the workers must not outlive the pool. Finished levels are
+            # in the store; a level a worker was writing is recomputed by the next run (`Store.clean_partial`).
+            for proc in list((getattr(ex, "_processes", None) or {}).values()): proc.terminate()
+            ex.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally: bar.close()
+    ex.shutdown(wait=True)
     return finished, failed
+
+@contextlib.contextmanager
+def _terminating_on_sigterm():
+    "Within: SIGTERM raises `SystemExit` in the main thread (so the pool's cleanup runs), as Ctrl-C does."
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def stop(signum, frame): raise SystemExit(128 + signum)
+    old = signal.signal(signal.SIGTERM, stop)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, old)
 
 def run_many(specs: dict[str, RunSpec], store: Store | None = None, workers: int | None = None,
              device=None, progress: bool | None = None, runtime: Runtime | None = None) -> dict[str, pd.DataFrame]:
     """Complete every run of `specs` ({label: spec}) that the store lacks (in this process for one worker or one
     run, else in `run_pool`); a failed run raises its error. Returns the results by label."""
-    store, runtime = store or Store(), runtime or Runtime.from_env()
+    store, runtime, workers = store or Store(), runtime or Runtime.from_env(), check_workers(workers)
     device = torch.device(device) if device is not None else default_device()
     missing = {k: s for k, s in specs.items() if not store.is_complete(s)}
+    if missing: store.check_writable()     # one clear error before any training, not a traceback after it
     if device.type != "cpu": workers = 1   # one accelerator: runs go one after another
     if len(missing) == 1 or (missing and (workers or os.cpu_count() or 1) <= 1):
         for k, s in tqdm(missing.items(), desc="runs", disable=not _progress_enabled(progress)):

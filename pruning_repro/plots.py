@@ -5,6 +5,7 @@
 # %% ../nbs/13_plots.ipynb #5dfa3ff2
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -78,7 +79,7 @@ def save_figure(fig: plt.Figure, folder, name: str) -> list[Path]:
     out = []
     for ext in ("png", "pdf"):
         p = folder / f"{name}.{ext}"
-        tmp = folder / f".{name}.tmp.{ext}"
+        tmp = folder / f".{name}.{os.getpid()}.tmp.{ext}"     # per process: two commands on one folder never collide
         fig.savefig(tmp, dpi=150)
         tmp.replace(p); out.append(p)
     return out
@@ -102,7 +103,7 @@ def save_table(df: pd.DataFrame, folder, name: str, title: str = "", digits: int
     "Save `df` as `<folder>/<name>.csv` (numbers) and `.md` (with an optional title line; 'm±s' to `digits` decimals)."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     csv, md = folder / f"{name}.csv", folder / f"{name}.md"
-    tmp = folder / f".{name}.tmp"
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
     df.to_csv(tmp, index=False); tmp.replace(csv)
     tmp.write_text((f"**{title}**\n\n" if title else "") + to_markdown(df, digits)); tmp.replace(md)
     return [csv, md]

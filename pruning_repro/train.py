@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 from .config import TrainSpec
 
 # %% auto #0
-__all__ = ['OPTIMIZER_IMPLS', 'COMPILE_MODES', 'lr_at', 'Runtime', 'make_optimizer', 'apply_masks', 'state_copy',
+__all__ = ['OPTIMIZER_IMPLS', 'COMPILE_MODES', 'lr_at', 'Diverged', 'Runtime', 'make_optimizer', 'apply_masks', 'state_copy',
            'eval_batch_size', 'evaluate', 'eval_metrics', 'train']
 
 # %% ../nbs/04_train.ipynb #f2f4f074
@@ -33,6 +34,9 @@ def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
 # %% ../nbs/04_train.ipynb #020954f2
 OPTIMIZER_IMPLS = ("fused", "foreach", "for-loop")
 COMPILE_MODES = ("auto", "1", "0")
+
+class Diverged(RuntimeError):
+    "Training produced a non-finite loss: the run stops (nothing of the level is stored) with where it happened."
 
 @dataclass(frozen=True)
 class Runtime:
@@ -188,7 +192,11 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
             opt.step()
             mask_step()
             total += loss.detach() * len(yb); n += len(yb); step += 1
-        bar.set_postfix(loss=f"{(total / n).item():.3f}")
+        mean = (total / n).item()                       # one sync per epoch (the progress bar shows it anyway)
+        if not math.isfinite(mean):
+            raise Diverged(f"{desc}: the training loss became {mean} in epoch {epoch + 1} (steps "
+                           f"{step - steps_per_epoch + 1}-{step}); lower the learning rate or check the data")
+        bar.set_postfix(loss=f"{mean:.3f}")
     if checkpoint_epoch is not None and checkpoint_epoch == spec.epochs: ckpt = state_copy(model)
     return {"seconds": time.perf_counter() - t0, "epochs": spec.epochs - start_epoch,
             "steps": step - start_epoch * steps_per_epoch, "checkpoint": ckpt}
