@@ -317,3 +317,37 @@ _hashes = {v.hash() for v in _all.values()}
 assert all(v.hash() in _hashes for sec in SECTIONS for v in study_runs(_b, [sec], (0, 1)).values())
 test_eq(len(_hashes), len(_all))
 len(_all)
+
+
+# %% [markdown]
+# ## Results out of the store
+#
+# `results_table` is the study as researchers load results: one tidy row per stored level of every run of the
+# study (both stages) — the run's key (bench, algorithm, noise, seed, and `k`, `selected_at`, `kind` where they apply),
+# its spec flattened into `spec.<part>.<field>` columns, its hash, and the level's metrics and timings. It reads the
+# store and trains nothing; `pruning-repro export` writes it as CSV or Parquet.
+
+# %%
+#| export
+def results_table(b, store, sections=None, seeds=(0, 1, 2), noise_levels=None):
+    "One row per stored level of every run of the study of bench `b` (first stage, and the second once named)."
+    import dataclasses
+    import pandas as pd
+    first = study_runs(b, sections, seeds, noise_levels)
+    runs = dict(first)
+    if all(store.is_complete(s) for s in first.values()):
+        for sec in check_sections(sections):
+            runs.update(dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store))
+    rows = []
+    for key, spec in runs.items():
+        k = dataclasses.asdict(key); k["selected_at"] = k.pop("level")
+        d = spec.to_dict()
+        d["data"]["n_excluded"] = len(d["data"].pop("exclude_ids", ()))          # ids are in the store, not here
+        flat = {f"spec.{c}": (str(v) if isinstance(v, (list, tuple)) else v)
+                for c, v in pd.json_normalize(d, sep=".").iloc[0].items()}
+        for lv in store.levels_done(spec):
+            if not store.level_ok(spec, lv): continue
+            m = store.metrics(spec, lv)
+            m.pop("sha256", None); wb = m.pop("written_by", {}) or {}
+            rows.append({**k, "run": spec.hash()[:16], **flat, **m, "level": lv, "host": wb.get("host")})
+    return pd.DataFrame(rows)

@@ -112,6 +112,13 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write figures/<bench>/REPORT.md: every figure and table, and claims C1-C6")
     r.add_argument("--bench", default=DEFAULT_BENCH); r.add_argument("--scale", default="full")
     r.add_argument("--figures", default="figures")
+    x = sub.add_parser("export", help="write every stored level of a bench's study as one tidy table (CSV or Parquet)")
+    x.add_argument("--bench", default=DEFAULT_BENCH); x.add_argument("--scale", default="full")
+    x.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    x.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
+    x.add_argument("--store", default=None); x.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    x.add_argument("--out", default=None, help="file to write (default: figures/<bench>/results.<format>)")
+    x.add_argument("--figures", default="figures")
     w = sub.add_parser("sweep", help="train every missing run of a study, in local processes or as a Slurm job array")
     w.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
     w.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
@@ -212,7 +219,26 @@ def _imp(args) -> int:
     print(res[["level", "density", "train_err", "val_err", "test_err"]].to_string(index=False))
     return 0
 
-COMMANDS = {"benches": _benches, "reproduce": _sections, "section": _sections, "report": _report,
+def _export(args) -> int:
+    from pruning_repro.store import Store
+    from pruning_repro.sweep import check_sections, results_table
+    b, seeds, _ = resolve_study(args.bench, args.scale, args.seeds, None)
+    sections = check_sections(args.sections)
+    if args.format == "parquet":
+        import importlib.util
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ConfigError("--format parquet needs pyarrow (pip install pyarrow); or use --format csv")
+    out = Path(args.out) if args.out else figures_folder(args.figures, args.bench, args.scale) / f"results.{args.format}"
+    check_writable(out.parent, "output folder")
+    t = results_table(b, Store(args.store), sections, seeds)
+    if t.empty: raise ConfigError(f"the store holds no run of {args.bench} ({args.scale}): nothing to export")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    t.to_csv(tmp, index=False) if args.format == "csv" else t.to_parquet(tmp, index=False)
+    tmp.replace(out)
+    print(f"{len(t)} levels of {t.run.nunique()} runs, {len(t.columns)} columns -> {out}")
+    return 0
+
+COMMANDS = {"export": _export, "benches": _benches, "reproduce": _sections, "section": _sections, "report": _report,
             "sweep": _sweep_command, "algorithms": _algorithms, "imp": _imp}   # one handler per subcommand
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from .config import ConfigError, RunKey, RunSpec, resolve_study
 # %% auto #0
 __all__ = ['SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'SECTION_AFTER', 'imp_runs', 'section_noise', 'Section',
            'default_figures_dir', 'figures_folder', 'start_section', 'dependent_frame', 'train_study', 'train_section',
-           'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections', 'study_runs']
+           'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections', 'study_runs', 'results_table']
 
 # %% ../nbs/14_sweep.ipynb #0b707d63
 def imp_runs(b, seeds, noise_levels) -> dict:
@@ -222,3 +222,27 @@ def study_runs(b, sections=None, seeds=(0, 1, 2), noise_levels=None) -> dict[str
             h = spec.hash()
             if h not in seen: seen.add(h); out[label] = spec
     return out
+
+# %% ../nbs/14_sweep.ipynb #2f92ca69
+def results_table(b, store, sections=None, seeds=(0, 1, 2), noise_levels=None):
+    "One row per stored level of every run of the study of bench `b` (first stage, and the second once named)."
+    import dataclasses
+    import pandas as pd
+    first = study_runs(b, sections, seeds, noise_levels)
+    runs = dict(first)
+    if all(store.is_complete(s) for s in first.values()):
+        for sec in check_sections(sections):
+            runs.update(dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store))
+    rows = []
+    for key, spec in runs.items():
+        k = dataclasses.asdict(key); k["selected_at"] = k.pop("level")
+        d = spec.to_dict()
+        d["data"]["n_excluded"] = len(d["data"].pop("exclude_ids", ()))          # ids are in the store, not here
+        flat = {f"spec.{c}": (str(v) if isinstance(v, (list, tuple)) else v)
+                for c, v in pd.json_normalize(d, sep=".").iloc[0].items()}
+        for lv in store.levels_done(spec):
+            if not store.level_ok(spec, lv): continue
+            m = store.metrics(spec, lv)
+            m.pop("sha256", None); wb = m.pop("written_by", {}) or {}
+            rows.append({**k, "run": spec.hash()[:16], **flat, **m, "level": lv, "host": wb.get("host")})
+    return pd.DataFrame(rows)

@@ -137,3 +137,25 @@ def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):
     assert len(tie_rnd_specs(imp, st, levels[0])["TIE"].data.exclude_ids) == 80
     assert torch.equal(el2n_scores(imp, st, n_models=2, fraction=0.5, device="cpu"), el2n)
     assert stamps == sorted((str(p), p.stat().st_mtime_ns) for p in st.root.rglob("*.safetensors"))
+
+
+def test_a_new_heuristic_is_one_function_and_one_registry_entry(tiny_mnist, monkeypatch):
+    "A weight-selection heuristic of one's own: `register_strategy` + `register_algorithm`, then every table knows it."
+    from pruning_repro import algorithms as A
+    from pruning_repro import prune as P
+    monkeypatch.setattr(P, "STRATEGIES", dict(P.STRATEGIES)); monkeypatch.setattr(A, "ALGORITHMS", dict(A.ALGORITHMS))
+    def smallest_gradient_free(model, names, context):          # prune the weights closest to their layer's mean
+        params = dict(model.named_parameters())
+        return {n: (params[n].detach() - params[n].detach().mean()).abs().cpu() for n in names}
+    P.register_strategy("centred", smallest_gradient_free)
+    A.register_algorithm(A.Algorithm("centred magnitude", {"strategy": "centred"}, marker="P"))
+    b = get_bench("lenet_mnist", "smoke")
+    runs = A.algorithm_runs(b, 0.2, (0, 1), ["LR rewinding", "centred magnitude"])
+    run_many({k: v for r in runs.values() for k, v in r.items()}, Store(), workers=1, device="cpu")
+    frames = A.algorithm_frames(b, [0.2], (0, 1), Store(), ["LR rewinding", "centred magnitude"])
+    t = A.versus_table(frames, ["LR rewinding", "centred magnitude"], [0.2], b.family).set_index("algorithm")
+    assert t.loc["centred magnitude", "n_seeds"] == 2 and t.loc["centred magnitude", "verdict"] in ("match", "differ")
+    assert np.isnan(t.loc["centred magnitude", "paper_mean"])          # the paper has no row for it
+    assert A.style("centred magnitude") == ("P", "-")
+    dens = frames["centred magnitude"].groupby("level").weights_remaining.mean().round(1).tolist()
+    assert dens == [100.0, 80.0, 64.0, 51.2]

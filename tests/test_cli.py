@@ -89,3 +89,22 @@ def test_benches_lists_registry():
     for name in ("lenet_mnist", "resnet20_c10", "vgg16_c10", "resnet32_c100", "resnet50_imagenet",
                  "lenet_fashion", "lenet_fashion_e60", "lenet_mnist1d"):
         assert name in r.stdout
+
+
+def test_export_writes_every_stored_level(isolated):
+    import pandas as pd
+    r = run([CLI, "sweep", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "--sections", "sec3_training",
+             "--workers", "1"])
+    assert r.returncode == 0, r.stderr
+    for fmt in ("csv", "parquet"):
+        out = isolated / f"results.{fmt}"
+        r = run([CLI, "export", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "--sections",
+                 "sec3_training", "--format", fmt, "--out", str(out)])
+        assert r.returncode == 0, r.stderr
+        t = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
+        # §3 at smoke scale, one seed: the IMP run (dense + 3 levels) and the 2 EL2N models (one level each)
+        assert len(t) == 4 + 2 and sorted(t.algorithm.unique()) == ["EL2N", "LR rewinding"], t
+        assert {"spec.train.lr", "spec.model.init", "test_err", "level", "noise", "seed", "run"} <= set(t.columns)
+        assert t[t.algorithm == "LR rewinding"].level.tolist() == [0, 1, 2, 3]
+    r = run([CLI, "export", "--bench", "lenet_fashion", "--store", str(isolated / "empty")])
+    assert r.returncode == 2 and "no run of lenet_fashion" in r.stderr and "Traceback" not in r.stderr
