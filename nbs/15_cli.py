@@ -66,12 +66,13 @@ from pruning_repro.store import check_writable
 from pruning_repro.sweep import SECTIONS, figures_folder, section_noise
 
 def nbs_dir() -> Path:
-    "The folder holding the section notebooks."
-    cands = [os.environ.get("PRUNING_REPRO_NBS"), Path(__file__).resolve().parents[1] / "nbs", Path.cwd() / "nbs"]
+    "The folder holding the section notebooks: a checkout's nbs/, or those the installed wheel ships."
+    here = Path(__file__).resolve().parent
+    cands = [os.environ.get("PRUNING_REPRO_NBS"), here.parent / "nbs", here / "notebooks", Path.cwd() / "nbs"]
     for c in cands:
         if c and (Path(c) / f"{SECTIONS[0]}.ipynb").exists(): return Path(c)
-    raise ConfigError("section notebooks not found: run from a checkout of pruning_repro or set PRUNING_REPRO_NBS "
-                      "to its nbs/ folder")
+    raise ConfigError("section notebooks not found: install the pruning_repro wheel (it ships them), run from a "
+                      "checkout, or set PRUNING_REPRO_NBS to a folder holding them")
 
 
 # %%
