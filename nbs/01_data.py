@@ -122,6 +122,14 @@ CLASS_NAMES = {
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 }
 
+DATASETS: dict = {}   # data sets a user registers: name -> loader(n_generated) -> (x_train, y_train, x_test, y_test)
+
+def register_dataset(name: str, info: DataInfo, loader) -> None:
+    """Add an in-memory data set: `loader(n_generated)` returns float training and test images shaped
+    (N, *info.input_shape), already normalised, and integer labels in [0, info.num_classes). One name, one data set."""
+    if name in INFO: raise ConfigError(f"data set {name!r} is already registered")
+    INFO[name], DATASETS[name] = info, loader
+
 def data_info(dataset: str) -> DataInfo:
     if dataset not in INFO:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of: {', '.join(INFO)}")
@@ -260,9 +268,30 @@ def load_raw(dataset: str, n_generated: int | None = None):
     "Official train/test tensors of an in-memory data set, normalised float32 (cached per process)."
     return _load_raw(dataset, n_generated, str(data_root()), str(cache_dir()))
 
+def _registered(dataset, n_generated, info):
+    "A registered data set's tensors, checked against what it declared (shapes, counts, dtypes, label range)."
+    try: xtr, ytr, xte, yte = DATASETS[dataset](n_generated)
+    except DataError: raise
+    except Exception as e: raise DataError(f"the loader of data set {dataset!r} failed: {type(e).__name__}: {e}") from None
+    out = []
+    for split, x, y in (("training", xtr, ytr), ("test", xte, yte)):
+        x, y = torch.as_tensor(x), torch.as_tensor(y)
+        if tuple(x.shape[1:]) != tuple(info.input_shape) or not x.is_floating_point():
+            raise DataError(f"data set {dataset!r}: {split} images are {x.dtype} {tuple(x.shape)}; expected floats "
+                            f"(N, {', '.join(map(str, info.input_shape))})")
+        if y.dim() != 1 or len(y) != len(x) or y.is_floating_point():
+            raise DataError(f"data set {dataset!r}: {len(y)} {split} labels ({y.dtype}) for {len(x)} images; expected "
+                            f"one integer label each")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= info.num_classes):
+            raise DataError(f"data set {dataset!r}: {split} labels range over {int(y.min())}..{int(y.max())}; "
+                            f"expected 0..{info.num_classes - 1}")
+        out += [x.float().contiguous(), y.long()]
+    return tuple(out)
+
 @lru_cache(maxsize=4)
 def _load_raw(dataset, n_generated, root, cache):
     info = data_info(dataset)
+    if dataset in DATASETS: return _registered(dataset, n_generated, info)
     if dataset in ("mnist", "fashion"): xtr, ytr, xte, yte = _load_mnist_family(dataset)
     elif dataset in _CIFAR: xtr, ytr, xte, yte = _load_cifar(dataset)
     elif dataset == "mnist1d": xtr, ytr, xte, yte = _load_mnist1d(n_generated)

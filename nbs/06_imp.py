@@ -63,8 +63,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from pruning_repro.config import PruneSpec, RunSpec, check_workers, derive_seed
-from pruning_repro.data import load_data
-from pruning_repro.models import build_model
+from pruning_repro.data import data_info, load_data
+from pruning_repro.models import build_model, check_model
 from pruning_repro.prune import density, full_masks, prune_masks
 from pruning_repro.store import CorruptRun, Store
 from pruning_repro.train import Diverged, Runtime, _progress_enabled, eval_metrics, state_copy, train
@@ -94,12 +94,13 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
     device = torch.device(device) if device is not None else default_device()
     label = str(label)                      # a study's `RunKey`, or any label: stored in spec.json, shown in bars
     if store.is_complete(spec): return store.results(spec)      # reading needs no lock: a read-only store works
+    check_model(spec.model, data_info(spec.data.dataset))       # a model it cannot build: one error, nothing written
+    data = data if data is not None else load_data(spec.data, spec.seed, device)   # bad data: likewise, before writing
     store.init_run(spec, label)
     with store.lock(spec):
         todo = [lv for lv in range(spec.prune.levels + 1) if not store.level_ok(spec, lv)]
         if todo:      # the first damaged or missing level and every later one (they depend on it) are recomputed
             store.discard_level(spec, todo[0]); todo = list(range(todo[0], spec.prune.levels + 1))
-        data = data if data is not None else load_data(spec.data, spec.seed, device)
         record_data(spec, store, data)                  # (again, when its record was damaged or removed)
         bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not _progress_enabled(progress))
         for level in bar:
@@ -223,6 +224,8 @@ with tempfile.TemporaryDirectory() as _d:
 def run_job(spec_dict: dict, root: str, label, threads: int | None = None, device: str | None = None,
             runtime: Runtime | None = None) -> dict:
     "Train one run (every missing level) into the store at `root`, in this process; returns where and how long."
+    from pruning_repro.plugins import load_plugins
+    load_plugins()                                      # a worker or Slurm job imports the plugins its parent named
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
     if threads: torch.set_num_threads(threads)
     spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()

@@ -30,7 +30,8 @@ class Algorithm:
 ALGORITHMS: dict[str, Algorithm] = {}
 
 def register_algorithm(a: Algorithm) -> Algorithm:
-    "Add (or replace) an algorithm in the registry; its name is its key everywhere."
+    "Add an algorithm to the registry; its name is its key everywhere (one name, one algorithm)."
+    if a.name in ALGORITHMS: raise ConfigError(f"algorithm {a.name!r} is already registered")
     ALGORITHMS[a.name] = a
     return a
 

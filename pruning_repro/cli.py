@@ -90,6 +90,9 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pruning-repro", description=__doc__ or "Reproduce Jin et al. (NeurIPS 2022).")
+    p.add_argument("--plugins", action="append", default=None, metavar="MODULE[,MODULE]",
+                   help="module(s) registering data sets, models, heuristics or benches; repeatable, comma-separated "
+                        "(also $PRUNING_REPRO_PLUGINS)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("benches", help="list the registered benchmarks")
     def study(sp):
@@ -245,9 +248,12 @@ COMMANDS = {"export": _export, "benches": _benches, "reproduce": _sections, "sec
 def main(argv: list[str] | None = None) -> int:
     "The `pruning-repro` command: a bad input is one `error:` line and exit 2; a failed notebook exit 1."
     from papermill.exceptions import PapermillExecutionError
+    from pruning_repro.plugins import load_plugins
     from pruning_repro.train import Diverged
     args = _parser().parse_args(argv)
-    try: return COMMANDS[args.cmd](args)
+    try:
+        load_plugins(args.plugins)                      # before any name (bench, data set, model) is looked up
+        return COMMANDS[args.cmd](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

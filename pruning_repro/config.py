@@ -261,7 +261,8 @@ _MNIST_SMOKE = dict(data=dict(n_val=50, n_train=400, n_test=200), train=dict(epo
 BENCHES: dict[str, Bench] = {}
 
 def register(b: Bench) -> Bench:
-    "Add a bench to the registry (a new benchmark is one call)."
+    "Add a bench to the registry (a new benchmark is one call); one name, one bench."
+    if b.name in BENCHES: raise ConfigError(f"bench {b.name!r} is already registered")
     BENCHES[b.name] = b
     return b
 

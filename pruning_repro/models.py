@@ -15,7 +15,7 @@ from .config import ConfigError, ModelSpec
 
 # %% auto #0
 __all__ = ['INITIALIZERS', 'VGG16_PLAN', 'MODELS', 'PrunableModel', 'openlth_init', 'kaiming_init', 'LeNet', 'CifarResNet',
-           'CifarVGG', 'ResNet50', 'build_model', 'count_params']
+           'CifarVGG', 'ResNet50', 'register_model', 'check_model', 'build_model', 'count_params']
 
 # %% ../nbs/03_models.ipynb #b8f3e5ab
 def _w(c: int, width: float) -> int: return max(1, int(round(c * width)))
@@ -167,6 +167,27 @@ MODELS = {
     "resnet50": lambda info, w: ResNet50(info.num_classes, w, info.input_shape[0]),
 }
 
+def register_model(name: str, factory, prune_output: bool = True, output_name: str = "fc") -> None:
+    """Add an architecture: `factory(info, width)` returns any `nn.Module` for data described by `info`. Unless it
+    defines `prunable_names`, the paper's rule applies: the weights of every conv and linear layer, the output layer
+    (the module named `output_name`) pruned or not as `prune_output` declares."""
+    if name in MODELS: raise ConfigError(f"architecture {name!r} is already registered")
+    def make(info, width):
+        m = factory(info, width)
+        if not hasattr(m, "prunable_names"):
+            m.prune_output, m.output_name = prune_output, output_name
+            m.prunable_names = PrunableModel.prunable_names.__get__(m)
+        return m
+    MODELS[name] = make
+
+def check_model(spec: ModelSpec, info) -> None:
+    "Fail early, without memory or initialisation (on the meta device), if `spec` names no usable architecture."
+    if spec.arch not in MODELS:
+        raise ConfigError(f"unknown architecture {spec.arch!r}; choose one of: {', '.join(MODELS)}")
+    with torch.device("meta"): m = MODELS[spec.arch](info, spec.width)
+    if not m.prunable_names():
+        raise ConfigError(f"architecture {spec.arch!r} has no prunable tensors (no conv or linear weight to prune)")
+
 def build_model(spec: ModelSpec, info, seed: int | None = None, stream: str = "init") -> PrunableModel:
     "The model of `spec` for data described by `info` (a `DataInfo`), initialised by `spec.init` from (`seed`, `stream`)."
     if spec.arch not in MODELS:
@@ -176,8 +197,11 @@ def build_model(spec: ModelSpec, info, seed: int | None = None, stream: str = "i
         from pruning_repro.config import derive_seed
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, stream))
-            return init(MODELS[spec.arch](info, spec.width))
-    return init(MODELS[spec.arch](info, spec.width))
+            m = init(MODELS[spec.arch](info, spec.width))
+    else: m = init(MODELS[spec.arch](info, spec.width))
+    if not m.prunable_names():
+        raise ConfigError(f"architecture {spec.arch!r} has no prunable tensors (no conv or linear weight to prune)")
+    return m
 
 def count_params(model: nn.Module, names: list[str] | None = None) -> int:
     "Number of parameters (of `names` only, if given)."

@@ -106,7 +106,8 @@ STRATEGIES: dict[str, Callable] = {"magnitude": magnitude_scores, "random": rand
                                    "snip": snip_scores, "none": no_scores}
 
 def register_strategy(name: str, fn: Callable) -> Callable:
-    "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`."
+    "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`; one name, one heuristic."
+    if name in STRATEGIES: raise ConfigError(f"pruning strategy {name!r} is already registered")
     STRATEGIES[name] = fn
     return fn
 

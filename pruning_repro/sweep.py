@@ -112,7 +112,9 @@ def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2)
     """A section notebook's first step: validate its parameters (one clear error), check that the data is on disk,
     resolve its noise levels (`section_noise`), name its output folder and open the run store. Writes nothing."""
     from pruning_repro.data import check_available
+    from pruning_repro.plugins import load_plugins
     from pruning_repro.store import Store
+    load_plugins()                                      # a papermill kernel imports the plugins its command named
     if section not in SECTION_RUNS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)

@@ -108,6 +108,17 @@ def test_smoke_sweep_on_slurm(slurm_cluster, isolated):
     assert r2.returncode == 0 and f"{len(runs)} already complete, 0 submitted" in r2.stdout, r2.stdout + r2.stderr
 
 
+def test_plugin_sweep_on_slurm(slurm_cluster, isolated):
+    "A plugin named once on the command line reaches the Slurm jobs (its bench, data set, model and heuristic)."
+    plugins = str(Path(__file__).parent / "plugins")
+    r = run([CLI, "--plugins", "demo_plugin", "sweep", "--bench", "demo_blobs_mlp", "--scale", "smoke", "--seeds", "0",
+             "--noise", "0.3", "--sections", "sec4_noise", "--executor", "slurm", "--partition", "debug",
+             "--cpus-per-task", "1", "--time-min", "10", "--store", str(isolated / "store")],
+            env={"PYTHONPATH": plugins}, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 runs in the study, 0 already complete, 3 submitted (slurm), 3 finished" in r.stdout, r.stdout
+
+
 def test_failed_slurm_job_is_reported_and_the_rest_kept(slurm_cluster, isolated):
     store = isolated / "store"
     # no GPU on this node: every job fails in training; the sweep says so with the log, exits 1, writes no level
