@@ -204,20 +204,6 @@ def _appK_after(b, seeds, noise_levels, store) -> dict:
 
 SECTION_AFTER = {"appD_leave_out": _appD_after, "appE_dense_subset": _appE_after, "appK_examples": _appK_after}
 
-def dependent_frame(runs: dict, store, traj=None):
-    """One row per retraining of `dependent_runs` (noise, seed, level, kind — TIE/RND, TW/Rand, or '' — and its
-    stored test/val error and number of left-out examples), with the % weights remaining of the level it was
-    selected at when the IMP trajectories `traj` (`analysis.trajectories`) are given. Reads the store."""
-    import pandas as pd
-    rows = []
-    for key, spec in runs.items():
-        r = store.results(spec).iloc[-1]
-        rows.append({"noise": key.noise, "seed": key.seed, "level": key.level, "kind": key.kind,
-                     "test_err": r.test_err, "val_err": r.val_err, "n_left_out": len(spec.data.exclude_ids)})
-    df = pd.DataFrame(rows, columns=["noise", "seed", "level", "kind", "test_err", "val_err", "n_left_out"])
-    if traj is not None: df = df.merge(traj[["noise", "seed", "level", "weights_remaining"]], on=["noise", "seed", "level"])
-    return df
-
 def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict, dict | None]:
     """The one definition of "train a study, then the retrainings its results name": every run of `study_runs` the
     store lacks goes to `execute({label: spec})`; once all are complete, the App. D, E, K retrainings
@@ -319,37 +305,3 @@ _hashes = {v.hash() for v in _all.values()}
 assert all(v.hash() in _hashes for sec in SECTIONS for v in study_runs(_b, [sec], (0, 1)).values())
 test_eq(len(_hashes), len(_all))
 len(_all)
-
-
-# %% [markdown]
-# ## Results out of the store
-#
-# `results_table` is the study as researchers load results: one tidy row per stored level of every run of the
-# study (both stages) — the run's key (bench, algorithm, noise, seed, and `k`, `selected_at`, `kind` where they apply),
-# its spec flattened into `spec.<part>.<field>` columns, its hash, and the level's metrics and timings. It reads the
-# store and trains nothing; `pruning-repro export` writes it as CSV or Parquet.
-
-# %%
-#| export
-def results_table(b, store, sections=None, seeds=(0, 1, 2), noise_levels=None):
-    "One row per stored level of every run of the study of bench `b` (first stage, and the second once named)."
-    import dataclasses
-    import pandas as pd
-    first = study_runs(b, sections, seeds, noise_levels)
-    runs = dict(first)
-    if all(store.is_complete(s) for s in first.values()):
-        for sec in check_sections(sections):
-            runs.update(dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store))
-    rows = []
-    for key, spec in runs.items():
-        k = dataclasses.asdict(key); k["selected_at"] = k.pop("level")
-        d = spec.to_dict()
-        d["data"]["n_excluded"] = len(d["data"].pop("exclude_ids", ()))          # ids are in the store, not here
-        flat = {f"spec.{c}": (str(v) if isinstance(v, (list, tuple)) else v)
-                for c, v in pd.json_normalize(d, sep=".").iloc[0].items()}
-        for lv in store.levels_done(spec):
-            if not store.level_ok(spec, lv): continue
-            m = store.metrics(spec, lv)
-            m.pop("sha256", None); wb = m.pop("written_by", {}) or {}
-            rows.append({**k, "run": spec.hash()[:16], **flat, **m, "level": lv, "host": wb.get("host")})
-    return pd.DataFrame(rows)

@@ -121,19 +121,6 @@ def algorithm_runs(b, noise: float, seeds, names=None) -> dict[str, dict]:
                            for s in seeds}
     return out
 
-def algorithm_frames(b, noise_levels, seeds, store, names=None) -> dict:
-    """{algorithm: long frame of its stored results over `noise_levels` and `seeds`}: one row per pruning level
-    (`analysis.trajectories`), for width down-scaling one row per width (`width.width_results`). Reads the store."""
-    from pruning_repro.analysis import trajectories
-    from pruning_repro.width import width_results
-    names = tuple(names or ALGORITHMS)
-    out = {n: [] for n in names}
-    for p in noise_levels:
-        runs = algorithm_runs(b, p, seeds, names)
-        for n in names:
-            res = {k: store.results(v) for k, v in runs[n].items()}
-            out[n].append(width_results(res, runs[n]) if ALGORITHMS[n].prune is None else trajectories(res, runs[n]))
-    return {n: pd.concat(v, ignore_index=True) for n, v in out.items()}
 
 
 # %%

@@ -33,7 +33,8 @@ import torch
 from torch import nn
 from fastcore.test import test_eq
 
-from pruning_repro.algorithms import algorithm_frames, algorithm_runs, versus_table
+from pruning_repro.algorithms import algorithm_runs, versus_table
+from pruning_repro.results import algorithm_frames, results_table
 from pruning_repro.analysis import generalization_table, optimal_level_of_mean, study_subgroup_deltas, summarize, trajectories
 from pruning_repro.config import Bench, DataSpec, ModelSpec, PruneSpec, TrainSpec, register
 from pruning_repro.data import DataInfo, load_raw, register_dataset
@@ -42,7 +43,7 @@ from pruning_repro.imp import run_many
 from pruning_repro.models import register_model
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, fig_test_error, to_markdown
 from pruning_repro.store import Store
-from pruning_repro.sweep import imp_runs, results_table
+from pruning_repro.sweep import imp_runs
 
 
 # %% [markdown]

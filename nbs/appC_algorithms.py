@@ -44,7 +44,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.algorithms import algorithm_frames, table2_algorithms, versus_table
+from pruning_repro.algorithms import table2_algorithms, versus_table
+from pruning_repro.results import algorithm_frames
 from pruning_repro.analysis import summarize
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
 from pruning_repro.sweep import start_section, train_section

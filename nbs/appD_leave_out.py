@@ -46,7 +46,8 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import improving_range, paired_by_level
 from pruning_repro.paper import APPENDIX_TEXT
 from pruning_repro.plots import pct_axis, save_figure, save_table
-from pruning_repro.sweep import dependent_frame, start_section, train_with_retrainings
+from pruning_repro.results import dependent_frame
+from pruning_repro.sweep import start_section, train_with_retrainings
 
 B, seeds, noise_levels, out, store = start_section("appD_leave_out", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")

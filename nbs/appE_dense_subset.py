@@ -47,7 +47,8 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import dense_subset_table
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import noise_colors, pct_axis, save_figure, save_table
-from pruning_repro.sweep import dependent_frame, start_section, train_with_retrainings
+from pruning_repro.results import dependent_frame
+from pruning_repro.sweep import start_section, train_with_retrainings
 
 B, seeds, noise_levels, out, store = start_section("appE_dense_subset", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")

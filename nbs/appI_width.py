@@ -54,9 +54,9 @@ from pruning_repro.analysis import (jaccard, jaccard_chance, optimal_key, stats,
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, save_figure, save_table
-from pruning_repro.algorithms import algorithm_frames
+from pruning_repro.results import algorithm_frames
 from pruning_repro.sweep import start_section, train_section
-from pruning_repro.width import equalized_models
+from pruning_repro.results import equalized_models
 
 B, seeds, noise_levels, out, store = start_section("appI_width", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 if not 0 < float(top) < 1: raise ValueError(f"top must be a fraction in (0, 1), got {top!r}")

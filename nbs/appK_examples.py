@@ -56,7 +56,8 @@ from pruning_repro.data import CLASS_NAMES
 from pruning_repro.leave_out import example_images, loss_changes
 from pruning_repro.paper import APPENDIX_TEXT
 from pruning_repro.plots import pct_axis, example_grid, save_figure, save_table
-from pruning_repro.sweep import dependent_frame, start_section, train_with_retrainings
+from pruning_repro.results import dependent_frame
+from pruning_repro.sweep import start_section, train_with_retrainings
 
 B, seeds, noise_levels, out, store = start_section("appK_examples", bench, scale, seeds, noise_levels, figures_dir, store_dir)
 if int(n_examples) < 1: raise ValueError(f"n_examples must be >= 1, got {n_examples!r}")

@@ -50,7 +50,7 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import paired_by_level, study_subgroup_deltas, subgroup_extremes
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
-from pruning_repro.algorithms import algorithm_frames
+from pruning_repro.results import algorithm_frames
 from pruning_repro.sweep import imp_runs, start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written

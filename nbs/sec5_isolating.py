@@ -46,7 +46,8 @@ import time
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.algorithms import algorithm_frames, versus_table
+from pruning_repro.algorithms import versus_table
+from pruning_repro.results import algorithm_frames
 from pruning_repro.analysis import summarize
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table

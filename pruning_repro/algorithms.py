@@ -14,7 +14,7 @@ from .config import ConfigError, RunKey
 
 # %% auto #0
 __all__ = ['ALGORITHMS', 'APPJ_ALGORITHMS', 'STYLES', 'Algorithm', 'register_algorithm', 'get_algorithm', 'style',
-           'table2_algorithms', 'algorithm_runs', 'algorithm_frames', 'paper_values', 'versus_table']
+           'table2_algorithms', 'algorithm_runs', 'paper_values', 'versus_table']
 
 # %% ../nbs/17_algorithms.ipynb #13bdc3e2
 @dataclass(frozen=True)
@@ -73,19 +73,7 @@ def algorithm_runs(b, noise: float, seeds, names=None) -> dict[str, dict]:
                            for s in seeds}
     return out
 
-def algorithm_frames(b, noise_levels, seeds, store, names=None) -> dict:
-    """{algorithm: long frame of its stored results over `noise_levels` and `seeds`}: one row per pruning level
-    (`analysis.trajectories`), for width down-scaling one row per width (`width.width_results`). Reads the store."""
-    from pruning_repro.analysis import trajectories
-    from pruning_repro.width import width_results
-    names = tuple(names or ALGORITHMS)
-    out = {n: [] for n in names}
-    for p in noise_levels:
-        runs = algorithm_runs(b, p, seeds, names)
-        for n in names:
-            res = {k: store.results(v) for k, v in runs[n].items()}
-            out[n].append(width_results(res, runs[n]) if ALGORITHMS[n].prune is None else trajectories(res, runs[n]))
-    return {n: pd.concat(v, ignore_index=True) for n, v in out.items()}
+
 
 # %% ../nbs/17_algorithms.ipynb #631c71b2
 def paper_values(family: str, noise: float, names=None) -> pd.DataFrame:

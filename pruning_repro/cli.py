@@ -68,7 +68,8 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
                        workers: int | None = None, store: str | None = None):
     """Train (once) and compare every registered learning algorithm (App. C's six and width down-scaling) at each noise
     level; writes `algorithms_p<noise>` (App. C's notebook writes Table 2, without width down-scaling)."""
-    from pruning_repro.algorithms import algorithm_frames, versus_table
+    from pruning_repro.algorithms import versus_table
+    from pruning_repro.results import algorithm_frames
     from pruning_repro.data import check_available
     from pruning_repro.imp import run_many
     from pruning_repro.plots import save_table, to_markdown
@@ -225,7 +226,8 @@ def _imp(args) -> int:
 
 def _export(args) -> int:
     from pruning_repro.store import Store
-    from pruning_repro.sweep import check_sections, results_table
+    from pruning_repro.results import results_table
+    from pruning_repro.sweep import check_sections
     b, seeds, _ = resolve_study(args.bench, args.scale, args.seeds, None)
     sections = check_sections(args.sections)
     if args.format == "parquet":

@@ -13,8 +13,8 @@ from .config import ConfigError, RunKey, RunSpec, resolve_study
 
 # %% auto #0
 __all__ = ['SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'SECTION_AFTER', 'imp_runs', 'section_noise', 'Section',
-           'default_figures_dir', 'figures_folder', 'start_section', 'dependent_frame', 'train_study', 'train_section',
-           'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections', 'study_runs', 'results_table']
+           'default_figures_dir', 'figures_folder', 'start_section', 'train_study', 'train_section',
+           'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections', 'study_runs']
 
 # %% ../nbs/14_sweep.ipynb #0b707d63
 def imp_runs(b, seeds, noise_levels) -> dict:
@@ -149,20 +149,6 @@ def _appK_after(b, seeds, noise_levels, store) -> dict:
 
 SECTION_AFTER = {"appD_leave_out": _appD_after, "appE_dense_subset": _appE_after, "appK_examples": _appK_after}
 
-def dependent_frame(runs: dict, store, traj=None):
-    """One row per retraining of `dependent_runs` (noise, seed, level, kind — TIE/RND, TW/Rand, or '' — and its
-    stored test/val error and number of left-out examples), with the % weights remaining of the level it was
-    selected at when the IMP trajectories `traj` (`analysis.trajectories`) are given. Reads the store."""
-    import pandas as pd
-    rows = []
-    for key, spec in runs.items():
-        r = store.results(spec).iloc[-1]
-        rows.append({"noise": key.noise, "seed": key.seed, "level": key.level, "kind": key.kind,
-                     "test_err": r.test_err, "val_err": r.val_err, "n_left_out": len(spec.data.exclude_ids)})
-    df = pd.DataFrame(rows, columns=["noise", "seed", "level", "kind", "test_err", "val_err", "n_left_out"])
-    if traj is not None: df = df.merge(traj[["noise", "seed", "level", "weights_remaining"]], on=["noise", "seed", "level"])
-    return df
-
 def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict, dict | None]:
     """The one definition of "train a study, then the retrainings its results name": every run of `study_runs` the
     store lacks goes to `execute({label: spec})`; once all are complete, the App. D, E, K retrainings
@@ -224,27 +210,3 @@ def study_runs(b, sections=None, seeds=(0, 1, 2), noise_levels=None) -> dict[str
             h = spec.hash()
             if h not in seen: seen.add(h); out[label] = spec
     return out
-
-# %% ../nbs/14_sweep.ipynb #2f92ca69
-def results_table(b, store, sections=None, seeds=(0, 1, 2), noise_levels=None):
-    "One row per stored level of every run of the study of bench `b` (first stage, and the second once named)."
-    import dataclasses
-    import pandas as pd
-    first = study_runs(b, sections, seeds, noise_levels)
-    runs = dict(first)
-    if all(store.is_complete(s) for s in first.values()):
-        for sec in check_sections(sections):
-            runs.update(dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store))
-    rows = []
-    for key, spec in runs.items():
-        k = dataclasses.asdict(key); k["selected_at"] = k.pop("level")
-        d = spec.to_dict()
-        d["data"]["n_excluded"] = len(d["data"].pop("exclude_ids", ()))          # ids are in the store, not here
-        flat = {f"spec.{c}": (str(v) if isinstance(v, (list, tuple)) else v)
-                for c, v in pd.json_normalize(d, sep=".").iloc[0].items()}
-        for lv in store.levels_done(spec):
-            if not store.level_ok(spec, lv): continue
-            m = store.metrics(spec, lv)
-            m.pop("sha256", None); wb = m.pop("written_by", {}) or {}
-            rows.append({**k, "run": spec.hash()[:16], **flat, **m, "level": lv, "host": wb.get("host")})
-    return pd.DataFrame(rows)

@@ -18,7 +18,7 @@ from .data import data_info
 from .models import MODELS, count_params
 
 # %% auto #0
-__all__ = ['width_steps', 'width_specs', 'weights_remaining', 'width_results', 'oneshot_runs', 'equalized_models']
+__all__ = ['width_steps', 'width_specs', 'weights_remaining', 'width_results', 'oneshot_runs']
 
 # %% ../nbs/07_width.ipynb #3b549939
 def width_steps(bench: Bench, ratio: float | None = None) -> int:
@@ -81,22 +81,4 @@ def oneshot_runs(b: Bench, noise: float, seed: int) -> dict[RunKey, RunSpec]:
     return {RunKey(b.name, "one-shot", noise, seed, k=k): oneshot_spec(b.run_spec(noise, seed), weights_remaining(ws) / 100)
             for k, ws in enumerate(width_specs(b, noise, seed).values()) if k > 0}
 
-def equalized_models(b: Bench, noise_levels, seeds, store) -> pd.DataFrame:
-    """One row per model of the equalized comparison (`algorithm` 'one-shot' or 'WS (equalized)'; k = 0 is the dense
-    model for one-shot): noise, seed, k, spec, the level holding it, test and validation error, % weights remaining."""
-    rows = []
-    for p in noise_levels:
-        for s in seeds:
-            dense = b.run_spec(p, s)
-            d = store.results(dense).iloc[0]
-            rows.append(dict(algorithm="one-shot", noise=p, seed=s, k=0, spec=dense, level=0, test_err=d.test_err,
-                             val_err=d.val_err, weights_remaining=100.0))
-            for k, spec in enumerate(oneshot_runs(b, p, s).values(), start=1):
-                r = store.results(spec).iloc[-1]
-                rows.append(dict(algorithm="one-shot", noise=p, seed=s, k=k, spec=spec, level=1, test_err=r.test_err,
-                                 val_err=r.val_err, weights_remaining=100 * r.density))
-            for k, spec in enumerate(width_specs(b, p, s, equalized=True).values()):
-                r = store.results(spec).iloc[-1]
-                rows.append(dict(algorithm="WS (equalized)", noise=p, seed=s, k=k, spec=spec, level=1,
-                                 test_err=r.test_err, val_err=r.val_err, weights_remaining=weights_remaining(spec)))
-    return pd.DataFrame(rows)
+

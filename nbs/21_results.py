@@ -1,0 +1,133 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Results: the store read into frames
+#
+# > Every reading of stored runs into a pandas frame, in one place: the families of models of each learning algorithm,
+# > the retrainings of App. D, E and K, the equalized comparison of App. I, and the whole study as one tidy table.
+
+# %%
+#| default_exp results
+
+# %% [markdown]
+# The store holds runs (`09_store`); the study says which runs a section needs, keyed by `config.RunKey`
+# (`14_sweep`). Analyses (`10_analysis`) and figures want frames of numbers. The functions here turn one into the
+# other, read the store only and train nothing; every frame has the key's fields (noise, seed, ...) as columns.
+
+# %%
+#| export
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from pruning_repro.algorithms import ALGORITHMS, algorithm_runs
+from pruning_repro.sweep import check_sections, dependent_runs, section_noise, study_runs
+from pruning_repro.width import oneshot_runs, weights_remaining, width_specs
+
+# %%
+#| hide
+from fastcore.test import test_eq
+
+
+# %%
+#| export
+def algorithm_frames(b, noise_levels, seeds, store, names=None) -> dict:
+    """{algorithm: long frame of its stored results over `noise_levels` and `seeds`}: one row per pruning level
+    (`analysis.trajectories`), for width down-scaling one row per width (`width.width_results`). Reads the store."""
+    from pruning_repro.analysis import trajectories
+    from pruning_repro.width import width_results
+    names = tuple(names or ALGORITHMS)
+    out = {n: [] for n in names}
+    for p in noise_levels:
+        runs = algorithm_runs(b, p, seeds, names)
+        for n in names:
+            res = {k: store.results(v) for k, v in runs[n].items()}
+            out[n].append(width_results(res, runs[n]) if ALGORITHMS[n].prune is None else trajectories(res, runs[n]))
+    return {n: pd.concat(v, ignore_index=True) for n, v in out.items()}
+
+def dependent_frame(runs: dict, store, traj=None):
+    """One row per retraining of `dependent_runs` (noise, seed, level, kind — TIE/RND, TW/Rand, or '' — and its
+    stored test/val error and number of left-out examples), with the % weights remaining of the level it was
+    selected at when the IMP trajectories `traj` (`analysis.trajectories`) are given. Reads the store."""
+    rows = []
+    for key, spec in runs.items():
+        r = store.results(spec).iloc[-1]
+        rows.append({"noise": key.noise, "seed": key.seed, "level": key.level, "kind": key.kind,
+                     "test_err": r.test_err, "val_err": r.val_err, "n_left_out": len(spec.data.exclude_ids)})
+    df = pd.DataFrame(rows, columns=["noise", "seed", "level", "kind", "test_err", "val_err", "n_left_out"])
+    if traj is not None: df = df.merge(traj[["noise", "seed", "level", "weights_remaining"]], on=["noise", "seed", "level"])
+    return df
+
+def equalized_models(b, noise_levels, seeds, store) -> pd.DataFrame:
+    """One row per model of the equalized comparison (`algorithm` 'one-shot' or 'WS (equalized)'; k = 0 is the dense
+    model for one-shot): noise, seed, k, spec, the level holding it, test and validation error, % weights remaining."""
+    rows = []
+    for p in noise_levels:
+        for s in seeds:
+            dense = b.run_spec(p, s)
+            d = store.results(dense).iloc[0]
+            rows.append(dict(algorithm="one-shot", noise=p, seed=s, k=0, spec=dense, level=0, test_err=d.test_err,
+                             val_err=d.val_err, weights_remaining=100.0))
+            for k, spec in enumerate(oneshot_runs(b, p, s).values(), start=1):
+                r = store.results(spec).iloc[-1]
+                rows.append(dict(algorithm="one-shot", noise=p, seed=s, k=k, spec=spec, level=1, test_err=r.test_err,
+                                 val_err=r.val_err, weights_remaining=100 * r.density))
+            for k, spec in enumerate(width_specs(b, p, s, equalized=True).values()):
+                r = store.results(spec).iloc[-1]
+                rows.append(dict(algorithm="WS (equalized)", noise=p, seed=s, k=k, spec=spec, level=1,
+                                 test_err=r.test_err, val_err=r.val_err, weights_remaining=weights_remaining(spec)))
+    return pd.DataFrame(rows)
+
+def results_table(b, store, sections=None, seeds=(0, 1, 2), noise_levels=None):
+    "One row per stored level of every run of the study of bench `b` (first stage, and the second once named)."
+    first = study_runs(b, sections, seeds, noise_levels)
+    runs = dict(first)
+    if all(store.is_complete(s) for s in first.values()):
+        for sec in check_sections(sections):
+            runs.update(dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store))
+    rows = []
+    for key, spec in runs.items():
+        k = dataclasses.asdict(key); k["selected_at"] = k.pop("level")
+        d = spec.to_dict()
+        d["data"]["n_excluded"] = len(d["data"].pop("exclude_ids", ()))          # ids are in the store, not here
+        flat = {f"spec.{c}": (str(v) if isinstance(v, (list, tuple)) else v)
+                for c, v in pd.json_normalize(d, sep=".").iloc[0].items()}
+        for lv in store.levels_done(spec):
+            if not store.level_ok(spec, lv): continue
+            m = store.metrics(spec, lv)
+            m.pop("sha256", None); wb = m.pop("written_by", {}) or {}
+            rows.append({**k, "run": spec.hash()[:16], **flat, **m, "level": lv, "host": wb.get("host")})
+    return pd.DataFrame(rows)
+
+
+# %% [markdown]
+# A smoke study of §3 on MNIST-1D, trained into a temporary store, read back four ways.
+
+# %%
+import tempfile
+from pruning_repro.config import get_bench
+from pruning_repro.store import Store
+from pruning_repro.sweep import train_section
+_b, _st = get_bench("lenet_mnist1d", "smoke"), Store(tempfile.mkdtemp())
+train_section("sec5_isolating", _b, (0,), (0.3,), _st, workers=1)
+_f = algorithm_frames(_b, (0.3,), (0,), _st, ("LR rewinding", "WD"))
+test_eq(list(_f["LR rewinding"].level), list(range(_b.prune.levels + 1)))
+test_eq(_f["WD"].weights_remaining.iloc[0], 100.0)
+_t = results_table(_b, _st, ["sec5_isolating"], (0,), (0.3,))
+test_eq(set(_t.algorithm), {"LR rewinding", "EDT", "WD"})
+_t[["algorithm", "noise", "seed", "k", "level", "density", "test_err"]].head()
