@@ -244,7 +244,7 @@ def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device
     import logging
     import submitit
     from tqdm.auto import tqdm
-    from pruning_repro.imp import run_job as job
+    from pruning_repro.imp import _terminating_on_sigterm, run_job as job
     from pruning_repro.train import _progress_enabled
     logging.getLogger("submitit").setLevel(logging.ERROR)   # without accounting every poll warns about sacct
     folder = st.root / "_slurm"
@@ -258,6 +258,15 @@ def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device
     bar = tqdm(total=len(jobs), desc=f"runs (slurm array {jobs[0].job_id.split('_')[0]})", unit="run",
                disable=not _progress_enabled(progress))
     pending, gone = dict(zip(labels, jobs)), {}
+    with _terminating_on_sigterm():
+        try: _poll(pending, gone, rep, opts, bar)
+        except BaseException:              # Ctrl-C or SIGTERM: the array's jobs must not run on without the sweep
+            subprocess.run(["scancel", jobs[0].job_id.split("_")[0]], capture_output=True)
+            raise
+        finally: bar.close()
+
+def _poll(pending: dict, gone: dict, rep: SweepReport, opts: SlurmOptions, bar) -> None:
+    "Wait for the array's jobs: a result, a failure with its log, or a job that left the queue without a result."
     while pending:
         queued = _squeue_ids()
         for k, j in list(pending.items()):
@@ -273,7 +282,6 @@ def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device
             else: continue
             del pending[k]; bar.update(1)
         if pending: time.sleep(opts.poll_s)
-    bar.close()
 
 
 # %%

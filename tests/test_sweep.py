@@ -119,6 +119,20 @@ def test_plugin_sweep_on_slurm(slurm_cluster, isolated):
     assert "3 runs in the study, 0 already complete, 3 submitted (slurm), 3 finished" in r.stdout, r.stdout
 
 
+def test_sigterm_cancels_the_slurm_array(slurm_cluster, isolated):
+    "SIGTERM to a Slurm sweep cancels its array: no job runs on without the sweep that reports it."
+    p = subprocess.Popen([CLI, "sweep", "--bench", "lenet_fashion", "--seeds", "0", "--sections", "sec4_noise",
+                          "--executor", "slurm", "--partition", "debug", "--cpus-per-task", "1", "--time-min", "10",
+                          "--store", str(isolated / "store")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "PRUNING_REPRO_PROGRESS": "0"})
+    queued = lambda: subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    _wait(lambda: len(queued()) > 0, 120, "the array in the queue")
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=120)
+    _wait(lambda: not queued(), 60, "the array to be cancelled")
+    assert p.returncode != 0
+
+
 def test_failed_slurm_job_is_reported_and_the_rest_kept(slurm_cluster, isolated):
     store = isolated / "store"
     # no GPU on this node: every job fails in training; the sweep says so with the log, exits 1, writes no level
