@@ -9,11 +9,12 @@ BENCH ?= lenet_fashion
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system reproduce test nbtest pytest export clean-venv bench
+.PHONY: setup system reproduce test nbtest pytest export clean-venv bench docs
 
 # Debian packages the project needs: the real Fashion-MNIST of the embedded benchmark; Slurm and munge, whose
-# single-node cluster the tests start to run a sweep through submitit (tests/test_sweep.py).
-DEBS := dataset-fashion-mnist slurm-wlm munge
+# single-node cluster the tests start to run a sweep through submitit (tests/test_sweep.py); Chromium, which opens
+# the rendered documentation in the tests (tests/test_docs.py).
+DEBS := dataset-fashion-mnist slurm-wlm munge chromium
 system:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -35,6 +36,10 @@ setup: system $(STAMP)
 reproduce: setup
 	$(BIN)/pruning-repro reproduce --bench $(BENCH)
 
+# The site: index (README), chapters, tutorial and executed sections rendered by nbconvert into _docs/ (offline)
+docs: setup
+	$(BIN)/python -m pruning_repro.docs _docs
+
 # Speed: GEMM bound, train/eval throughput, one IMP level, vs a per-example DataLoader+PIL reference (bench/results/)
 bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
@@ -52,6 +57,7 @@ test: nbtest pytest
 # Developer loop: notebooks -> py:percent pairs -> package
 # (edit either side of a pair; --sync takes the newer one; nbdev_clean then rewrites the .ipynb, so sync again)
 export: setup
+	$(BIN)/python -m pruning_repro.docs --sync-index
 	$(BIN)/jupytext --sync nbs/*.py nbs/*.ipynb
 	$(BIN)/nbdev_clean
 	$(BIN)/jupytext --sync nbs/*.py nbs/*.ipynb

@@ -1,0 +1,217 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # pruning_repro
+#
+# A literate, notebook-first reproduction of *Pruning's Effect on Generalization Through the Lens of Training and
+# Regularization* (Jin, Carbin, Roy, Frankle, Dziugaite — NeurIPS 2022).
+#
+# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `15_cli`) explain and define each part
+# and export it to the `pruning_repro` package with nbdev; section notebooks (`sec4_noise`, …) are run by papermill,
+# once per benchmark, to regenerate the paper's figures and tables in `figures/<bench>/`.
+#
+# ## The two commands
+#
+# ```bash
+# make reproduce   # set everything up, then run the full embedded reproduction (CPU, no download)
+# make test        # set everything up, then run the notebook tests (nbdev_test) and pytest
+# ```
+#
+# Both create `.venv` (Python ≥ 3.10; `torch==2.14.1 torchvision==0.29.1`, then `pip install -e '.[dev]'`) and install
+# Debian's `dataset-fashion-mnist` (the real Fashion-MNIST, as root or through sudo) when it is missing.
+# `make reproduce BENCH=lenet_mnist1d` picks another bench.
+#
+# ## What you get
+#
+# `make reproduce` runs `pruning-repro reproduce --bench lenet_fashion`: it first trains every run the eleven section
+# notebooks need (one process pool over the cores, each run once, into the run store; then the retrainings of App.
+# D, E and K, which depend on the pruned models), then executes the notebooks through papermill, and finally writes
+# `figures/lenet_fashion/REPORT.md`: every figure and table with the paper item it regenerates, and for each of the
+# paper's claims C1–C6 whether it holds on the bench, with the numbers that decide it.
+#
+# | section notebook | writes to `figures/<bench>/` | paper |
+# |---|---|---|
+# | `sec1_intro` | `fig01a_pruning_vs_augmented_training`, `fig01b_subgroup_loss_low_high` | Fig. 1a (pruning vs augmented training), 1b (EL2N-subgroup loss change at a low and a high sparsity) |
+# | `sec3_training` | `fig02_subgroup_loss_optimal` | Fig. 2 (subgroup loss change at the optimum, no noise) |
+# | `sec4_noise` | `fig03_test_error_vs_sparsity`, `fig04_train_loss_noisy_vs_original`, `fig05_subgroup_loss_noise`, `table06_…`, `table11_partition_loss` | Fig. 3, 4, 5, Tables 6 (LR rows), 11 |
+# | `sec5_isolating` | `fig06_edt_vs_pruning`, `fig07_wd_vs_pruning`, `table05_…`, `table07_…` | Fig. 6, 7, Tables 5, 7 |
+# | `appC_algorithms` | `fig08_algorithms_p0`, `table02_algorithms_p0` | Fig. 8, Table 2 |
+# | `appD_leave_out` | `fig09_tie_vs_rnd` | Fig. 9 (dense models without the top-improved vs random examples) |
+# | `appE_dense_subset` | `fig10_dense_subset_vs_sparse`, `table08_dense_subset` | Fig. 10, Table 8 |
+# | `appI_width` | `fig11_lrr_vs_wd`, `fig12_oneshot_vs_ws_equalized`, `fig13_subgroup_loss_oneshot_vs_ws`, `table03_jaccard_pruning_vs_width` | Fig. 11–13, Table 3 |
+# | `appJ_ablations` | `fig14_weight_vs_lr_rewinding`, `fig15_selection_heuristics`, `table09_…`, `table10_…` | Fig. 14, 15, Tables 9, 10 |
+# | `appK_examples` | `fig16_<most worsened / most improved / least affected>_p0`, `table04_selection_sparsities`, `fig17_top_worsened_vs_random` | Fig. 16, 17, Table 4 |
+# | `appL_subgroups` | `fig18_subgroups_pruning`, `fig19_subgroups_edt`, `fig20_subgroups_wd`, `tableL_subgroup_loss_change` | Fig. 18–20 |
+#
+# Figures are PNG + PDF, tables CSV + markdown; every table prints the paper's row for the same benchmark family
+# beside ours with the paper's match rule. The executed notebooks (`<section>.ipynb`) are saved next to them.
+# `pruning-repro report --bench B` rewrites `REPORT.md` from whatever the sections have written.
+#
+# ## Using it
+#
+# ```bash
+# # one section notebook for one bench (papermill directly, or through the CLI)
+# papermill nbs/sec4_noise.ipynb out.ipynb -k python3 -p bench vgg16_c10
+# pruning-repro section sec4_noise --bench resnet20_c10 --seeds 0 1 2 --noise 0 0.15
+# pruning-repro reproduce --bench lenet_mnist --workers 1
+# pruning-repro imp --bench lenet_mnist --noise 0.1 --seed 0 --rewind weight   # one trajectory into the store
+# pruning-repro algorithms --bench lenet_fashion --noise 0.3   # every registered algorithm -> algorithms_p0.3.{csv,md}
+# pruning-repro section appD_leave_out --bench lenet_fashion    # App. D: IMP, then the TIE/RND retrainings
+# pruning-repro report --bench lenet_fashion                      # figures/lenet_fashion/REPORT.md, claims C1-C6
+# pruning-repro benches
+# pruning-repro export --bench lenet_fashion --format parquet   # every stored level of the study, one tidy table
+# # your own data set, model, heuristic or bench: a module that registers them (tests/plugins/demo_plugin.py),
+# # named once; local workers, Slurm jobs and the notebooks' kernels import it too
+# pruning-repro --plugins my_module sweep --bench my_bench --workers 2
+# # the wheel is the product: it ships the section notebooks; installed, it reproduces from any folder
+# pip wheel --no-deps -w dist . && pip install dist/pruning_repro-0.1.0-py3-none-any.whl
+# cd /some/empty/folder && pruning-repro reproduce --bench lenet_mnist1d --scale smoke   # -> ./figures/...
+# # train every run a study needs before (or instead of) the notebooks: a local process pool, or a Slurm job array
+# pruning-repro sweep --bench lenet_fashion --executor local
+# pruning-repro sweep --bench resnet20_c10 --sections sec4_noise --executor slurm --partition gpu --gpus-per-task 1 \
+#     --cpus-per-task 8 --time-min 1440 --array-parallelism 32 --store /shared/pruning_store
+# pruning-repro sweep --bench resnet50_imagenet --executor slurm --profile cluster.yaml --dry-run
+# ```
+#
+# ```python
+# from pruning_repro.config import get_bench
+# from pruning_repro.imp import run_imp
+# spec = get_bench("resnet20_c10").run_spec(noise=0.3, seed=0)   # Table 1 hyperparameters
+# results = run_imp(spec)                                         # one row per pruning level
+# ```
+#
+# Benchmarks (`pruning_repro.config.BENCHES`): `lenet_mnist`, `resnet20_c10`, `vgg16_c10`, `resnet32_c100`,
+# `resnet50_imagenet` (the paper's, Table 1 hyperparameters) and the embedded `lenet_fashion` (calibrated, the default), `lenet_fashion_e60` (the paper's LeNet recipe on the same data) and `lenet_mnist1d`.
+# Every bench has `--scale smoke`, the same code path at test size.
+#
+# **The paper's recipe, where the paper is silent too** (`nbs/00_config`, `03_models`, `05_prune`, `07_width`,
+# `10_analysis`): models are initialised as OpenLTH, the paper's substrate, initialises them (Kaiming-normal conv/linear
+# weights, PyTorch's default biases, BatchNorm weight ~ U[0, 1): `ModelSpec.init = "openlth"`; runs stored before keep
+# their hashes as `"legacy"`); trajectories end where the paper says (`lenet_mnist` 19 levels to 1.4%, `resnet20_c10`
+# 21 to 0.92%, `vgg16_c10` 28 to 0.19%, `resnet32_c100` 21, `resnet50_imagenet` 9 to 13.4%: the sentences are in
+# `00_config`); SNIP and SynFlow are computed as the Synaptic-Flow reference computes them (eval mode; SNIP on 10 ×
+# classes examples; SynFlow in 100 rounds; both settings in the hashed `PruneSpec`); the width down-scaling sequence
+# shrinks by the fraction a pruning level keeps (0.8; 0.5 on `lenet_fashion`) for as many steps as it takes to span the IMP trajectory's
+# range; the optimal sparsity and the highest improving one are chosen once per noise level on the seed-averaged
+# curves (the improving range by the paper's match rule) and used by every figure and table. `tests/test_golden.py`
+# pins the quantities these choices determine that do not vary between CPUs.
+#
+# **Data** is never downloaded. Real data sets are read from `$PRUNING_REPRO_DATA` (default `~/.pruning_repro/data`)
+# in torchvision's layouts: `MNIST/raw/*-ubyte[.gz]`, `cifar-10-batches-py/`, `cifar-100-python/`,
+# `imagenet/{train,val}/<class>/<image>`. Fashion-MNIST falls back to Debian's `/usr/share/datasets/fashion-mnist/`;
+# MNIST-1D is generated with `mnist1d.data.make_dataset`. A missing data set is reported with the exact files expected.
+#
+# **Sweeps** (the study: `pruning_repro.sweep`, notebook `14_sweep`; where it runs: `pruning_repro.executors`, notebook
+# `18_executors`): a study is the set of runs the chosen sections need for a
+# bench (`study_runs`); `pruning-repro sweep` submits each run the store lacks exactly once — one job per run, the
+# dense model and all its pruning levels in order — and shows a progress bar over finished runs. The retrainings of
+# App. D, E and K depend on the pruned models' per-example losses: the sweep names and trains them once the first
+# stage is complete. Every variant of IMP at one (noise, seed) shares one dense model (level 0 is trained once). `--executor local` is
+# a process pool sized to the cores; `--executor slurm` is a submitit job array (partition, GPUs, CPUs, memory, time
+# limit and array parallelism from flags or a YAML/INI profile: `slurm: {partition: gpu, gpus_per_task: 1}` or
+# `[slurm]` keys of the same names). The store must be on a file system the nodes share. A failed job, or one that
+# left the queue without a result (time limit, memory), is reported with its log and the exit status is 1; finished
+# runs stay, and rerunning the sweep submits only what is missing. `make test` installs Debian's `slurm-wlm` and
+# `munge` and starts a one-node cluster on loopback to run a smoke sweep through it.
+#
+# **Runs** are stored once in `$PRUNING_REPRO_STORE` (default `~/.pruning_repro/store`), one directory per hash of the
+# run's spec, one sub-directory per finished pruning level (safetensors checkpoints with checksums, per-example
+# losses, metrics). Rerunning a notebook trains nothing; a killed run (even by SIGKILL) resumes at its first missing
+# level and ends bit-identical on a CPU; a truncated or altered checkpoint fails its checksum and is recomputed, never
+# loaded; two processes asked for the same run serialise on a file lock (one trains, the other reuses).
+# Training uses CUDA when available (`PRUNING_REPRO_DEVICE` overrides).
+#
+# ## Speed
+#
+# `make bench` (`python -m bench`) measures, in one process run, this machine's GEMM rate and, per bench, training
+# throughput with masks on, per-example evaluation and one IMP level, each against the GEMM bound and against a
+# reference per-example DataLoader + PIL pipeline (`bench/reference.py`) run in the same process. Latest CPU table:
+# [`bench/results/latest-cpu.md`](bench/results/latest-cpu.md). What the measurements decided: fused optimizers, one
+# `_foreach_mul_` for the masks, `torch.compile` for the CIFAR ResNets (not LeNet or VGG-16), evaluation batches of 128
+# for conv nets on a CPU, one training process per core in sweeps. `PRUNING_REPRO_COMPILE=auto|1|0` and
+# `PRUNING_REPRO_OPTIMIZER_IMPL=fused|foreach|for-loop` override; `TrainSpec(precision="bf16")` trains under bfloat16
+# autocast (GPUs).
+#
+# ## How the package is organised
+#
+# Components (`00_config` … `13_plots`) define the paper's pieces; above them, each orchestration module has one job:
+# `algorithms` (`17_algorithms`: the registry of learning algorithms — how each changes a run, its plot style, the
+# paper's rows that report it; a new weight-selection heuristic is one `prune.register_strategy` and one
+# `algorithms.register_algorithm` call), `sweep` (`14_sweep`: which runs each section needs, keyed by typed
+# `config.RunKey`s, the second stage of App. D, E, K, and `start_section` / `train_section` for the notebooks),
+# `executors` (`18_executors`: `sweep` on the package's one local process pool, `imp.run_pool`, or a Slurm array),
+# `report` (`16_report`: the claims C1–C6 as one rule table, used by `REPORT.md` and by the notebooks) and `cli`
+# (argument parsing and one handler per subcommand). Tables keep numbers (`<x>_mean`, `<x>_std`, `diff_mean`,
+# `verdict`); "m±s" text is written only in their markdown. How to train (compile, optimizer implementation, progress)
+# is a `train.Runtime`, resolved once at the edge and passed down.
+#
+# ## Developing
+#
+# Edit a notebook (or its paired `nbs/*.py` py:percent script), then `make export` (jupytext sync, `nbdev_clean`,
+# `nbdev_export`). Never edit `pruning_repro/*.py` by hand: `make test` fails when the package differs from what the
+# notebooks export, or when a notebook and its script are out of sync. CI (`.ci/run`) runs `make test`.
+# `nbs/index.ipynb` is this README (`make export` writes it from README.md).
+#
+# `make docs` renders the site into `_docs/` offline with nbconvert (Quarto, which nbdev's own site needs, cannot be
+# installed here): the index, every chapter, the tutorial and the section notebooks as the last reproduction executed
+# them, with their figures; it fails on a broken internal link. Open `_docs/index.html`.
+#
+# ## Embedded results
+#
+# Bench `lenet_fashion` (calibrated in [`nbs/embedded_benchmarks.ipynb`](nbs/embedded_benchmarks.ipynb), issue 5):
+# LeNet-300-100, Adam 1.2e-3, batch 128, rewind epoch 0, on 5,000 real Fashion-MNIST training images (2,000
+# validation, the 10,000 test images); **20 epochs per level, half of the remaining weights pruned per level, 9 levels
+# to 0.2%**; label noise 0, 30%, 60%; seeds 0, 1, 2 fixed before any result. The 60-epoch, 20%-per-level recipe of
+# the paper is `lenet_fashion_e60` (four times the compute).
+#
+# **Wall time** (issue 13, OpenLTH initialisation and the paper's selection rules): `make reproduce` on a fresh clone
+# with a fresh venv and an empty run store (`PRUNING_REPRO_STORE=<empty>`), this 2-core CPU: **13 min 28 s** in all —
+# about 60 s for the venv, then `pruning-repro reproduce` **745 s**: 540 runs (372 first-stage runs — IMP
+# trajectories of every algorithm, EL2N models, width sequences, one-shot runs — and 168 retrainings of App. D, E, K),
+# the eleven notebooks and the report. A rerun trains nothing (63 s, tables byte-identical). The calibration of the
+# bench (`embedded_benchmarks`) was measured with the first version's initialisation (`init="legacy"`).
+#
+# The claims, as `figures/lenet_fashion/REPORT.md` decides them (mean ± std over the 3 seeds; "differ" is the
+# paper's match rule; every optimum is chosen once per noise level on the seed-averaged validation curve):
+#
+# | claim | status | numbers |
+# |---|---|---|
+# | C1 sparse beats dense under noise, more at higher noise | holds | 30%: 26.41±1.97 → 23.71±0.68 (−2.70); 60%: 45.02±3.30 → 31.65±1.38 (−13.37); 0%: 15.62±0.23 → 15.13±0.18 (−0.49, differ) |
+# | C2 EDT matches pruning without noise, is worse with noise | holds | 0%: EDT 15.29±0.32 vs 15.13±0.18 (+0.17, match); 30%: +2.70; 60%: +13.37 (differ) |
+# | C3 noisy loss rises far above original loss at the optimum | holds in part | 30%: noisy 1.56 → 2.91, original 0.40 → 0.78; 60%: noisy 1.63 → 2.49, original 0.79 → 1.38 (1.8×, short of the 2× the report asks for "far above") |
+# | C4 low sparsity lowers train loss, high sparsity raises it | holds | Δloss at 50% / 0.2% weights: 0%: −0.074 / +0.322; 30%: −0.523 / +0.758; 60%: −0.782 / +0.753 |
+# | C5 WD regularizes like pruning; affected sets overlap above chance | holds in part | WD vs LR: 30% −2.29 (WD better), 60% +3.17 (WD worse); Jaccard 0.78 / 0.26 / 0.25 at 0/30/60% vs chance 0.053 (all above 2× chance) |
+# | C6 weight rewinding mitigates noise better than LR rewinding | holds | 30%: 19.66±0.25 vs 23.71±0.68 (−4.05); 60%: 25.09±0.45 vs 31.65±1.38 (−6.56) |
+#
+# Where the bench departs from the paper (all in the executed notebooks in `figures/lenet_fashion/`):
+# - at 15% noise (measured in the calibration, not in the default noise levels) LR rewinding gains nothing on these
+#   settings: in 20 epochs the dense model has not memorized the noisy labels;
+# - App. D (Fig. 9): leaving out the top-improved examples hurts more than leaving out random ones by +0.28 points
+#   over the 2 levels where pruning improves generalization by the match rule (paper, LeNet/MNIST: +0.78), but
+#   neither level differs by the rule;
+# - App. K: without noise no sparsity both improves generalization and raises the training loss, so the most-worsened
+#   examples are taken, as the paper does for LeNet/MNIST, where pruning raises the loss and preserves generalization
+#   (1.56–0.78% weights, Table 4): they are visibly ambiguous or mislabelled (Fig. 16). TW − Rand is −0.74 to −0.35
+#   inside the improving range (Fig. 17): here the top-worsened examples do *not* hurt a dense model trained with them;
+# - App. J (Table 10): SynFlow inside IMP never beats the dense model under noise on this bench (the validation
+#   picks the dense level), while random selection beats magnitude (−2.73 and −3.24 points);
+# - App. E (Table 8) agrees with the paper (dense-subset models match or beat pruning): they beat it by 5.34 (30%)
+#   and 7.82 (60%) points; the dense-subset model of the dense level already beats the dense model (22.55 vs 26.41,
+#   37.53 vs 45.02);
+# - App. I (Fig. 12): at equal training, one-shot pruning beats width down-scaling under noise (30%: 20.39 vs 25.38,
+#   60%: 27.27 vs 44.48), where the paper finds them similar; Fig. 1b's high-sparsity loss *increase* does not appear
+#   without noise (the sparsest level that still improves by the match rule, 25% weights, lowers the loss as the
+#   optimum does).
