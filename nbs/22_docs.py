@@ -125,15 +125,21 @@ def broken_links(out) -> list[str]:
             if not (out / unquote(u.path)).exists(): bad.append(f"{page.name}: {target}")
     return bad
 
-if __name__ == "__main__" and "--sync-index" in sys.argv:
-    sync_index(Path.cwd())
-elif __name__ == "__main__":
-    o = sys.argv[1] if len(sys.argv) > 1 else "_docs"
-    pages = build_docs(o)
-    bad = broken_links(o)
+def main(argv=None) -> int:
+    "`python -m pruning_repro.docs [OUT]` builds the site (exit 1 on a broken link); `--sync-index` writes the index."
+    argv = sys.argv[1:] if argv is None else argv
+    if "--sync-index" in argv: sync_index(Path.cwd()); return 0
+    o = argv[0] if argv else "_docs"
+    pages, bad = build_docs(o), broken_links(o)
     print(f"{len(pages)} pages in {o}/ ({o}/index.html); broken internal links: {len(bad)}")
     for b in bad: print("  broken:", b)
-    sys.exit(1 if bad else 0)
+    return 1 if bad else 0
+
+
+# %%
+#| export
+#| eval: false
+if __name__ == "__main__": sys.exit(main())
 
 # %%
 import tempfile

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 # %% auto #0
-__all__ = ['sync_index', 'build_docs', 'broken_links']
+__all__ = ['sync_index', 'build_docs', 'broken_links', 'main']
 
 # %% ../nbs/22_docs.ipynb #99c44aaa
 _HDR = """# ---
@@ -92,12 +92,16 @@ def broken_links(out) -> list[str]:
             if not (out / unquote(u.path)).exists(): bad.append(f"{page.name}: {target}")
     return bad
 
-if __name__ == "__main__" and "--sync-index" in sys.argv:
-    sync_index(Path.cwd())
-elif __name__ == "__main__":
-    o = sys.argv[1] if len(sys.argv) > 1 else "_docs"
-    pages = build_docs(o)
-    bad = broken_links(o)
+def main(argv=None) -> int:
+    "`python -m pruning_repro.docs [OUT]` builds the site (exit 1 on a broken link); `--sync-index` writes the index."
+    argv = sys.argv[1:] if argv is None else argv
+    if "--sync-index" in argv: sync_index(Path.cwd()); return 0
+    o = argv[0] if argv else "_docs"
+    pages, bad = build_docs(o), broken_links(o)
     print(f"{len(pages)} pages in {o}/ ({o}/index.html); broken internal links: {len(bad)}")
     for b in bad: print("  broken:", b)
-    sys.exit(1 if bad else 0)
+    return 1 if bad else 0
+
+# %% ../nbs/22_docs.ipynb #7c52a99b
+#| eval: false
+if __name__ == "__main__": sys.exit(main())
