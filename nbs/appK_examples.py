@@ -118,7 +118,7 @@ for p in noise_levels:
         name = f"fig16_{cat.replace(' ', '_')}_p{p:g}"
         f = example_grid(x, y, pr, class_names=CLASS_NAMES.get(B.data.dataset),
                          title=f"Fig. 16 — {bench}, {p:.0%} noise: {cat} examples ({fmt_range(levels, w)})", ncols=10)
-        save_figure(f, out, name); figs16[name] = f
+        save_figure(f, out, name); figs16[name] = f; display(f)
         listing.append({"noise": p, "category": cat, "examples": len(x), "mislabelled_or_mispredicted": int((y != pr).sum())})
 display(pd.DataFrame(listing))
 

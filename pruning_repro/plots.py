@@ -74,7 +74,8 @@ def fig_partition_loss(summary: pd.DataFrame, optimal: pd.DataFrame, title: str 
 
 # %% ../nbs/13_plots.ipynb #ce4e42e2
 def save_figure(fig: plt.Figure, folder, name: str) -> list[Path]:
-    "Save `fig` as `<folder>/<name>.png` and `.pdf`; returns the paths."
+    """Save `fig` as `<folder>/<name>.png` and `.pdf`; returns the paths. The figure is then closed, so a notebook shows
+    it once, where it displays it (the inline backend would otherwise draw every open figure again at the cell end)."""
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     out = []
     for ext in ("png", "pdf"):
@@ -82,6 +83,7 @@ def save_figure(fig: plt.Figure, folder, name: str) -> list[Path]:
         tmp = folder / f".{name}.{os.getpid()}.tmp.{ext}"     # per process: two commands on one folder never collide
         fig.savefig(tmp, dpi=150)
         tmp.replace(p); out.append(p)
+    plt.close(fig)
     return out
 
 def to_markdown(df: pd.DataFrame, digits: int = 2) -> str:
