@@ -177,11 +177,12 @@
 # to 0.2%**; label noise 0, 30%, 60%; seeds 0, 1, 2 fixed before any result. The 60-epoch, 20%-per-level recipe of
 # the paper is `lenet_fashion_e60` (four times the compute).
 #
-# **Wall time** (issue 13, OpenLTH initialisation and the paper's selection rules): `make reproduce` on a fresh clone
-# with a fresh venv and an empty run store (`PRUNING_REPRO_STORE=<empty>`), this 2-core CPU: **13 min 28 s** in all —
-# about 60 s for the venv, then `pruning-repro reproduce` **745 s**: 540 runs (372 first-stage runs — IMP
-# trajectories of every algorithm, EL2N models, width sequences, one-shot runs — and 168 retrainings of App. D, E, K),
-# the eleven notebooks and the report. A rerun trains nothing (63 s, tables byte-identical). The calibration of the
+# **Wall time**: `make reproduce` on a fresh clone with a fresh venv and an empty run store
+# (`PRUNING_REPRO_STORE=<empty>`), this 2-core CPU: **14 min 23 s** in all — about 60 s for the venv, then
+# `pruning-repro reproduce` **802 s**: 540 runs (372 first-stage runs — IMP trajectories of every algorithm, EL2N models,
+# width sequences, one-shot runs — and 168 retrainings of App. D, E, K), the eleven notebooks and the report (an
+# earlier run of the same recipe, before the redesign of the orchestration: 745 s, every table identical). A rerun
+# trains nothing (55 s, tables byte-identical). The calibration of the
 # bench (`embedded_benchmarks`) was measured with the first version's initialisation (`init="legacy"`).
 #
 # The claims, as `figures/lenet_fashion/REPORT.md` decides them (mean ± std over the 3 seeds; "differ" is the
