@@ -405,11 +405,16 @@ _MNIST_SMOKE = dict(data=dict(n_val=50, n_train=400, n_test=200), train=dict(epo
 
 BENCHES: dict[str, Bench] = {}
 
+def add_unique(registry: dict, name: str, value, what: str):
+    """Add `value` to a registry under `name`: one name, one definition — a second registration of a name is an error,
+    never a silent replacement (every registry of the package — benches, data sets, models, heuristics, algorithms)."""
+    if name in registry: raise ConfigError(f"{what} {name!r} is already registered")
+    registry[name] = value
+    return value
+
 def register(b: Bench) -> Bench:
-    "Add a bench to the registry (a new benchmark is one call); one name, one bench."
-    if b.name in BENCHES: raise ConfigError(f"bench {b.name!r} is already registered")
-    BENCHES[b.name] = b
-    return b
+    "Add a bench to the registry (a new benchmark is one call)."
+    return add_unique(BENCHES, b.name, b, "bench")
 
 register(Bench("lenet_mnist", DataSpec("mnist"), ModelSpec("lenet"), _LENET_ADAM,
                PruneSpec(levels=19, rewind_epoch=0), (0.0, 0.05, 0.10, 0.15), "M-LeNet",

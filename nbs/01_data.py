@@ -67,7 +67,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from pruning_repro.config import ConfigError, DataSpec, derive_seed
+from pruning_repro.config import ConfigError, DataSpec, add_unique, derive_seed
 from pruning_repro.noise import add_label_noise
 
 # %%
@@ -127,8 +127,7 @@ DATASETS: dict = {}   # data sets a user registers: name -> loader(n_generated) 
 def register_dataset(name: str, info: DataInfo, loader) -> None:
     """Add an in-memory data set: `loader(n_generated)` returns float training and test images shaped
     (N, *info.input_shape), already normalised, and integer labels in [0, info.num_classes). One name, one data set."""
-    if name in INFO: raise ConfigError(f"data set {name!r} is already registered")
-    INFO[name], DATASETS[name] = info, loader
+    add_unique(INFO, name, info, "data set"); DATASETS[name] = loader
 
 def data_info(dataset: str) -> DataInfo:
     if dataset not in INFO:

@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruning_repro.config import ConfigError
+from pruning_repro.config import ConfigError, add_unique
 from pruning_repro.train import Diverged
 
 # %%
@@ -157,9 +157,8 @@ STRATEGIES: dict[str, Callable] = {"magnitude": magnitude_scores, "random": rand
                                    "snip": snip_scores, "none": no_scores}
 
 def register_strategy(name: str, fn: Callable) -> Callable:
-    "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`; one name, one heuristic."
-    if name in STRATEGIES: raise ConfigError(f"pruning strategy {name!r} is already registered")
-    STRATEGIES[name] = fn
+    "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`."
+    add_unique(STRATEGIES, name, fn, "pruning strategy")
     return fn
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, RunKey
+from .config import ConfigError, RunKey, add_unique
 
 # %% auto #0
 __all__ = ['ALGORITHMS', 'APPJ_ALGORITHMS', 'STYLES', 'Algorithm', 'register_algorithm', 'get_algorithm', 'style',
@@ -30,10 +30,8 @@ class Algorithm:
 ALGORITHMS: dict[str, Algorithm] = {}
 
 def register_algorithm(a: Algorithm) -> Algorithm:
-    "Add an algorithm to the registry; its name is its key everywhere (one name, one algorithm)."
-    if a.name in ALGORITHMS: raise ConfigError(f"algorithm {a.name!r} is already registered")
-    ALGORITHMS[a.name] = a
-    return a
+    "Add an algorithm to the registry; its name is its key everywhere."
+    return add_unique(ALGORITHMS, a.name, a, "algorithm")
 
 for _a in (Algorithm("LR rewinding", {}, "s", "-", ((9, "LR"), (2, "LR rewinding"))),
            Algorithm("weight rewinding", {"rewind": "weight"}, "^", "-.", ((9, "WR"), (2, "weight rewinding"))),

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .config import ConfigError, ModelSpec
+from .config import ConfigError, ModelSpec, add_unique
 
 # %% auto #0
 __all__ = ['INITIALIZERS', 'VGG16_PLAN', 'MODELS', 'PrunableModel', 'openlth_init', 'kaiming_init', 'LeNet', 'CifarResNet',
@@ -171,14 +171,13 @@ def register_model(name: str, factory, prune_output: bool = True, output_name: s
     """Add an architecture: `factory(info, width)` returns any `nn.Module` for data described by `info`. Unless it
     defines `prunable_names`, the paper's rule applies: the weights of every conv and linear layer, the output layer
     (the module named `output_name`) pruned or not as `prune_output` declares."""
-    if name in MODELS: raise ConfigError(f"architecture {name!r} is already registered")
     def make(info, width):
         m = factory(info, width)
         if not hasattr(m, "prunable_names"):
             m.prune_output, m.output_name = prune_output, output_name
             m.prunable_names = PrunableModel.prunable_names.__get__(m)
         return m
-    MODELS[name] = make
+    add_unique(MODELS, name, make, "architecture")
 
 def check_model(spec: ModelSpec, info) -> None:
     "Fail early, without memory or initialisation (on the meta device), if `spec` names no usable architecture."

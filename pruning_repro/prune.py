@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ConfigError
+from .config import ConfigError, add_unique
 from .train import Diverged
 
 # %% auto #0
@@ -106,9 +106,8 @@ STRATEGIES: dict[str, Callable] = {"magnitude": magnitude_scores, "random": rand
                                    "snip": snip_scores, "none": no_scores}
 
 def register_strategy(name: str, fn: Callable) -> Callable:
-    "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`; one name, one heuristic."
-    if name in STRATEGIES: raise ConfigError(f"pruning strategy {name!r} is already registered")
-    STRATEGIES[name] = fn
+    "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`."
+    add_unique(STRATEGIES, name, fn, "pruning strategy")
     return fn
 
 # %% ../nbs/05_prune.ipynb #ba24a7de
