@@ -9,7 +9,7 @@ import dataclasses
 
 import pandas as pd
 
-from .algorithms import ALGORITHMS, algorithm_runs
+from . import algorithms
 from .sweep import check_sections, dependent_runs, section_noise, study_runs
 from .width import oneshot_runs, weights_remaining, width_specs
 
@@ -22,13 +22,14 @@ def algorithm_frames(b, noise_levels, seeds, store, names=None) -> dict:
     (`analysis.trajectories`), for width down-scaling one row per width (`width.width_results`). Reads the store."""
     from pruning_repro.analysis import trajectories
     from pruning_repro.width import width_results
-    names = tuple(names or ALGORITHMS)
+    names = tuple(names or algorithms.ALGORITHMS)      # the registry as it is now (a plugin may have added to it)
     out = {n: [] for n in names}
     for p in noise_levels:
-        runs = algorithm_runs(b, p, seeds, names)
+        runs = algorithms.algorithm_runs(b, p, seeds, names)
         for n in names:
             res = {k: store.results(v) for k, v in runs[n].items()}
-            out[n].append(width_results(res, runs[n]) if ALGORITHMS[n].prune is None else trajectories(res, runs[n]))
+            wd = algorithms.get_algorithm(n).prune is None
+            out[n].append(width_results(res, runs[n]) if wd else trajectories(res, runs[n]))
     return {n: pd.concat(v, ignore_index=True) for n, v in out.items()}
 
 def dependent_frame(runs: dict, store, traj=None):

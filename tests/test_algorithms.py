@@ -152,7 +152,8 @@ def test_a_new_heuristic_is_one_function_and_one_registry_entry(tiny_mnist, monk
     b = get_bench("lenet_mnist", "smoke")
     runs = A.algorithm_runs(b, 0.2, (0, 1), ["LR rewinding", "centred magnitude"])
     run_many({k: v for r in runs.values() for k, v in r.items()}, Store(), workers=1, device="cpu")
-    frames = A.algorithm_frames(b, [0.2], (0, 1), Store(), ["LR rewinding", "centred magnitude"])
+    from pruning_repro.results import algorithm_frames
+    frames = algorithm_frames(b, [0.2], (0, 1), Store(), ["LR rewinding", "centred magnitude"])
     t = A.versus_table(frames, ["LR rewinding", "centred magnitude"], [0.2], b.family).set_index("algorithm")
     assert t.loc["centred magnitude", "n_seeds"] == 2 and t.loc["centred magnitude", "verdict"] in ("match", "differ")
     assert np.isnan(t.loc["centred magnitude", "paper_mean"])          # the paper has no row for it
