@@ -15,11 +15,12 @@ from torch import nn
 
 from pruning_repro.config import TrainSpec, get_bench
 from pruning_repro.data import Data, TensorSplit, data_info
+from pruning_repro.distributed import World
 from pruning_repro.imp import _run_level, record_data
 from pruning_repro.models import build_model
 from pruning_repro.prune import full_masks, prune_masks
 from pruning_repro.store import Store
-from pruning_repro.train import Runtime, _epoch_batches, evaluate, train
+from pruning_repro.train import EpochStream, Runtime, evaluate, train
 
 from .reference import reference_loader, reference_steps
 
@@ -121,8 +122,7 @@ def time_batches(data, spec: TrainSpec, steps: int) -> float:
     best = float("inf")
     for _ in range(REPEATS):
         t = time.perf_counter()
-        for xb, yb, _ in _epoch_batches(data.train, replace(spec, steps_per_epoch=steps), steps,
-                                        torch.Generator().manual_seed(3)):
+        for xb, yb, _ in EpochStream(data.train, spec.batch_size, steps, torch.Generator().manual_seed(3)):
             pass
         _sync(xb.device)
         best = min(best, time.perf_counter() - t)
@@ -263,12 +263,12 @@ def _imp_level(rows, name, b, data, device, epochs, fwd, n, s_per_example, how="
                  s_per_example * n * retrain + eval_s_per_example * n_eval, n * retrain, flops, how="projected")
         return
     with tempfile.TemporaryDirectory() as d:
-        store = Store(d)
+        store, alone = Store(d), World(device=torch.device(device))
         store.init_run(spec)
         record_data(spec, store, data)
-        _run_level(spec, store, 0, data, device, False, RUNTIME)
+        _run_level(spec, store, 0, data, device, False, RUNTIME, alone)
         t = time.perf_counter()
-        _run_level(spec, store, 1, data, device, False, RUNTIME)
+        _run_level(spec, store, 1, data, device, False, RUNTIME, alone)
         rows.add(name, f"IMP level ({retrain} epochs retrain + eval + store)", time.perf_counter() - t,
                  n * retrain, flops)
 

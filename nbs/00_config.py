@@ -484,23 +484,29 @@ register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_0
 DEFAULT_BENCH = "lenet_fashion"
 SCALES = ("full", "smoke")
 
-
 # %% [markdown]
 # `get_bench(name, scale)` is the one entry point: it validates the name and the scale and applies the scale's
-# overrides field by field.
+# overrides field by field. `precision='bf16'` (from `--precision` or a cluster profile) trains every run of the
+# bench under bfloat16 autocast — a different result, so a different spec and hash, never mixed with fp32 runs.
 
 # %%
 #| export
-def get_bench(name: str, scale: str = "full") -> Bench:
-    "The registered bench `name` at `scale` ('full' or 'smoke')."
+PRECISIONS = ("fp32", "bf16")
+
+def get_bench(name: str, scale: str = "full", precision: str | None = None) -> Bench:
+    """The registered bench `name` at `scale` ('full' or 'smoke'), trained in `precision` ('fp32', or 'bf16':
+    bfloat16 autocast, for GPUs; None: the bench's own). Precision is part of every run's spec and hash."""
     if name not in BENCHES:
         raise ConfigError(f"unknown bench {name!r}; choose one of: {', '.join(sorted(BENCHES))}")
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     b = BENCHES[name]
-    if scale == "full": return b
-    ov = b.scales.get(scale, {})   # a dict replaces fields of a sub-spec, any other value a field of the bench
-    return replace(b, **{k: replace(getattr(b, k), **v) if isinstance(v, dict) else v for k, v in ov.items()})
+    if scale != "full":
+        ov = b.scales.get(scale, {})   # a dict replaces fields of a sub-spec, any other value a field of the bench
+        b = replace(b, **{k: replace(getattr(b, k), **v) if isinstance(v, dict) else v for k, v in ov.items()})
+    return b if precision is None else replace(b, train=replace(b.train, precision=precision))
 
 
 # %% [markdown]
@@ -536,9 +542,11 @@ def check_workers(workers) -> int | None:
         raise ConfigError(f"workers must be an integer from 1 to {cores} (the cores of this machine), got {workers!r}")
     return workers
 
-def resolve_study(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None) -> tuple[Bench, tuple, tuple]:
-    "Validate a study's parameters; returns (bench at scale, seeds, noise levels — the bench's own when None)."
-    b = get_bench(bench, scale)
+def resolve_study(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
+                  precision: str | None = None) -> tuple[Bench, tuple, tuple]:
+    """Validate a study's parameters; returns (bench at scale and precision, seeds, noise levels — the bench's own
+    when None)."""
+    b = get_bench(bench, scale, precision)
     seeds = check_seeds(seeds)
     if noise_levels is None: noise_levels = b.noise_levels
     if isinstance(noise_levels, (int, float)) and not isinstance(noise_levels, bool): noise_levels = [noise_levels]
@@ -557,6 +565,10 @@ sm = get_bench("resnet20_c10", "smoke")
 test_eq((sm.train.epochs, sm.prune.levels, sm.model, sm.el2n_models), (2, 2, b.model, 2))
 test_fail(lambda: get_bench("nope"), contains="unknown bench")
 test_fail(lambda: get_bench("lenet_mnist", "huge"), contains="unknown scale")
+bf = get_bench("resnet20_c10", "smoke", "bf16")
+test_eq((bf.train.precision, bf.train.epochs), ("bf16", 2))
+assert bf.run_spec().hash() != sm.run_spec().hash()
+test_fail(lambda: get_bench("lenet_mnist", precision="fp16"), contains="unknown precision")
 test_fail(lambda: b.run_spec(noise=1.5), contains="[0, 1)")
 test_eq(b.run_spec(0.15, seed=2).data.noise, 0.15)
 test_eq(resolve_study("lenet_mnist", seeds=[2, 0])[1:], ((2, 0), (0.0, 0.05, 0.10, 0.15)))

@@ -106,14 +106,16 @@ class DataInfo:
     input_shape: tuple
     mean: tuple
     std: tuple
+    train_size: int | None = None   # examples of the official training and test sets: what a dry run counts
+    test_size: int | None = None    # without reading the data (None: not declared, or generated: see `pool_sizes`)
 
 INFO = {
-    "mnist": DataInfo(10, (1, 28, 28), (0.1307,), (0.3081,)),
-    "fashion": DataInfo(10, (1, 28, 28), (0.2860,), (0.3530,)),
-    "mnist1d": DataInfo(10, (1, 40), (0.0,), (1.0,)),  # make_dataset already standardises
-    "cifar10": DataInfo(10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": DataInfo(100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "imagenet": DataInfo(1000, (3, 224, 224), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "mnist": DataInfo(10, (1, 28, 28), (0.1307,), (0.3081,), 60_000, 10_000),
+    "fashion": DataInfo(10, (1, 28, 28), (0.2860,), (0.3530,), 60_000, 10_000),
+    "mnist1d": DataInfo(10, (1, 40), (0.0,), (1.0,)),  # make_dataset already standardises; sizes: `pool_sizes`
+    "cifar10": DataInfo(10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 50_000, 10_000),
+    "cifar100": DataInfo(100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 50_000, 10_000),
+    "imagenet": DataInfo(1000, (3, 224, 224), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1_281_167, 50_000),
 }
 
 # names of the classes, for figures that show examples (App. K); other data sets are labelled by index
@@ -134,6 +136,24 @@ def data_info(dataset: str) -> DataInfo:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of: {', '.join(INFO)}")
     return INFO[dataset]
 
+def split_sizes(spec: DataSpec) -> tuple[int, int, int] | None:
+    """(train, val, test) examples of a run's splits from the declared sizes alone, without reading the data (a dry
+    run on a login node that has no data); None when the data set declares no sizes."""
+    info = data_info(spec.dataset)
+    if spec.dataset == "mnist1d":                   # generated: make_dataset keeps 80% for training
+        n = spec.n_generated or 12_000
+        pool, test = int(n * 0.8), n - int(n * 0.8)
+    elif info.train_size is None or info.test_size is None: return None
+    else: pool, test = info.train_size, info.test_size
+    train = pool - spec.n_val if spec.n_train is None else min(spec.n_train, pool - spec.n_val)
+    test = test if spec.n_test is None else min(spec.n_test, test)
+    return train - len(spec.exclude_ids), spec.n_val, test
+
+
+# %%
+# what a dry run counts without the data: CIFAR-10's 50,000 less 2,000 validation; MNIST-1D's generated 80/20 split
+test_eq(split_sizes(DataSpec("cifar10")), (48_000, 2000, 10_000))
+test_eq(split_sizes(DataSpec("mnist1d", n_val=1000, n_generated=12_000, exclude_ids=(1, 2))), (8_598, 1000, 2400))
 
 # %% [markdown]
 # ## Raw loaders
@@ -316,23 +336,46 @@ def _load_raw(dataset, n_generated, root, cache):
 # operations: pad once, gather each example's 32×32 window through broadcast index tensors, flip by `torch.where`.
 # Zero padding happens after normalisation, as torchvision's `RandomCrop(padding=4)` pads the raw image with zeros —
 # a negligible difference (the pad value is the normalised zero).
+#
+# The draws (row shift, column shift, flip) come from the run's CPU generator, so the stream is the same on every
+# device. They are split from their application for two reasons:
+#
+# - **one pinned, non-blocking copy per step.** The three draws are stacked into one (3, N) tensor and, on a GPU,
+#   sent in one copy from pinned memory that does not wait for the device (three blocking copies per step before:
+#   each stalled the host until the GPU had drained its queue);
+# - **data-parallel ranks.** A rank draws the parameters of the *whole* global batch (the same draws, in the same
+#   order, as one process) and applies its slice to its own examples, so an example is augmented identically
+#   whatever the number of ranks.
 
 # %%
 #| export
-def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
-    "Random `pad`-pixel crop and horizontal flip of a batch `x` (N, C, H, W), on its device."
+def crop_flip_params(n: int, generator: torch.Generator | None = None, device="cpu", pad: int = 4) -> torch.Tensor:
+    """The draws of `crop_flip` for a batch of `n` examples: rows (row shift, column shift, flip) of a (3, n) int64
+    tensor on `device`, drawn in the order the first version drew them and sent to a GPU in one pinned,
+    non-blocking copy."""
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    params = torch.stack([dy, dx, flip.long()])
+    if torch.device(device).type == "cuda": return params.pin_memory().to(device, non_blocking=True)
+    return params.to(device)
+
+def apply_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    "Crop and flip a batch `x` (N, C, H, W) as `params` (3, N) say, on `x`'s device."
     n, c, h, w = x.shape
     xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     dev = x.device
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(dev)
+    dy, dx, flip = params[0], params[1], params[2].bool()
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
     cols = dx[:, None] + ar_w[None, :]
     cols = torch.where(flip[:, None], cols.flip(1), cols)
     rows = dy[:, None] + ar_h[None, :]
     return xp[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
               rows[:, None, :, None], cols[:, None, None, :]]
+
+def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
+    "Random `pad`-pixel crop and horizontal flip of a batch `x` (N, C, H, W), on its device."
+    return apply_crop_flip(x, crop_flip_params(len(x), generator, x.device, pad), pad)
 
 
 # %%
@@ -344,6 +387,13 @@ xp = torch.nn.functional.pad(x, (1, 1, 1, 1))
 for i in range(2):
     wins = [xp[i, 0, a:a + 4, b:b + 4] for a in range(3) for b in range(3)]
     assert any(torch.equal(out[i, 0], w) or torch.equal(out[i, 0], w.flip(-1)) for w in wins)
+# the stream of the first version (three draws, in this order), and one rank's slice of a batch's draws
+g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+p = crop_flip_params(5, g1, pad=1)
+test_eq(p[0], torch.randint(0, 3, (5,), generator=g2)); test_eq(p[1], torch.randint(0, 3, (5,), generator=g2))
+test_eq(p[2].bool(), torch.rand(5, generator=g2) < 0.5)
+xs = torch.cat([x, x, x[:1]])
+test_eq(apply_crop_flip(xs, p, pad=1)[3:5], apply_crop_flip(xs[3:5], p[:, 3:5], pad=1))
 
 
 # %% [markdown]
@@ -351,9 +401,25 @@ for i in range(2):
 #
 # A `TensorSplit` is a set of examples resident on one device: inputs, the labels *used* (noisy for training),
 # and stable ids. `batches` yields `(x, y, index)` where `index` addresses the split's own rows.
+#
+# Every split (`ImageFolderSplit` below too) speaks one protocol, which the training loop relies on:
+#
+# - `plan(shuffle, generator)`: what a pass draws before its first batch (here the order), as CPU tensors;
+# - `iterate(plan, batch_size, generator, augment, start, shard)`: the batches of that pass from batch `start` on.
+#   A pass is resumable mid-way: a checkpoint taken after `k` batches stores the plan, `k` and the generator's
+#   state, and `iterate(plan, start=k)` with that state continues the very same stream;
+# - `shard=(rank, world)`: this rank's contiguous part of each global batch (`shard_bounds`), augmented as one
+#   process would augment it;
+# - `batches(...)`: `iterate(plan(...))`, one whole pass.
 
 # %%
 #| export
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    "The slice [lo, hi) of `n` items that rank `rank` of `world` takes: contiguous, sizes differing by at most one."
+    q, r = divmod(n, world)
+    lo = rank * q + min(rank, r)
+    return lo, lo + q + (rank < r)
+
 @dataclass
 class TensorSplit:
     x: torch.Tensor
@@ -363,21 +429,57 @@ class TensorSplit:
 
     def __len__(self): return self.y.numel()
 
-    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
-                augment: bool | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        "Yield `(x, y, index)`; shuffled and augmented when asked. Indexing a resident tensor per batch, no copies."
+    def plan(self, shuffle: bool = False, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        "What a pass draws before its first batch: the order of the examples (a permutation when shuffled)."
         n = len(self)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        order = order.to(self.x.device)
+        return {"order": torch.randperm(n, generator=generator) if shuffle else torch.arange(n)}
+
+    def iterate(self, plan: dict, batch_size: int, generator: torch.Generator | None = None,
+                augment: bool | None = None, start: int = 0,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield `(x, y, index)` for batches `start, start + 1, ...` of the pass `plan`; augmented when asked (the
+        draws of a batch are taken from `generator` when the batch is yielded). Indexing a resident tensor per batch."""
+        order = plan["order"].to(self.x.device)
         aug = self.augment if augment is None else augment
-        for s in range(0, n, batch_size):
+        for s in range(start * batch_size, len(order), batch_size):
             idx = order[s:s + batch_size]
-            xb = self.x[idx]
-            if aug: xb = crop_flip(xb, generator)
+            if shard is None:
+                xb = self.x[idx]
+                if aug: xb = crop_flip(xb, generator)
+            else:                       # this rank's part; the draws are the whole batch's, as one process draws
+                lo, hi = shard_bounds(len(idx), *shard)
+                params = crop_flip_params(len(idx), generator, self.x.device) if aug else None
+                idx = idx[lo:hi]
+                xb = self.x[idx]
+                if aug: xb = apply_crop_flip(xb, params[:, lo:hi])
             yield xb, self.y[idx], idx
+
+    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
+                augment: bool | None = None,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        "One pass: `iterate(plan(shuffle, generator), ...)`."
+        return self.iterate(self.plan(shuffle, generator), batch_size, generator, augment, shard=shard)
+
+    def images(self, positions) -> torch.Tensor:
+        "The (normalised, unaugmented) inputs of the examples at `positions` of the split, on the CPU."
+        return self.x[torch.as_tensor(positions, device=self.x.device)].cpu()
 
     def to(self, device) -> "TensorSplit":
         return TensorSplit(self.x.to(device), self.y.to(device), self.ids, self.augment)
+
+
+# %%
+x = torch.arange(10.).view(10, 1, 1, 1).expand(10, 1, 8, 8).contiguous()
+s = TensorSplit(x, torch.arange(10), torch.arange(10), augment=True)
+test_eq([shard_bounds(7, r, 3) for r in range(3)], [(0, 3), (3, 5), (5, 7)])
+whole = list(s.batches(4, shuffle=True, generator=torch.Generator().manual_seed(0)))
+# resumed after one batch, with the plan and the generator state of that moment: the same stream
+g = torch.Generator().manual_seed(0); plan = s.plan(True, g); it = s.iterate(plan, 4, g); next(it); state = g.get_state()
+g2 = torch.Generator(); g2.set_state(state)
+for a, b in zip(whole[1:], s.iterate(plan, 4, g2, start=1)): test_eq(a[0], b[0])
+# two ranks' parts of every batch, put together, are the single process's batch
+parts = [list(s.batches(4, shuffle=True, generator=torch.Generator().manual_seed(0), shard=(r, 2))) for r in (0, 1)]
+for b, (p0, p1) in zip(whole, zip(*parts)): test_eq(torch.cat([p0[0], p1[0]]), b[0]); test_eq(torch.cat([p0[2], p1[2]]), b[2])
 
 
 # %% [markdown]

@@ -56,6 +56,7 @@
 #| export
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -78,6 +79,7 @@ class PrunableModel(nn.Module):
     prune_output = True
     output_name = "fc"
     compile_by_default = False   # train through torch.compile unless $PRUNING_REPRO_COMPILE says otherwise
+    prefers_gpu = True           # where a run trains unless told (`24_placement`): on a GPU when the machine has one
 
     def prunable_names(self) -> list[str]:
         names = []
@@ -119,6 +121,7 @@ INITIALIZERS = {"openlth": openlth_init, "legacy": kaiming_init}   # `ModelSpec.
 class LeNet(PrunableModel):
     "LeNet-300-100 (fully connected); input of any shape is flattened. Output layer not pruned."
     prune_output = False
+    prefers_gpu = False   # 266k weights: a GPU's kernel launches cost more than its arithmetic; one run per CPU core
     def __init__(self, in_features: int, num_classes: int = 10, width: float = 1.0, hidden=(300, 100)):
         super().__init__()
         dims = [in_features] + [_w(h, width) for h in hidden]
@@ -248,15 +251,18 @@ MODELS = {
     "resnet50": lambda info, w: ResNet50(info.num_classes, w, info.input_shape[0]),
 }
 
-def register_model(name: str, factory, prune_output: bool = True, output_name: str = "fc") -> None:
+def register_model(name: str, factory, prune_output: bool = True, output_name: str = "fc",
+                   prefers_gpu: bool | None = None) -> None:
     """Add an architecture: `factory(info, width)` returns any `nn.Module` for data described by `info`. Unless it
     defines `prunable_names`, the paper's rule applies: the weights of every conv and linear layer, the output layer
-    (the module named `output_name`) pruned or not as `prune_output` declares."""
+    (the module named `output_name`) pruned or not as `prune_output` declares. `prefers_gpu=False` keeps its runs on
+    the CPU unless a GPU is asked for (a small model; None: the module's own attribute, else True)."""
     def make(info, width):
         m = factory(info, width)
         if not hasattr(m, "prunable_names"):
             m.prune_output, m.output_name = prune_output, output_name
             m.prunable_names = PrunableModel.prunable_names.__get__(m)
+        if prefers_gpu is not None: m.prefers_gpu = prefers_gpu
         return m
     add_unique(MODELS, name, make, "architecture")
 
@@ -288,6 +294,48 @@ def count_params(model: nn.Module, names: list[str] | None = None) -> int:
     p = dict(model.named_parameters())
     return sum(p[n].numel() for n in (names if names is not None else p))
 
+
+# %% [markdown]
+# What a scheduler needs to know of an architecture without building it for real (on the meta device: no memory,
+# no initialisation): whether it gains from a GPU (`prefers_gpu`; a registered model without the attribute does),
+# and the FLOPs of one example's forward pass through its conv and linear layers (2 × multiply-adds), from which a
+# dry run counts a study's compute without any data (`14_sweep`).
+
+# %%
+#| export
+@functools.lru_cache(maxsize=None)
+def _meta_model(spec: ModelSpec, info) -> nn.Module:
+    if spec.arch not in MODELS:
+        raise ConfigError(f"unknown architecture {spec.arch!r}; choose one of: {', '.join(MODELS)}")
+    with torch.device("meta"): return MODELS[spec.arch](info, spec.width)
+
+def prefers_gpu(spec: ModelSpec, info) -> bool:
+    "Whether runs of `spec` go to a GPU by default (the model's `prefers_gpu`, True when it does not say)."
+    return bool(getattr(_meta_model(spec, info), "prefers_gpu", True))
+
+@functools.lru_cache(maxsize=None)
+def forward_flops(spec: ModelSpec, info) -> int:
+    "FLOPs (2 × multiply-adds) of one example's forward pass through the conv and linear layers of `spec`."
+    model, total = _meta_model(spec, info), 0
+    def hook(m, inp, out):
+        nonlocal total
+        if isinstance(m, nn.Linear): total += 2 * m.in_features * m.out_features
+        else: total += 2 * (m.in_channels // m.groups) * math.prod(m.kernel_size) * out[0].numel()
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
+    try:
+        with torch.no_grad(): model.eval()(torch.zeros(1, *info.input_shape, device="meta"))
+    finally:
+        for h in hs: h.remove()
+    return total
+
+
+# %%
+from pruning_repro.data import INFO
+test_eq((prefers_gpu(ModelSpec("lenet"), INFO["mnist"]), prefers_gpu(ModelSpec("resnet50"), INFO["imagenet"])),
+        (False, True))
+test_eq(forward_flops(ModelSpec("lenet"), INFO["mnist"]), 2 * (784 * 300 + 300 * 100 + 100 * 10))
+# ResNet-50 at 224²: 4.1 G multiply-adds, the usual figure
+assert 8.1e9 < forward_flops(ModelSpec("resnet50"), INFO["imagenet"]) < 8.3e9
 
 # %% [markdown]
 # Parameter counts against the published ones: LeNet-300-100 266,610; OpenLTH's CIFAR ResNet-20 (1×1-conv

@@ -62,9 +62,11 @@ from tqdm.auto import tqdm
 from dataclasses import replace
 from pathlib import Path
 
-from pruning_repro.config import PruneSpec, RunSpec, check_workers, derive_seed
+from pruning_repro.config import ConfigError, PruneSpec, RunSpec, check_workers, derive_seed
 from pruning_repro.data import data_info, load_data
+from pruning_repro.distributed import RankFailed, World, close_world, init_world, launcher_env
 from pruning_repro.models import build_model, check_model
+from pruning_repro.placement import pin_worker, plan_slots, run_device, visible_gpus
 from pruning_repro.prune import density, full_masks, prune_masks
 from pruning_repro.store import CorruptRun, Store
 from pruning_repro.train import Diverged, Runtime, _progress_enabled, eval_metrics, state_copy, train
@@ -85,29 +87,43 @@ def default_device() -> torch.device:
 def _generator(spec: RunSpec, purpose: str) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(spec.seed, spec.stream(purpose)))
 
+def _locked(store: Store, spec: RunSpec, world: World):
+    "The run's lock, held by rank 0 alone (the other ranks of a data-parallel run follow its decisions)."
+    return store.lock(spec) if world.main else contextlib.nullcontext()
+
 def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bool | None = None,
-            label: str = "", data=None, runtime: Runtime | None = None) -> pd.DataFrame:
+            label: str = "", data=None, runtime: Runtime | None = None, world: World | None = None) -> pd.DataFrame:
     """Train the dense model and every pruning level of `spec` that the store lacks; return one row per level.
-    `runtime` (how to train; default resolved from the environment here, once) goes down to every level."""
+    `runtime` (how to train; default resolved from the environment here, once) goes down to every level. `world`:
+    the ranks of a data-parallel run (`23_distributed`, each on its own device), None for this process alone."""
     store = store or Store()
     runtime = runtime or Runtime.from_env()
-    device = torch.device(device) if device is not None else default_device()
-    label = str(label)                      # a study's `RunKey`, or any label: stored in spec.json, shown in bars
-    if store.is_complete(spec): return store.results(spec)      # reading needs no lock: a read-only store works
+    if world is None: world = World(device=torch.device(device) if device is not None else default_device())
+    device, label = world.device, str(label)   # label: a study's `RunKey`, or any label: stored in spec.json, in bars
+    if world.main_value(lambda: store.is_complete(spec)): return store.results(spec)   # reading needs no lock
     check_model(spec.model, data_info(spec.data.dataset))       # a model it cannot build: one error, nothing written
     data = data if data is not None else load_data(spec.data, spec.seed, device)   # bad data: likewise, before writing
-    store.init_run(spec, label)
-    with store.lock(spec):
-        todo = [lv for lv in range(spec.prune.levels + 1) if not store.level_ok(spec, lv)]
-        if todo:      # the first damaged or missing level and every later one (they depend on it) are recomputed
-            store.discard_level(spec, todo[0]); todo = list(range(todo[0], spec.prune.levels + 1))
-        record_data(spec, store, data)                  # (again, when its record was damaged or removed)
-        bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not _progress_enabled(progress))
+    if world.main: store.init_run(spec, label)
+    with _locked(store, spec, world):
+        todo = world.main_value(lambda: _levels_todo(spec, store, data))
+        bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not (world.main and _progress_enabled(progress)))
         for level in bar:
-            try: _run_level(spec, store, level, data, device, progress, runtime)
+            try: _run_level(spec, store, level, data, device, progress, runtime, world)
             except Diverged as e: raise Diverged(f"run {label or spec.hash()[:12]} ({store.run_dir(spec)}), {e}") from None
-            bar.set_postfix(val_err=f"{store.metrics(spec, level)['val_err']:.3f}")
+            except torch.distributed.DistError as e:        # a peer died inside a gradient all-reduce
+                raise RankFailed(f"run {label or spec.hash()[:12]}, level {level}: a rank of this data-parallel run is "
+                                 f"gone ({str(e)[:200]}); finished levels and the last in-level snapshot are stored: "
+                                 f"rerun to resume") from None
+            if world.main: bar.set_postfix(val_err=f"{store.metrics(spec, level)['val_err']:.3f}")
+    world.barrier()
     return store.results(spec)
+
+def _levels_todo(spec: RunSpec, store: Store, data) -> list[int]:
+    "The levels to train: the first damaged or missing one and every later one (they depend on it)."
+    todo = [lv for lv in range(spec.prune.levels + 1) if not store.level_ok(spec, lv)]
+    if todo: store.discard_level(spec, todo[0]); todo = list(range(todo[0], spec.prune.levels + 1))
+    record_data(spec, store, data)                      # (again, when its record was damaged or removed)
+    return todo
 
 def record_data(spec: RunSpec, store: Store, data) -> None:
     "Store, once per run, what the analyses need of its data: noisy mask, clean and used labels, example ids."
@@ -127,17 +143,22 @@ def _copy_file(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     shutil.copyfile(src, tmp); os.replace(tmp, dst)
 
-def _share_level0(spec: RunSpec, store: Store, data, device, progress, runtime) -> None:
+def _root_trained(root: RunSpec, store: Store) -> bool:
+    "Whether the dense root's level 0 is stored whole (it is copied into every variant: verified whole first)."
+    if store.level_ok(root, 0):
+        try: store.load_state(root, 0); store.load_per_example(root, 0); store.load_extra(root, "rewind"); return True
+        except CorruptRun: store.discard_level(root, 0)
+    return False
+
+def _share_level0(spec: RunSpec, store: Store, data, device, progress, runtime, world) -> None:
     "Level 0 of `spec` from its dense root: trained there once (under the root's lock), then copied, checksums and all."
     root = dense_root(spec)
-    store.init_run(root, "dense")
-    with store.lock(root):
-        if store.level_ok(root, 0):      # the root is copied into every variant: verify it whole before copying
-            try: store.load_state(root, 0); store.load_per_example(root, 0); store.load_extra(root, "rewind")
-            except CorruptRun: store.discard_level(root, 0)
-        if not store.level_ok(root, 0):
-            record_data(root, store, data)
-            _run_level(root, store, 0, data, device, progress, runtime)
+    if world.main: store.init_run(root, "dense")
+    with _locked(store, root, world):
+        if not world.main_value(lambda: _root_trained(root, store)):
+            if world.main: record_data(root, store, data)
+            _run_level(root, store, 0, data, device, progress, runtime, world)
+        if not world.main: return
         src, dst = store.level_dir(root, 0), store.level_dir(spec, 0)
         dst.mkdir(parents=True, exist_ok=True)
         for f in ("model.safetensors", "per_example.safetensors", "metrics.json"):   # metrics.json last: it commits
@@ -145,39 +166,169 @@ def _share_level0(spec: RunSpec, store: Store, data, device, progress, runtime) 
         for f in ("rewind.safetensors", "rewind.sha256"):
             _copy_file(store.run_dir(root) / f, store.run_dir(spec) / f)
 
-def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, runtime) -> None:
-    t, p = spec.train, spec.prune
-    store.clean_partial(spec, level)                    # a killed writer's temporary files
-    if level == 0 and p.levels > 0 and dense_root(spec) != spec:      # a dense-only run needs no sharing
-        return _share_level0(spec, store, data, device, progress, runtime)
-    model = build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device)
-    inner = False if progress is None else progress
-    if level == 0:
-        masks = full_masks(model)
-        r = train(model, data, t, generator=_generator(spec, "order:0"), checkpoint_epoch=p.rewind_epoch,
-                  progress=inner, desc="level 0", runtime=runtime)
-        store.save_extra(spec, "rewind", r["checkpoint"])
-        epochs_total = t.epochs
-    else:
-        try: state, prev_masks = store.load_state(spec, level - 1)
-        except CorruptRun:  # the previous level cannot be trusted: recompute it first
-            store.discard_level(spec, level - 1)
-            _run_level(spec, store, level - 1, data, device, progress, runtime)
-            state, prev_masks = store.load_state(spec, level - 1)
-        model.load_state_dict(state)
-        ctx = {"generator": _generator(spec, f"prune:{level}"), "data": data,      # the heuristics' settings
-               "synflow_rounds": p.synflow_rounds, "snip_per_class": p.snip_per_class}  # are the spec's
+def _parent(store: Store, spec: RunSpec, level: int) -> str:
+    "The checksum of the weights `level` starts from (the previous level's; '' for the dense level)."
+    return store.metrics(spec, level - 1)["sha256"]["model.safetensors"] if level > 0 else ""
 
-        masks = prune_masks(model, prev_masks, p.fraction, p.strategy, ctx)
-        if p.rewind == "weight": model.load_state_dict(store.load_extra(spec, "rewind"))
-        dev_masks = {k: v.to(device) for k, v in masks.items()}
-        r = train(model, data, t, generator=_generator(spec, f"order:{level}"), start_epoch=p.rewind_epoch,
-                  masks=dev_masks, progress=inner, desc=f"level {level}", runtime=runtime)
-        epochs_total = store.metrics(spec, level - 1)["epochs_total"] + t.epochs - p.rewind_epoch
-    metrics, per_ex = eval_metrics(model, data)
+def _prev_loadable(store: Store, spec: RunSpec, level: int) -> bool:
+    "Whether the level before `level` can be loaded; when it cannot, it is discarded (to be recomputed first)."
+    try: store.load_state(spec, level - 1); return True
+    except CorruptRun: store.discard_level(spec, level - 1); return False
+
+def _level_start(spec: RunSpec, store: Store, level: int, model, data) -> dict:
+    """Rank 0's decision of how `level` starts: from its in-level snapshot when one was taken from the same weights,
+    else from the previous level's weights pruned by the spec's heuristic (and rewound, for weight rewinding)."""
+    p, parent = spec.prune, _parent(store, spec, level)
+    snap = store.load_snapshot(spec, level)
+    if snap is not None and snap[1].get("parent") == parent: return {"resume": unpack_snapshot(*snap)}
+    store.discard_snapshot(spec, level)                 # none, damaged, or taken from other weights
+    if level == 0: return {"state": None, "masks": full_masks(model)}
+    state, prev_masks = store.load_state(spec, level - 1)
+    model.load_state_dict(state)
+    ctx = {"generator": _generator(spec, f"prune:{level}"), "data": data,      # the heuristics' settings
+           "synflow_rounds": p.synflow_rounds, "snip_per_class": p.snip_per_class}  # are the spec's
+    masks = prune_masks(model, prev_masks, p.fraction, p.strategy, ctx)
+    if p.rewind == "weight": state = store.load_extra(spec, "rewind")
+    return {"state": state, "masks": masks}
+
+def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, runtime, world) -> None:
+    t, p = spec.train, spec.prune
+    if world.main: store.clean_partial(spec, level)     # a killed writer's temporary files
+    if level == 0 and p.levels > 0 and dense_root(spec) != spec:      # a dense-only run needs no sharing
+        return _share_level0(spec, store, data, device, progress, runtime, world)
+    model = world.prepare(build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device))
+    if level > 0 and not world.main_value(lambda: _prev_loadable(store, spec, level)):
+        _run_level(spec, store, level - 1, data, device, progress, runtime, world)   # recomputed first
+    start = world.main_value(lambda: _level_start(spec, store, level, model, data))
+    resume = start.get("resume")
+    masks = resume["masks"] if resume else start["masks"]
+    state = resume["model"] if resume else start["state"]
+    if state is not None: model.load_state_dict(state)
+    snapshots = Snapshots(store, spec, level, runtime.checkpoint_min, masks) if world.main else None
+    inner = False if progress is None else progress
+    common = dict(progress=inner, desc=f"level {level}", runtime=runtime, world=world, resume=resume,
+                  snapshots=snapshots)
+    with PREEMPTION.training():
+        if level == 0:
+            r = train(model, data, t, generator=_generator(spec, "order:0"), checkpoint_epoch=p.rewind_epoch, **common)
+        else:
+            r = train(model, data, t, generator=_generator(spec, f"order:{level}"), start_epoch=p.rewind_epoch,
+                      masks={k: v.to(device) for k, v in masks.items()}, **common)
+    metrics, per_ex = eval_metrics(model, data, world=world)     # each rank its part; every rank the whole arrays
+    if not world.main: return
+    if level == 0: store.save_extra(spec, "rewind", r["checkpoint"])
+    epochs_total = t.epochs if level == 0 else store.metrics(spec, level - 1)["epochs_total"] + t.epochs - p.rewind_epoch
+    who = {"host": socket.gethostname(), "pid": os.getpid(), "ranks": world.size}
+    if resume: who["resumed_at_step"] = resume["step"]
     metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], steps=r["steps"],
-                   epochs_total=epochs_total, written_by={"host": socket.gethostname(), "pid": os.getpid()})
+                   epochs_total=epochs_total, written_by=who)
     store.save_level(spec, level, metrics, per_ex, state_copy(model), masks)
+
+
+# %% [markdown]
+# ## Resuming inside a level
+#
+# A level is the unit of storage, but not of resumption: ResNet-50 trains 90 epochs per level, more than most
+# clusters let one job run. While a level trains, `Snapshots` asks after every step whether a snapshot is due —
+# every `Runtime.checkpoint_min` minutes (`$PRUNING_REPRO_CHECKPOINT_MIN`, `--checkpoint-min`; default 30), or at
+# once when a preemption is pending — and stores where the training stands (`Store.save_snapshot`): the weights,
+# the optimizer's state, the data-order generator's state and the stream's position (so a snapshot may fall in the
+# middle of an epoch), the rewind point once taken, the level's masks, and the checksum of the weights the level
+# started from. A rerun starts the level from its snapshot when that checksum still matches, and the result is
+# bit-identical on a CPU to a run that was never interrupted (`tests/test_distributed.py`). Only tensors and JSON
+# are written: the optimizer's state is flattened into named tensors, nothing is pickled.
+#
+# **Preemption.** A Slurm job that reaches its time limit, or is preempted, receives `SIGUSR2` shortly before
+# (`--signal`, submitit's `signal_delay_s`); submitit's handler then requeues the job. `PREEMPTION.install` (called
+# in each Slurm job, `18_executors`) puts a handler in front of submitit's: while a level trains, the signal only
+# marks a preemption as pending; the training loop takes a snapshot after the step in progress and then lets
+# submitit requeue the job, so the requeued job loses nothing. Outside training (loading data, evaluating) the
+# signal goes to submitit at once.
+
+# %%
+#| export
+def _flat(prefix: str, tensors: dict | None) -> dict:
+    return {f"{prefix}.{k}": v for k, v in (tensors or {}).items()}
+
+def _unflat(prefix: str, tensors: dict) -> dict:
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+def pack_snapshot(state: dict, masks: dict) -> tuple[dict, dict]:
+    "What `train` hands to `Snapshots.save`, as (named tensors, JSON-able meta); the optimizer's state flattened."
+    opt = state["optimizer"]
+    tensors = {**_flat("model", state["model"]), **_flat("rewind", state["rewind"]),
+               **{f"mask.{k}": v.to(torch.uint8) for k, v in masks.items()}, "generator": state["generator"]}
+    for pid, st in opt["state"].items():
+        for name, v in st.items():
+            if torch.is_tensor(v): tensors[f"opt.{pid}.{name}"] = v
+    stream = state["stream"]
+    tensors |= _flat("plan", stream["plan"])
+    meta = {"epoch": state["epoch"], "step": state["step"], "seconds": state["seconds"],
+            "param_groups": opt["param_groups"], "has_rewind": state["rewind"] is not None,
+            "has_plan": stream["plan"] is not None, "pos": stream["pos"], "taken": stream["taken"]}
+    return tensors, meta
+
+def unpack_snapshot(tensors: dict, meta: dict) -> dict:
+    "The inverse of `pack_snapshot`: the `resume` state of `train`, with the level's masks."
+    opt_state: dict = {}
+    for k, v in _unflat("opt", tensors).items():
+        pid, name = k.split(".", 1)
+        opt_state.setdefault(int(pid), {})[name] = v
+    return {"model": _unflat("model", tensors), "rewind": _unflat("rewind", tensors) if meta["has_rewind"] else None,
+            "masks": {k: v.float() for k, v in _unflat("mask", tensors).items()}, "generator": tensors["generator"],
+            "optimizer": {"state": opt_state, "param_groups": meta["param_groups"]},
+            "epoch": meta["epoch"], "step": meta["step"], "seconds": meta["seconds"],
+            "stream": {"plan": _unflat("plan", tensors) if meta["has_plan"] else None, "pos": meta["pos"],
+                       "taken": meta["taken"]}}
+
+class Snapshots:
+    "When to snapshot a level's training (every `minutes`; at once when a preemption is pending) and where."
+    def __init__(self, store: Store, spec: RunSpec, level: int, minutes: float | None, masks: dict):
+        self.store, self.spec, self.level, self.minutes, self.masks = store, spec, level, minutes, masks
+        self.parent, self.last, self.saved = _parent(store, spec, level), time.monotonic(), 0
+
+    def due(self) -> bool:
+        if PREEMPTION.pending is not None: return True
+        return self.minutes is not None and time.monotonic() - self.last >= 60 * self.minutes
+
+    def save(self, state: dict) -> None:
+        tensors, meta = pack_snapshot(state, self.masks)
+        self.store.save_snapshot(self.spec, self.level, tensors, {**meta, "parent": self.parent})
+        self.last, self.saved = time.monotonic(), self.saved + 1
+        PREEMPTION.act()                    # a pending preemption: hand over to the scheduler's handler now
+
+class _Preemption:
+    "A preemption signal received while a level trains waits for the next snapshot; otherwise it acts at once."
+    def __init__(self): self.pending, self._training, self._handler = None, 0, None
+
+    def install(self, signum: int) -> None:
+        "Stand in front of the current handler of `signum` (submitit's requeue, in a Slurm job)."
+        import signal
+        self._handler = signal.getsignal(signum)
+        def on_signal(sig, frame):
+            if self._training: self.pending = (sig, frame)
+            else: self._call(sig, frame)
+        signal.signal(signum, on_signal)
+
+    def _call(self, sig, frame):
+        if callable(self._handler): self._handler(sig, frame)
+
+    def act(self) -> None:
+        if self.pending is not None:
+            sig, frame = self.pending
+            self.pending = None
+            self._call(sig, frame)           # submitit: requeue the job, then exit
+
+    @contextlib.contextmanager
+    def training(self):
+        self._training += 1
+        try: yield
+        finally:
+            self._training -= 1
+            if not self._training: self.act()   # the signal came after the last step: act now
+
+PREEMPTION = _Preemption()
 
 
 # %% [markdown]
@@ -218,41 +369,75 @@ with tempfile.TemporaryDirectory() as _d:
 # train fastest **one process per core with one thread each**, so `run_many` spreads missing runs over a process
 # pool (`workers`, default: the number of cores) and shows one progress bar over finished runs. Runs already
 # complete are not scheduled. With `workers=1` everything runs in this process, with per-level progress bars.
+#
+# On a machine with GPUs the same pool places its workers on them (`24_placement`): `runs_per_gpu` workers per
+# visible GPU (`--runs-per-gpu`, default 1), each pinned to its GPU and to its share of the CPUs before CUDA starts,
+# so a study's runs fill every GPU instead of piling onto `cuda:0`. Runs whose model prefers the CPU (LeNet) go to a
+# pool of CPU workers unless a GPU is asked for. Sections, `reproduce` and `sweep --executor local` all use this one
+# pool.
 
 # %%
 #| export
 def run_job(spec_dict: dict, root: str, label, threads: int | None = None, device: str | None = None,
             runtime: Runtime | None = None) -> dict:
-    "Train one run (every missing level) into the store at `root`, in this process; returns where and how long."
+    """Train one run (every missing level) into the store at `root`, in this process; returns where and how long.
+    Launched as several tasks (torchrun, or a Slurm job of `--tasks-per-node` × `--nodes`), the run is
+    data-parallel over them (`23_distributed`)."""
     from pruning_repro.plugins import load_plugins
     load_plugins()                                      # a worker or Slurm job imports the plugins its parent named
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
     if threads: torch.set_num_threads(threads)
     spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
+    world = init_world(device) if launcher_env() else None
     before = len(st.levels_done(spec))
-    run_imp(spec, st, device=device, progress=False, label=label, runtime=runtime)
+    try: run_imp(spec, st, device=device, progress=False, label=label, runtime=runtime, world=world)
+    finally:
+        if world is not None: close_world(world)
     return {"label": str(label), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
-            "levels_trained": len(st.levels_done(spec)) - before, "seconds": round(time.time() - t0, 2)}
+            "ranks": world.size if world else 1, "levels_trained": len(st.levels_done(spec)) - before,
+            "seconds": round(time.time() - t0, 2)}
+
+def pool_slots(specs: dict[str, RunSpec], workers: int | None = None, device=None,
+               runs_per_gpu: int = 1) -> tuple[list, dict[str, str]]:
+    """The workers a local pool starts for `specs` (`placement.plan_slots`) and each run's device as its worker sees
+    it: with any run on CUDA, `runs_per_gpu` workers per visible GPU (each sees its GPU alone, as 'cuda'; the runs
+    that prefer the CPU train on the CPU in them); otherwise one worker per core of the allocation (or `workers`)."""
+    gpus = visible_gpus()
+    devices = {k: run_device(s, device, bool(gpus)) for k, s in specs.items()}
+    cuda = sorted({d for d in devices.values() if d.startswith("cuda")})
+    if cuda and not gpus: raise ConfigError(f"{cuda[0]} was asked for, but this machine shows no GPU")
+    if any(d != "cuda" for d in cuda):                  # one GPU named: the pool uses that one alone
+        idx = {int(d.split(":")[1]) for d in cuda}
+        if len(idx) > 1 or max(idx) >= len(gpus):
+            raise ConfigError(f"device {cuda[-1]} does not name one of the {len(gpus)} visible GPUs")
+        gpus = [gpus[idx.pop()]]
+    devices = {k: "cuda" if d.startswith("cuda") else d for k, d in devices.items()}
+    return plan_slots(gpus if cuda else [], runs_per_gpu, None if cuda else workers), devices
 
 def run_pool(specs: dict[str, RunSpec], store: Store, workers: int | None = None, device=None,
-             progress: bool | None = None, runtime: Runtime | None = None) -> tuple[list[dict], dict[str, BaseException]]:
+             progress: bool | None = None, runtime: Runtime | None = None,
+             job=None) -> tuple[list[dict], dict[str, BaseException]]:
     """The one local process pool (used by `run_many`, the sections and `sweep --executor local`): every run of
-    `specs` in a spawned process, `workers` at a time (default one per core, `cores // workers` threads each).
-    Progress counts finished levels, read from the store. Returns (`run_job` reports, {label: exception})."""
-    device = str(torch.device(device) if device is not None else default_device())
+    `specs` in a spawned worker pinned to its slot (`pool_slots`: its GPU or its CPUs), as many at a time as there
+    are slots. Progress counts finished levels, read from the store. Returns (`job` reports, {label: exception});
+    `job` is `run_job` unless told (a test's stand-in)."""
     runtime = runtime or Runtime.from_env()          # resolved here, once, and given to every worker
-    cores = os.cpu_count() or 1
-    workers = max(1, min(workers or cores, len(specs)))
-    threads = max(1, cores // workers)
+    job = job or run_job
+    slots, devices = pool_slots(specs, workers, device, runtime.runs_per_gpu)
+    slots = slots[:len(specs)]
     total = sum(s.prune.levels + 1 for s in specs.values())
     done = lambda: sum(len(store.levels_done(s)) for s in specs.values())
-    bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({workers} workers)", unit="level",
-               disable=not _progress_enabled(progress))
+    where = f"{len({s.gpu for s in slots})} GPUs" if slots[0].gpu is not None else "CPU"
+    bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({len(slots)} workers, {where})",
+               unit="level", disable=not _progress_enabled(progress))
     finished, failed = [], {}
-    ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    for s in slots: queue.put(s)
+    ex = ProcessPoolExecutor(len(slots), mp_context=ctx, initializer=pin_worker, initargs=(queue,))
     with _terminating_on_sigterm():
         try:
-            futs = {ex.submit(run_job, s.to_dict(), str(store.root), k, threads, device, runtime): k
+            futs = {ex.submit(job, s.to_dict(), str(store.root), k, None, devices[k], runtime): k
                     for k, s in specs.items()}
             pending = set(futs)
             while pending:
@@ -263,7 +448,7 @@ def run_pool(specs: dict[str, RunSpec], store: Store, workers: int | None = None
                 bar.update(done() - bar.n)
         except BaseException:
             # interrupted (Ctrl-C, SIGTERM) or failing: the workers must not outlive the pool. Finished levels are
-            # in the store; a level a worker was writing is recomputed by the next run (`Store.clean_partial`).
+            # in the store; a level a worker was writing resumes from its last snapshot (`Store.clean_partial`).
             for proc in list((getattr(ex, "_processes", None) or {}).values()): proc.terminate()
             ex.shutdown(wait=True, cancel_futures=True)
             raise
@@ -283,19 +468,19 @@ def _terminating_on_sigterm():
 
 def run_many(specs: dict[str, RunSpec], store: Store | None = None, workers: int | None = None,
              device=None, progress: bool | None = None, runtime: Runtime | None = None) -> dict[str, pd.DataFrame]:
-    """Complete every run of `specs` ({label: spec}) that the store lacks (in this process for one worker or one
-    run, else in `run_pool`); a failed run raises its error. Returns the results by label."""
+    """Complete every run of `specs` ({label: spec}) that the store lacks: in this process when there is one run or
+    one slot, else in `run_pool`; a failed run raises its error. Returns the results by label."""
     store, runtime, workers = store or Store(), runtime or Runtime.from_env(), check_workers(workers)
-    device = torch.device(device) if device is not None else default_device()
     missing = {k: s for k, s in specs.items() if not store.is_complete(s)}
     if missing: store.check_writable()     # one clear error before any training, not a traceback after it
-    if device.type != "cpu": workers = 1   # one accelerator: runs go one after another
-    if len(missing) == 1 or (missing and (workers or os.cpu_count() or 1) <= 1):
-        for k, s in tqdm(missing.items(), desc="runs", disable=not _progress_enabled(progress)):
-            run_imp(s, store, device, progress, label=k, runtime=runtime)
-    elif missing:
-        _, failed = run_pool(missing, store, workers, device, progress, runtime)
-        if failed: raise next(iter(failed.values()))        # a failed run stops the caller with its error
+    if missing:
+        slots, devices = pool_slots(missing, workers, device, runtime.runs_per_gpu)
+        if len(missing) == 1 or len(slots) == 1:
+            for k, s in tqdm(missing.items(), desc="runs", disable=not _progress_enabled(progress)):
+                run_imp(s, store, run_device(s, device), progress, label=k, runtime=runtime)
+        else:
+            _, failed = run_pool(missing, store, workers, device, progress, runtime)
+            if failed: raise next(iter(failed.values()))        # a failed run stops the caller with its error
     return {k: store.results(s) for k, s in specs.items()}
 
 

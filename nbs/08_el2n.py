@@ -48,7 +48,8 @@ import torch.nn.functional as F
 
 from pruning_repro.config import ConfigError, RunSpec
 from pruning_repro.data import load_data
-from pruning_repro.imp import default_device, record_data, run_many
+from pruning_repro.imp import record_data, run_many
+from pruning_repro.placement import run_device
 from pruning_repro.models import build_model
 from pruning_repro.store import CorruptRun, Store
 from pruning_repro.train import eval_batch_size
@@ -116,9 +117,9 @@ def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, f
     if store.has_extra(spec, name):
         try: return store.load_extra(spec, name)["el2n"]
         except CorruptRun: pass                                   # recompute below
-    device = torch.device(device) if device is not None else default_device()
     specs = el2n_specs(spec, n_models, fraction)
     run_many({f"el2n/{spec.hash()[:8]}/model={n}": s for n, s in specs.items()}, store, workers=workers, device=device)
+    device = torch.device(run_device(spec, device))       # where the scoring runs: as the models trained
     data = load_data(spec.data, spec.seed, device)
     record_data(spec, store, data)
     total = torch.zeros(len(data.train))

@@ -39,8 +39,13 @@
 # * a lock file (`filelock`) serialises writers of one run: two processes asked for the same run do not train it
 #   twice; the second waits and then finds the levels done.
 #
-# Layout: `<root>/<hash[:16]>/{spec.json, run.lock, data.safetensors, rewind.safetensors, level_000/, level_001/, ...}`,
-# with `<root>` = `$PRUNING_REPRO_STORE` (default `~/.pruning_repro/store`).
+# * a level that takes longer than a job may run (ResNet-50 trains 90 epochs per level) is **snapshotted while it
+#   trains** (`06_imp`): `snapshot_<level>.json` names a checksum-named safetensors file with where the training
+#   stands; a rerun — or a Slurm job requeued after its time limit — continues from it. Saving the level removes its
+#   snapshot; discarding a level removes the snapshots of the later ones.
+#
+# Layout: `<root>/<hash[:16]>/{spec.json, run.lock, data.safetensors, rewind.safetensors, level_000/, level_001/, ...,
+# snapshot_<level>.json}`, with `<root>` = `$PRUNING_REPRO_STORE` (default `~/.pruning_repro/store`).
 
 # %%
 #| export
@@ -152,8 +157,9 @@ class Store:
         return all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
 
     def clean_partial(self, spec: RunSpec, level: int) -> None:
-        "Remove what a killed writer left in `level`'s folder (temporary files), before the level is written again."
+        "Remove what a killed writer left of `level` (temporary files), before the level is written again."
         for p in self.level_dir(spec, level).glob("*.tmp*"): p.unlink(missing_ok=True)
+        for p in self.run_dir(spec).glob(f"snapshot_{level:03d}*.tmp*"): p.unlink(missing_ok=True)
 
     def save_level(self, spec: RunSpec, level: int, metrics: dict, per_example: dict[str, torch.Tensor],
                    state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
@@ -166,6 +172,7 @@ class Store:
                     d / "per_example.safetensors", {k: v if v.dtype != torch.bool else v.to(torch.uint8)
                                                     for k, v in per_example.items()})}
         _atomic_write_bytes(d / "metrics.json", json.dumps({**metrics, "level": level, "sha256": sums}, indent=1).encode())
+        self.discard_snapshot(spec, level)          # the level is whole: its in-level snapshot has served
 
     METRIC_KEYS = ("val_err", "sha256")    # a level is chosen by its val_err and read through its checksums
 
@@ -200,9 +207,48 @@ class Store:
         return {k: (v.bool() if k.endswith("correct") else v) for k, v in t.items()}
 
     def discard_level(self, spec: RunSpec, level: int) -> None:
-        "Forget a level (and every later one, which depends on it)."
+        """Forget a level (and every later one, which depends on it), and the in-level snapshots of the later ones
+        (the snapshot of `level` itself started from the level before, which stays: it is kept)."""
         for lv in self.levels_done(spec):
             if lv >= level: shutil.rmtree(self.level_dir(spec, lv), ignore_errors=True)
+        for lv in self.snapshot_levels(spec):
+            if lv > level: self.discard_snapshot(spec, lv)
+
+    # ---- in-level snapshots: resume inside a level ------------------------------------------------------------
+    def snapshot_levels(self, spec: RunSpec) -> list[int]:
+        "The levels that have an in-level snapshot."
+        d = self.run_dir(spec)
+        return sorted(int(p.stem[9:]) for p in d.glob("snapshot_[0-9][0-9][0-9].json")) if d.exists() else []
+
+    def save_snapshot(self, spec: RunSpec, level: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Record where the training of `level` stands: `tensors` (weights, optimizer state, generator...) and
+        `meta` (JSON). The tensors go to a file named by their checksum, the JSON that names it replaces the old
+        one, and only then is the old file removed: a writer killed at any moment leaves one whole snapshot."""
+        d = self.init_run(spec)
+        tmp = d / f"snapshot_{level:03d}.safetensors.tmp{os.getpid()}"
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+        digest = _sha256(tmp)
+        name = f"snapshot_{level:03d}.{digest[:16]}.safetensors"
+        os.replace(tmp, d / name)
+        _atomic_write_bytes(d / f"snapshot_{level:03d}.json",
+                            json.dumps({**meta, "file": name, "sha256": digest}, indent=1).encode())
+        for old in d.glob(f"snapshot_{level:03d}.*.safetensors"):
+            if old.name != name: old.unlink(missing_ok=True)
+
+    def load_snapshot(self, spec: RunSpec, level: int) -> tuple[dict, dict] | None:
+        "(tensors, meta) of `level`'s in-level snapshot, checksum-verified; None when there is none or it is damaged."
+        d = self.run_dir(spec)
+        try:
+            meta = json.loads((d / f"snapshot_{level:03d}.json").read_text())
+            path = d / meta["file"]
+            if _sha256(path) != meta["sha256"]: return None
+            return load_file(str(path)), meta
+        except Exception: return None      # missing, unreadable, truncated: no snapshot, the level starts over
+
+    def discard_snapshot(self, spec: RunSpec, level: int) -> None:
+        d = self.run_dir(spec)
+        (d / f"snapshot_{level:03d}.json").unlink(missing_ok=True)
+        for p in d.glob(f"snapshot_{level:03d}.*"): p.unlink(missing_ok=True)
 
     # ---- run-wide tensors (rewind point, data description) ---------------------------------------------------
     def save_extra(self, spec: RunSpec, name: str, tensors: dict[str, torch.Tensor]) -> None:
@@ -252,3 +298,12 @@ with tempfile.TemporaryDirectory() as tmp:
     b = bytearray(p.read_bytes()); b[-1] ^= 1; p.write_bytes(bytes(b))
     test_fail(lambda: st.load_state(spec, 0), contains="checksum")
     st.discard_level(spec, 0); test_eq(st.levels_done(spec), [])
+    # snapshots: the latest one is read back; a damaged one reads as none; saving the level removes it
+    for k in (1., 2.): st.save_snapshot(spec, 0, {"w": torch.full((3,), k)}, {"step": int(k)})
+    t, meta = st.load_snapshot(spec, 0); test_eq((t["w"][0].item(), meta["step"]), (2., 2))
+    test_eq(len(list(st.run_dir(spec).glob("snapshot_000.*.safetensors"))), 1)      # the older file is gone
+    f = st.run_dir(spec) / meta["file"]; f.write_bytes(f.read_bytes()[:-1])
+    test_eq(st.load_snapshot(spec, 0), None)
+    st.save_snapshot(spec, 0, {"w": torch.zeros(1)}, {}); test_eq(st.snapshot_levels(spec), [0])
+    st.save_level(spec, 0, {"val_err": 0.5}, {"train_loss": torch.ones(3)}, {"w": torch.arange(4.)}, {"w": torch.ones(4)})
+    test_eq(st.snapshot_levels(spec), [])

@@ -158,12 +158,14 @@ def default_figures_dir() -> Path:
         if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
     return Path.cwd() / "figures"
 
-def figures_folder(figures, bench: str, scale: str) -> Path:
-    "Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full)."
-    return Path(figures) / (bench if scale == "full" else f"{bench}_{scale}")
+def figures_folder(figures, bench: str, scale: str, precision: str | None = None) -> Path:
+    """Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full, and
+    `..._bf16` for bfloat16 runs, which never overwrite the float32 ones)."""
+    name = bench if scale == "full" else f"{bench}_{scale}"
+    return Path(figures) / (name if precision in (None, "fp32") else f"{name}_{precision}")
 
 def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
-                  figures_dir=None, store_dir=None) -> Section:
+                  figures_dir=None, store_dir=None, precision: str | None = None) -> Section:
     """A section notebook's first step: validate its parameters (one clear error), check that the data is on disk,
     resolve its noise levels (`section_noise`), name its output folder and open the run store. Writes nothing."""
     from pruning_repro.data import check_available
@@ -172,10 +174,11 @@ def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2)
     load_plugins()                                      # a papermill kernel imports the plugins its command named
     if section not in SECTION_RUNS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
     check_available(b.data)
     levels = section_noise(section, b, levels if noise_levels is not None else None)
-    return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale), Store(store_dir))
+    return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale, precision),
+                   Store(store_dir))
 
 def _appD_after(b, seeds, noise_levels, store) -> dict:
     "App. D: per pruning level, dense runs without the top-20% improved examples (TIE) and without 20% random (RND)."
@@ -305,3 +308,59 @@ _hashes = {v.hash() for v in _all.values()}
 assert all(v.hash() in _hashes for sec in SECTIONS for v in study_runs(_b, [sec], (0, 1)).values())
 test_eq(len(_hashes), len(_all))
 len(_all)
+
+
+# %% [markdown]
+# ## What a study costs
+#
+# Before a study goes to a cluster, `study_cost` says what it would train, without reading any data (a login node
+# often has none): the runs, the pruning levels and epochs still missing from the store, and the floating-point
+# operations — 3 × the forward FLOPs (`models.forward_flops`) per training example and epoch, plus one forward pass
+# over every split per level for the per-example evaluation. Counts are dense: masks zero weights but a GPU still
+# multiplies them. A variant's dense level that its dense root (`imp.dense_root`) provides is counted once, where it is
+# trained. The retrainings of App. D, E and K are named by the first stage's results, so they are counted once
+# those exist.
+
+# %%
+#| export
+def study_cost(specs: dict, store) -> dict:
+    """What training the runs of `specs` ({label: RunSpec}) that `store` lacks would take: runs, levels, epochs and
+    FLOPs (None when a data set declares no sizes), without reading the data."""
+    from pruning_repro.data import data_info, split_sizes
+    from pruning_repro.imp import dense_root
+    from pruning_repro.models import forward_flops
+    work, roots = [], set()
+    for spec in specs.values():
+        todo = [lv for lv in range(spec.prune.levels + 1) if not store.level_ok(spec, lv)]
+        if not todo: continue
+        lvs = list(range(todo[0], spec.prune.levels + 1))     # the first missing level and every later one
+        if lvs[0] == 0 and spec.prune.levels > 0 and dense_root(spec) != spec:
+            lvs, root = lvs[1:], dense_root(spec)           # the shared dense level: trained once, in its root
+            if root.hash() not in roots and not store.level_ok(root, 0): roots.add(root.hash()); work.append((root, [0]))
+        work.append((spec, lvs))
+    runs, levels, epochs, flops = len(specs) - sum(store.is_complete(s) for s in specs.values()), 0, 0, 0.0
+    for s, lvs in work:
+        sizes, per_example = split_sizes(s.data), forward_flops(s.model, data_info(s.data.dataset))
+        for lv in lvs:
+            ep = s.train.epochs if lv == 0 else s.train.epochs - s.prune.rewind_epoch
+            levels, epochs = levels + 1, epochs + ep
+            if flops is None or sizes is None: flops = None; continue
+            seen = s.train.steps_per_epoch * s.train.batch_size if s.train.steps_per_epoch else sizes[0]
+            flops += 3 * per_example * seen * ep + per_example * sum(sizes)
+    return {"runs": runs, "levels": levels, "epochs": epochs, "flops": flops}
+
+
+# %%
+from pruning_repro.store import Store
+import tempfile
+with tempfile.TemporaryDirectory() as _d:
+    _c = study_cost(study_runs(_b, ["sec4_noise"], (0,), (0.3,)), Store(_d))
+# one IMP trajectory (2 epochs on level 0, 2 on each of 3 pruned levels) and 2 EL2N models of 1 epoch each
+test_eq((_c["runs"], _c["levels"], _c["epochs"]), (3, 4 + 2, 4 * 2 + 2 * 1))
+_r50 = get_bench("resnet50_imagenet")
+with tempfile.TemporaryDirectory() as _d:
+    _c50 = study_cost(imp_runs(_r50, (0,), (0.0,)), Store(_d))
+# one ResNet-50 trajectory: 90 + 9 x 80 epochs, ~25 EFLOP (3 x 8.2 GFLOP x 1.23M images x 810 epochs, + evaluation)
+test_eq((_c50["levels"], _c50["epochs"]), (10, 90 + 9 * 80))
+assert 2.4e19 < _c50["flops"] < 2.6e19, _c50
+_c50

@@ -46,7 +46,8 @@ import sys
 import time
 from pathlib import Path
 
-from pruning_repro.config import BENCHES, ConfigError, DEFAULT_BENCH, SCALES, check_workers, get_bench, resolve_study
+from pruning_repro.config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, check_workers, get_bench,
+                                  resolve_study)
 
 # %%
 #| hide
@@ -78,27 +79,28 @@ def nbs_dir() -> Path:
 # %%
 #| export
 def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
-                figures: str | Path = "figures", workers: int | None = None, store: str | None = None) -> Path:
+                figures: str | Path = "figures", workers: int | None = None, store: str | None = None,
+                precision: str | None = None) -> Path:
     "Execute one section notebook with papermill; returns the saved executed notebook."
     if section not in SECTIONS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
     from pruning_repro.data import check_available
     check_available(b.data)
     check_workers(workers)
     src = nbs_dir() / f"{section}.ipynb"
-    check_writable(figures_folder(figures, bench, scale), "figures folder")   # before any training
+    check_writable(figures_folder(figures, bench, scale, precision), "figures folder")   # before any training
     # train what the section needs here, with progress in the terminal; the notebook then only reads the store
     from pruning_repro.store import Store
     from pruning_repro.sweep import train_section
     given = None if noise_levels is None else levels      # None: the section's own noise levels
     train_section(section, b, seeds, section_noise(section, b, given), Store(store), workers)   # and its retrainings
     import papermill as pm
-    out_dir = figures_folder(figures, bench, scale)
+    out_dir = figures_folder(figures, bench, scale, precision)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp, final = out_dir / f".{section}.{os.getpid()}.running.ipynb", out_dir / f"{section}.ipynb"
     params = dict(bench=bench, scale=scale, seeds=list(seeds), figures_dir=str(Path(figures).resolve()),
-                  workers=workers, store_dir=store)
+                  workers=workers, store_dir=store, precision=precision)
     if given is not None: params["noise_levels"] = list(given)   # else the notebook's default
     try:
         pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True)
@@ -115,7 +117,7 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
 # %%
 #| export
 def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None, figures="figures",
-                       workers: int | None = None, store: str | None = None):
+                       workers: int | None = None, store: str | None = None, precision: str | None = None):
     """Train (once) and compare every registered learning algorithm (App. C's six and width down-scaling) at each noise
     level; writes `algorithms_p<noise>` (App. C's notebook writes Table 2, without width down-scaling)."""
     from pruning_repro.algorithms import versus_table
@@ -124,9 +126,9 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
     from pruning_repro.imp import run_many
     from pruning_repro.plots import save_table, to_markdown
     from pruning_repro.store import Store
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
     check_available(b.data)
-    st, out = Store(store), figures_folder(figures, bench, scale)
+    st, out = Store(store), figures_folder(figures, bench, scale, precision)
     tables = {}
     for p in levels:
         runs = algorithm_runs(b, p, seeds)
@@ -146,24 +148,39 @@ def _parser() -> argparse.ArgumentParser:
                         "(also $PRUNING_REPRO_PLUGINS)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("benches", help="list the registered benchmarks")
+    def running(sp, pool: bool = True):
+        "How and where runs train: their precision (part of their specs), device, snapshots, GPU sharing."
+        sp.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="fp32, or bf16 (bfloat16 autocast, GPUs); default: the bench's (fp32)")
+        sp.add_argument("--device", default=None, help="cpu, cuda or cuda:<i> (default: a GPU for the models that gain "
+                                                       "from one when the machine has GPUs, else the CPU)")
+        sp.add_argument("--checkpoint-min", type=float, default=None,
+                        help="minutes between in-level snapshots (default 30; 0: after every step)")
+        if pool: sp.add_argument("--runs-per-gpu", type=int, default=None, help="local pool: runs trained at once on "
+                                                                               "each GPU (default 1)")
     def study(sp):
         sp.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
         sp.add_argument("--scale", default="full", help=f"one of {', '.join(SCALES)}")
         sp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
         sp.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
         sp.add_argument("--figures", default="figures", help="output folder (figures/<bench>/...)")
-        sp.add_argument("--workers", type=int, default=None, help="parallel training processes (default: cores)")
+        sp.add_argument("--workers", type=int, default=None, help="parallel training processes on CPUs (default: cores)")
         sp.add_argument("--store", default=None, help="run store folder (default $PRUNING_REPRO_STORE or ~/.pruning_repro/store)")
+        running(sp)
     study(sub.add_parser("reproduce", help="run every section notebook for a bench")); p.set_defaults(name=None)
     s = sub.add_parser("section", help="run one section notebook"); s.add_argument("name"); study(s)
     a = sub.add_parser("algorithms", help="optimal test error of every learning algorithm at one noise level (Tables 2/9/10)")
     study(a)
-    i = sub.add_parser("imp", help="train one IMP trajectory into the store")
+    i = sub.add_parser("imp", help="train one IMP trajectory into the store (data-parallel when started by torchrun "
+                                   "or as several Slurm tasks)")
     i.add_argument("--bench", default=DEFAULT_BENCH); i.add_argument("--scale", default="full")
     i.add_argument("--noise", type=float, default=0.0); i.add_argument("--seed", type=int, default=0)
     i.add_argument("--rewind", choices=("lr", "weight"), default=None)
     i.add_argument("--width", type=float, default=None, help="width multiplier of the model (default: the bench's)")
-    i.add_argument("--store", default=None); i.add_argument("--device", default=None)
+    i.add_argument("--levels", type=int, default=None, help="pruning levels (default: the bench's)")
+    i.add_argument("--epochs", type=int, default=None, help="epochs per level (default: the bench's)")
+    i.add_argument("--store", default=None)
+    running(i, pool=False)
     r = sub.add_parser("report", help="write figures/<bench>/REPORT.md: every figure and table, and claims C1-C6")
     r.add_argument("--bench", default=DEFAULT_BENCH); r.add_argument("--scale", default="full")
     r.add_argument("--figures", default="figures")
@@ -182,24 +199,46 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
     w.add_argument("--store", default=None, help="run store folder (shared by the nodes for --executor slurm)")
     w.add_argument("--executor", choices=EXECUTORS, default="local")
-    w.add_argument("--workers", type=int, default=None, help="local: parallel processes (default: cores)")
-    w.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when the worker has it)")
-    w.add_argument("--dry-run", action="store_true", help="only count what would be submitted")
+    w.add_argument("--workers", type=int, default=None, help="local: parallel processes on CPUs (default: cores)")
+    running(w)
+    w.add_argument("--dry-run", action="store_true", help="only count what would be submitted (runs, epochs, FLOPs); "
+                                                          "reads no data")
     g = w.add_argument_group("slurm (flags override the profile)")
     g.add_argument("--profile", default=None, help="YAML (.yaml/.yml) or INI ([slurm]) file of the options below")
     g.add_argument("--partition", default=None)
     g.add_argument("--gpus-per-task", type=int, default=None)
     g.add_argument("--cpus-per-task", type=int, default=None)
     g.add_argument("--mem-gb", type=float, default=None)
-    g.add_argument("--time-min", type=int, default=None, help="time limit of one run (a whole IMP trajectory)")
+    g.add_argument("--time-min", type=int, default=None, help="time limit of one job (a longer run is requeued and "
+                                                             "resumes from its snapshot)")
     g.add_argument("--array-parallelism", type=int, default=None, help="array elements running at once")
+    g.add_argument("--nodes", type=int, default=None, help="nodes of one data-parallel run (default 1)")
+    g.add_argument("--tasks-per-node", type=int, default=None, help="ranks of one run per node, one GPU each with "
+                                                                   "--gpus-per-task 1 (default 1)")
+    g.add_argument("--signal-delay-s", type=int, default=None, help="seconds before the time limit at which a job "
+                                                                   "snapshots and is requeued (default 120)")
+    g.add_argument("--max-requeues", type=int, default=None, help="time limits a run may be requeued after (default 20)")
     return p
 
-_SLURM_FLAGS = ("profile", "partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time_min", "array_parallelism")
+_SLURM_FLAGS = ("profile", "partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time_min", "array_parallelism",
+                "nodes", "tasks_per_node", "signal_delay_s", "max_requeues")
+_RUN_ENV = {"checkpoint_min": "PRUNING_REPRO_CHECKPOINT_MIN", "runs_per_gpu": "PRUNING_REPRO_RUNS_PER_GPU",
+            "device": "PRUNING_REPRO_DEVICE"}
+
+def _running(args, profile: dict | None = None):
+    """The runs' settings given on the command line (or by a profile, which the flags override), resolved once here
+    — the edge — and exported to the environment, which papermill kernels, pool workers and Slurm jobs inherit.
+    Returns (`train.Runtime`, precision)."""
+    from pruning_repro.train import Runtime
+    given = {**(profile or {}), **{k: getattr(args, k) for k in (*_RUN_ENV, "precision")
+                                  if getattr(args, k, None) is not None}}
+    for k, var in _RUN_ENV.items():
+        if given.get(k) is not None: os.environ[var] = str(given[k])
+    return Runtime.from_env(), given.get("precision")
 
 def _sweep_command(args) -> int:
     import shutil
-    from pruning_repro.executors import slurm_options, sweep
+    from pruning_repro.executors import run_options, slurm_options, sweep
     given = [f for f in _SLURM_FLAGS if getattr(args, f) is not None]
     if args.executor == "local" and given:
         raise ConfigError(f"--{given[0].replace('_', '-')} is a Slurm option: add --executor slurm")
@@ -207,10 +246,13 @@ def _sweep_command(args) -> int:
     if args.executor == "slurm":
         opts = slurm_options(args.profile, **{f: getattr(args, f) for f in _SLURM_FLAGS[1:]})
         if args.workers is not None: raise ConfigError("--workers is for --executor local; Slurm runs use --array-parallelism")
+        if args.runs_per_gpu is not None: raise ConfigError("--runs-per-gpu is for --executor local")
         if not args.dry_run and shutil.which("sbatch") is None:
             raise ConfigError("--executor slurm needs Slurm's sbatch on PATH (run from a login node of the cluster)")
+    runtime, precision = _running(args, run_options(args.profile) if args.executor == "slurm" and args.profile else None)
     rep = sweep(args.bench, args.sections, args.scale, args.seeds, args.noise, args.executor, args.store,
-                args.workers, opts, args.device, dry_run=args.dry_run)
+                args.workers, opts, os.environ.get("PRUNING_REPRO_DEVICE"), dry_run=args.dry_run, runtime=runtime,
+                precision=precision)
     print(rep.summary())
     if not rep.ok:
         print(f"error: {len(rep.failed)} of {rep.submitted} runs failed (finished runs are kept; rerun to retry)",
@@ -227,21 +269,24 @@ def _sections(args) -> int:
     "`reproduce` (the whole study in one process pool, every section, the report) and `section` (one)."
     reproduce = args.name is None
     sections = SECTIONS if reproduce else (args.name,)
-    resolve_study(args.bench, args.scale, args.seeds, args.noise)  # validate before the first section
-    check_writable(figures_folder(args.figures, args.bench, args.scale), "figures folder")   # before any training
+    runtime, precision = _running(args)
+    resolve_study(args.bench, args.scale, args.seeds, args.noise, precision)  # validate before the first section
+    folder = figures_folder(args.figures, args.bench, args.scale, precision)
+    check_writable(folder, "figures folder")   # before any training
     t0 = time.time()
     if reproduce:
         # the whole study first, in one process pool (balanced over the cores), then the notebooks only read
         from pruning_repro.executors import sweep
-        rep = sweep(args.bench, SECTIONS, args.scale, args.seeds, args.noise, "local", args.store, args.workers)
+        rep = sweep(args.bench, SECTIONS, args.scale, args.seeds, args.noise, "local", args.store, args.workers,
+                    runtime=runtime, precision=precision)
         print(rep.summary())
         if not rep.ok:
             print(f"error: {len(rep.failed)} runs failed (finished runs are kept; rerun to retry)", file=sys.stderr)
             return 1
     for sec in sections:
-        out = run_section(sec, args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
+        out = run_section(sec, args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store,
+                          precision)
         print(f"{sec}: {out}")
-    folder = figures_folder(args.figures, args.bench, args.scale)
     if reproduce:
         from pruning_repro.report import write_report
         print(f"report: {write_report(args.bench, folder)}")
@@ -257,21 +302,35 @@ def _report(args) -> int:
     return 0
 
 def _algorithms(args) -> int:
-    compare_algorithms(args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store)
+    _, precision = _running(args)
+    compare_algorithms(args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store, precision)
     return 0
 
 def _imp(args) -> int:
+    "One trajectory; under torchrun (or as several Slurm tasks) one data-parallel run, rank 0 printing."
     from dataclasses import replace
     from pruning_repro.data import check_available
+    from pruning_repro.distributed import close_world, init_world, launcher_env
     from pruning_repro.imp import run_imp
+    from pruning_repro.placement import run_device
     from pruning_repro.store import Store
-    b, (seed,), (noise,) = resolve_study(args.bench, args.scale, [args.seed], [args.noise])
+    runtime, precision = _running(args)
+    b, (seed,), (noise,) = resolve_study(args.bench, args.scale, [args.seed], [args.noise], precision)
     spec = b.run_spec(noise, seed)
     if args.rewind: spec = replace(spec, prune=replace(spec.prune, rewind=args.rewind))
     if args.width is not None: spec = replace(spec, model=replace(spec.model, width=args.width))
+    if args.levels is not None: spec = replace(spec, prune=replace(spec.prune, levels=args.levels))
+    if args.epochs is not None: spec = replace(spec, train=replace(spec.train, epochs=args.epochs))
     check_available(b.data)
-    res = run_imp(spec, Store(args.store), device=args.device, label=f"{args.bench} p={noise} seed={seed}")
-    print(res[["level", "density", "train_err", "val_err", "test_err"]].to_string(index=False))
+    world = init_world(run_device(spec, args.device)) if launcher_env() else None
+    try:
+        res = run_imp(spec, Store(args.store), device=run_device(spec, args.device), runtime=runtime, world=world,
+                      label=f"{args.bench} p={noise} seed={seed}")
+    finally:
+        if world is not None: close_world(world)
+    if world is None or world.main:
+        print(res[["level", "density", "train_err", "val_err", "test_err"]].to_string(index=False)
+              + (f"\n({world.size} ranks)" if world else ""))
     return 0
 
 def _export(args) -> int:
@@ -300,6 +359,7 @@ COMMANDS = {"export": _export, "benches": _benches, "reproduce": _sections, "sec
 def main(argv: list[str] | None = None) -> int:
     "The `pruning-repro` command: a bad input is one `error:` line and exit 2; a failed notebook exit 1."
     from papermill.exceptions import PapermillExecutionError
+    from pruning_repro.distributed import RankFailed
     from pruning_repro.plugins import load_plugins
     from pruning_repro.train import Diverged
     args = _parser().parse_args(argv)
@@ -312,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     except Diverged as e:
         print(f"error: training diverged: {e}", file=sys.stderr)
         return 1
+    except RankFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except PapermillExecutionError as e:
         print(f"error: the notebook failed: {e.ename}: {e.evalue} (executed copy kept as *.failed.ipynb)", file=sys.stderr)
         return 1
@@ -322,3 +385,8 @@ test_eq(main(["benches"]), 0)
 test_eq(main(["imp", "--bench", "nope"]), 2)
 test_eq(main(["section", "sec9", "--bench", "lenet_mnist"]), 2)
 test_eq(figures_folder("figures", "resnet20_c10", "smoke"), Path("figures/resnet20_c10_smoke"))
+
+# %%
+#| export
+#| eval: false
+if __name__ == "__main__": sys.exit(main())     # `python -m pruning_repro.cli` (e.g. `torchrun -m pruning_repro.cli imp`)

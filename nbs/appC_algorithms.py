@@ -36,6 +36,7 @@ noise_levels = [0.0]        # the paper's Table 2 and Figure 8 are without label
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 
 # %%
 import time
@@ -51,7 +52,8 @@ from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
 from pruning_repro.sweep import start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out, store = start_section("appC_algorithms", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+B, seeds, noise_levels, out, store = start_section("appC_algorithms", bench, scale, seeds, noise_levels, figures_dir, store_dir,
+                                                   precision)
 NAMES = table2_algorithms()       # App. C's six (the registry of `17_algorithms`)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.prune.levels} levels -> {out}")
 

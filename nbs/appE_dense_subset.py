@@ -36,6 +36,7 @@ noise_levels = None         # None: the bench's noisy levels (App. E is about la
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 
 # %%
 import time
@@ -50,7 +51,8 @@ from pruning_repro.plots import noise_colors, pct_axis, save_figure, save_table
 from pruning_repro.results import dependent_frame
 from pruning_repro.sweep import start_section, train_with_retrainings
 
-B, seeds, noise_levels, out, store = start_section("appE_dense_subset", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+B, seeds, noise_levels, out, store = start_section("appE_dense_subset", bench, scale, seeds, noise_levels, figures_dir, store_dir,
+                                                   precision)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
 # %% [markdown]

@@ -38,6 +38,7 @@ noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 subgroups = 20              # M, the number of EL2N-percentile subgroups
 top = 0.1                   # the fraction of most-affected examples compared by Jaccard similarity
 
@@ -58,7 +59,8 @@ from pruning_repro.results import algorithm_frames
 from pruning_repro.sweep import start_section, train_section
 from pruning_repro.results import equalized_models
 
-B, seeds, noise_levels, out, store = start_section("appI_width", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+B, seeds, noise_levels, out, store = start_section("appI_width", bench, scale, seeds, noise_levels, figures_dir, store_dir,
+                                                   precision)
 if not 0 < float(top) < 1: raise ValueError(f"top must be a fraction in (0, 1), got {top!r}")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 

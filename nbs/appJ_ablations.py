@@ -37,6 +37,7 @@ noise_levels = None         # None: every noise level of the bench, 0% included 
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 
 # %%
 import time
@@ -53,7 +54,8 @@ from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.sweep import start_section, train_section
 
-B, seeds, noise_levels, out, store = start_section("appJ_ablations", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+B, seeds, noise_levels, out, store = start_section("appJ_ablations", bench, scale, seeds, noise_levels, figures_dir, store_dir,
+                                                   precision)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
 # %% [markdown]

@@ -42,6 +42,7 @@ noise_levels = None         # None: no label noise
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 n_examples = 20             # examples shown per category
 
 # %%
@@ -59,7 +60,8 @@ from pruning_repro.plots import pct_axis, example_grid, save_figure, save_table
 from pruning_repro.results import dependent_frame
 from pruning_repro.sweep import start_section, train_with_retrainings
 
-B, seeds, noise_levels, out, store = start_section("appK_examples", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+B, seeds, noise_levels, out, store = start_section("appK_examples", bench, scale, seeds, noise_levels, figures_dir, store_dir,
+                                                   precision)
 if int(n_examples) < 1: raise ValueError(f"n_examples must be >= 1, got {n_examples!r}")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 

@@ -35,6 +35,7 @@ noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 subgroups = 20              # M, the number of EL2N-percentile subgroups
 milestones = 5              # evenly spaced sparsities / training times / widths shown
 
@@ -54,7 +55,8 @@ from pruning_repro.algorithms import algorithm_runs
 from pruning_repro.sweep import start_section, train_section
 from pruning_repro.width import weights_remaining, width_steps
 
-B, seeds, noise_levels, out, store = start_section("appL_subgroups", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+B, seeds, noise_levels, out, store = start_section("appL_subgroups", bench, scale, seeds, noise_levels, figures_dir, store_dir,
+                                                   precision)
 if int(subgroups) < 2 or int(milestones) < 1: raise ValueError("subgroups must be >= 2 and milestones >= 1")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 

@@ -83,7 +83,13 @@
 # pruning-repro sweep --bench lenet_fashion --executor local
 # pruning-repro sweep --bench resnet20_c10 --sections sec4_noise --executor slurm --partition gpu --gpus-per-task 1 \
 #     --cpus-per-task 8 --time-min 1440 --array-parallelism 32 --store /shared/pruning_store
-# pruning-repro sweep --bench resnet50_imagenet --executor slurm --profile cluster.yaml --dry-run
+# pruning-repro sweep --bench resnet50_imagenet --executor slurm --profile cluster.yaml --dry-run   # reads no data
+# # GPUs: one run on several GPUs (data-parallel, torchrun), a local sweep over a machine's GPUs, a Slurm sweep of
+# # multi-GPU runs (each array element one run of 2 nodes x 4 ranks, one GPU each; bfloat16; requeued at its time limit)
+# torchrun --standalone --nproc-per-node 4 -m pruning_repro.cli imp --bench resnet50_imagenet --noise 0.15 --device cuda
+# pruning-repro sweep --bench resnet20_c10 --sections sec4_noise --runs-per-gpu 2     # every visible GPU, 2 runs each
+# pruning-repro sweep --bench resnet50_imagenet --executor slurm --partition gpu --nodes 2 --tasks-per-node 4 \
+#     --gpus-per-task 1 --cpus-per-task 12 --time-min 1440 --precision bf16 --store /shared/pruning_store
 # ```
 #
 # ```python
@@ -131,8 +137,49 @@
 # run's spec, one sub-directory per finished pruning level (safetensors checkpoints with checksums, per-example
 # losses, metrics). Rerunning a notebook trains nothing; a killed run (even by SIGKILL) resumes at its first missing
 # level and ends bit-identical on a CPU; a truncated or altered checkpoint fails its checksum and is recomputed, never
-# loaded; two processes asked for the same run serialise on a file lock (one trains, the other reuses).
-# Training uses CUDA when available (`PRUNING_REPRO_DEVICE` overrides).
+# loaded; two processes asked for the same run serialise on a file lock (one trains, the other reuses). A level in
+# training is snapshotted (`snapshot_<level>.json`, every `--checkpoint-min` minutes), so even a level interrupted in
+# the middle resumes where it stopped. Runs train on a GPU when the machine has one and the model gains from it
+# (`--device` or `PRUNING_REPRO_DEVICE` overrides).
+#
+# ## Many GPUs, many nodes
+#
+# The paper's benchmarks are hundreds of GPU-hours; a ResNet-50 trajectory alone is about 900 epochs of ImageNet.
+#
+# - **One run on several GPUs** (`nbs/23_distributed`): started by `torchrun` (or as the tasks of a Slurm job: `sweep
+#   --executor slurm --tasks-per-node N [--nodes M]`), `pruning-repro imp` is one data-parallel run. Every rank draws
+#   the same per-epoch permutation (and the same crop/flip draws) as one process would and takes its contiguous part
+#   of each global batch of Table 1; gradients are averaged by `DistributedDataParallel` so that each step is the step
+#   of the global batch's mean loss. **BatchNorm is synchronized over the global batch** (`GlobalBatchNorm`): the run
+#   store is addressed by the recipe, so a result must not depend on how many devices computed it; with per-replica
+#   statistics it would (8 GPUs normalise over 96 ImageNet examples, 4 over 192). Rank 0 alone reads and writes the
+#   store and prunes; it sends each level's weights and masks to the others; evaluation is sharded and gathered. A rank
+#   that dies breaks the run (`torchrun` reports it, the other ranks stop); rerunning resumes. Checked on this CPU with
+#   2 gloo ranks: LeNet matches one process (same per-level errors), a ResNet-20 trained by 2 ranks in float64 matches
+#   one process to 1.2e-12 (per-replica BatchNorm: 1.5), a rank killed mid-level resumes bit-identically
+#   (`tests/test_distributed.py`).
+# - **Runs placed on the GPUs a machine has** (`nbs/24_placement`): the one local pool (sections, `reproduce`, `sweep
+#   --executor local`) starts `--runs-per-gpu` workers per visible GPU, each pinned to its GPU (`CUDA_VISIBLE_DEVICES`)
+#   and to its share of the CPUs before CUDA starts. LeNet-sized models stay on a pool of CPU workers unless a GPU is
+#   asked for (`--device cuda`).
+# - **Resume inside a level**: while a level trains it is snapshotted every `--checkpoint-min` minutes (default 30;
+#   `$PRUNING_REPRO_CHECKPOINT_MIN`) — weights, optimizer, generator state, position in the epoch — and a rerun
+#   continues from the snapshot, bit-identical on a CPU to a run never interrupted. A Slurm job receives `SIGUSR2`
+#   `--signal-delay-s` before its time limit (or when preempted), snapshots at the next step, and submitit requeues it
+#   (up to `--max-requeues` times): a level longer than the partition's limit finishes without anyone rerunning the sweep.
+# - **Sweeps that fit a cluster**: arrays are split under the cluster's `MaxArraySize` (read from `scontrol show
+#   config`); a sweep whose models want GPUs but whose jobs ask for none is an error (`--gpus-per-task`, or `--device cpu`
+#   if that is meant); `--dry-run` counts runs, levels, epochs and FLOPs without reading any data.
+# - **bfloat16**: `--precision bf16` (or `precision: bf16` under `run:` in a profile) trains every run of the study under
+#   bfloat16 autocast; precision is part of each run's spec, and its figures go to `figures/<bench>_bf16/`.
+# - **ImageNet**: see `nbs/01_data` and `bench/results/` for the batched JPEG pipeline and its measured throughput.
+#
+# A cluster profile (`--profile cluster.yaml`) holds both kinds of options:
+#
+# ```yaml
+# slurm: {partition: gpu, gpus_per_task: 1, cpus_per_task: 12, tasks_per_node: 4, time_min: 1440}
+# run: {precision: bf16, checkpoint_min: 20}
+# ```
 #
 # ## Speed
 #
@@ -154,9 +201,12 @@
 # `config.RunKey`s, the second stage of App. D, E, K, and `start_section` / `train_section` for the notebooks),
 # `executors` (`18_executors`: `sweep` on the package's one local process pool, `imp.run_pool`, or a Slurm array),
 # `report` (`16_report`: the claims C1–C6 as one rule table, used by `REPORT.md` and by the notebooks) and `cli`
-# (argument parsing and one handler per subcommand). Tables keep numbers (`<x>_mean`, `<x>_std`, `diff_mean`,
-# `verdict`); "m±s" text is written only in their markdown. How to train (compile, optimizer implementation, progress)
-# is a `train.Runtime`, resolved once at the edge and passed down.
+# (argument parsing and one handler per subcommand). Beside the training loop, `distributed` (`23_distributed`: the
+# data-parallel world, `GlobalBatchNorm`) and `placement` (`24_placement`: which device a run trains on, the pool's
+# slots over GPUs and CPUs, pinning a worker before CUDA starts). Tables keep numbers (`<x>_mean`, `<x>_std`,
+# `diff_mean`, `verdict`); "m±s" text is written only in their markdown. How to train (compile, optimizer
+# implementation, progress, snapshot interval, runs per GPU) is a `train.Runtime`, resolved once at the edge and
+# passed down.
 #
 # ## Developing
 #

@@ -38,6 +38,7 @@ noise_levels = None         # None: no label noise, as in Figure 1
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 subgroups = 20              # M, the number of EL2N-percentile subgroups
 
 # %%
@@ -54,7 +55,8 @@ from pruning_repro.results import algorithm_frames
 from pruning_repro.sweep import imp_runs, start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out, store = start_section("sec1_intro", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+B, seeds, noise_levels, out, store = start_section("sec1_intro", bench, scale, seeds, noise_levels, figures_dir, store_dir,
+                                                   precision)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")
 p0 = noise_levels[0]
 print(f"{B.name} at scale {scale!r}: noise {p0:.0%}, seeds {seeds} -> {out}")

@@ -39,6 +39,7 @@ noise_levels = None         # ignored beyond 0: §3 is the noise-free setting (k
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 subgroups = 20              # M, the number of EL2N-percentile subgroups (App. L)
 
 # %%
@@ -54,7 +55,7 @@ from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, _, out, store = start_section("sec3_training", bench, scale, seeds, [0.0], figures_dir, store_dir)
+B, seeds, _, out, store = start_section("sec3_training", bench, scale, seeds, [0.0], figures_dir, store_dir, precision)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")
 print(f"{B.name} ({B.description}) at scale {scale!r}, no label noise, seeds {seeds}, EL2N from "
       f"{B.el2n_models} models × {B.el2n_fraction:.0%} of training -> {out}")

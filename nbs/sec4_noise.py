@@ -35,6 +35,7 @@ noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 
 # %%
 import time
@@ -51,7 +52,8 @@ from pruning_repro.paper import paper_table6, paper_table11
 from pruning_repro.plots import fig_partition_loss, fig_test_error, save_figure, save_table
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out, store = start_section("sec4_noise", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+B, seeds, noise_levels, out, store = start_section("sec4_noise", bench, scale, seeds, noise_levels, figures_dir, store_dir,
+                                                   precision)
 print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, seeds {seeds}, "
       f"{B.prune.levels} pruning levels, {B.train.epochs} epochs per level -> {out}")
 

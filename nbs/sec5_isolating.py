@@ -39,6 +39,7 @@ noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
+precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 
 # %%
 import time
@@ -55,7 +56,8 @@ from pruning_repro.report import claim_line
 from pruning_repro.sweep import start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out, store = start_section("sec5_isolating", bench, scale, seeds, noise_levels, figures_dir, store_dir)
+B, seeds, noise_levels, out, store = start_section("sec5_isolating", bench, scale, seeds, noise_levels, figures_dir, store_dir,
+                                                   precision)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.prune.levels} levels / widths -> {out}")
 
 # %% [markdown]

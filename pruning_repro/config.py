@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 # %% auto #0
-__all__ = ['INITS', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH', 'SCALES', 'ConfigError',
-           'DataSpec', 'ModelSpec', 'TrainSpec', 'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json', 'RunKey',
-           'Bench', 'check_noise', 'add_unique', 'register', 'get_bench', 'check_seeds', 'check_workers',
+__all__ = ['INITS', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH', 'SCALES', 'PRECISIONS',
+           'ConfigError', 'DataSpec', 'ModelSpec', 'TrainSpec', 'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json',
+           'RunKey', 'Bench', 'check_noise', 'add_unique', 'register', 'get_bench', 'check_seeds', 'check_workers',
            'resolve_study']
 
 # %% ../nbs/00_config.ipynb #6912cecb
@@ -318,16 +318,22 @@ DEFAULT_BENCH = "lenet_fashion"
 SCALES = ("full", "smoke")
 
 # %% ../nbs/00_config.ipynb #84a308a2
-def get_bench(name: str, scale: str = "full") -> Bench:
-    "The registered bench `name` at `scale` ('full' or 'smoke')."
+PRECISIONS = ("fp32", "bf16")
+
+def get_bench(name: str, scale: str = "full", precision: str | None = None) -> Bench:
+    """The registered bench `name` at `scale` ('full' or 'smoke'), trained in `precision` ('fp32', or 'bf16':
+    bfloat16 autocast, for GPUs; None: the bench's own). Precision is part of every run's spec and hash."""
     if name not in BENCHES:
         raise ConfigError(f"unknown bench {name!r}; choose one of: {', '.join(sorted(BENCHES))}")
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     b = BENCHES[name]
-    if scale == "full": return b
-    ov = b.scales.get(scale, {})   # a dict replaces fields of a sub-spec, any other value a field of the bench
-    return replace(b, **{k: replace(getattr(b, k), **v) if isinstance(v, dict) else v for k, v in ov.items()})
+    if scale != "full":
+        ov = b.scales.get(scale, {})   # a dict replaces fields of a sub-spec, any other value a field of the bench
+        b = replace(b, **{k: replace(getattr(b, k), **v) if isinstance(v, dict) else v for k, v in ov.items()})
+    return b if precision is None else replace(b, train=replace(b.train, precision=precision))
 
 # %% ../nbs/00_config.ipynb #73c8f2e9
 def check_seeds(seeds) -> tuple[int, ...]:
@@ -354,9 +360,11 @@ def check_workers(workers) -> int | None:
         raise ConfigError(f"workers must be an integer from 1 to {cores} (the cores of this machine), got {workers!r}")
     return workers
 
-def resolve_study(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None) -> tuple[Bench, tuple, tuple]:
-    "Validate a study's parameters; returns (bench at scale, seeds, noise levels — the bench's own when None)."
-    b = get_bench(bench, scale)
+def resolve_study(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
+                  precision: str | None = None) -> tuple[Bench, tuple, tuple]:
+    """Validate a study's parameters; returns (bench at scale and precision, seeds, noise levels — the bench's own
+    when None)."""
+    b = get_bench(bench, scale, precision)
     seeds = check_seeds(seeds)
     if noise_levels is None: noise_levels = b.noise_levels
     if isinstance(noise_levels, (int, float)) and not isinstance(noise_levels, bool): noise_levels = [noise_levels]

@@ -23,8 +23,9 @@ from .noise import add_label_noise
 
 # %% auto #0
 __all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'CLASS_NAMES', 'DATASETS', 'DataMissing', 'DataError', 'data_root', 'cache_dir',
-           'DataInfo', 'register_dataset', 'data_info', 'load_raw', 'crop_flip', 'TensorSplit', 'ImageFolderSplit',
-           'Data', 'load_data', 'check_available', 'write_cifar', 'write_idx']
+           'DataInfo', 'register_dataset', 'data_info', 'split_sizes', 'load_raw', 'crop_flip_params',
+           'apply_crop_flip', 'crop_flip', 'shard_bounds', 'TensorSplit', 'ImageFolderSplit', 'Data', 'load_data',
+           'check_available', 'write_cifar', 'write_idx']
 
 # %% ../nbs/01_data.ipynb #cc2d3bbc
 class DataMissing(ConfigError):
@@ -50,14 +51,16 @@ class DataInfo:
     input_shape: tuple
     mean: tuple
     std: tuple
+    train_size: int | None = None   # examples of the official training and test sets: what a dry run counts
+    test_size: int | None = None    # without reading the data (None: not declared, or generated: see `pool_sizes`)
 
 INFO = {
-    "mnist": DataInfo(10, (1, 28, 28), (0.1307,), (0.3081,)),
-    "fashion": DataInfo(10, (1, 28, 28), (0.2860,), (0.3530,)),
-    "mnist1d": DataInfo(10, (1, 40), (0.0,), (1.0,)),  # make_dataset already standardises
-    "cifar10": DataInfo(10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": DataInfo(100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "imagenet": DataInfo(1000, (3, 224, 224), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "mnist": DataInfo(10, (1, 28, 28), (0.1307,), (0.3081,), 60_000, 10_000),
+    "fashion": DataInfo(10, (1, 28, 28), (0.2860,), (0.3530,), 60_000, 10_000),
+    "mnist1d": DataInfo(10, (1, 40), (0.0,), (1.0,)),  # make_dataset already standardises; sizes: `pool_sizes`
+    "cifar10": DataInfo(10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 50_000, 10_000),
+    "cifar100": DataInfo(100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 50_000, 10_000),
+    "imagenet": DataInfo(1000, (3, 224, 224), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1_281_167, 50_000),
 }
 
 # names of the classes, for figures that show examples (App. K); other data sets are labelled by index
@@ -77,6 +80,19 @@ def data_info(dataset: str) -> DataInfo:
     if dataset not in INFO:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of: {', '.join(INFO)}")
     return INFO[dataset]
+
+def split_sizes(spec: DataSpec) -> tuple[int, int, int] | None:
+    """(train, val, test) examples of a run's splits from the declared sizes alone, without reading the data (a dry
+    run on a login node that has no data); None when the data set declares no sizes."""
+    info = data_info(spec.dataset)
+    if spec.dataset == "mnist1d":                   # generated: make_dataset keeps 80% for training
+        n = spec.n_generated or 12_000
+        pool, test = int(n * 0.8), n - int(n * 0.8)
+    elif info.train_size is None or info.test_size is None: return None
+    else: pool, test = info.train_size, info.test_size
+    train = pool - spec.n_val if spec.n_train is None else min(spec.n_train, pool - spec.n_val)
+    test = test if spec.n_test is None else min(spec.n_test, test)
+    return train - len(spec.exclude_ids), spec.n_val, test
 
 # %% ../nbs/01_data.ipynb #25d2f4c9
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -232,14 +248,23 @@ def _load_raw(dataset, n_generated, root, cache):
     return norm(xtr), ytr.long(), norm(xte), yte.long()
 
 # %% ../nbs/01_data.ipynb #5021c507
-def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
-    "Random `pad`-pixel crop and horizontal flip of a batch `x` (N, C, H, W), on its device."
+def crop_flip_params(n: int, generator: torch.Generator | None = None, device="cpu", pad: int = 4) -> torch.Tensor:
+    """The draws of `crop_flip` for a batch of `n` examples: rows (row shift, column shift, flip) of a (3, n) int64
+    tensor on `device`, drawn in the order the first version drew them and sent to a GPU in one pinned,
+    non-blocking copy."""
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    params = torch.stack([dy, dx, flip.long()])
+    if torch.device(device).type == "cuda": return params.pin_memory().to(device, non_blocking=True)
+    return params.to(device)
+
+def apply_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    "Crop and flip a batch `x` (N, C, H, W) as `params` (3, N) say, on `x`'s device."
     n, c, h, w = x.shape
     xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     dev = x.device
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(dev)
+    dy, dx, flip = params[0], params[1], params[2].bool()
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
     cols = dx[:, None] + ar_w[None, :]
     cols = torch.where(flip[:, None], cols.flip(1), cols)
@@ -247,7 +272,17 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: in
     return xp[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
               rows[:, None, :, None], cols[:, None, None, :]]
 
+def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
+    "Random `pad`-pixel crop and horizontal flip of a batch `x` (N, C, H, W), on its device."
+    return apply_crop_flip(x, crop_flip_params(len(x), generator, x.device, pad), pad)
+
 # %% ../nbs/01_data.ipynb #bfa30374
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    "The slice [lo, hi) of `n` items that rank `rank` of `world` takes: contiguous, sizes differing by at most one."
+    q, r = divmod(n, world)
+    lo = rank * q + min(rank, r)
+    return lo, lo + q + (rank < r)
+
 @dataclass
 class TensorSplit:
     x: torch.Tensor
@@ -257,18 +292,40 @@ class TensorSplit:
 
     def __len__(self): return self.y.numel()
 
-    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
-                augment: bool | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        "Yield `(x, y, index)`; shuffled and augmented when asked. Indexing a resident tensor per batch, no copies."
+    def plan(self, shuffle: bool = False, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        "What a pass draws before its first batch: the order of the examples (a permutation when shuffled)."
         n = len(self)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        order = order.to(self.x.device)
+        return {"order": torch.randperm(n, generator=generator) if shuffle else torch.arange(n)}
+
+    def iterate(self, plan: dict, batch_size: int, generator: torch.Generator | None = None,
+                augment: bool | None = None, start: int = 0,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield `(x, y, index)` for batches `start, start + 1, ...` of the pass `plan`; augmented when asked (the
+        draws of a batch are taken from `generator` when the batch is yielded). Indexing a resident tensor per batch."""
+        order = plan["order"].to(self.x.device)
         aug = self.augment if augment is None else augment
-        for s in range(0, n, batch_size):
+        for s in range(start * batch_size, len(order), batch_size):
             idx = order[s:s + batch_size]
-            xb = self.x[idx]
-            if aug: xb = crop_flip(xb, generator)
+            if shard is None:
+                xb = self.x[idx]
+                if aug: xb = crop_flip(xb, generator)
+            else:                       # this rank's part; the draws are the whole batch's, as one process draws
+                lo, hi = shard_bounds(len(idx), *shard)
+                params = crop_flip_params(len(idx), generator, self.x.device) if aug else None
+                idx = idx[lo:hi]
+                xb = self.x[idx]
+                if aug: xb = apply_crop_flip(xb, params[:, lo:hi])
             yield xb, self.y[idx], idx
+
+    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
+                augment: bool | None = None,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        "One pass: `iterate(plan(shuffle, generator), ...)`."
+        return self.iterate(self.plan(shuffle, generator), batch_size, generator, augment, shard=shard)
+
+    def images(self, positions) -> torch.Tensor:
+        "The (normalised, unaugmented) inputs of the examples at `positions` of the split, on the CPU."
+        return self.x[torch.as_tensor(positions, device=self.x.device)].cpu()
 
     def to(self, device) -> "TensorSplit":
         return TensorSplit(self.x.to(device), self.y.to(device), self.ids, self.augment)

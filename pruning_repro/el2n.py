@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from .config import ConfigError, RunSpec
 from .data import load_data
-from .imp import default_device, record_data, run_many
+from .imp import record_data, run_many
+from .placement import run_device
 from .models import build_model
 from .store import CorruptRun, Store
 from .train import eval_batch_size
@@ -58,9 +59,9 @@ def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, f
     if store.has_extra(spec, name):
         try: return store.load_extra(spec, name)["el2n"]
         except CorruptRun: pass                                   # recompute below
-    device = torch.device(device) if device is not None else default_device()
     specs = el2n_specs(spec, n_models, fraction)
     run_many({f"el2n/{spec.hash()[:8]}/model={n}": s for n, s in specs.items()}, store, workers=workers, device=device)
+    device = torch.device(run_device(spec, device))       # where the scoring runs: as the models trained
     data = load_data(spec.data, spec.seed, device)
     record_data(spec, store, data)
     total = torch.zeros(len(data.train))

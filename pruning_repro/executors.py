@@ -11,11 +11,14 @@ import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import submitit
+
 from .config import ConfigError, check_workers, resolve_study
 from .sweep import SECTION_AFTER, check_sections, train_study
 
 # %% auto #0
-__all__ = ['EXECUTORS', 'SlurmOptions', 'load_profile', 'slurm_options', 'SweepReport', 'sweep']
+__all__ = ['EXECUTORS', 'RUN_KEYS', 'SlurmOptions', 'load_profile', 'slurm_options', 'run_options', 'SweepReport', 'sweep',
+           'max_array_size', 'array_sizes', 'slurm_device', 'SlurmRun']
 
 # %% ../nbs/18_executors.ipynb #cc92985d
 EXECUTORS = ("local", "slurm")
@@ -27,12 +30,17 @@ class SlurmOptions:
     gpus_per_task: int = 0
     cpus_per_task: int = 1
     mem_gb: float | None = None        # None: the partition's default
-    time_min: int = 24 * 60            # per run (a whole IMP trajectory)
-    array_parallelism: int = 64        # array elements running at once
+    time_min: int = 24 * 60            # per job; a run longer than that is requeued and resumes (`max_requeues`)
+    array_parallelism: int = 64        # array elements running at once (over all the arrays of a sweep)
     poll_s: float = 5.0                # how often the sweep looks at the queue
+    nodes: int = 1                     # a run on several nodes ...
+    tasks_per_node: int = 1            # ... and ranks per node: one data-parallel run of nodes x tasks_per_node ranks
+    signal_delay_s: int = 120          # SIGUSR2 this long before the time limit: snapshot, then requeue
+    max_requeues: int = 20             # time-outs a run may be requeued after (preemptions do not count)
 
     def __post_init__(self):
-        for f, lo in (("gpus_per_task", 0), ("cpus_per_task", 1), ("time_min", 1), ("array_parallelism", 1)):
+        for f, lo in (("gpus_per_task", 0), ("cpus_per_task", 1), ("time_min", 1), ("array_parallelism", 1),
+                      ("nodes", 1), ("tasks_per_node", 1), ("signal_delay_s", 1), ("max_requeues", 0)):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ConfigError(f"slurm option {f} must be an integer >= {lo}, got {v!r}")
@@ -43,28 +51,36 @@ class SlurmOptions:
         if self.partition is not None and not (isinstance(self.partition, str) and self.partition.strip()):
             raise ConfigError(f"slurm option partition must be a name, got {self.partition!r}")
 
-    def submitit_parameters(self) -> dict:
-        p = dict(timeout_min=self.time_min, cpus_per_task=self.cpus_per_task, tasks_per_node=1, nodes=1,
-                 slurm_array_parallelism=self.array_parallelism, name="pruning_repro")
+    @property
+    def ranks(self) -> int: return self.nodes * self.tasks_per_node
+
+    def submitit_parameters(self, parallelism: int | None = None) -> dict:
+        p = dict(timeout_min=self.time_min, cpus_per_task=self.cpus_per_task, tasks_per_node=self.tasks_per_node,
+                 nodes=self.nodes, slurm_array_parallelism=parallelism or self.array_parallelism,
+                 slurm_signal_delay_s=self.signal_delay_s, name="pruning_repro")
         if self.partition: p["slurm_partition"] = self.partition
         if self.gpus_per_task: p["slurm_gpus_per_task"] = self.gpus_per_task
         if self.mem_gb: p["mem_gb"] = self.mem_gb
         return p
 
 _SLURM_KEYS = {f.name: f.type for f in fields(SlurmOptions)}
+# what a profile may also say of the runs themselves (flags override): their precision (part of their specs), the
+# device they train on, and the minutes between in-level snapshots
+RUN_KEYS = {"precision": "str", "device": "str", "checkpoint_min": "float"}
 
 def _coerce(key: str, value):
     "A profile value (INI gives strings) as the option's type."
     if value is None or not isinstance(value, str): return value
-    typ = _SLURM_KEYS[key]
+    typ = {**_SLURM_KEYS, **RUN_KEYS}[key]
     try:
         if "int" in typ: return int(value)
         if "float" in typ: return float(value)
-    except ValueError: raise ConfigError(f"slurm option {key} must be a number, got {value!r}") from None
+    except ValueError: raise ConfigError(f"profile option {key} must be a number, got {value!r}") from None
     return value
 
 def load_profile(path: str | Path) -> dict:
-    "Slurm options from a YAML (`.yaml`/`.yml`, optionally under a `slurm:` key) or INI (`[slurm]` section) file."
+    """Options from a YAML (`.yaml`/`.yml`) or INI file: Slurm's (`SlurmOptions`) and the runs' (`RUN_KEYS`), at the top
+    level or under `slurm:` / `run:` (INI: sections `[slurm]` and `[run]`)."""
     path = Path(path)
     if not path.is_file(): raise ConfigError(f"slurm profile {str(path)!r} is not a readable file")
     text = path.read_text()
@@ -72,26 +88,36 @@ def load_profile(path: str | Path) -> dict:
         import yaml
         try: d = yaml.safe_load(text) or {}
         except yaml.YAMLError as e: raise ConfigError(f"slurm profile {str(path)!r} is not valid YAML: {e}") from None
-        if isinstance(d, dict) and isinstance(d.get("slurm"), dict): d = d["slurm"]
+        if isinstance(d, dict):
+            d = {**{k: v for k, v in d.items() if k not in ("slurm", "run")},
+                 **(d.get("slurm") if isinstance(d.get("slurm"), dict) else {}),
+                 **(d.get("run") if isinstance(d.get("run"), dict) else {})}
     elif path.suffix in (".ini", ".cfg"):
         cp = configparser.ConfigParser()
         try: cp.read_string(text)
         except configparser.Error as e: raise ConfigError(f"slurm profile {str(path)!r} is not valid INI: {e}") from None
-        if not cp.has_section("slurm"): raise ConfigError(f"slurm profile {str(path)!r} has no [slurm] section")
-        d = dict(cp["slurm"])
+        if not (cp.has_section("slurm") or cp.has_section("run")):
+            raise ConfigError(f"slurm profile {str(path)!r} has no [slurm] or [run] section")
+        d = {k: v for sec in ("slurm", "run") if cp.has_section(sec) for k, v in cp[sec].items()}
     else: raise ConfigError(f"slurm profile {str(path)!r}: use a .yaml, .yml or .ini file")
     if not isinstance(d, dict): raise ConfigError(f"slurm profile {str(path)!r} must hold a mapping of options")
     d = {k.replace("-", "_"): v for k, v in d.items()}
-    unknown = sorted(set(d) - set(_SLURM_KEYS))
+    unknown = sorted(set(d) - set(_SLURM_KEYS) - set(RUN_KEYS))
     if unknown: raise ConfigError(f"slurm profile {str(path)!r}: unknown option {unknown[0]!r}; known: "
-                                  f"{', '.join(_SLURM_KEYS)}")
+                                  f"{', '.join([*_SLURM_KEYS, *RUN_KEYS])}")
     return {k: _coerce(k, v) for k, v in d.items()}
 
 def slurm_options(profile: str | Path | None = None, **overrides) -> SlurmOptions:
     "`SlurmOptions` from a profile, with the options given explicitly (not None) taking precedence."
-    d = load_profile(profile) if profile else {}
+    d = {k: v for k, v in (load_profile(profile) if profile else {}).items() if k in _SLURM_KEYS}
     d.update({k: v for k, v in overrides.items() if v is not None})
     return SlurmOptions(**d)
+
+def run_options(profile: str | Path | None = None, **overrides) -> dict:
+    "The runs' options (`RUN_KEYS`) of a profile, with those given explicitly (not None) taking precedence."
+    d = {k: v for k, v in (load_profile(profile) if profile else {}).items() if k in RUN_KEYS}
+    d.update({k: v for k, v in overrides.items() if v is not None})
+    return d
 
 # %% ../nbs/18_executors.ipynb #d2940d6c
 @dataclass
@@ -105,6 +131,8 @@ class SweepReport:
     failed: dict = field(default_factory=dict)     # label -> reason (and log)
     job_ids: list = field(default_factory=list)
     pending_stage: list = field(default_factory=list)  # sections whose retrainings wait for their first stage
+    cost: dict | None = None                    # a dry run: what the missing runs would train (`sweep.study_cost`)
+    arrays: list = field(default_factory=list)  # Slurm: the size of each job array (split under MaxArraySize)
 
     @property
     def ok(self) -> bool: return not self.failed
@@ -113,6 +141,12 @@ class SweepReport:
         hosts = sorted({r["host"] for r in self.finished})
         s = (f"{self.runs} runs in the study, {self.complete_before} already complete, {self.submitted} submitted "
              f"({self.executor}), {len(self.finished)} finished" + (f" on {', '.join(hosts)}" if hosts else ""))
+        if self.arrays: s += f"; {len(self.arrays)} job array(s) of {', '.join(map(str, self.arrays))}"
+        if self.cost is not None:
+            c = self.cost
+            flops = "an unknown number of FLOPs (a data set declares no sizes)" if c["flops"] is None else \
+                f"{c['flops']:.3g} FLOPs (dense)"
+            s += (f"; dry run: {c['runs']} runs would train {c['levels']} levels, {c['epochs']} epochs, {flops}")
         if self.pending_stage: s += (f"; the retrainings of {', '.join(self.pending_stage)} are named once their "
                                      f"first-stage runs are complete (run the sweep again)")
         if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
@@ -120,27 +154,35 @@ class SweepReport:
 
 def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
           executor: str = "local", store=None, workers: int | None = None, slurm: SlurmOptions | None = None,
-          device: str | None = None, progress: bool | None = None, dry_run: bool = False) -> SweepReport:
-    "Train every run of the study (bench × sections × seeds × noise levels) that the store lacks."
+          device: str | None = None, progress: bool | None = None, dry_run: bool = False, runtime=None,
+          precision: str | None = None) -> SweepReport:
+    """Train every run of the study (bench × sections × seeds × noise levels, in `precision`) that the store lacks.
+    A dry run reads no data: it counts what would be trained (`sweep.study_cost`) and, on Slurm, the arrays."""
     from pruning_repro.data import check_available
     from pruning_repro.store import Store
+    from pruning_repro.sweep import study_cost
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
     sections = check_sections(sections)
     check_workers(workers)
     if executor == "slurm": slurm = slurm or SlurmOptions()
-    check_available(b.data)
+    if not dry_run: check_available(b.data)
     st = Store(store)
     given = None if noise_levels is None else levels
     rep, wanted = SweepReport(executor, 0, 0, 0), []
     def execute(todo):
         wanted.append(len(todo))
-        if dry_run: return
+        if executor == "slurm":                         # no GPU asked of Slurm for GPU runs: an error, not a surprise
+            dev = slurm_device(todo, device, slurm)
+            rep.arrays += array_sizes(len(todo), max_array_size())
+        if dry_run:
+            rep.cost = study_cost(todo, st)
+            return
         st.check_writable()                                # before the first run, not after it failed
         rep.submitted += len(todo)
-        if executor == "local": _sweep_local(todo, st, rep, workers, device, progress)
-        else: _sweep_slurm(todo, st, rep, slurm, device, progress)
+        if executor == "local": _sweep_local(todo, st, rep, workers, device, progress, runtime)
+        else: _sweep_slurm(todo, st, rep, slurm, dev, progress, runtime)
     first, after = train_study(b, sections, seeds, given, st, execute)
     rep.runs = len(first) + len(after or {})
     rep.complete_before = rep.runs - sum(wanted)
@@ -148,10 +190,10 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
     return rep
 
 # %% ../nbs/18_executors.ipynb #40938cff
-def _sweep_local(missing: dict, st, rep: SweepReport, workers, device, progress) -> None:
-    "The local executor: `imp.run_pool`, the one process pool of the package."
+def _sweep_local(missing: dict, st, rep: SweepReport, workers, device, progress, runtime) -> None:
+    "The local executor: `imp.run_pool`, the one process pool of the package (on the machine's GPUs, if it has any)."
     from pruning_repro.imp import run_pool
-    finished, failed = run_pool(missing, st, workers, device, progress)
+    finished, failed = run_pool(missing, st, workers, device, progress, runtime)
     rep.finished += finished
     rep.failed.update({k: f"{type(e).__name__}: {e}" for k, e in failed.items()})
 
@@ -168,38 +210,93 @@ def _squeue_ids() -> set[str] | None:
     except (OSError, subprocess.TimeoutExpired): return None
     return set(r.stdout.split()) if r.returncode == 0 else None
 
-def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, progress) -> None:
+def max_array_size() -> int | None:
+    "The cluster's `MaxArraySize` (array indices run from 0 to one less), from `scontrol show config`; None if unknown."
+    import re
+    try: r = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired): return None
+    m = re.search(r"^MaxArraySize\s*=\s*(\d+)", r.stdout, re.M)
+    return int(m.group(1)) if m and r.returncode == 0 else None
+
+def array_sizes(n: int, limit: int | None) -> list[int]:
+    "How `n` runs are split into job arrays of at most `limit` elements (None: one array)."
+    if n == 0: return []
+    if not limit or n <= limit: return [n]
+    return [min(limit, n - i) for i in range(0, n, limit)]
+
+def slurm_device(specs: dict, device, opts: SlurmOptions) -> str:
+    """The device the Slurm jobs train on: the one asked for (CUDA needs GPUs per task), else CUDA when the jobs get
+    GPUs, else the CPU — and an error, not a silent CPU sweep, when models that want a GPU would get none."""
+    from pruning_repro.data import data_info
+    from pruning_repro.models import prefers_gpu
+    from pruning_repro.placement import requested_device
+    asked = requested_device(device)
+    if asked is not None and asked.startswith("cuda") and not opts.gpus_per_task:
+        raise ConfigError(f"--device {asked} on Slurm needs GPUs in each job: add --gpus-per-task N (or gpus_per_task "
+                          f"in the profile)")
+    if asked is not None: return asked
+    if opts.gpus_per_task: return "cuda"
+    want = sorted({s.model.arch for s in specs.values() if prefers_gpu(s.model, data_info(s.data.dataset))})
+    if want:
+        raise ConfigError(f"the runs of this sweep ({', '.join(want)}) train on GPUs, but the Slurm jobs would get "
+                          f"none: add --gpus-per-task N (or gpus_per_task in the profile), or --device cpu to train "
+                          f"them on CPUs deliberately")
+    return "cpu"
+
+class SlurmRun(submitit.helpers.Checkpointable):
+    """One run as a Slurm job — in each of its tasks, when it has several: one data-parallel run (`imp.run_job`).
+    Checkpointable: at its time limit (or when preempted) Slurm sends `SIGUSR2`; the level in training takes a
+    snapshot (`imp.PREEMPTION`), then submitit requeues the job, which resumes from the store."""
+    def __call__(self, spec_dict: dict, root: str, label, threads, device, runtime):
+        import os, signal
+        from pruning_repro.imp import PREEMPTION, run_job
+        PREEMPTION.install(signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")])
+        return run_job(spec_dict, root, label, threads, device, runtime)
+
+def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, progress, runtime) -> None:
     import logging
-    import submitit
     from tqdm.auto import tqdm
-    from pruning_repro.imp import _terminating_on_sigterm, run_job as job
-    from pruning_repro.train import _progress_enabled
+    from pruning_repro.imp import _terminating_on_sigterm
+    from pruning_repro.train import Runtime, _progress_enabled
     logging.getLogger("submitit").setLevel(logging.ERROR)   # without accounting every poll warns about sacct
+    runtime = runtime or Runtime.from_env()
     folder = st.root / "_slurm"
     folder.mkdir(parents=True, exist_ok=True)
-    ex = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm")
-    ex.update_parameters(**opts.submitit_parameters())
-    labels = list(missing)
-    jobs = ex.map_array(job, [missing[k].to_dict() for k in labels], [str(st.root)] * len(labels), labels,
-                        [opts.cpus_per_task] * len(labels), [device] * len(labels))
-    rep.job_ids = [j.job_id for j in jobs]
-    bar = tqdm(total=len(jobs), desc=f"runs (slurm array {jobs[0].job_id.split('_')[0]})", unit="run",
-               disable=not _progress_enabled(progress))
-    pending, gone = dict(zip(labels, jobs)), {}
+    ex = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm", slurm_max_num_timeout=opts.max_requeues)
+    labels, sizes = list(missing), array_sizes(len(missing), max_array_size())
+    # the arrays a sweep is split into share its parallelism
+    ex.update_parameters(**opts.submitit_parameters(max(1, -(-opts.array_parallelism // len(sizes)))))
+    jobs, start, bar = [], 0, None
     with _terminating_on_sigterm():
-        try: _poll(pending, gone, rep, opts, bar)
-        except BaseException:              # Ctrl-C or SIGTERM: the array's jobs must not run on without the sweep
-            subprocess.run(["scancel", jobs[0].job_id.split("_")[0]], capture_output=True)
+        try:
+            for n in sizes:
+                chunk = labels[start:start + n]; start += n
+                jobs += ex.map_array(SlurmRun(), [missing[k].to_dict() for k in chunk], [str(st.root)] * n, chunk,
+                                     [opts.cpus_per_task] * n, [device] * n, [runtime] * n)
+            rep.job_ids = [j.job_id for j in jobs]
+            arrays = sorted({j.job_id.split("_")[0] for j in jobs})
+            bar = tqdm(total=len(jobs), desc=f"runs (slurm array{'s' if len(arrays) > 1 else ''} {', '.join(arrays)})",
+                       unit="run", disable=not _progress_enabled(progress))
+            _poll(dict(zip(labels, jobs)), {}, rep, opts, bar)
+        except BaseException:
+            # Ctrl-C, SIGTERM, or a later array refused: no job may run on without the sweep that reports it
+            _scancel(jobs)
             raise
-        finally: bar.close()
+        finally:
+            if bar is not None: bar.close()
+
+def _scancel(jobs) -> None:
+    ids = sorted({j.job_id.split("_")[0] for j in jobs})
+    if ids: subprocess.run(["scancel", *ids], capture_output=True)
 
 def _poll(pending: dict, gone: dict, rep: SweepReport, opts: SlurmOptions, bar) -> None:
-    "Wait for the array's jobs: a result, a failure with its log, or a job that left the queue without a result."
+    """Wait for the arrays' jobs: a result (rank 0's, for a data-parallel job), a failure with its log, or a job that
+    left the queue without a result. A requeued job stays in the queue (pending again) and is waited for."""
     while pending:
         queued = _squeue_ids()
         for k, j in list(pending.items()):
             if j.done():
-                try: rep.finished.append(j.result())
+                try: rep.finished.append(j.results()[0])
                 except Exception as e:
                     rep.failed[k] = f"job {j.job_id} failed ({_failure_reason(str(e))}); log {j.paths.stderr}"
             elif queued is not None and j.job_id not in queued:
@@ -207,6 +304,6 @@ def _poll(pending: dict, gone: dict, rep: SweepReport, opts: SlurmOptions, bar) 
                 if gone[k] < 3: continue
                 rep.failed[k] = f"job {j.job_id} left the queue without a result (time limit, memory, node?); " \
                                 f"log {j.paths.stderr}"
-            else: continue
+            else: gone.pop(k, None); continue
             del pending[k]; bar.update(1)
         if pending: time.sleep(opts.poll_s)

@@ -105,8 +105,9 @@ class Store:
         return all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
 
     def clean_partial(self, spec: RunSpec, level: int) -> None:
-        "Remove what a killed writer left in `level`'s folder (temporary files), before the level is written again."
+        "Remove what a killed writer left of `level` (temporary files), before the level is written again."
         for p in self.level_dir(spec, level).glob("*.tmp*"): p.unlink(missing_ok=True)
+        for p in self.run_dir(spec).glob(f"snapshot_{level:03d}*.tmp*"): p.unlink(missing_ok=True)
 
     def save_level(self, spec: RunSpec, level: int, metrics: dict, per_example: dict[str, torch.Tensor],
                    state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
@@ -119,6 +120,7 @@ class Store:
                     d / "per_example.safetensors", {k: v if v.dtype != torch.bool else v.to(torch.uint8)
                                                     for k, v in per_example.items()})}
         _atomic_write_bytes(d / "metrics.json", json.dumps({**metrics, "level": level, "sha256": sums}, indent=1).encode())
+        self.discard_snapshot(spec, level)          # the level is whole: its in-level snapshot has served
 
     METRIC_KEYS = ("val_err", "sha256")    # a level is chosen by its val_err and read through its checksums
 
@@ -153,9 +155,48 @@ class Store:
         return {k: (v.bool() if k.endswith("correct") else v) for k, v in t.items()}
 
     def discard_level(self, spec: RunSpec, level: int) -> None:
-        "Forget a level (and every later one, which depends on it)."
+        """Forget a level (and every later one, which depends on it), and the in-level snapshots of the later ones
+        (the snapshot of `level` itself started from the level before, which stays: it is kept)."""
         for lv in self.levels_done(spec):
             if lv >= level: shutil.rmtree(self.level_dir(spec, lv), ignore_errors=True)
+        for lv in self.snapshot_levels(spec):
+            if lv > level: self.discard_snapshot(spec, lv)
+
+    # ---- in-level snapshots: resume inside a level ------------------------------------------------------------
+    def snapshot_levels(self, spec: RunSpec) -> list[int]:
+        "The levels that have an in-level snapshot."
+        d = self.run_dir(spec)
+        return sorted(int(p.stem[9:]) for p in d.glob("snapshot_[0-9][0-9][0-9].json")) if d.exists() else []
+
+    def save_snapshot(self, spec: RunSpec, level: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Record where the training of `level` stands: `tensors` (weights, optimizer state, generator...) and
+        `meta` (JSON). The tensors go to a file named by their checksum, the JSON that names it replaces the old
+        one, and only then is the old file removed: a writer killed at any moment leaves one whole snapshot."""
+        d = self.init_run(spec)
+        tmp = d / f"snapshot_{level:03d}.safetensors.tmp{os.getpid()}"
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+        digest = _sha256(tmp)
+        name = f"snapshot_{level:03d}.{digest[:16]}.safetensors"
+        os.replace(tmp, d / name)
+        _atomic_write_bytes(d / f"snapshot_{level:03d}.json",
+                            json.dumps({**meta, "file": name, "sha256": digest}, indent=1).encode())
+        for old in d.glob(f"snapshot_{level:03d}.*.safetensors"):
+            if old.name != name: old.unlink(missing_ok=True)
+
+    def load_snapshot(self, spec: RunSpec, level: int) -> tuple[dict, dict] | None:
+        "(tensors, meta) of `level`'s in-level snapshot, checksum-verified; None when there is none or it is damaged."
+        d = self.run_dir(spec)
+        try:
+            meta = json.loads((d / f"snapshot_{level:03d}.json").read_text())
+            path = d / meta["file"]
+            if _sha256(path) != meta["sha256"]: return None
+            return load_file(str(path)), meta
+        except Exception: return None      # missing, unreadable, truncated: no snapshot, the level starts over
+
+    def discard_snapshot(self, spec: RunSpec, level: int) -> None:
+        d = self.run_dir(spec)
+        (d / f"snapshot_{level:03d}.json").unlink(missing_ok=True)
+        for p in d.glob(f"snapshot_{level:03d}.*"): p.unlink(missing_ok=True)
 
     # ---- run-wide tensors (rewind point, data description) ---------------------------------------------------
     def save_extra(self, spec: RunSpec, name: str, tensors: dict[str, torch.Tensor]) -> None:

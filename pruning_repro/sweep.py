@@ -14,7 +14,7 @@ from .config import ConfigError, RunKey, RunSpec, resolve_study
 # %% auto #0
 __all__ = ['SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'SECTION_AFTER', 'imp_runs', 'section_noise', 'Section',
            'default_figures_dir', 'figures_folder', 'start_section', 'train_study', 'train_section',
-           'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections', 'study_runs']
+           'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections', 'study_runs', 'study_cost']
 
 # %% ../nbs/14_sweep.ipynb #0b707d63
 def imp_runs(b, seeds, noise_levels) -> dict:
@@ -103,12 +103,14 @@ def default_figures_dir() -> Path:
         if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
     return Path.cwd() / "figures"
 
-def figures_folder(figures, bench: str, scale: str) -> Path:
-    "Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full)."
-    return Path(figures) / (bench if scale == "full" else f"{bench}_{scale}")
+def figures_folder(figures, bench: str, scale: str, precision: str | None = None) -> Path:
+    """Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full, and
+    `..._bf16` for bfloat16 runs, which never overwrite the float32 ones)."""
+    name = bench if scale == "full" else f"{bench}_{scale}"
+    return Path(figures) / (name if precision in (None, "fp32") else f"{name}_{precision}")
 
 def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
-                  figures_dir=None, store_dir=None) -> Section:
+                  figures_dir=None, store_dir=None, precision: str | None = None) -> Section:
     """A section notebook's first step: validate its parameters (one clear error), check that the data is on disk,
     resolve its noise levels (`section_noise`), name its output folder and open the run store. Writes nothing."""
     from pruning_repro.data import check_available
@@ -117,10 +119,11 @@ def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2)
     load_plugins()                                      # a papermill kernel imports the plugins its command named
     if section not in SECTION_RUNS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels)
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
     check_available(b.data)
     levels = section_noise(section, b, levels if noise_levels is not None else None)
-    return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale), Store(store_dir))
+    return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale, precision),
+                   Store(store_dir))
 
 def _appD_after(b, seeds, noise_levels, store) -> dict:
     "App. D: per pruning level, dense runs without the top-20% improved examples (TIE) and without 20% random (RND)."
@@ -210,3 +213,30 @@ def study_runs(b, sections=None, seeds=(0, 1, 2), noise_levels=None) -> dict[str
             h = spec.hash()
             if h not in seen: seen.add(h); out[label] = spec
     return out
+
+# %% ../nbs/14_sweep.ipynb #15dd5a78
+def study_cost(specs: dict, store) -> dict:
+    """What training the runs of `specs` ({label: RunSpec}) that `store` lacks would take: runs, levels, epochs and
+    FLOPs (None when a data set declares no sizes), without reading the data."""
+    from pruning_repro.data import data_info, split_sizes
+    from pruning_repro.imp import dense_root
+    from pruning_repro.models import forward_flops
+    work, roots = [], set()
+    for spec in specs.values():
+        todo = [lv for lv in range(spec.prune.levels + 1) if not store.level_ok(spec, lv)]
+        if not todo: continue
+        lvs = list(range(todo[0], spec.prune.levels + 1))     # the first missing level and every later one
+        if lvs[0] == 0 and spec.prune.levels > 0 and dense_root(spec) != spec:
+            lvs, root = lvs[1:], dense_root(spec)           # the shared dense level: trained once, in its root
+            if root.hash() not in roots and not store.level_ok(root, 0): roots.add(root.hash()); work.append((root, [0]))
+        work.append((spec, lvs))
+    runs, levels, epochs, flops = len(specs) - sum(store.is_complete(s) for s in specs.values()), 0, 0, 0.0
+    for s, lvs in work:
+        sizes, per_example = split_sizes(s.data), forward_flops(s.model, data_info(s.data.dataset))
+        for lv in lvs:
+            ep = s.train.epochs if lv == 0 else s.train.epochs - s.prune.rewind_epoch
+            levels, epochs = levels + 1, epochs + ep
+            if flops is None or sizes is None: flops = None; continue
+            seen = s.train.steps_per_epoch * s.train.batch_size if s.train.steps_per_epoch else sizes[0]
+            flops += 3 * per_example * seen * ep + per_example * sum(sizes)
+    return {"runs": runs, "levels": levels, "epochs": epochs, "flops": flops}

@@ -20,7 +20,7 @@ from .config import TrainSpec
 
 # %% auto #0
 __all__ = ['OPTIMIZER_IMPLS', 'COMPILE_MODES', 'lr_at', 'Diverged', 'Runtime', 'make_optimizer', 'apply_masks', 'state_copy',
-           'eval_batch_size', 'evaluate', 'eval_metrics', 'train']
+           'eval_batch_size', 'evaluate', 'eval_metrics', 'EpochStream', 'train']
 
 # %% ../nbs/04_train.ipynb #f2f4f074
 def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
@@ -40,10 +40,14 @@ class Diverged(RuntimeError):
 
 @dataclass(frozen=True)
 class Runtime:
-    "How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (inner bars)."
+    """How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (inner bars),
+    `checkpoint_min`: minutes between in-level snapshots (`06_imp`; 0: after every step, None: never), and
+    `runs_per_gpu`: how many runs a local pool trains on each GPU at once (`24_placement`)."""
     compile: str = "auto"
     optimizer_impl: str = "fused"
     progress: bool = True
+    checkpoint_min: float | None = 30.0
+    runs_per_gpu: int = 1
 
     def __post_init__(self):
         from pruning_repro.config import ConfigError
@@ -52,13 +56,32 @@ class Runtime:
         if self.optimizer_impl not in OPTIMIZER_IMPLS:
             raise ConfigError(f"PRUNING_REPRO_OPTIMIZER_IMPL (Runtime.optimizer_impl) must be one of "
                               f"{', '.join(OPTIMIZER_IMPLS)}, got {self.optimizer_impl!r}")
+        c = self.checkpoint_min
+        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not c >= 0):
+            raise ConfigError(f"PRUNING_REPRO_CHECKPOINT_MIN (Runtime.checkpoint_min, minutes between in-level "
+                              f"snapshots) must be a number >= 0 or 'never', got {c!r}")
+        r = self.runs_per_gpu
+        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+            raise ConfigError(f"PRUNING_REPRO_RUNS_PER_GPU (Runtime.runs_per_gpu) must be an integer >= 1, got {r!r}")
 
     @classmethod
     def from_env(cls, environ=None) -> "Runtime":
         "The settings the environment asks for (read here, once, by the caller at the edge)."
         e = os.environ if environ is None else environ
+        c, r = e.get("PRUNING_REPRO_CHECKPOINT_MIN", "30"), e.get("PRUNING_REPRO_RUNS_PER_GPU", "1")
+        try: c = None if c.strip().lower() == "never" else float(c)
+        except ValueError: pass                     # __post_init__ says what is expected
+        try: r = int(r)
+        except ValueError: pass
         return cls(e.get("PRUNING_REPRO_COMPILE", "auto"), e.get("PRUNING_REPRO_OPTIMIZER_IMPL", "fused"),
-                   e.get("PRUNING_REPRO_PROGRESS", "1") != "0")
+                   e.get("PRUNING_REPRO_PROGRESS", "1") != "0", c, r)
+
+    def environ(self) -> dict[str, str]:
+        "These settings as the environment variables `from_env` reads (for processes started from this one)."
+        return {"PRUNING_REPRO_COMPILE": self.compile, "PRUNING_REPRO_OPTIMIZER_IMPL": self.optimizer_impl,
+                "PRUNING_REPRO_PROGRESS": "1" if self.progress else "0",
+                "PRUNING_REPRO_CHECKPOINT_MIN": "never" if self.checkpoint_min is None else str(self.checkpoint_min),
+                "PRUNING_REPRO_RUNS_PER_GPU": str(self.runs_per_gpu)}
 
 _IMPL_FLAGS = {"fused": dict(fused=True), "foreach": dict(foreach=True), "for-loop": dict(foreach=False)}
 
@@ -88,32 +111,53 @@ def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 # %% ../nbs/04_train.ipynb #8c89b179
-def eval_batch_size(model: nn.Module) -> int:
-    "Per-example evaluation batch for `model` on its device (see above)."
+_PROBED: dict = {}
+
+def eval_batch_size(model: nn.Module, input_shape: tuple | None = None) -> int:
+    "Per-example evaluation batch for `model` on its device, for inputs of `input_shape` when given (see above)."
     dev = next(iter(model.parameters()), torch.empty(0)).device      # a parameter-free model counts as CPU
     conv = any(isinstance(m, (nn.Conv1d, nn.Conv2d)) for m in model.modules())
-    return 128 if dev.type == "cpu" and conv else 2048
+    if dev.type == "cpu": return 128 if conv else 2048
+    if dev.type != "cuda" or input_shape is None or not conv: return 2048
+    key = (type(model).__name__, sum(p.numel() for p in model.parameters()), tuple(input_shape), str(dev))
+    if key not in _PROBED:
+        was = model.training
+        torch.cuda.synchronize(dev); torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+        with torch.inference_mode(): model.eval()(torch.zeros(8, *input_shape, device=dev))
+        torch.cuda.synchronize(dev); model.train(was)
+        per_example = max(1, (torch.cuda.max_memory_allocated(dev) - base) // 8)
+        budget = torch.cuda.get_device_properties(dev).total_memory // 4
+        _PROBED[key] = int(min(2048, max(1, 2 ** int(math.log2(max(1, budget // per_example))))))
+    return _PROBED[key]
 
-def evaluate(model: nn.Module, split, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    "Per-example (loss, correct) of `model` on `split`, no augmentation, eval mode."
+def evaluate(model: nn.Module, split, batch_size: int | None = None, world=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example (loss, correct) of `model` on `split`, no augmentation, eval mode; with a data-parallel `world`,
+    each rank evaluates its part and every rank gets the whole arrays."""
+    from pruning_repro.data import shard_bounds
     batch_size = batch_size or eval_batch_size(model)
+    order = torch.arange(len(split))
+    if world is not None and world.distributed: order = order[slice(*shard_bounds(len(order), *world.shard))]
     was_training = model.training
     model.eval()
-    losses, correct = [], []
+    losses, correct = [torch.zeros(0)], [torch.zeros(0, dtype=torch.bool)]
     with torch.inference_mode():
-        for xb, yb, _ in split.batches(batch_size, shuffle=False, augment=False):
+        for xb, yb, _ in split.iterate({"order": order}, batch_size, augment=False):
             out = model(xb).float()
             losses.append(F.cross_entropy(out, yb, reduction="none").cpu())
             correct.append((out.argmax(1) == yb).cpu())
     model.train(was_training)
-    return torch.cat(losses), torch.cat(correct)
+    loss, corr = torch.cat(losses), torch.cat(correct)
+    if world is not None and world.distributed: loss, corr = world.gather(loss), world.gather(corr)
+    return loss, corr
 
-def eval_metrics(model: nn.Module, data, batch_size: int | None = None) -> tuple[dict, dict]:
+def eval_metrics(model: nn.Module, data, batch_size: int | None = None, world=None) -> tuple[dict, dict]:
     """Summary metrics (errors, mean losses, partition losses) and per-example train arrays of `model` on `data`.
     Train metrics use the labels used for training; `noisy`/`original` split them by the noise mask."""
-    tl, tc = evaluate(model, data.train, batch_size)
-    vl, vc = evaluate(model, data.val, batch_size)
-    sl, sc = evaluate(model, data.test, batch_size)
+    batch_size = batch_size or eval_batch_size(model, data.info.input_shape)
+    tl, tc = evaluate(model, data.train, batch_size, world)
+    vl, vc = evaluate(model, data.val, batch_size, world)
+    sl, sc = evaluate(model, data.test, batch_size, world)
     nz = data.noisy
     m = {"train_loss": tl.mean().item(), "train_err": 1 - tc.float().mean().item(),
          "val_loss": vl.mean().item(), "val_err": 1 - vc.float().mean().item(),
@@ -141,31 +185,52 @@ class _Compiled:
             self.ok = False
             return self.model(x)
 
-def _forward_fn(model: nn.Module, mode: str = "auto"):
-    "The training forward: compiled or eager by `mode` (`Runtime.compile`: auto | 1 | 0) and the model's default."
-    use = mode == "1" or (mode == "auto" and getattr(model, "compile_by_default", False))
+def _forward_fn(model: nn.Module, mode: str = "auto", default: bool | None = None):
+    """The training forward: compiled or eager by `mode` (`Runtime.compile`: auto | 1 | 0) and the model's default
+    (`default`, when `model` is a wrapper such as `DistributedDataParallel`)."""
+    default = getattr(model, "compile_by_default", False) if default is None else default
+    use = mode == "1" or (mode == "auto" and default)
     return _Compiled(model) if use else model
 
 def _progress_enabled(progress) -> bool:
     if progress is not None: return bool(progress)
     return os.environ.get("PRUNING_REPRO_PROGRESS", "1") != "0"
 
-def _epoch_batches(split, spec: TrainSpec, steps: int, generator):
-    "One epoch: a shuffled pass, or exactly `spec.steps_per_epoch` batches drawn from successive shuffled passes."
-    if spec.steps_per_epoch is None:
-        yield from split.batches(spec.batch_size, shuffle=True, generator=generator); return
-    n = 0
-    while True:
-        for b in split.batches(spec.batch_size, shuffle=True, generator=generator):
-            yield b; n += 1
-            if n == steps: return
+class EpochStream:
+    """The batches of one epoch: a shuffled pass over `split`, or exactly `steps` batches from successive passes
+    (`TrainSpec.steps_per_epoch`). Yields `(x, y, n)` — this rank's part of a batch (`shard`) and the size `n` of the
+    global batch. `state()` is where it stands after the batches taken (the current pass's plan, batches taken from
+    it and in the epoch): given back as `state`, with the generator's state of that moment, it continues the stream."""
+    def __init__(self, split, batch_size: int, steps: int, generator, shard=None, state: dict | None = None):
+        self.split, self.bs, self.steps, self.generator, self.shard = split, batch_size, steps, generator, shard
+        state = state or {}
+        self.plan, self.pos, self.taken = state.get("plan"), state.get("pos", 0), state.get("taken", 0)
+
+    def state(self) -> dict: return {"plan": self.plan, "pos": self.pos, "taken": self.taken}
+
+    def __iter__(self):
+        while self.taken < self.steps:
+            if self.plan is None: self.plan, self.pos = self.split.plan(True, self.generator), 0
+            n_all = len(self.plan["order"])
+            for xb, yb, _ in self.split.iterate(self.plan, self.bs, self.generator, start=self.pos, shard=self.shard):
+                n = min(self.bs, n_all - self.pos * self.bs)
+                self.pos += 1; self.taken += 1
+                yield xb, yb, n
+                if self.taken == self.steps: return
+            self.plan = None
 
 def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator, start_epoch: int = 0,
           masks: dict | None = None, checkpoint_epoch: int | None = None, progress: bool | None = None,
-          desc: str = "train", runtime: Runtime | None = None) -> dict:
+          desc: str = "train", runtime: Runtime | None = None, world=None, resume: dict | None = None,
+          snapshots=None) -> dict:
     """Train `model` on `data.train` for epochs [start_epoch, spec.epochs) as `runtime` says (None: resolved from the
-    environment here, for a direct call). Returns timings and the rewind checkpoint."""
+    environment here, for a direct call). Returns timings and the rewind checkpoint.
+
+    `world`: the data-parallel world (`23_distributed`; None: this process alone). `snapshots`: an object whose
+    `due()` is asked after every step and whose `save(state)` then receives what resuming needs (`06_imp` stores it);
+    `resume`: such a state (the model's weights already loaded by the caller) to continue from."""
     rt = runtime or Runtime.from_env()
+    dp = world is not None and world.distributed
     opt = make_optimizer(model, spec, rt.optimizer_impl)
     steps_per_epoch = spec.steps_per_epoch or -(-len(data.train) // spec.batch_size)
     mask_p, mask_m = _mask_lists(model, masks)          # gathered once; one product per step below
@@ -175,28 +240,51 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
     mask_step()
     model.train()
     device = next(model.parameters()).device
-    forward = _forward_fn(model, rt.compile)
+    net = world.wrap(model) if dp else model             # DistributedDataParallel averages the ranks' gradients
+    forward = _forward_fn(net, rt.compile, getattr(model, "compile_by_default", False))
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if spec.precision == "bf16" \
         else contextlib.nullcontext
-    ckpt, t0, step = None, time.perf_counter(), start_epoch * steps_per_epoch
+    ckpt, stream_state, seconds0 = None, None, 0.0
+    level_start = step = start_epoch * steps_per_epoch
+    epochs = spec.epochs - start_epoch
+    if resume is not None:                              # the optimizer, the generator and where the stream stood
+        opt.load_state_dict(resume["optimizer"]); generator.set_state(resume["generator"])
+        start_epoch, step, stream_state = resume["epoch"], resume["step"], resume["stream"]
+        ckpt, seconds0 = resume.get("rewind"), resume.get("seconds", 0.0)
+    t0 = time.perf_counter()
     bar = tqdm(range(start_epoch, spec.epochs), desc=desc, leave=False,
                disable=not (rt.progress if progress is None else progress))
     for epoch in bar:
-        if checkpoint_epoch is not None and epoch == checkpoint_epoch: ckpt = state_copy(model)
-        total, n = torch.zeros((), device=device), 0
-        for xb, yb, _ in _epoch_batches(data.train, spec, steps_per_epoch, generator):
+        if checkpoint_epoch is not None and epoch == checkpoint_epoch and stream_state is None:
+            ckpt = state_copy(model)
+        total, n, epoch_first = torch.zeros((), device=device), 0, step + 1
+        stream = EpochStream(data.train, spec.batch_size, steps_per_epoch, generator, world.shard if dp else None,
+                             stream_state)
+        stream_state = None
+        for xb, yb, n_global in stream:
             for g in opt.param_groups: g["lr"] = lr_at(spec, step, steps_per_epoch)
-            with autocast(): loss = F.cross_entropy(forward(xb), yb)
+            with autocast():
+                out = forward(xb)
+                # alone: the batch's mean loss; a rank: its part's summed loss x world / global batch, which the
+                # gradient averaging over the ranks turns into the gradient of the global batch's mean loss
+                loss = F.cross_entropy(out, yb) if not dp else \
+                    F.cross_entropy(out, yb, reduction="sum") * (world.size / n_global)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             mask_step()
-            total += loss.detach() * len(yb); n += len(yb); step += 1
-        mean = (total / n).item()                       # one sync per epoch (the progress bar shows it anyway)
+            total += loss.detach() * (len(yb) if not dp else n_global / world.size); n += len(yb); step += 1
+            if snapshots is not None and snapshots.due():
+                snapshots.save({"model": state_copy(model), "optimizer": opt.state_dict(),
+                                "generator": generator.get_state(), "epoch": epoch, "step": step,
+                                "stream": stream.state(), "rewind": ckpt,
+                                "seconds": seconds0 + time.perf_counter() - t0})
+        if dp: total, n = world.sum(total), int(world.sum(torch.tensor(n)))
+        mean = (total / max(n, 1)).item()               # one sync per epoch (the progress bar shows it anyway)
         if not math.isfinite(mean):
             raise Diverged(f"{desc}: the training loss became {mean} in epoch {epoch + 1} (steps "
-                           f"{step - steps_per_epoch + 1}-{step}); lower the learning rate or check the data")
+                           f"{epoch_first}-{step}); lower the learning rate or check the data")
         bar.set_postfix(loss=f"{mean:.3f}")
     if checkpoint_epoch is not None and checkpoint_epoch == spec.epochs: ckpt = state_copy(model)
-    return {"seconds": time.perf_counter() - t0, "epochs": spec.epochs - start_epoch,
-            "steps": step - start_epoch * steps_per_epoch, "checkpoint": ckpt}
+    return {"seconds": seconds0 + time.perf_counter() - t0, "epochs": epochs, "steps": step - level_start,
+            "checkpoint": ckpt}

@@ -37,11 +37,14 @@ def _wait(cond, timeout: float, what: str):
     raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+MAX_ARRAY = 5      # a small MaxArraySize (the default is 1001): the smoke sweep of 12 runs becomes 3 arrays
+
+
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory):
     """slurmctld + slurmd from Debian's slurm-wlm with a generated slurm.conf (one node = this machine, loopback,
-    no accounting), munged started if it is not running; everything stopped afterwards. Needs root (the test
-    command installs slurm-wlm and munge)."""
+    no accounting, arrays of at most MAX_ARRAY elements so that sweeps are split), munged started if it is not
+    running; everything stopped afterwards. Needs root (the test command installs slurm-wlm and munge)."""
     missing = [b for b in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol") if not shutil.which(b)]
     assert not missing, f"Slurm is not installed ({', '.join(missing)} missing): `make test` installs slurm-wlm and munge"
     assert os.geteuid() == 0, "the single-node Slurm cluster of this test is started as root"
@@ -59,7 +62,7 @@ def slurm_cluster(tmp_path_factory):
         f"SlurmctldPidFile={d}/slurmctld.pid", f"SlurmdPidFile={d}/slurmd.pid",
         f"SlurmctldLogFile={d}/slurmctld.log", f"SlurmdLogFile={d}/slurmd.log",
         f"NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} State=UNKNOWN",
-        "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""]))
+        f"MaxArraySize={MAX_ARRAY}", "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""]))
     (d / "state").mkdir(); (d / "spool").mkdir()
     old = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = str(conf)
@@ -97,12 +100,18 @@ def test_smoke_sweep_on_slurm(slurm_cluster, isolated):
     runs = study_runs(get_bench("lenet_mnist1d", "smoke"), ["sec3_training", "sec4_noise"], (0, 1), (0.0, 0.3))
     assert f"{len(runs)} runs in the study, 0 already complete, {len(runs)} submitted (slurm), {len(runs)} finished " \
            f"on {socket.gethostname()}" in r.stdout
+    # split under the cluster's MaxArraySize, read from `scontrol show config`: 12 runs -> arrays of 5, 5 and 2
+    from pruning_repro.executors import array_sizes
+    sizes = array_sizes(len(runs), MAX_ARRAY)
+    assert len(sizes) > 1 and f"{len(sizes)} job array(s) of {', '.join(map(str, sizes))}" in r.stdout, r.stdout
     st = Store(store)
     for spec in runs.values():                              # every run complete, every checkpoint loads
         assert st.levels_done(spec) == list(range(spec.prune.levels + 1))
         st.load_state(spec, spec.prune.levels)
     logs = list((store / "_slurm").glob("*/*_result.pkl"))
     assert len(logs) == len(runs)                            # one submitit result per array element
+    arrays = {p.name.split("_")[0] for p in logs}
+    assert len(arrays) == len(sizes)                         # in as many arrays
     # a second sweep submits nothing
     r2 = run(argv, timeout=300)
     assert r2.returncode == 0 and f"{len(runs)} already complete, 0 submitted" in r2.stdout, r2.stdout + r2.stderr
@@ -114,7 +123,7 @@ def test_plugin_sweep_on_slurm(slurm_cluster, isolated):
     r = run([CLI, "--plugins", "demo_plugin", "sweep", "--bench", "demo_blobs_mlp", "--scale", "smoke", "--seeds", "0",
              "--noise", "0.3", "--sections", "sec4_noise", "--executor", "slurm", "--partition", "debug",
              "--cpus-per-task", "1", "--time-min", "10", "--store", str(isolated / "store")],
-            env={"PYTHONPATH": plugins}, timeout=900)
+            env={"PYTHONPATH": plugins + os.pathsep + os.environ.get("PYTHONPATH", "")}, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 runs in the study, 0 already complete, 3 submitted (slurm), 3 finished" in r.stdout, r.stdout
 
@@ -135,15 +144,73 @@ def test_sigterm_cancels_the_slurm_array(slurm_cluster, isolated):
 
 def test_failed_slurm_job_is_reported_and_the_rest_kept(slurm_cluster, isolated):
     store = isolated / "store"
-    # no GPU on this node: every job fails in training; the sweep says so with the log, exits 1, writes no level
+    # the jobs cannot write the data cache (a file stands where its folder should be): every job fails when it loads
+    # its data; the sweep says so with the log, exits 1, writes no level
+    (isolated / "not_a_folder").write_text("")
     r = run([CLI, "sweep", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "--noise", "0",
-             "--sections", "sec3_training", "--executor", "slurm", "--time-min", "5", "--device", "cuda:7",
-             "--store", str(store)], timeout=600)
+             "--sections", "sec3_training", "--executor", "slurm", "--time-min", "5",
+             "--store", str(store)], env={"PRUNING_REPRO_CACHE": str(isolated / "not_a_folder" / "cache")}, timeout=600)
     print(r.stdout, r.stderr)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "3 FAILED" in r.stdout and ".err" in r.stdout and "Error" in r.stdout
     assert len([l for l in r.stderr.splitlines() if l.startswith("error:")]) == 1
     assert not list(store.glob("*/level_*/metrics.json"))
+
+
+def test_time_limited_job_is_requeued_and_resumes_from_its_snapshot(slurm_cluster, isolated):
+    """One run of about 40 s of training under a one-minute time limit: Slurm signals the job (SIGUSR2, asked 30 s
+    before the limit; Slurm may send it up to a minute early), the level in training takes a snapshot, submitit
+    requeues the job, and the requeued job continues from the snapshot — the sweep waits for it and reports it
+    finished; nobody reruns the sweep. (Slurm holds a requeued job for about two minutes, `Reason=BeginTime`; the
+    test releases it at once, as an idle cluster would.)"""
+    plugins = str(Path(__file__).parent / "plugins")
+    store = isolated / "store"
+    p = subprocess.Popen([CLI, "--plugins", "slow_plugin", "sweep", "--bench", "slow_mnist1d", "--seeds", "0",
+                          "--noise", "0", "--sections", "sec4_noise", "--executor", "slurm", "--partition", "debug",
+                          "--cpus-per-task", "1", "--time-min", "1", "--signal-delay-s", "30", "--checkpoint-min",
+                          "0.05", "--store", str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": plugins + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    held, t0 = set(), time.time()
+    while p.poll() is None and time.time() - t0 < 1200:
+        q = subprocess.run(["squeue", "-h", "-o", "%i %r"], capture_output=True, text=True).stdout.split("\n")
+        for job in [l.split()[0] for l in q if l.strip().endswith("BeginTime")]:
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
+            held.add(job)
+        time.sleep(1)
+    out, err = p.communicate(timeout=60)
+    print(out[-2000:], err[-2000:])
+    assert p.returncode == 0, out + err
+    assert "1 runs in the study, 0 already complete, 1 submitted (slurm), 1 finished" in out, out
+    logs = "".join(f.read_text(errors="replace") for f in (store / "_slurm").rglob("*_log.*"))
+    assert "Caught signal SIGUSR2" in logs and "Requeued job" in logs, logs[-3000:]
+    # the run and its dense root, read from the store (the plugin's bench is not registered in this process)
+    from pruning_repro.config import RunSpec
+    specs = [RunSpec.from_dict(json.loads(f.read_text())["spec"]) for f in store.glob("*/spec.json")]
+    st = Store(store)
+    assert sorted(s.prune.levels for s in specs) == [0, 1] and all(st.is_complete(s) for s in specs)
+    resumed = [lv for s in specs for lv in range(s.prune.levels + 1) if "resumed_at_step" in st.metrics(s, lv)["written_by"]]
+    assert resumed, "no level was resumed from an in-level snapshot"
+
+
+def test_two_task_data_parallel_run_on_slurm(slurm_cluster, isolated):
+    "Each array element one run of 2 ranks (2 Slurm tasks, gloo): every level stored once, by rank 0, as 2 ranks."
+    from pruning_repro.imp import run_imp
+    store = isolated / "store"
+    r = run([CLI, "sweep", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "--noise", "0.3",
+             "--sections", "sec4_noise", "--executor", "slurm", "--partition", "debug", "--cpus-per-task", "1",
+             "--tasks-per-node", "2", "--time-min", "10", "--store", str(store)], timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    runs = study_runs(get_bench("lenet_mnist1d", "smoke"), ["sec4_noise"], (0,), (0.3,))
+    assert f"{len(runs)} runs in the study, 0 already complete, {len(runs)} submitted (slurm), {len(runs)} finished" \
+        in r.stdout, r.stdout
+    st, one = Store(store), Store(isolated / "one")
+    for k, spec in runs.items():
+        assert st.is_complete(spec)
+        ref = run_imp(spec, one, "cpu", progress=False)                   # the same run in one process
+        for lv in range(spec.prune.levels + 1):
+            m = st.metrics(spec, lv)
+            assert m["written_by"]["ranks"] == 2, (k, lv)
+            assert abs(m["test_err"] - ref.test_err[lv]) <= 1.01 / 200, (k, lv)
 
 
 def test_local_sweep_matches_the_study(isolated):

@@ -30,7 +30,7 @@ def centred(model, names, context):
 
 
 register_dataset("demo_blobs", DataInfo(4, (1, 16), (0.0,), (1.0,)), blobs)
-register_model("demo_mlp", mlp, prune_output=False, output_name="3")
+register_model("demo_mlp", mlp, prune_output=False, output_name="3", prefers_gpu=False)   # tiny: CPU workers
 register_strategy("demo_centred", centred)
 register_algorithm(Algorithm("centred", {"strategy": "demo_centred"}, marker="P"))
 register(Bench("demo_blobs_mlp", DataSpec("demo_blobs", n_val=60, n_generated=600), ModelSpec("demo_mlp"),

@@ -1,0 +1,364 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Data-parallel runs
+#
+# > One run on several devices with `torch.distributed`: the global batch of Table 1 split over the ranks, BatchNorm
+# > over the global batch, rank 0 the only writer of the store.
+
+# %%
+#| default_exp distributed
+
+# %% [markdown]
+# ResNet-50 on ImageNet trains with a batch of 768 for 90 epochs (Table 1); its activations at that batch do not fit
+# one GPU, and a trajectory of 10 levels is about 900 epochs. The paper ran on TPU pods; OpenLTH, its substrate,
+# wraps models in `DistributedDataParallel`. Here one run can span several processes — the **ranks** of a
+# **world** — each on its own device:
+#
+# * **the world comes from the launcher.** `torchrun` sets `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR` and
+#   `MASTER_PORT`; a Slurm job of several tasks (started by `pruning-repro sweep --executor slurm --tasks-per-node
+#   N`, or by `srun` in a script of yours) has `SLURM_PROCID`, `SLURM_NTASKS` and its node list, from which submitit
+#   derives the same. `init_world` reads either and joins the process group (NCCL on GPUs, gloo on CPUs);
+# * **the batch is split, the stream is not.** Every rank draws the same per-epoch permutation from the same
+#   generator as one process would, and takes its contiguous part of each global batch (`data.shard_bounds`); the
+#   augmentation draws are the whole batch's, so every example is augmented as in one process. Each rank's loss is
+#   its examples' summed cross-entropy × world ÷ global batch, and `DistributedDataParallel` averages the gradients
+#   over the ranks: the step is the gradient of the mean loss over the global batch, whatever the split, the last,
+#   uneven batch of an epoch included;
+# * **BatchNorm is synchronized** (`GlobalBatchNorm`): in training its mean and variance are those of the whole
+#   global batch. Why not per replica, the default of `DistributedDataParallel` and of TPU training? Because the
+#   run store is addressed by the recipe: a result must not depend on how many devices computed it. With
+#   per-replica statistics, a ResNet-50 trained on 8 GPUs normalises over 96 examples and on 4 over 192 — two
+#   different models under one hash. Globally synchronized statistics make a data-parallel run compute the function
+#   of the single-process run of the same spec (up to the order of floating-point sums), so the two are
+#   interchangeable in the store, and `tests/test_distributed.py` checks exactly that for ResNet-20. The cost is two
+#   small all-reductions (2 × channels numbers) per BatchNorm layer in the forward pass and two in the backward;
+#   running statistics come from the global batch and are the same on every rank;
+# * **masks are rank 0's.** Rank 0 alone reads the store, prunes, and sends the level's starting weights and masks
+#   to every rank, so the masks are identical everywhere by construction;
+# * **evaluation is sharded and gathered.** Each rank evaluates a contiguous part of every split; the per-example
+#   losses are gathered in order;
+# * **rank 0 alone writes** (levels, in-level snapshots, the data record, the lock). A rank that dies breaks the
+#   process group: the other ranks' next collective fails, the run stops with `RankFailed`, and what was stored —
+#   finished levels and the last in-level snapshot — is where the rerun resumes.
+
+# %%
+#| export
+from __future__ import annotations
+
+import datetime
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from pruning_repro.config import ConfigError
+
+# %%
+#| hide
+import subprocess, sys, tempfile, textwrap
+from pathlib import Path
+from fastcore.test import test_eq, test_fail
+
+
+# %% [markdown]
+# ## The world
+#
+# `World` is what a run knows of its ranks. The default, `World()`, is one process alone: every collective is the
+# identity, so the single-process code path is the data-parallel one with a world of one.
+
+# %%
+#| export
+class RankFailed(RuntimeError):
+    "A rank of a data-parallel run died or stopped answering: the run stops; what the store holds is kept."
+
+def _collective(fn, *args, **kw):
+    "Run a collective; a peer that is gone becomes one `RankFailed` naming what to do."
+    try: return fn(*args, **kw)
+    except RankFailed: raise
+    except (RuntimeError, ConnectionError) as e:       # DistBackendError is a RuntimeError
+        raise RankFailed(f"a rank of this data-parallel run is gone ({type(e).__name__}: {str(e)[:200]}); the run "
+                         f"stops here — finished levels and the last in-level snapshot are stored: rerun to resume"
+                         ) from None
+
+@dataclass
+class World:
+    "The ranks of one run: this process is `rank` of `size` (`local_rank` on its node) and computes on `device`."
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool: return self.rank == 0
+    @property
+    def distributed(self) -> bool: return self.size > 1
+    @property
+    def shard(self) -> tuple[int, int] | None:
+        "`(rank, size)` for `split.iterate(shard=...)`, None alone."
+        return (self.rank, self.size) if self.distributed else None
+    @property
+    def _comm(self) -> torch.device:
+        "Where collectives' tensors live: the GPU for NCCL, the CPU for gloo."
+        return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+    def broadcast(self, obj=None):
+        "Rank 0's `obj` on every rank (pickled over the process group; nothing is written)."
+        if not self.distributed: return obj
+        buf = [obj if self.main else None]
+        _collective(dist.broadcast_object_list, buf, src=0, device=self._comm)
+        return buf[0]
+
+    def main_value(self, fn):
+        """`fn()` computed by rank 0 alone and given to every rank: decisions about the store are rank 0's. If it
+        raises, every rank raises (rank 0 its error, the others `RankFailed` naming it), none waits forever."""
+        if not self.distributed: return fn()
+        out, err = None, None
+        if self.main:
+            try: out = fn()
+            except BaseException as e: err = e
+        msg = self.broadcast(("err", f"{type(err).__name__}: {err}") if err is not None else ("ok", out))
+        if err is not None: raise err
+        if msg[0] == "err": raise RankFailed(f"rank 0 failed: {msg[1]}")
+        return msg[1]
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        "The sum of `t` over the ranks (a new tensor on `t`'s device)."
+        if not self.distributed: return t
+        buf = t.detach().to(self._comm, copy=True)
+        _collective(dist.all_reduce, buf)
+        return buf.to(t.device)
+
+    def gather(self, t: torch.Tensor) -> torch.Tensor:
+        "Every rank's 1-D `t` (lengths may differ) concatenated in rank order, on every rank, on the CPU."
+        if not self.distributed: return t.cpu()
+        dtype = t.dtype
+        t = t.to(torch.uint8) if dtype == torch.bool else t           # gloo gathers no booleans
+        n = torch.tensor([len(t)], device=self._comm)
+        sizes = [torch.zeros_like(n) for _ in range(self.size)]
+        _collective(dist.all_gather, sizes, n)
+        sizes = [int(s) for s in sizes]
+        buf = torch.zeros(max(sizes), dtype=t.dtype, device=self._comm)
+        buf[:len(t)] = t.to(self._comm)
+        parts = [torch.empty_like(buf) for _ in range(self.size)]
+        _collective(dist.all_gather, parts, buf)
+        return torch.cat([p[:s] for p, s in zip(parts, sizes)]).cpu().to(dtype)
+
+    def barrier(self) -> None:
+        if self.distributed: _collective(dist.barrier)
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        "`model` ready for this world: its BatchNorm layers synchronized over the ranks (`global_batchnorm`)."
+        return global_batchnorm(model) if self.distributed else model
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        "The module to train: `DistributedDataParallel` (gradients averaged over the ranks) or `model` alone."
+        if not self.distributed: return model
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        ids = [self.device.index or 0] if self.device.type == "cuda" else None
+        # buffers are the same on every rank (GlobalBatchNorm's statistics are global): no broadcast each step
+        return DDP(model, device_ids=ids, forward_sync_buffers=False)
+
+
+# %%
+w = World()
+test_eq((w.main, w.distributed, w.shard), (True, False, None))
+test_eq(w.main_value(lambda: 41 + 1), 42)
+test_eq(w.gather(torch.tensor([True, False])), torch.tensor([True, False]))
+m = nn.Linear(2, 2)
+assert w.wrap(m) is m and w.prepare(m) is m
+
+# %% [markdown]
+# ## BatchNorm over the global batch
+#
+# `GlobalBatchNorm` is a BatchNorm layer (same parameters, buffers and state-dict keys, so checkpoints move freely
+# between one process and many) whose training statistics are reduced over the ranks with
+# `torch.distributed.nn.functional.all_reduce`, which is differentiable: its backward pass all-reduces the
+# gradients of the statistics, so every rank's examples receive the gradient they would in one process. The mean
+# is reduced first and the variance around it second (two passes, as a single-process BatchNorm computes it; the
+# one-pass E[x²] − E[x]² loses digits when the mean is large). It works on gloo (CPUs) as on NCCL, where
+# PyTorch's own `SyncBatchNorm` is GPU-only.
+
+# %%
+#| export
+# the differentiable all-reduce is public API; its FutureWarning points to a private module without autograd support
+warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_reduce is deprecated",
+                        category=FutureWarning)
+
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    "BatchNorm whose training statistics are those of the global batch of a data-parallel run (alone: BatchNorm)."
+    def _check_input_dim(self, x):
+        if x.dim() < 2: raise ValueError(f"expected an input of 2 or more dimensions, got {x.dim()}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+        dtype = x.dtype                                 # statistics in float32 at least (under bf16 autocast too)
+        if dtype in (torch.float16, torch.bfloat16): x = x.float()
+        c = x.shape[1]
+        dims, shape = [0, *range(2, x.dim())], (1, c) + (1,) * (x.dim() - 2)
+        count = x.new_tensor([x.numel() // c if c else 0])
+        total = all_reduce(torch.cat([x.sum(dims), count]))
+        n = total[-1].detach()
+        mean = total[:c] / n
+        xc = x - mean.view(shape)
+        var = all_reduce((xc * xc).sum(dims)) / n
+        y = xc * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine: y = y * self.weight.view(shape) + self.bias.view(shape)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1).clamp(min=1)), alpha=m)
+        return y.to(dtype)
+
+def global_batchnorm(model: nn.Module) -> nn.Module:
+    "Replace every BatchNorm1d/2d of `model`, in place, by a `GlobalBatchNorm` holding the same parameters and buffers."
+    for name, m in list(model.named_children()):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            like = next(iter([*m.parameters(), *m.buffers()]))          # the layer's device and dtype
+            g = GlobalBatchNorm(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats,
+                                device=like.device, dtype=like.dtype)
+            g.load_state_dict(m.state_dict())
+            setattr(model, name, g.train(m.training))
+        else: global_batchnorm(m)
+    return model
+
+
+# %% [markdown]
+# Alone, it is BatchNorm, bit for bit, and its state dict has BatchNorm's keys:
+
+# %%
+bn = nn.BatchNorm2d(3); g = global_batchnorm(nn.Sequential(nn.BatchNorm2d(3)))[0]
+x = torch.randn(8, 3, 5, 5)
+assert isinstance(g, GlobalBatchNorm) and torch.equal(g(x), bn(x))
+test_eq(list(g.state_dict()), list(bn.state_dict()))
+assert torch.equal(g.running_var, bn.running_var)
+
+
+# %% [markdown]
+# ## Joining the world the launcher made
+#
+# `launcher_env` reads what `torchrun` exports, or derives it from a Slurm job of several tasks (its first node is
+# the rendezvous, the port a function of the job id, so the elements of a job array do not collide); `init_world`
+# joins the process group. On GPUs each rank takes `cuda:<local rank>` — or `cuda:0` when Slurm's GPU binding shows
+# each task its own GPU alone. The time a collective may wait for a silent peer is
+# `$PRUNING_REPRO_DIST_TIMEOUT_MIN` (default 30 minutes); a peer that dies is usually noticed at once (its
+# connections close).
+
+# %%
+#| export
+def launcher_env(environ=None) -> dict | None:
+    """`{rank, size, local_rank, local_size, master_addr, master_port}` of the data-parallel world this process was
+    launched into (torchrun's variables, or a Slurm job of several tasks), or None when it runs alone."""
+    e = os.environ if environ is None else environ
+    if int(e.get("WORLD_SIZE", "1")) > 1 and "RANK" in e:             # torchrun, or any env:// launcher
+        size = int(e["WORLD_SIZE"])
+        return {"rank": int(e["RANK"]), "size": size, "local_rank": int(e.get("LOCAL_RANK", 0)),
+                "local_size": int(e.get("LOCAL_WORLD_SIZE", size)), "master_addr": e.get("MASTER_ADDR"),
+                "master_port": e.get("MASTER_PORT")}
+    if int(e.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in e and "SLURM_JOB_ID" in e:
+        import random
+        from submitit import JobEnvironment
+        job = JobEnvironment()
+        return {"rank": job.global_rank, "size": job.num_tasks, "local_rank": job.local_rank,
+                "local_size": job.num_tasks // job.num_nodes, "master_addr": job.hostnames[0],
+                "master_port": e.get("MASTER_PORT") or str(random.Random(job.job_id).randint(20000, 60000))}
+    return None
+
+def _rank_device(device, local_rank: int) -> torch.device:
+    "The device of a rank: `device` as asked ('cpu', 'cuda', 'cuda:i'), CUDA by local rank when not indexed."
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type != "cuda" or dev.index is not None: return dev
+    n = torch.cuda.device_count()
+    if n == 0: raise ConfigError("this data-parallel rank was asked for CUDA but sees no GPU")
+    return torch.device("cuda", local_rank % n)     # one GPU visible (Slurm's binding): cuda:0
+
+def init_world(device=None, environ=None) -> World:
+    "This process's world: joins the process group its launcher made (NCCL on GPUs, gloo on CPUs), or `World()` alone."
+    env = launcher_env(environ)
+    if env is None: return World(device=torch.device(device) if device is not None else torch.device("cpu"))
+    dev = _rank_device(device, env["local_rank"])
+    os.environ.setdefault("LOCAL_WORLD_SIZE", str(env["local_size"]))    # the data loaders size their workers by it
+    if not dist.is_initialized():
+        for k in ("master_addr", "master_port"):
+            if env[k]: os.environ.setdefault(k.upper(), str(env[k]))
+        if dev.type == "cuda": torch.cuda.set_device(dev)
+        minutes = float(os.environ.get("PRUNING_REPRO_DIST_TIMEOUT_MIN", 30))
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", init_method="env://", rank=env["rank"],
+                                world_size=env["size"], timeout=datetime.timedelta(minutes=minutes))
+    return World(env["rank"], env["size"], env["local_rank"], dev)
+
+def close_world(world: World) -> None:
+    "Leave the process group (at the end of a data-parallel command)."
+    if world.distributed and dist.is_initialized(): dist.destroy_process_group()
+
+
+# %%
+test_eq(launcher_env({}), None)
+test_eq(launcher_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2",
+                      "MASTER_ADDR": "n1", "MASTER_PORT": "29500"}),
+        {"rank": 2, "size": 4, "local_rank": 0, "local_size": 2, "master_addr": "n1", "master_port": "29500"})
+test_eq(init_world("cpu", {}), World())
+
+# %% [markdown]
+# ## Two ranks on this CPU
+#
+# A real check, with two gloo ranks started by `torchrun`: a small network with BatchNorm trained for three steps
+# on a batch of 10 (uneven shards of 5 and 5, then 3 and 2 with a batch of 5) gives the same weights and running
+# statistics as one process with the whole batch, to float rounding.
+
+# %%
+script = textwrap.dedent('''
+    import sys, torch, torch.distributed as dist
+    import torch.nn.functional as F
+    from pruning_repro.distributed import init_world, close_world
+    from pruning_repro.data import shard_bounds
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    def train(model, world):
+        m = world.wrap(model); opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        for bs in (10, 10, 5):
+            xb, yb = x[:bs], y[:bs]
+            if world.distributed:
+                lo, hi = shard_bounds(bs, *world.shard)
+                loss = F.cross_entropy(m(xb[lo:hi]), yb[lo:hi], reduction="sum") * world.size / bs
+            else: loss = F.cross_entropy(m(xb), yb)
+            opt.zero_grad(); loss.backward(); opt.step()
+        return model.state_dict()
+    import copy
+    world = init_world("cpu")
+    many = train(world.prepare(copy.deepcopy(net)), world)
+    if world.main:
+        alone = train(copy.deepcopy(net), type(world)())
+        diff = max((many[k].float() - alone[k].float()).abs().max().item() for k in alone)
+        print("max difference", diff)
+    close_world(world)
+''')
+with tempfile.TemporaryDirectory() as d:
+    (Path(d) / "check.py").write_text(script)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                        str(Path(d) / "check.py")], capture_output=True, text=True, timeout=300)
+assert r.returncode == 0, r.stderr[-2000:]
+diff = float(r.stdout.split("max difference")[1].split()[0])
+print(f"two ranks vs one process, largest difference of any weight or statistic: {diff:.2e}")
+assert diff < 1e-5
