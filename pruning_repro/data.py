@@ -359,10 +359,14 @@ def load_data(spec: DataSpec, seed: int, device: str | torch.device = "cpu") -> 
         ytr, yte = torch.tensor(tr.targets), torch.tensor(te.targets)
         train_rows, val_rows = _split_rows(len(ytr), spec, seed)
         test_rows = _test_rows(len(yte), spec, seed)
-        noisy_y, mask = add_label_noise(ytr[train_rows], spec.noise, info.num_classes, seed)
+        clean = ytr[train_rows]
+        noisy_y, mask = add_label_noise(clean, spec.noise, info.num_classes, seed)
+        if spec.exclude_ids:   # as for in-memory data: after the noise is drawn, so the others keep their labels
+            keep = ~torch.isin(train_rows, torch.tensor(spec.exclude_ids, dtype=train_rows.dtype))
+            train_rows, noisy_y, mask, clean = train_rows[keep], noisy_y[keep], mask[keep], clean[keep]
         d = Data(ImageFolderSplit(tr, train_rows.tolist(), noisy_y, spec.augment),
                  ImageFolderSplit(tr, val_rows.tolist(), ytr[val_rows], False),
-                 ImageFolderSplit(te, test_rows.tolist(), yte[test_rows], False), ytr[train_rows], mask, info)
+                 ImageFolderSplit(te, test_rows.tolist(), yte[test_rows], False), clean, mask, info)
         return d.to(device)
     xtr, ytr, xte, yte = load_raw(spec.dataset, spec.n_generated)
     train_rows, val_rows = _split_rows(len(ytr), spec, seed)
