@@ -666,7 +666,7 @@ test_eq(decode_on([torch.frombuffer(bytearray(_b.getvalue()), dtype=torch.uint8)
 #   global batches `start, start+1, ...`: `x` float32 normalised on the device, `y` on the device, `idx` the
 #   positions in the split (on the device). A plan may hold only `"order"` (any positions) for unaugmented passes;
 # * `split.batches(batch_size, shuffle, generator, augment, shard)` = `iterate(plan(shuffle, generator), ...)`;
-# * `split.images(positions)`: normalised evaluation views, decoded in this process (App. K's example figures).
+# * `split.images(positions)`: normalised evaluation views on the CPU, decoded in this process (App. K's figures).
 #
 # First how a pass runs. `iterate` validates the request, takes an idle loader (or builds one), sets its work and
 # turns each uint8 batch into the model's input on the device. The generator is accepted for the protocol's sake and
@@ -761,7 +761,7 @@ class ImageFolderSplit(_BatchStream):
 
     def __getstate__(self): return {**self.__dict__, "_idle": []}          # live loaders stay in their process
 
-    def plan(self, shuffle: bool, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def plan(self, shuffle: bool = False, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         "The order of a pass and the seed of its augmentation, drawn from `generator` now."
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         return {"order": order, "aug_seed": torch.randint(2 ** 62, (), generator=generator, dtype=torch.long)}
@@ -772,21 +772,22 @@ class ImageFolderSplit(_BatchStream):
         return self.iterate(self.plan(shuffle, generator), batch_size, generator, augment, shard=shard)
 
     def images(self, positions) -> torch.Tensor:
-        "Normalised float evaluation views of the examples at `positions`, on the split's device."
-        pos = torch.as_tensor(positions, dtype=torch.long).reshape(-1).numpy()
-        return self._normalise(load_batch(self.paths, pos, 0, np.zeros(len(pos), int), None, False).to(self.device))
+        "Normalised float evaluation views of the examples at `positions`, decoded in this process, on the CPU."
+        pos = torch.as_tensor(positions, dtype=torch.long).cpu().reshape(-1).numpy()
+        return self._normalise(load_batch(self.paths, pos, 0, np.zeros(len(pos), int), None, False))
 
 
 # %% [markdown]
-# Both split kinds answer `images(positions)` (App. K shows examples of either): an in-memory split's rows.
+# Both split kinds answer `images(positions)` (App. K shows examples of either): an in-memory split gives its rows,
+# on the CPU. `TensorSplit` keeps its own method where it defines one.
 
 # %%
 #| export
 def _tensor_images(self, positions) -> torch.Tensor:
-    "The (normalised) inputs of the examples at `positions`."
-    return self.x[torch.as_tensor(positions, dtype=torch.long, device=self.x.device)]
+    "The (normalised, unaugmented) inputs of the examples at `positions`, on the CPU."
+    return self.x[torch.as_tensor(positions, dtype=torch.long, device=self.x.device)].cpu()
 
-TensorSplit.images = _tensor_images
+if not hasattr(TensorSplit, "images"): TensorSplit.images = _tensor_images
 
 # %%
 _s = TensorSplit(torch.arange(12.).view(6, 2), torch.zeros(6, dtype=torch.long), torch.arange(6))

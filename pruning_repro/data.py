@@ -479,7 +479,7 @@ class ImageFolderSplit(_BatchStream):
 
     def __getstate__(self): return {**self.__dict__, "_idle": []}          # live loaders stay in their process
 
-    def plan(self, shuffle: bool, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def plan(self, shuffle: bool = False, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         "The order of a pass and the seed of its augmentation, drawn from `generator` now."
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         return {"order": order, "aug_seed": torch.randint(2 ** 62, (), generator=generator, dtype=torch.long)}
@@ -490,16 +490,16 @@ class ImageFolderSplit(_BatchStream):
         return self.iterate(self.plan(shuffle, generator), batch_size, generator, augment, shard=shard)
 
     def images(self, positions) -> torch.Tensor:
-        "Normalised float evaluation views of the examples at `positions`, on the split's device."
-        pos = torch.as_tensor(positions, dtype=torch.long).reshape(-1).numpy()
-        return self._normalise(load_batch(self.paths, pos, 0, np.zeros(len(pos), int), None, False).to(self.device))
+        "Normalised float evaluation views of the examples at `positions`, decoded in this process, on the CPU."
+        pos = torch.as_tensor(positions, dtype=torch.long).cpu().reshape(-1).numpy()
+        return self._normalise(load_batch(self.paths, pos, 0, np.zeros(len(pos), int), None, False))
 
 # %% ../nbs/01_data.ipynb #48acd0f3
 def _tensor_images(self, positions) -> torch.Tensor:
-    "The (normalised) inputs of the examples at `positions`."
-    return self.x[torch.as_tensor(positions, dtype=torch.long, device=self.x.device)]
+    "The (normalised, unaugmented) inputs of the examples at `positions`, on the CPU."
+    return self.x[torch.as_tensor(positions, dtype=torch.long, device=self.x.device)].cpu()
 
-TensorSplit.images = _tensor_images
+if not hasattr(TensorSplit, "images"): TensorSplit.images = _tensor_images
 
 # %% ../nbs/01_data.ipynb #8b580dc9
 def _imagenet_folders():
