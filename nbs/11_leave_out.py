@@ -175,7 +175,7 @@ def example_images(specs, store: Store, ids, levels) -> tuple[torch.Tensor, torc
         mine = [i for i in ids if i in pos]
         if not mine: continue
         idx = torch.tensor([pos[i] for i in mine])
-        xs = data.train.x[idx]
+        xs = data.train.images(idx)         # in-memory rows, or ImageNet's evaluation views decoded from the files
         for i, xi, yi in zip(mine, xs, data.train.y[idx]):
             if i not in x: x[i], y[i] = xi, int(yi)
         for lv in levels:
@@ -187,3 +187,26 @@ def example_images(specs, store: Store, ids, levels) -> tuple[torch.Tensor, torc
     if missing: raise ConfigError(f"examples {missing[:5]} are in none of the given runs' training sets")
     return (torch.stack([x[i] for i in ids]), torch.tensor([y[i] for i in ids]),
             torch.tensor([torch.tensor(votes[i]).mode().values.item() for i in ids]))
+
+
+# %% [markdown]
+# The images come from the split, whatever its kind: on ImageNet (here a tiny tree of generated files and a narrow
+# ResNet-50 stored as the dense model) they are the evaluation views decoded from the files.
+
+# %%
+import os
+from pruning_repro.config import ModelSpec
+from pruning_repro.data import data_info, load_data, write_imagefolder
+from pruning_repro.models import build_model
+with tempfile.TemporaryDirectory() as tmp:
+    os.environ["PRUNING_REPRO_DATA"] = tmp
+    write_imagefolder(tmp, n_train=3, n_val=1, classes=2, size=(48, 64))
+    b = get_bench("resnet50_imagenet", "smoke")
+    spec = b.run_spec(0.0, 0, data=replace(b.data, n_val=2), model=ModelSpec("resnet50", width=0.0625))
+    st, net = Store(tmp + "/store"), build_model(spec.model, data_info("imagenet")).eval()
+    st.save_level(spec, 0, {"val_err": 0.5}, {}, net.state_dict(), {})
+    data = load_data(spec.data, spec.seed)
+    x, y, pred = example_images([spec], st, data.train.ids[[2, 0]], levels=[0])
+    test_eq((x, y), (data.train.images([2, 0]), data.train.y[[2, 0]]))
+    with torch.no_grad(): test_eq(pred, net(x).argmax(1))
+del os.environ["PRUNING_REPRO_DATA"]

@@ -22,10 +22,12 @@ from .config import ConfigError, DataSpec, add_unique, derive_seed
 from .noise import add_label_noise
 
 # %% auto #0
-__all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'CLASS_NAMES', 'DATASETS', 'DataMissing', 'DataError', 'data_root', 'cache_dir',
-           'DataInfo', 'register_dataset', 'data_info', 'split_sizes', 'load_raw', 'crop_flip_params',
-           'apply_crop_flip', 'crop_flip', 'shard_bounds', 'TensorSplit', 'ImageFolderSplit', 'Data', 'load_data',
-           'check_available', 'write_cifar', 'write_idx']
+__all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'CLASS_NAMES', 'DATASETS', 'IMAGENET_CROP', 'IMAGENET_RESIZE', 'DataMissing',
+           'DataError', 'data_root', 'cache_dir', 'DataInfo', 'register_dataset', 'data_info', 'split_sizes',
+           'load_raw', 'crop_flip_params', 'apply_crop_flip', 'crop_flip', 'shard_bounds', 'TensorSplit',
+           'loader_workers', 'decode_rgb', 'rrc_params', 'aug_draws', 'train_view', 'eval_view', 'load_batch',
+           'read_batch', 'decode_on', 'ImageFolderSplit', 'Data', 'load_data', 'check_available', 'write_cifar',
+           'write_idx', 'write_imagefolder']
 
 # %% ../nbs/01_data.ipynb #cc2d3bbc
 class DataMissing(ConfigError):
@@ -331,41 +333,225 @@ class TensorSplit:
         return TensorSplit(self.x.to(device), self.y.to(device), self.ids, self.augment)
 
 # %% ../nbs/01_data.ipynb #5bde6251
-class _Indexed(torch.utils.data.Dataset):
-    def __init__(self, folder, paths, transform): self.folder, self.paths, self.transform = folder, paths, transform
-    def __len__(self): return len(self.paths)
-    def __getitem__(self, i):
-        return self.transform(self.folder.loader(self.paths[i])), i
+import math
+import warnings
 
-class ImageFolderSplit:
-    "A split of an ImageFolder data set, streamed from disk in a `DataLoader`."
-    def __init__(self, folder, rows, labels, train: bool, workers: int | None = None):
-        from torchvision import transforms as T
-        self.folder, self.rows, self.augment = folder, rows, train
-        self.y = labels
-        self.ids = torch.as_tensor(rows)
-        info = INFO["imagenet"]
-        norm = T.Compose([T.ToTensor(), T.Normalize(info.mean, info.std)])
-        self._tf_train = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), norm])
-        self._tf_eval = T.Compose([T.Resize(256), T.CenterCrop(224), norm])
-        self.workers = min(8, os.cpu_count() or 1) if workers is None else workers
-        self.device = torch.device("cpu")
+IMAGENET_CROP, IMAGENET_RESIZE = 224, 256   # training/evaluation crop side, evaluation shorter side before the crop
+
+def loader_workers() -> int:
+    """Loader worker processes for one rank: the CPUs this process may run on, divided by the ranks on this node
+    (`$LOCAL_WORLD_SIZE`, default 1), minus one for the main process; `$PRUNING_REPRO_LOADER_WORKERS` overrides."""
+    def env_int(name, default):
+        v = os.environ.get(name, "")
+        if v == "": return default
+        try: n = int(v)
+        except ValueError: n = -1
+        if n < 0: raise ConfigError(f"${name}={v!r}: expected a non-negative integer")
+        return n
+    forced = env_int("PRUNING_REPRO_LOADER_WORKERS", None)
+    if forced is not None: return forced
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(cpus // max(env_int("LOCAL_WORLD_SIZE", 1), 1) - 1, 0)
+
+# %% ../nbs/01_data.ipynb #041b3720
+def _is_jpeg(data: torch.Tensor) -> bool: return data.numel() >= 2 and bool(data[0] == 0xFF) and bool(data[1] == 0xD8)
+
+def decode_rgb(data: torch.Tensor) -> torch.Tensor:
+    "An image file's bytes (uint8, 1-D, CPU) as uint8 RGB (3, H, W): libjpeg-turbo for JPEGs, else `decode_image`."
+    from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if _is_jpeg(data): return decode_jpeg(data, mode=ImageReadMode.RGB)
+        return decode_image(data, mode=ImageReadMode.RGB)
+
+def _read(path) -> torch.Tensor:
+    with open(path, "rb") as f: raw = bytearray(f.read())
+    return torch.frombuffer(raw, dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
+
+# %% ../nbs/01_data.ipynb #edb3286e
+def rrc_params(u: np.ndarray, height: int, width: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+    "`(top, left, h, w)` of a RandomResizedCrop of a `height`×`width` image, from uniforms `u` shaped (10, 4)."
+    area, (lo, hi) = height * width, (math.log(ratio[0]), math.log(ratio[1]))
+    for a, r, t, l in u:
+        target = area * (scale[0] + a * (scale[1] - scale[0]))
+        aspect = math.exp(lo + r * (hi - lo))
+        w, h = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return int(t * (height - h + 1)), int(l * (width - w + 1)), h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio): w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio): h, w = height, int(round(height * max(ratio)))
+    else: h, w = height, width
+    return (height - h) // 2, (width - w) // 2, h, w
+
+def aug_draws(aug_seed: int, batch: int, position: int) -> np.ndarray:
+    "The 41 uniforms of the example at `position` of global batch `batch` of a pass planned with `aug_seed`."
+    return np.random.default_rng([int(aug_seed) % 2 ** 64, int(batch), int(position)]).random(41)
+
+# %% ../nbs/01_data.ipynb #47c24c87
+def train_view(img: torch.Tensor, u: np.ndarray, size: int = IMAGENET_CROP) -> torch.Tensor:
+    "RandomResizedCrop(`size`) + horizontal flip of a uint8 (3, H, W) image, the randomness taken from `u` (41 uniforms)."
+    from torchvision.transforms.v2 import functional as TF
+    t, l, h, w = rrc_params(u[:40].reshape(10, 4), img.shape[-2], img.shape[-1])
+    out = TF.resized_crop(img, t, l, h, w, [size, size], antialias=True)
+    return out.flip(-1) if u[40] < 0.5 else out
+
+def eval_view(img: torch.Tensor, resize: int = IMAGENET_RESIZE, size: int = IMAGENET_CROP) -> torch.Tensor:
+    "Resize(`resize`) (shorter side, antialiased) + CenterCrop(`size`) of a uint8 (3, H, W) image."
+    from torchvision.transforms.v2 import functional as TF
+    return TF.center_crop(TF.resize(img, [resize], antialias=True), [size, size])
+
+# %% ../nbs/01_data.ipynb #8424d202
+def load_batch(paths, positions, batch: int, offsets, aug_seed: int | None, augment: bool) -> torch.Tensor:
+    """uint8 (n, 3, 224, 224) of the files `paths[positions]`: the training view of the example at `offsets[k]` of
+    global batch `batch` (draws from `aug_seed`), or the evaluation view."""
+    out = torch.empty((len(positions), 3, IMAGENET_CROP, IMAGENET_CROP), dtype=torch.uint8)
+    if torch.utils.data.get_worker_info() is not None: out.share_memory_()
+    for k, p in enumerate(positions):
+        try: img = decode_rgb(_read(paths[p]))
+        except (RuntimeError, OSError) as e:
+            raise DataError(f"{os.fsdecode(paths[p])}: not a readable image ({type(e).__name__}: {e})") from None
+        out[k] = train_view(img, aug_draws(aug_seed, batch, offsets[k])) if augment else eval_view(img)
+    return out
+
+def read_batch(paths, positions) -> tuple[torch.Tensor, torch.Tensor]:
+    "The files `paths[positions]` as one uint8 tensor of their concatenated bytes and their lengths."
+    raws = [_read(paths[p]) for p in positions]
+    lengths = torch.tensor([len(r) for r in raws], dtype=torch.long)
+    return (torch.cat(raws) if raws else torch.empty(0, dtype=torch.uint8)), lengths
+
+class _BatchFiles(torch.utils.data.Dataset):
+    "The loader's data set: indexed by a unit of work (see `_Works`), it returns a whole batch."
+    def __init__(self, paths: np.ndarray): self.paths = paths     # bytes array: no per-path refcounts in the workers
+    def __getitem__(self, work):
+        pos, b, offsets, seed, augment, raw = work
+        payload = read_batch(self.paths, pos) if raw else load_batch(self.paths, pos, b, offsets, seed, augment)
+        return payload, torch.from_numpy(pos), b, torch.from_numpy(offsets)
+
+# %% ../nbs/01_data.ipynb #0ce4fac7
+class _Works(torch.utils.data.Sampler):
+    "Units of work `(positions, batch, offsets, aug_seed, augment, raw)` for global batches start, start+1, ..."
+    def __init__(self): self.set(torch.arange(0), 1)
+    def set(self, order, batch_size, start=0, shard=None, seed=0, augment=False, raw=False):
+        self.order, self.bs, self.start, self.shard = order.numpy(), batch_size, start, shard or (0, 1)
+        self.seed, self.augment, self.raw = seed, augment, raw
+    def __len__(self): return max(-(-len(self.order) // self.bs) - self.start, 0)
+    def __iter__(self):
+        rank, world = self.shard
+        for b in range(self.start, self.start + len(self)):
+            offsets = np.array_split(np.arange(len(self.order[b * self.bs:(b + 1) * self.bs])), world)[rank]
+            yield self.order[b * self.bs + offsets], b, offsets, self.seed, self.augment, self.raw
+
+# %% ../nbs/01_data.ipynb #52ca5188
+def decode_on(datas: list[torch.Tensor], device) -> list[torch.Tensor]:
+    "uint8 RGB images on `device` of the files' bytes `datas`: one batched nvJPEG call for the JPEGs when `device` is CUDA."
+    from torchvision.io import ImageReadMode, decode_jpeg
+    out = [None] * len(datas)
+    jpeg = [k for k, d in enumerate(datas) if _is_jpeg(d)] if torch.device(device).type == "cuda" else []
+    if jpeg:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                for k, img in zip(jpeg, decode_jpeg([datas[k] for k in jpeg], mode=ImageReadMode.RGB, device=device)): out[k] = img
+        except RuntimeError: pass                                           # one bad file fails the call: CPU below
+    return [img if img is not None else decode_rgb(d).to(device) for img, d in zip(out, datas)]
+
+# %% ../nbs/01_data.ipynb #fe6e1521
+class _BatchStream:
+    "The passes of an ImageFolder split (the methods `ImageFolderSplit` inherits; its data are defined there)."
+    def iterate(self, plan: dict, batch_size: int, generator: torch.Generator | None = None,
+                augment: bool | None = None, start: int = 0, shard: tuple[int, int] | None = None):
+        "Yield `(x, y, idx)` of global batches `start, start+1, ...` of `plan` (see the protocol above)."
+        aug = self.augment if augment is None else bool(augment)
+        order = torch.as_tensor(plan["order"], dtype=torch.long).cpu().reshape(-1)
+        if batch_size < 1 or start < 0: raise ConfigError(f"need batch_size >= 1 and start >= 0, got {batch_size}, {start}")
+        if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+            raise ConfigError(f"shard={shard}: expected (rank, world) with 0 <= rank < world")
+        if len(order) and (int(order.min()) < 0 or int(order.max()) >= len(self)):
+            raise ConfigError(f"plan['order'] addresses positions outside this split of {len(self)} examples")
+        if aug and "aug_seed" not in plan: raise ConfigError("an augmented pass needs a plan with 'aug_seed' (split.plan)")
+        gpu = self.decode == "gpu" or (self.decode == "auto" and self.device.type == "cuda")
+        if gpu and self.device.type != "cuda": raise ConfigError(f"decode='gpu' needs a CUDA device, not {self.device}")
+        seed = int(plan["aug_seed"]) if aug else None
+        loader, works = self._idle.pop() if self._idle else self._loader()
+        works.set(order, batch_size, start, shard, seed, aug, gpu)
+        try:
+            for payload, pos, b, offsets in loader:
+                xb = self._on_device(payload, b, offsets, seed, aug) if gpu else payload.to(self.device, non_blocking=True)
+                yield (self._normalise(xb), self.y[pos].to(self.device, non_blocking=True),
+                       pos.to(self.device, non_blocking=True))
+        finally: self._idle.append((loader, works))
+
+    def _loader(self):
+        "A loader of whole batches, its workers kept between passes; its sampler's work is set per pass."
+        works = _Works()
+        kw = dict(num_workers=self.workers, persistent_workers=True, prefetch_factor=2) if self.workers > 0 else {}
+        return torch.utils.data.DataLoader(_BatchFiles(self.paths), sampler=works, batch_size=None,
+                                           pin_memory=self.device.type == "cuda", **kw), works
+
+    def _on_device(self, payload, b, offsets, seed, aug) -> torch.Tensor:
+        "GPU decoding: the batch's bytes decoded and cropped on the device."
+        flat, lengths = payload
+        imgs = decode_on(list(torch.split(flat, lengths.tolist())), self.device)
+        out = torch.empty((len(imgs), 3, IMAGENET_CROP, IMAGENET_CROP), dtype=torch.uint8, device=self.device)
+        for k, img in enumerate(imgs):
+            out[k] = train_view(img, aug_draws(seed, b, int(offsets[k]))) if aug else eval_view(img)
+        return out
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        "uint8 batch → float32, ImageNet's mean and std, on the batch's device."
+        if x.device not in self._norm:
+            info = INFO["imagenet"]
+            self._norm[x.device] = (torch.tensor(info.mean, device=x.device).view(1, 3, 1, 1) * 255,
+                                    torch.tensor(info.std, device=x.device).view(1, 3, 1, 1) * 255)
+        m, s = self._norm[x.device]
+        return x.float().sub_(m).div_(s)
+
+# %% ../nbs/01_data.ipynb #8614ed92
+class ImageFolderSplit(_BatchStream):
+    "A split of an ImageFolder data set, streamed from its files in whole uint8 batches (see above)."
+    def __init__(self, folder, rows, labels, train: bool, workers: int | None = None, decode: str | None = None):
+        self.folder, self.rows, self.augment = folder, [int(r) for r in rows], bool(train)
+        self.y = torch.as_tensor(labels).long()
+        self.ids = torch.as_tensor(self.rows, dtype=torch.long)
+        self.paths = np.array([os.fsencode(folder.samples[r][0]) for r in self.rows], dtype=bytes)
+        self._workers = loader_workers() if workers is None else int(workers)
+        self.decode = decode or os.environ.get("PRUNING_REPRO_DECODE") or "auto"
+        if self.decode not in ("auto", "cpu", "gpu"):
+            raise ConfigError(f"decode={self.decode!r} ($PRUNING_REPRO_DECODE): choose auto, cpu or gpu")
+        self.device, self._idle, self._norm = torch.device("cpu"), [], {}
 
     def __len__(self): return len(self.rows)
 
-    def batches(self, batch_size, shuffle=False, generator=None, augment=None):
-        aug = self.augment if augment is None else augment
-        paths = [self.folder.samples[r][0] for r in self.rows]
-        ds = _Indexed(self.folder, paths, self._tf_train if aug else self._tf_eval)
-        dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                                         num_workers=self.workers, pin_memory=self.device.type == "cuda")
-        for xb, idx in dl:
-            yield xb.to(self.device, non_blocking=True), self.y[idx].to(self.device), idx.to(self.device)
+    @property
+    def workers(self) -> int: return self._workers
+    @workers.setter
+    def workers(self, n: int): self._workers, self._idle = int(n), []      # loaders are rebuilt with the new count
 
-    def to(self, device):
-        self.device = torch.device(device)
+    def to(self, device) -> "ImageFolderSplit":
+        device = torch.device(device)
+        if device.type != self.device.type: self._idle = []                # pinning depends on the device type
+        self.device = device
         return self
 
+    def __getstate__(self): return {**self.__dict__, "_idle": []}          # live loaders stay in their process
+
+    def plan(self, shuffle: bool = False, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        "The order of a pass and the seed of its augmentation, drawn from `generator` now."
+        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        return {"order": order, "aug_seed": torch.randint(2 ** 62, (), generator=generator, dtype=torch.long)}
+
+    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
+                augment: bool | None = None, shard: tuple[int, int] | None = None):
+        "`iterate(plan(shuffle, generator), ...)`: one pass drawn now."
+        return self.iterate(self.plan(shuffle, generator), batch_size, generator, augment, shard=shard)
+
+    def images(self, positions) -> torch.Tensor:
+        "Normalised float evaluation views of the examples at `positions`, decoded in this process, on the CPU."
+        pos = torch.as_tensor(positions, dtype=torch.long).cpu().reshape(-1).numpy()
+        return self._normalise(load_batch(self.paths, pos, 0, np.zeros(len(pos), int), None, False))
+
+# %% ../nbs/01_data.ipynb #8b580dc9
 def _imagenet_folders():
     root = data_root() / "imagenet"
     if not ((root / "train").is_dir() and (root / "val").is_dir()):
@@ -416,10 +602,14 @@ def load_data(spec: DataSpec, seed: int, device: str | torch.device = "cpu") -> 
         ytr, yte = torch.tensor(tr.targets), torch.tensor(te.targets)
         train_rows, val_rows = _split_rows(len(ytr), spec, seed)
         test_rows = _test_rows(len(yte), spec, seed)
-        noisy_y, mask = add_label_noise(ytr[train_rows], spec.noise, info.num_classes, seed)
+        clean = ytr[train_rows]
+        noisy_y, mask = add_label_noise(clean, spec.noise, info.num_classes, seed)
+        if spec.exclude_ids:   # as for in-memory data: after the noise is drawn, so the others keep their labels
+            keep = ~torch.isin(train_rows, torch.tensor(spec.exclude_ids, dtype=train_rows.dtype))
+            train_rows, noisy_y, mask, clean = train_rows[keep], noisy_y[keep], mask[keep], clean[keep]
         d = Data(ImageFolderSplit(tr, train_rows.tolist(), noisy_y, spec.augment),
                  ImageFolderSplit(tr, val_rows.tolist(), ytr[val_rows], False),
-                 ImageFolderSplit(te, test_rows.tolist(), yte[test_rows], False), ytr[train_rows], mask, info)
+                 ImageFolderSplit(te, test_rows.tolist(), yte[test_rows], False), clean, mask, info)
         return d.to(device)
     xtr, ytr, xte, yte = load_raw(spec.dataset, spec.n_generated)
     train_rows, val_rows = _split_rows(len(ytr), spec, seed)
@@ -480,4 +670,32 @@ def write_idx(root: Path, folder: str = "MNIST", n_train: int = 200, n_test: int
         y = np.arange(n) % 10
         x = rng.integers(0, 128, (n, 28, 28)) + (y[:, None, None] * 12)
         write(f"{split}-images-idx3-ubyte", x, 2051); write(f"{split}-labels-idx1-ubyte", y, 2049)
+    return Path(root)
+
+# %% ../nbs/01_data.ipynb #0553f1d4
+def _natural_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    "An (h, w, 3) uint8 picture: smooth colour regions + mid-scale texture + grain."
+    from PIL import Image
+    coarse = rng.integers(0, 256, (*rng.integers(3, 9, 2), 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(coarse).resize((w, h), Image.BICUBIC), np.float32)
+    mid = np.clip(128 + rng.normal(0, 40, (h // 4 + 1, w // 4 + 1, 3)), 0, 255).astype(np.uint8)
+    mid = np.asarray(Image.fromarray(mid).resize((w, h), Image.BILINEAR), np.float32) - 128
+    return np.clip(base + mid + rng.normal(0, 14, (h, w, 3)), 0, 255).astype(np.uint8)
+
+def write_imagefolder(root: Path, n_train: int = 8, n_val: int = 4, classes: int = 2, size: tuple = (375, 500),
+                      spread: float = 0.2, quality: int = 90, seed: int = 0, odd: bool = True) -> Path:
+    """Write an ImageNet-like ImageFolder data set under `root/imagenet/{train,val}/<class>/`: `n_train` and `n_val`
+    JPEG files per class, sides around `size` (h, w) scaled by a log-normal factor (`spread`), one in four portrait."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val)):
+        for c in range(classes):
+            d = Path(root) / "imagenet" / split / f"n{c:08d}"; d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                h, w = (max(16, int(round(s * math.exp(rng.normal(0, spread))))) for s in size)
+                if rng.random() < 0.25: h, w = w, h
+                img, path = Image.fromarray(_natural_image(rng, h, w)), d / f"n{c:08d}_{i}.JPEG"
+                kind = ("grey", "cmyk", "png")[i] if odd and split == "train" and c == 0 and i < 3 else "rgb"
+                if kind == "png": img.save(path, "PNG")
+                else: img.convert({"grey": "L", "cmyk": "CMYK"}.get(kind, "RGB")).save(path, "JPEG", quality=quality)
     return Path(root)

@@ -89,7 +89,7 @@ def example_images(specs, store: Store, ids, levels) -> tuple[torch.Tensor, torc
         mine = [i for i in ids if i in pos]
         if not mine: continue
         idx = torch.tensor([pos[i] for i in mine])
-        xs = data.train.x[idx]
+        xs = data.train.images(idx)         # in-memory rows, or ImageNet's evaluation views decoded from the files
         for i, xi, yi in zip(mine, xs, data.train.y[idx]):
             if i not in x: x[i], y[i] = xi, int(yi)
         for lv in levels:
