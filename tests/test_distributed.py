@@ -49,6 +49,15 @@ def two_ranks(args, **kw):
     return r
 
 
+def two_rank_script(path, text) -> dict:
+    "Run `text` as a script of 2 ranks (torchrun, gloo); the JSON it prints after RESULT."
+    path.write_text(text)
+    r = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(path)],
+            timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.split("RESULT", 1)[1])
+
+
 def _wait(cond, timeout, what):
     t0 = time.time()
     while time.time() - t0 < timeout:
@@ -124,12 +133,7 @@ def test_batchnorm_is_global_two_ranks_match_one_process(isolated):
     so that rounding is out of the way: a ResNet-20 (half width) trained 2 epochs by 2 ranks equals one process's to
     1e-9 (measured: 1.2e-12), its running statistics equal on both ranks; with per-replica BatchNorm it does not
     (measured: differences of 1.5 relative): the synchronization is what makes the two agree."""
-    script = isolated / "bn_check.py"
-    script.write_text(BN_SCRIPT)
-    r = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)],
-            timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout.split("RESULT", 1)[1])
+    res = two_rank_script(isolated / "bn_check.py", BN_SCRIPT)
     print(res)
     assert res["global"] < 1e-9 and res["eval"] < 1e-9, res
     assert res["per_replica"] > 1e-4, res
@@ -177,12 +181,7 @@ def test_imagenet_two_ranks_match_one_process(isolated):
     differences. The retraining's `exclude_ids` are honoured (App. D/E/K on ImageNet)."""
     from pruning_repro import data as D
     D.write_imagefolder(isolated / "data", n_train=8, n_val=3, classes=3, size=(96, 128), seed=1)
-    script = isolated / "inet_check.py"
-    script.write_text(IMAGENET_SCRIPT)
-    r = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)],
-            timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout.split("RESULT", 1)[1])
+    res = two_rank_script(isolated / "inet_check.py", IMAGENET_SCRIPT)
     print({k: res[k] for k in ("rel", "eval", "n")})
     assert res["rel"] < 1e-9 and res["eval"] < 1e-9, res
     assert res["n"] == 24 - 4 - 2 and not {0, 5} & set(res["ids"]), res
