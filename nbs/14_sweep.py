@@ -210,17 +210,19 @@ SECTION_AFTER = {"appD_leave_out": _appD_after, "appE_dense_subset": _appE_after
 def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict, dict | None]:
     """The one definition of "train a study, then the retrainings its results name": every run of `study_runs` the
     store lacks goes to `execute({label: spec})`; once all are complete, the App. D, E, K retrainings
-    (`dependent_runs`, each spec once) are named and the missing ones go to `execute` too. Returns (first stage,
+    (`dependent_runs`, every key, each spec trained once) are named and the missing ones go to `execute` too. Returns (first stage,
     second stage), the second None while the first is incomplete (a failed run, or `execute` trained nothing)."""
     first = study_runs(b, sections, seeds, noise_levels)
     todo = {k: s for k, s in first.items() if not store.is_complete(s)}
     if todo: execute(todo)
     if not all(store.is_complete(s) for s in first.values()): return first, None
-    after, seen = {}, set()
-    for sec in check_sections(sections):
-        for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items():
-            if v.hash() not in seen: seen.add(v.hash()); after[k] = v
-    todo = {k: s for k, s in after.items() if not store.is_complete(s)}
+    # every retraining keeps its key, even when two keys name one spec (two levels of App. D can select the same
+    # examples): the analyses read them by key; the spec is trained once
+    after = {k: v for sec in check_sections(sections)
+             for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items()}
+    todo, seen = {}, set()
+    for k, v in after.items():
+        if v.hash() not in seen and not store.is_complete(v): seen.add(v.hash()); todo[k] = v
     if todo: execute(todo)
     return first, after
 

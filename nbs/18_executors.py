@@ -273,7 +273,7 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
         if executor == "local": _sweep_local(todo, st, rep, workers, device, progress, runtime)
         else: _sweep_slurm(todo, st, rep, slurm, dev, progress, runtime)
     first, after = train_study(b, sections, seeds, given, st, execute)
-    rep.runs = len(first) + len(after or {})
+    rep.runs = len(first) + len({v.hash() for v in (after or {}).values()})     # each spec once
     rep.complete_before = rep.runs - sum(wanted)
     if after is None: rep.pending_stage = [s for s in sections if s in SECTION_AFTER]
     return rep

@@ -5,7 +5,9 @@ amplifies it: the same 3-seed reproduction on two of our machines gave 60%-noise
 46.11±3.84). What is stable, and what every result is built on, is pinned here: the initialised models, the masks
 one pruning step chooses on them (random: the exact set; magnitude, SynFlow, SNIP: per-layer counts within 3 of
 some 200,000 weights), EL2N scores of fixed models, and the loss after a few steps of a fixed smoke run (relative tolerance
-1e-4: a few optimizer steps move in the 7th digit between CPUs, any change of the recipe moves the 2nd).
+1e-4: a few optimizer steps move in the 7th digit between CPUs, any change of the recipe moves the 2nd; for ResNet-20,
+whose BatchNorm at initialisation amplifies rounding, 1e-3: its loss after one epoch is 2.253069 on the machine that
+pinned it and 2.253322 on an AMD EPYC, 1.1e-4 apart).
 
 A change that moves one of these is a change of results: update the number in the same commit, and say why.
 Regenerate the values with `python tests/test_golden.py` (it prints them)."""
@@ -28,6 +30,7 @@ from pruning_repro.prune import full_masks, prune_masks
 from pruning_repro.train import eval_metrics, train
 
 RTOL = 1e-4
+RTOL_BN_STEPS = 1e-3        # a BatchNorm network's first optimizer steps (see above)
 
 
 def _digest(masks: dict) -> str:
@@ -105,7 +108,9 @@ def test_golden_lenet(tiny_mnist):
 
 
 def test_golden_resnet20_bn_init_and_first_steps(tiny_cifar):
-    _check(measure_resnet(), GOLDEN_RESNET)
+    got = measure_resnet()
+    assert math.isclose(got.pop("loss_after_1_epoch"), GOLDEN_RESNET["loss_after_1_epoch"], rel_tol=RTOL_BN_STEPS)
+    _check(got, {k: v for k, v in GOLDEN_RESNET.items() if k != "loss_after_1_epoch"})
 
 
 if __name__ == "__main__":                                   # print the values to pin (run from the repository root)
