@@ -124,20 +124,20 @@ def _parent(store: Store, spec: RunSpec, level: int) -> str:
     "The checksum of the weights `level` starts from (the previous level's; '' for the dense level)."
     return store.metrics(spec, level - 1)["sha256"]["model.safetensors"] if level > 0 else ""
 
-def _prev_loadable(store: Store, spec: RunSpec, level: int) -> bool:
-    "Whether the level before `level` can be loaded; when it cannot, it is discarded (to be recomputed first)."
-    try: store.load_state(spec, level - 1); return True
-    except CorruptRun: store.discard_level(spec, level - 1); return False
-
-def _level_start(spec: RunSpec, store: Store, level: int, model, data) -> dict:
+def _level_start(spec: RunSpec, store: Store, level: int, model, data) -> dict | None:
     """Rank 0's decision of how `level` starts: from its in-level snapshot when one was taken from the same weights,
-    else from the previous level's weights pruned by the spec's heuristic (and rewound, for weight rewinding)."""
-    p, parent = spec.prune, _parent(store, spec, level)
-    snap = store.load_snapshot(spec, level)
-    if snap is not None and snap[1].get("parent") == parent: return {"resume": unpack_snapshot(*snap)}
-    store.discard_snapshot(spec, level)                 # none, damaged, or taken from other weights
-    if level == 0: return {"state": None, "masks": full_masks(model)}
-    state, prev_masks = store.load_state(spec, level - 1)
+    else from the previous level's weights pruned by the spec's heuristic (and rewound, for weight rewinding); None
+    when the previous level cannot be trusted (it is discarded, to be recomputed first)."""
+    p = spec.prune
+    try:
+        parent = _parent(store, spec, level)
+        snap = store.load_snapshot(spec, level)
+        if snap is not None and snap[1].get("parent") == parent: return {"resume": unpack_snapshot(*snap)}
+        store.discard_snapshot(spec, level)             # none, damaged, or taken from other weights
+        if level == 0: return {"state": None, "masks": full_masks(model)}
+        state, prev_masks = store.load_state(spec, level - 1)
+    except CorruptRun:
+        store.discard_level(spec, level - 1); return None
     model.load_state_dict(state)
     ctx = {"generator": _generator(spec, f"prune:{level}"), "data": data,      # the heuristics' settings
            "synflow_rounds": p.synflow_rounds, "snip_per_class": p.snip_per_class}  # are the spec's
@@ -151,9 +151,10 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, 
     if level == 0 and p.levels > 0 and dense_root(spec) != spec:      # a dense-only run needs no sharing
         return _share_level0(spec, store, data, device, progress, runtime, world)
     model = world.prepare(build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device))
-    if level > 0 and not world.main_value(lambda: _prev_loadable(store, spec, level)):
-        _run_level(spec, store, level - 1, data, device, progress, runtime, world)   # recomputed first
     start = world.main_value(lambda: _level_start(spec, store, level, model, data))
+    if start is None:                                   # the previous level cannot be trusted: recomputed first
+        _run_level(spec, store, level - 1, data, device, progress, runtime, world)
+        start = world.main_value(lambda: _level_start(spec, store, level, model, data))
     resume = start.get("resume")
     masks = resume["masks"] if resume else start["masks"]
     state = resume["model"] if resume else start["state"]
