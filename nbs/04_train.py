@@ -307,8 +307,9 @@ def eval_metrics(model: nn.Module, data, batch_size: int | None = None, world=No
 # (weights, gradients and optimizer state stay float32; no loss scaling is needed for bfloat16). It changes the
 # numbers, so it is part of the spec and of the run's hash. `torch.compile` computes the same function (to
 # float rounding), so it is a runtime choice, not a spec field: `$PRUNING_REPRO_COMPILE` = `auto` (default: the
-# models whose `compile_by_default` is set, the CIFAR ResNets, measured faster in `bench/`), `1` (always) or `0`
-# (never). If compilation fails (no C++ compiler, say), training goes on eagerly with a warning — and so it does
+# models whose `compile_by_default` is set, the CIFAR ResNets, on a GPU), `1` (always) or `0` (never). On a CPU
+# `auto` trains eagerly: compiled ResNet-20 steps were 30% faster on one of our machines (`bench/`), but on another,
+# an AMD EPYC, inductor's CPU backward pass gave wrong gradients and at times aborted the process. If compilation fails (no C++ compiler, say), training goes on eagerly with a warning — and so it does
 # if, on the first batch, the compiled model's gradients are not the eager model's (checked once per process and
 # input shape: on one of our machines, an AMD EPYC, inductor's ResNet-20 backward pass is wrong). It returns the state at `checkpoint_epoch` when asked (the weights after that
 # many epochs, before the epoch runs), which is how IMP gets its rewind point.
@@ -378,9 +379,10 @@ class _Compiled:
 
 def _forward_fn(model: nn.Module, mode: str = "auto", default: bool | None = None):
     """The training forward: compiled or eager by `mode` (`Runtime.compile`: auto | 1 | 0) and the model's default
-    (`default`, when `model` is a wrapper such as `DistributedDataParallel`)."""
+    (`default`, when `model` is a wrapper such as `DistributedDataParallel`); 'auto' compiles on GPUs only."""
     default = getattr(model, "compile_by_default", False) if default is None else default
-    use = mode == "1" or (mode == "auto" and default)
+    cuda = next(iter(model.parameters()), torch.empty(0)).device.type == "cuda"
+    use = mode == "1" or (mode == "auto" and default and cuda)
     return _Compiled(model) if use else model
 
 def _progress_enabled(progress) -> bool:

@@ -195,8 +195,9 @@
 # throughput with masks on, per-example evaluation and one IMP level, each against the GEMM bound and against a
 # reference per-example DataLoader + PIL pipeline (`bench/reference.py`) run in the same process. Latest CPU table:
 # [`bench/results/latest-cpu.md`](bench/results/latest-cpu.md). What the measurements decided: fused optimizers, one
-# `_foreach_mul_` for the masks, `torch.compile` for the CIFAR ResNets (not LeNet or VGG-16), evaluation batches of 128
-# for conv nets on a CPU, one training process per core in sweeps. `PRUNING_REPRO_COMPILE=auto|1|0` and
+# `_foreach_mul_` for the masks, `torch.compile` for the CIFAR ResNets (not LeNet or VGG-16) — on GPUs only by default
+# since an AMD EPYC's inductor CPU backward proved wrong (compiled training also checks its first gradients against
+# eager and falls back), evaluation batches of 128 for conv nets on a CPU, one training process per core in sweeps. `PRUNING_REPRO_COMPILE=auto|1|0` and
 # `PRUNING_REPRO_OPTIMIZER_IMPL=fused|foreach|for-loop` override; `TrainSpec(precision="bf16")` trains under bfloat16
 # autocast (GPUs).
 #

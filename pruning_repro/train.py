@@ -221,9 +221,10 @@ class _Compiled:
 
 def _forward_fn(model: nn.Module, mode: str = "auto", default: bool | None = None):
     """The training forward: compiled or eager by `mode` (`Runtime.compile`: auto | 1 | 0) and the model's default
-    (`default`, when `model` is a wrapper such as `DistributedDataParallel`)."""
+    (`default`, when `model` is a wrapper such as `DistributedDataParallel`); 'auto' compiles on GPUs only."""
     default = getattr(model, "compile_by_default", False) if default is None else default
-    use = mode == "1" or (mode == "auto" and default)
+    cuda = next(iter(model.parameters()), torch.empty(0)).device.type == "cuda"
+    use = mode == "1" or (mode == "auto" and default and cuda)
     return _Compiled(model) if use else model
 
 def _progress_enabled(progress) -> bool:

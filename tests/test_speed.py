@@ -1,5 +1,6 @@
 """The fast paths change no result, and the speed runner of `bench/` works (its numbers are in bench/results/)."""
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,33 +73,53 @@ def test_fast_loop_matches_plain_loop(arch, shape, spec):
         assert dict(fast.named_parameters())[k][m == 0].abs().max().item() == 0
 
 
-def test_compiled_training_matches_eager(monkeypatch):
-    """PRUNING_REPRO_COMPILE=1 (the default for CIFAR ResNets) computes the same training step as eager, to float
-    rounding: after 3 steps the weights agree within 1e-5 and per-example losses within 1e-3 relative (observed:
-    ~1e-7 on weights after one step, 1.2e-4 on losses after three). Longer runs on random
-    labels drift apart chaotically from that rounding, as any two float orders would. On a machine where the compiled
-    gradients are wrong (seen: an AMD EPYC, inductor's backward off by 2.0), training says so and goes on eagerly:
-    then it is the eager run, exactly."""
-    import warnings
-    from pruning_repro import train as T
-    monkeypatch.setattr(T, "_VERIFIED", {})
-    data, spec = _data((3, 8, 8)), TrainSpec(1, 32, "sgd", 0.05, momentum=0.9, weight_decay=1e-4, steps_per_epoch=3)
-    out, fell_back = {}, []
-    for mode in ("0", "1"):
-        monkeypatch.setenv("PRUNING_REPRO_COMPILE", mode)
-        m = build_model(ModelSpec("resnet20", width=0.25), data.info, seed=0)
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            train(m, data, spec, generator=torch.Generator().manual_seed(7), progress=False)
-        fell_back += [str(x.message) for x in w if "training this model eagerly" in str(x.message)]
-        out[mode] = (torch.cat([p.detach().flatten() for p in m.parameters()]), evaluate(m, data.train)[0])
-    print(fell_back)
-    if fell_back:                                               # compiled code refused on this machine: eager, exactly
-        assert "gradients differ" in fell_back[0] or "failed" in fell_back[0]
-        assert torch.equal(out["0"][0], out["1"][0]) and torch.equal(out["0"][1], out["1"][1])
+COMPILED_SCRIPT = """
+import json, sys, warnings, torch
+sys.path.insert(0, sys.argv[1])
+from test_speed import _data
+from pruning_repro.config import ModelSpec, TrainSpec
+from pruning_repro.models import build_model
+from pruning_repro.train import Runtime, evaluate, train
+data, spec = _data((3, 8, 8)), TrainSpec(1, 32, "sgd", 0.05, momentum=0.9, weight_decay=1e-4, steps_per_epoch=3)
+out, fell_back = {}, []
+for mode in ("0", "1"):
+    m = build_model(ModelSpec("resnet20", width=0.25), data.info, seed=0)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        train(m, data, spec, generator=torch.Generator().manual_seed(7), progress=False,
+              runtime=Runtime(compile=mode, progress=False))
+    fell_back += [str(x.message) for x in w if "training this model eagerly" in str(x.message)]
+    out[mode] = (torch.cat([p.detach().flatten() for p in m.parameters()]), evaluate(m, data.train)[0])
+print("RESULT", json.dumps({"fell_back": fell_back, "same": torch.equal(out["0"][0], out["1"][0]) and
+                            torch.equal(out["0"][1], out["1"][1]),
+                            "weights": (out["0"][0] - out["1"][0]).abs().max().item(),
+                            "losses": ((out["0"][1] - out["1"][1]).abs() / out["0"][1].abs().clamp_min(1e-3)).max().item()}))
+"""
+
+
+def test_compiled_training_matches_eager(tmp_path):
+    """PRUNING_REPRO_COMPILE=1 (the default for CIFAR ResNets on GPUs) computes the same training step as eager, to
+    float rounding: after 3 steps the weights agree within 1e-5 and per-example losses within 1e-3 relative (observed:
+    ~1e-7 on weights after one step, 1.2e-4 on losses after three). Longer runs on random labels drift apart
+    chaotically from that rounding, as any two float orders would. On a machine where the compiled gradients are wrong
+    (seen: an AMD EPYC, inductor's backward off by 2.0), training says so and goes on eagerly: then it is the eager run,
+    exactly. Run in a process of its own: on that machine inductor's compiled backward also aborted the process at
+    times, which is torch's failure, reported here as a skip naming it."""
+    import json
+    script = tmp_path / "compiled.py"
+    script.write_text(COMPILED_SCRIPT)
+    r = subprocess.run([sys.executable, str(script), str(Path(__file__).parent)], capture_output=True, text=True,
+                       timeout=900, env={**os.environ, "PRUNING_REPRO_PROGRESS": "0"})
+    if r.returncode < 0:
+        pytest.skip(f"torch.compile's code died by signal {-r.returncode} on this CPU: {r.stderr.strip()[-300:]}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.split("RESULT", 1)[1])
+    print(res)
+    if res["fell_back"]:                                        # compiled code refused on this machine: eager, exactly
+        assert "gradients differ" in res["fell_back"][0] or "failed" in res["fell_back"][0]
+        assert res["same"], res
         return
-    assert (out["0"][0] - out["1"][0]).abs().max().item() < 1e-5
-    assert ((out["0"][1] - out["1"][1]).abs() / out["0"][1].abs().clamp_min(1e-3)).max().item() < 1e-3
+    assert res["weights"] < 1e-5 and res["losses"] < 1e-3, res
 
 
 def test_wrong_compiled_gradients_fall_back_to_eager(monkeypatch):
