@@ -162,7 +162,9 @@ def test_time_limited_job_is_requeued_and_resumes_from_its_snapshot(slurm_cluste
     before the limit; Slurm may send it up to a minute early), the level in training takes a snapshot, submitit
     requeues the job, and the requeued job continues from the snapshot — the sweep waits for it and reports it
     finished; nobody reruns the sweep. (Slurm holds a requeued job for about two minutes, `Reason=BeginTime`; the
-    test releases it at once, as an idle cluster would.)"""
+    test releases it after 3 s. Not at once: slurmd revokes the old launch's credential with one-second resolution,
+    and a job restarted within that second is killed as "Job credential revoked", which a real cluster's hold
+    never meets.)"""
     plugins = str(Path(__file__).parent / "plugins")
     store = isolated / "store"
     p = subprocess.Popen([CLI, "--plugins", "slow_plugin", "sweep", "--bench", "slow_mnist1d", "--seeds", "0",
@@ -170,12 +172,14 @@ def test_time_limited_job_is_requeued_and_resumes_from_its_snapshot(slurm_cluste
                           "--cpus-per-task", "1", "--time-min", "1", "--signal-delay-s", "30", "--checkpoint-min",
                           "0.05", "--store", str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": plugins + os.pathsep + os.environ.get("PYTHONPATH", "")})
-    held, t0 = set(), time.time()
+    held_since, t0 = {}, time.time()
     while p.poll() is None and time.time() - t0 < 1200:
         q = subprocess.run(["squeue", "-h", "-o", "%i %r"], capture_output=True, text=True).stdout.split("\n")
-        for job in [l.split()[0] for l in q if l.strip().endswith("BeginTime")]:
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
-            held.add(job)
+        holding = [l.split()[0] for l in q if l.strip().endswith("BeginTime")]
+        held_since = {job: held_since.get(job, time.time()) for job in holding}
+        for job, since in held_since.items():
+            if time.time() - since >= 3:
+                subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
         time.sleep(1)
     out, err = p.communicate(timeout=60)
     print(out[-2000:], err[-2000:])
