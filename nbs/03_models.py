@@ -267,25 +267,29 @@ def register_model(name: str, factory, prune_output: bool = True, output_name: s
         return m
     add_unique(MODELS, name, make, "architecture")
 
+def _factory(arch: str):
+    if arch not in MODELS: raise ConfigError(f"unknown architecture {arch!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[arch]
+
+@functools.lru_cache(maxsize=None)
+def _meta_model(spec: ModelSpec, info) -> nn.Module:
+    "The architecture of `spec` on the meta device (no memory, no initialisation), built once per (spec, info)."
+    with torch.device("meta"): return _factory(spec.arch)(info, spec.width)
+
 def check_model(spec: ModelSpec, info) -> None:
     "Fail early, without memory or initialisation (on the meta device), if `spec` names no usable architecture."
-    if spec.arch not in MODELS:
-        raise ConfigError(f"unknown architecture {spec.arch!r}; choose one of: {', '.join(MODELS)}")
-    with torch.device("meta"): m = MODELS[spec.arch](info, spec.width)
-    if not m.prunable_names():
+    if not _meta_model(spec, info).prunable_names():
         raise ConfigError(f"architecture {spec.arch!r} has no prunable tensors (no conv or linear weight to prune)")
 
 def build_model(spec: ModelSpec, info, seed: int | None = None, stream: str = "init") -> PrunableModel:
     "The model of `spec` for data described by `info` (a `DataInfo`), initialised by `spec.init` from (`seed`, `stream`)."
-    if spec.arch not in MODELS:
-        raise ConfigError(f"unknown architecture {spec.arch!r}; choose one of: {', '.join(MODELS)}")
-    init = INITIALIZERS[spec.init]
+    factory, init = _factory(spec.arch), INITIALIZERS[spec.init]
     if seed is not None:
         from pruning_repro.config import derive_seed
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, stream))
-            m = init(MODELS[spec.arch](info, spec.width))
-    else: m = init(MODELS[spec.arch](info, spec.width))
+            m = init(factory(info, spec.width))
+    else: m = init(factory(info, spec.width))
     if not m.prunable_names():
         raise ConfigError(f"architecture {spec.arch!r} has no prunable tensors (no conv or linear weight to prune)")
     return m
@@ -304,12 +308,6 @@ def count_params(model: nn.Module, names: list[str] | None = None) -> int:
 
 # %%
 #| export
-@functools.lru_cache(maxsize=None)
-def _meta_model(spec: ModelSpec, info) -> nn.Module:
-    if spec.arch not in MODELS:
-        raise ConfigError(f"unknown architecture {spec.arch!r}; choose one of: {', '.join(MODELS)}")
-    with torch.device("meta"): return MODELS[spec.arch](info, spec.width)
-
 def prefers_gpu(spec: ModelSpec, info) -> bool:
     "Whether runs of `spec` go to a GPU by default (the model's `prefers_gpu`, True when it does not say)."
     return bool(getattr(_meta_model(spec, info), "prefers_gpu", True))

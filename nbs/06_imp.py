@@ -64,7 +64,7 @@ from pathlib import Path
 
 from pruning_repro.config import ConfigError, PruneSpec, RunSpec, check_workers, derive_seed
 from pruning_repro.data import data_info, load_data
-from pruning_repro.distributed import RankFailed, World, close_world, init_world, launcher_env
+from pruning_repro.distributed import RankFailed, World, launched_world
 from pruning_repro.models import build_model, check_model
 from pruning_repro.placement import pin_worker, plan_slots, run_device, visible_gpus
 from pruning_repro.prune import density, full_masks, prune_masks
@@ -120,8 +120,8 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
 
 def _levels_todo(spec: RunSpec, store: Store, data) -> list[int]:
     "The levels to train: the first damaged or missing one and every later one (they depend on it)."
-    todo = [lv for lv in range(spec.prune.levels + 1) if not store.level_ok(spec, lv)]
-    if todo: store.discard_level(spec, todo[0]); todo = list(range(todo[0], spec.prune.levels + 1))
+    todo = store.levels_to_train(spec)
+    if todo: store.discard_level(spec, todo[0])
     record_data(spec, store, data)                      # (again, when its record was damaged or removed)
     return todo
 
@@ -389,11 +389,9 @@ def run_job(spec_dict: dict, root: str, label, threads: int | None = None, devic
     threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
     if threads: torch.set_num_threads(threads)
     spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
-    world = init_world(device) if launcher_env() else None
     before = len(st.levels_done(spec))
-    try: run_imp(spec, st, device=device, progress=False, label=label, runtime=runtime, world=world)
-    finally:
-        if world is not None: close_world(world)
+    with launched_world(device) as world:
+        run_imp(spec, st, device=device, progress=False, label=label, runtime=runtime, world=world)
     return {"label": str(label), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
             "ranks": world.size if world else 1, "levels_trained": len(st.levels_done(spec)) - before,
             "seconds": round(time.time() - t0, 2)}

@@ -333,9 +333,8 @@ def study_cost(specs: dict, store) -> dict:
     from pruning_repro.models import forward_flops
     work, roots = [], set()
     for spec in specs.values():
-        todo = [lv for lv in range(spec.prune.levels + 1) if not store.level_ok(spec, lv)]
-        if not todo: continue
-        lvs = list(range(todo[0], spec.prune.levels + 1))     # the first missing level and every later one
+        lvs = store.levels_to_train(spec)
+        if not lvs: continue
         if lvs[0] == 0 and spec.prune.levels > 0 and dense_root(spec) != spec:
             lvs, root = lvs[1:], dense_root(spec)           # the shared dense level: trained once, in its root
             if root.hash() not in roots and not store.level_ok(root, 0): roots.add(root.hash()); work.append((root, [0]))

@@ -59,6 +59,7 @@
 #| export
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import warnings
@@ -311,9 +312,20 @@ def close_world(world: World) -> None:
     "Leave the process group (at the end of a data-parallel command)."
     if world.distributed and dist.is_initialized(): dist.destroy_process_group()
 
+@contextlib.contextmanager
+def launched_world(device=None):
+    """The data-parallel world this process was launched into (`init_world`), left when the block ends; None when
+    the process runs alone (no launcher: the caller trains as it would without this module)."""
+    if launcher_env() is None:
+        yield None; return
+    world = init_world(device)
+    try: yield world
+    finally: close_world(world)
+
 
 # %%
 test_eq(launcher_env({}), None)
+with launched_world("cpu") as _w: test_eq(_w, None)       # this notebook runs alone
 test_eq(launcher_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2",
                       "MASTER_ADDR": "n1", "MASTER_PORT": "29500"}),
         {"rank": 2, "size": 4, "local_rank": 0, "local_size": 2, "master_addr": "n1", "master_port": "29500"})

@@ -260,7 +260,7 @@ def _imp(args) -> int:
     "One trajectory; under torchrun (or as several Slurm tasks) one data-parallel run, rank 0 printing."
     from dataclasses import replace
     from pruning_repro.data import check_available
-    from pruning_repro.distributed import close_world, init_world, launcher_env
+    from pruning_repro.distributed import launched_world
     from pruning_repro.imp import run_imp
     from pruning_repro.placement import run_device
     from pruning_repro.store import Store
@@ -272,12 +272,10 @@ def _imp(args) -> int:
     if args.levels is not None: spec = replace(spec, prune=replace(spec.prune, levels=args.levels))
     if args.epochs is not None: spec = replace(spec, train=replace(spec.train, epochs=args.epochs))
     check_available(b.data)
-    world = init_world(run_device(spec, args.device)) if launcher_env() else None
-    try:
-        res = run_imp(spec, Store(args.store), device=run_device(spec, args.device), runtime=runtime, world=world,
+    device = run_device(spec, args.device)
+    with launched_world(device) as world:
+        res = run_imp(spec, Store(args.store), device=device, runtime=runtime, world=world,
                       label=f"{args.bench} p={noise} seed={seed}")
-    finally:
-        if world is not None: close_world(world)
     if world is None or world.main:
         print(res[["level", "density", "train_err", "val_err", "test_err"]].to_string(index=False)
               + (f"\n({world.size} ranks)" if world else ""))

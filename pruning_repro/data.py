@@ -308,15 +308,12 @@ class TensorSplit:
         aug = self.augment if augment is None else augment
         for s in range(start * batch_size, len(order), batch_size):
             idx = order[s:s + batch_size]
-            if shard is None:
-                xb = self.x[idx]
-                if aug: xb = crop_flip(xb, generator)
-            else:                       # this rank's part; the draws are the whole batch's, as one process draws
-                lo, hi = shard_bounds(len(idx), *shard)
-                params = crop_flip_params(len(idx), generator, self.x.device) if aug else None
-                idx = idx[lo:hi]
-                xb = self.x[idx]
-                if aug: xb = apply_crop_flip(xb, params[:, lo:hi])
+            # the draws are the whole batch's, as one process draws them; a rank keeps its part of the batch
+            params = crop_flip_params(len(idx), generator, self.x.device) if aug else None
+            lo, hi = shard_bounds(len(idx), *shard) if shard is not None else (0, len(idx))
+            idx = idx[lo:hi]
+            xb = self.x[idx]
+            if aug: xb = apply_crop_flip(xb, params[:, lo:hi])
             yield xb, self.y[idx], idx
 
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,

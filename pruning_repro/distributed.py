@@ -5,6 +5,7 @@
 # %% ../nbs/23_distributed.ipynb #5616f042
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import warnings
@@ -17,7 +18,8 @@ from torch import nn
 from .config import ConfigError
 
 # %% auto #0
-__all__ = ['RankFailed', 'World', 'GlobalBatchNorm', 'global_batchnorm', 'launcher_env', 'init_world', 'close_world']
+__all__ = ['RankFailed', 'World', 'GlobalBatchNorm', 'global_batchnorm', 'launcher_env', 'init_world', 'close_world',
+           'launched_world']
 
 # %% ../nbs/23_distributed.ipynb #cb92bdf5
 class RankFailed(RuntimeError):
@@ -201,3 +203,13 @@ def init_world(device=None, environ=None) -> World:
 def close_world(world: World) -> None:
     "Leave the process group (at the end of a data-parallel command)."
     if world.distributed and dist.is_initialized(): dist.destroy_process_group()
+
+@contextlib.contextmanager
+def launched_world(device=None):
+    """The data-parallel world this process was launched into (`init_world`), left when the block ends; None when
+    the process runs alone (no launcher: the caller trains as it would without this module)."""
+    if launcher_env() is None:
+        yield None; return
+    world = init_world(device)
+    try: yield world
+    finally: close_world(world)

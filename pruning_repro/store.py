@@ -104,6 +104,11 @@ class Store:
         "Whether every level of `spec` (dense level 0 and its `prune.levels` pruning levels) and its data record are whole."
         return all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
 
+    def levels_to_train(self, spec: RunSpec) -> list[int]:
+        "The levels of `spec` a run must (re)train: the first damaged or missing one and every later one (they depend on it)."
+        first = next((lv for lv in range(spec.prune.levels + 1) if not self.level_ok(spec, lv)), None)
+        return [] if first is None else list(range(first, spec.prune.levels + 1))
+
     def clean_partial(self, spec: RunSpec, level: int) -> None:
         "Remove what a killed writer left of `level` (temporary files), before the level is written again."
         for p in self.level_dir(spec, level).glob("*.tmp*"): p.unlink(missing_ok=True)
