@@ -105,12 +105,16 @@ class DataSpec:
     augment: bool = False        # random crop (pad 4) + horizontal flip, batched on tensors (CIFAR)
     noise: float = 0.0           # fraction of training examples whose label is changed (§4)
     exclude_ids: tuple = ()      # ids of training examples left out (after the noise is drawn): App. D, E
+    crop_fill: str = "mean"      # padding of the augmented random crop: 'black' (OpenLTH, torchvision: the raw image
+                                 # padded with 0 before normalising) or 'mean' (0 after normalising; runs stored before)
 
     def __post_init__(self):
         if not (0.0 <= self.noise < 1.0):
             raise ConfigError(f"label noise must be a fraction in [0, 1), got {self.noise!r}")
         object.__setattr__(self, "noise", _canon(self.noise))
         if self.n_val < 0: raise ConfigError(f"n_val must be >= 0, got {self.n_val}")
+        if self.crop_fill not in ("black", "mean"):
+            raise ConfigError(f"crop_fill must be 'black' or 'mean', got {self.crop_fill!r}")
         for k in ("n_train", "n_test", "n_generated"):
             v = getattr(self, k)
             if v is not None and v <= 0: raise ConfigError(f"{k} must be positive or None, got {v}")
@@ -240,7 +244,8 @@ class RunSpec:
 # not the field's default (a new recipe: `model.init`, `prune.snip_per_class`), specs at the default name new runs,
 # and a spec stored before the field keeps its hash and its old meaning.
 _ADDED_FIELDS = {"replica": 0, "data.exclude_ids": (), "train.steps_per_epoch": None, "train.precision": "fp32",
-                 "model.init": "legacy", "prune.synflow_rounds": 100, "prune.snip_per_class": None}
+                 "model.init": "legacy", "prune.synflow_rounds": 100, "prune.snip_per_class": None,
+                 "data.crop_fill": "mean"}
 
 
 # %% [markdown]
@@ -419,16 +424,16 @@ def register(b: Bench) -> Bench:
 register(Bench("lenet_mnist", DataSpec("mnist"), ModelSpec("lenet"), _LENET_ADAM,
                PruneSpec(levels=19, rewind_epoch=0), (0.0, 0.05, 0.10, 0.15), "M-LeNet",
                "LeNet-300-100 on MNIST (Table 1 row 1)", scales={"smoke": _MNIST_SMOKE}))
-register(Bench("resnet20_c10", DataSpec("cifar10", augment=True), ModelSpec("resnet20"), _PAPER_SGD,
+register(Bench("resnet20_c10", DataSpec("cifar10", augment=True, crop_fill="black"), ModelSpec("resnet20"), _PAPER_SGD,
                PruneSpec(levels=21, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-ResNet20",
                "ResNet-20 on CIFAR-10", scales={"smoke": _CIFAR_SMOKE}))
-register(Bench("vgg16_c10", DataSpec("cifar10", augment=True), ModelSpec("vgg16"), _PAPER_SGD,
+register(Bench("vgg16_c10", DataSpec("cifar10", augment=True, crop_fill="black"), ModelSpec("vgg16"), _PAPER_SGD,
                PruneSpec(levels=28, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-VGG-16",
                "VGG-16 (CIFAR variant, BN) on CIFAR-10",
                # smoke: a quarter of the width (0.9M instead of 14.7M weights): the same code path, and a smoke study's
                # ~100 stored checkpoints stay in hundreds of MB instead of tens of GB
                scales={"smoke": {**_CIFAR_SMOKE, "model": dict(width=0.25)}}))
-register(Bench("resnet32_c100", DataSpec("cifar100", augment=True), ModelSpec("resnet32"), _PAPER_SGD,
+register(Bench("resnet32_c100", DataSpec("cifar100", augment=True, crop_fill="black"), ModelSpec("resnet32"), _PAPER_SGD,
                PruneSpec(levels=21, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C100-ResNet32",
                "ResNet-32 on CIFAR-100", scales={"smoke": _CIFAR_SMOKE}))
 register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=True), ModelSpec("resnet50"),
@@ -443,16 +448,25 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
 # %% [markdown]
 # ### Embedded benches
 #
-# These run on a laptop CPU with no download. `lenet_fashion` is the **calibrated** embedded bench (notebook
-# `embedded_benchmarks`, issue 5): LeNet-300-100 with the paper's optimizer (Adam 1.2e-3, batch 128, rewind epoch 0)
-# on the real Fashion-MNIST — a 5,000-image training subsample and 2,000 validation images drawn by the seed from
-# the official 60,000, and the full 10,000-image test set — with **20 epochs per level** and **half of the remaining
-# weights pruned per level** (two of the paper's 20% levels in one: 0.5 ≈ 0.8³), 9 levels down to 0.2% of the
-# weights, at noise levels 0, 30% and 60%. The full reproduction (every section, 3 seeds) then fits in about 20
-# minutes on 2 CPU cores. `lenet_fashion_e60` keeps the paper's LeNet recipe unchanged on the same data (60 epochs
-# per level, 20% per level, 26 levels to 0.3%, noise 0/15/30/60%): about four times the compute.
-# The calibration (what was tried, the numbers, why these settings) is in `embedded_benchmarks`; earlier probes of
-# the 60-epoch recipe, one seed, LR rewinding:
+# These run on a laptop CPU with no download. The default, `lenet_fashion_e60_l5`, was chosen by the calibration of
+# issue 22 (notebook `embedded_benchmarks`, every candidate in `bench/results/calibration.csv`) to sit where the paper
+# is **and** let the whole reproduction (every section, 3 seeds) run within an hour on 2 CPU cores:
+# LeNet-300-100 with the paper's LeNet recipe (Adam 1.2e-3, batch 128, **60 epochs per level, 20% pruned per level**,
+# rewind epoch 0) on the real Fashion-MNIST — a 5,000-image training subsample and 2,000 validation images drawn by
+# the seed from the official 60,000, and the full 10,000-image test set — at the paper's LeNet noise levels **0, 10%
+# and 15%**, for **5 levels (to 32.8% of the weights)**. In 60 epochs the dense model memorizes its noisy labels
+# (noisy-partition loss 0.10–0.21, the paper's LeNet 0.46–0.59) and the optimum is interior (64% or 41%).
+# What it does not reach, measured and said in the README: pruning's *regularization* regime. On 5,000 examples a
+# LeNet keeps memorizing the noisy labels down to a few % of its weights (noisy loss ≤ 0.3 at 2.8%), so the optimum's
+# gain comes from better training, not from a widened noisy − original gap; the study that would also reach that
+# regime (20,000 examples, or 26 levels) costs 4–8× the hour.
+#
+# `lenet_fashion` is the first calibrated bench (issue 5), kept for comparison: 20 epochs per level, half of the
+# weights pruned per level, 9 levels to 0.2%, noise 0/30/60% — 13–25 minutes, but outside the paper's regime (its
+# dense models have not memorized the noise, its noisy optima sit at the last level). `lenet_fashion_e60` is the
+# paper's LeNet recipe unchanged on the same data (26 levels to 0.3%, noise 0/15/30/60%): about 3.5–4.5 hours (6× the
+# epochs of the default).
+# Earlier probes of the 60-epoch recipe, one seed, LR rewinding:
 #
 # | n_train | epochs | noise | dense test | best test (weights) | test at 0.5% | noisy / original loss at 0.5% |
 # |---|---|---|---|---|---|---|
@@ -464,10 +478,16 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
 
 # %%
 #| export
+register(Bench("lenet_fashion_e60_l5", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
+               _LENET_ADAM, PruneSpec(levels=5, rewind_epoch=0), (0.0, 0.10, 0.15), "M-LeNet",
+               "default (issue 22): LeNet-300-100, the paper's LeNet recipe (60 epochs/level, 20%/level), 5 levels, "
+               "on 5k real Fashion-MNIST (Debian), noise 0/10/15%",
+               embedded=True, scales={"smoke": _MNIST_SMOKE}))
 register(Bench("lenet_fashion", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
                replace(_LENET_ADAM, epochs=20), PruneSpec(fraction=0.5, levels=9, rewind_epoch=0),
                (0.0, 0.30, 0.60), "M-LeNet",
-               "calibrated: LeNet-300-100 on real Fashion-MNIST (Debian), 5k train, 20 epochs/level, 50% pruned/level",
+               "first calibration (issue 5): LeNet-300-100 on real Fashion-MNIST (Debian), 5k train, 20 epochs/level, "
+               "50% pruned/level; outside the paper's regime (issue 22)",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
 register(Bench("lenet_fashion_e60", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
                _LENET_ADAM, PruneSpec(levels=26, rewind_epoch=0),
@@ -481,7 +501,7 @@ register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_0
                scales={"smoke": dict(data=dict(n_val=50, n_generated=1000), train=dict(epochs=2, batch_size=64),
                                      prune=dict(levels=3), el2n_models=2)}))
 
-DEFAULT_BENCH = "lenet_fashion"
+DEFAULT_BENCH = "lenet_fashion_e60_l5"
 SCALES = ("full", "smoke")
 
 # %% [markdown]

@@ -73,7 +73,7 @@ from pruning_repro.noise import add_label_noise
 # %%
 #| hide
 import tempfile
-from fastcore.test import test_eq, test_fail
+from fastcore.test import test_close, test_eq, test_fail
 
 
 # %% [markdown]
@@ -332,10 +332,11 @@ def _load_raw(dataset, n_generated, root, cache):
 # %% [markdown]
 # ## Batched on-tensor augmentation
 #
-# Random crop with 4-pixel zero padding and a horizontal flip with probability ½, for a whole batch in three tensor
+# Random crop with 4-pixel padding and a horizontal flip with probability ½, for a whole batch in three tensor
 # operations: pad once, gather each example's 32×32 window through broadcast index tensors, flip by `torch.where`.
-# Zero padding happens after normalisation, as torchvision's `RandomCrop(padding=4)` pads the raw image with zeros —
-# a negligible difference (the pad value is the normalised zero).
+# The padding is **black**, as in OpenLTH (torchvision's `RandomCrop(32, padding=4)` pads the raw image with zeros
+# before `Normalize`): our images are normalised once, in memory, so the pad value is black after normalisation,
+# −mean/std per channel (`fill`; `black_fill(info)`), not 0 — 0 would be the mean colour.
 #
 # The draws (row shift, column shift, flip) come from the run's CPU generator, so the stream is the same on every
 # device. They are split from their application for two reasons:
@@ -360,10 +361,18 @@ def crop_flip_params(n: int, generator: torch.Generator | None = None, device="c
     if torch.device(device).type == "cuda": return params.pin_memory().to(device, non_blocking=True)
     return params.to(device)
 
-def apply_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4) -> torch.Tensor:
-    "Crop and flip a batch `x` (N, C, H, W) as `params` (3, N) say, on `x`'s device."
+def black_fill(info) -> torch.Tensor:
+    "The value of a black pixel after normalisation, per channel: −mean / std (the padding of a random crop)."
+    return -torch.tensor(info.mean, dtype=torch.float32) / torch.tensor(info.std, dtype=torch.float32)
+
+def apply_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4, fill: torch.Tensor | None = None) -> torch.Tensor:
+    "Crop and flip a batch `x` (N, C, H, W) as `params` (3, N) say, on `x`'s device; padding `fill` per channel (or 0)."
     n, c, h, w = x.shape
     xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    if fill is not None:   # the border takes the fill value of its channel; the image is unchanged
+        border = torch.ones(1, 1, h + 2 * pad, w + 2 * pad, dtype=torch.bool, device=x.device)
+        border[..., pad:pad + h, pad:pad + w] = False
+        xp = torch.where(border, fill.to(x.device, x.dtype).view(1, c, 1, 1), xp)
     dev = x.device
     dy, dx, flip = params[0], params[1], params[2].bool()
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
@@ -373,9 +382,10 @@ def apply_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4) -> torc
     return xp[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
               rows[:, None, :, None], cols[:, None, None, :]]
 
-def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
-    "Random `pad`-pixel crop and horizontal flip of a batch `x` (N, C, H, W), on its device."
-    return apply_crop_flip(x, crop_flip_params(len(x), generator, x.device, pad), pad)
+def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4,
+              fill: torch.Tensor | None = None) -> torch.Tensor:
+    "Random `pad`-pixel crop and horizontal flip of a batch `x` (N, C, H, W), on its device, padded with `fill`."
+    return apply_crop_flip(x, crop_flip_params(len(x), generator, x.device, pad), pad, fill)
 
 
 # %%
@@ -394,6 +404,13 @@ test_eq(p[0], torch.randint(0, 3, (5,), generator=g2)); test_eq(p[1], torch.rand
 test_eq(p[2].bool(), torch.rand(5, generator=g2) < 0.5)
 xs = torch.cat([x, x, x[:1]])
 test_eq(apply_crop_flip(xs, p, pad=1)[3:5], apply_crop_flip(xs[3:5], p[:, 3:5], pad=1))
+# black padding: a shift by the whole pad shows `fill` in the border, per channel, and the image elsewhere
+x3 = torch.randn(1, 3, 4, 4); fill = torch.tensor([-1.0, -2.0, -3.0])
+shifted = apply_crop_flip(x3, torch.tensor([[0], [0], [0]]), pad=2, fill=fill)   # window at the top-left corner
+test_eq(shifted[0, :, :2, :].amax(dim=(1, 2)), fill); test_eq(shifted[0, :, 2:, 2:], x3[0, :, :2, :2])
+test_eq(apply_crop_flip(x3, torch.tensor([[2], [2], [0]]), pad=2, fill=fill), x3)   # the centred window: no border
+from types import SimpleNamespace
+test_close(black_fill(SimpleNamespace(mean=(0.5, 0.25), std=(0.25, 0.5))), torch.tensor([-2.0, -0.5]))
 
 
 # %% [markdown]
@@ -426,6 +443,7 @@ class TensorSplit:
     y: torch.Tensor
     ids: torch.Tensor
     augment: bool = False
+    fill: torch.Tensor | None = None    # the padding of an augmented crop, per channel (black: `black_fill`)
 
     def __len__(self): return self.y.numel()
 
@@ -448,7 +466,7 @@ class TensorSplit:
             lo, hi = shard_bounds(len(idx), *shard) if shard is not None else (0, len(idx))
             idx = idx[lo:hi]
             xb = self.x[idx]
-            if aug: xb = apply_crop_flip(xb, params[:, lo:hi])
+            if aug: xb = apply_crop_flip(xb, params[:, lo:hi], fill=self.fill)
             yield xb, self.y[idx], idx
 
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
@@ -462,7 +480,8 @@ class TensorSplit:
         return self.x[torch.as_tensor(positions, device=self.x.device)].cpu()
 
     def to(self, device) -> "TensorSplit":
-        return TensorSplit(self.x.to(device), self.y.to(device), self.ids, self.augment)
+        return TensorSplit(self.x.to(device), self.y.to(device), self.ids, self.augment,
+                           None if self.fill is None else self.fill.to(device))
 
 
 # %%
@@ -1001,7 +1020,8 @@ def load_data(spec: DataSpec, seed: int, device: str | torch.device = "cpu") -> 
     if spec.exclude_ids:   # leave examples out *after* the noise is drawn: the others keep their labels
         keep = ~torch.isin(train_rows, torch.tensor(spec.exclude_ids, dtype=train_rows.dtype))
         train_rows, noisy_y, mask, clean = train_rows[keep], noisy_y[keep], mask[keep], clean[keep]
-    d = Data(TensorSplit(xtr[train_rows], noisy_y, train_rows, spec.augment),
+    fill = black_fill(info) if spec.augment and spec.crop_fill == "black" else None   # 'mean': 0 after normalising
+    d = Data(TensorSplit(xtr[train_rows], noisy_y, train_rows, spec.augment, fill),
              TensorSplit(xtr[val_rows], ytr[val_rows], val_rows), TensorSplit(xte[test_rows], yte[test_rows], test_rows),
              clean, mask, info)
     return d.to(device)

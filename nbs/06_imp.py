@@ -57,7 +57,7 @@ import multiprocessing as mp
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from dataclasses import replace
 from pathlib import Path

@@ -66,11 +66,11 @@ def trajectories(results: dict, specs: dict) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     return out.sort_values(["noise", "seed", "level"]).reset_index(drop=True)
 
-def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "noisy_loss", "original_loss"),
-              by=("noise", "level")) -> pd.DataFrame:
-    "Mean and std over seeds of `metrics`, per (noise, level), with the mean % weights remaining."
+def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "noisy_loss", "original_loss",
+                                         "noisy_err"), by=("noise", "level")) -> pd.DataFrame:
+    "Mean and std over seeds of `metrics` (those `df` has), per (noise, level), with the mean % weights remaining."
     g = df.groupby(list(by))
-    out = g[list(metrics)].agg(["mean", "std"])
+    out = g[[m for m in metrics if m in df]].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     out["weights_remaining"] = g["weights_remaining"].mean()
     if "epochs_total" in df: out["epochs_total"] = g["epochs_total"].mean()
@@ -181,6 +181,11 @@ def partition_table(df: pd.DataFrame) -> pd.DataFrame:
             a, b = d[f"{part}_loss"].to_numpy(), o[f"{part}_loss"].to_numpy()
             rows.append({"noise": p, "partition": part.capitalize(), **stats("dense", a), **stats("sparse", b),
                          **comparison(b, a), **stats("weights_remaining", o.weights_remaining), "n_seeds": len(a)})
+        # §4: "the gap between the average training loss ... on original versus noisy examples widens beyond the
+        # dense model": the per-seed gap noisy − original, dense and at the optimum, paired by seed
+        a = d.noisy_loss.to_numpy() - d.original_loss.to_numpy(); b = o.noisy_loss.to_numpy() - o.original_loss.to_numpy()
+        rows.append({"noise": p, "partition": "Gap", **stats("dense", a), **stats("sparse", b), **comparison(b, a),
+                     **stats("weights_remaining", o.weights_remaining), "n_seeds": len(a)})
     return pd.DataFrame(rows)
 
 def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -191,7 +196,8 @@ def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
         d, o = dense[dense.noise == p].sort_values("seed"), best[best.noise == p].sort_values("seed")
         rows.append({"noise": p, **stats("dense_test_err", d.test_err, 100), **stats("sparse_test_err", o.test_err, 100),
                      **comparison(o.test_err.to_numpy(), d.test_err.to_numpy(), 100),
-                     **stats("optimal_weights_remaining", o.weights_remaining), "n_seeds": len(d)})
+                     **stats("optimal_weights_remaining", o.weights_remaining), "n_seeds": len(d),
+                     "optimal_level": int(o.level.iloc[0]), "last_level": int(df[df.noise == p].level.max())})
     return pd.DataFrame(rows)
 
 
@@ -211,6 +217,9 @@ test_eq(optimal_key(df), 2)
 t11 = partition_table(df)
 test_close(t11.loc[0, "dense_mean"], 0.15); test_close(t11.loc[0, "sparse_mean"], 2.75)
 test_eq(t11.loc[0, "verdict"], "differ")
+# the gap rows: dense gaps 0.05, 0.15; optimum gaps 2.3, 2.7 -> widened by 2.4 on average
+g = t11[t11.partition == "Gap"].iloc[0]
+test_close(g.dense_mean, 0.1); test_close(g.sparse_mean, 2.5); test_eq(g.verdict, "differ")
 g6 = generalization_table(df).iloc[0]
 test_close((g6.sparse_test_err_mean, g6.sparse_test_err_std, g6.diff_mean), (24.5, 2.1213203, -5.5))
 test_eq(optimal_rows(df.assign(val_err=[0.3, 0.2, 0.2] * 2)).level.tolist(), [1, 1])   # ties: the least pruned
@@ -339,29 +348,44 @@ def study_subgroup_deltas(specs: dict, store, scores: dict, which: str = "optima
 
 
 # %% [markdown]
-# Every figure of subgroup deltas is summarised the same way (§3: "the average magnitude of pruning's effect on
-# examples with the top 20% EL2N scores is 3.5-71x that on examples with the bottom 80%"): the mean change over all
-# subgroups, over the top 20% of them and over the bottom 20%.
+# Every figure of subgroup deltas is summarised the same way, in the paper's words. §3: "the average magnitude of
+# pruning's effect on examples with the top 20% EL2N scores is 3.5-71x that on examples with the bottom 80%" —
+# `top_delta` is the mean change over the top 20% of the subgroups, `bottom_delta` over the other 80%. §3 again: "for
+# all subgroups, the average training loss of the pruned model either matches or improves over the dense model" —
+# `n_match_or_lower` counts the subgroups whose seed-mean change is below its std over seeds (the match rule: not
+# worse). App. L: pruning lowers (raises) "the average training loss on almost all example subgroups" — `n_lower`
+# and `n_higher` count the subgroups whose seed-mean change is negative (positive). `n_subgroups` is M.
 
 # %%
 #| export
 def subgroup_extremes(frame: pd.DataFrame, by=(), fraction: float = 0.2) -> pd.DataFrame:
     """Per `by` group of a subgroup-delta frame (columns subgroup, delta, one row per seed and subgroup): the mean
-    delta over all subgroups (`mean_delta`), over the top `fraction` of EL2N subgroups (`top_delta`) and the bottom."""
+    delta over all subgroups (`mean_delta`), over the top `fraction` of EL2N subgroups (`top_delta`) and over the
+    rest (`bottom_delta`), and the counts of subgroups lower / higher / matching-or-lower (see above)."""
+    cols = ["mean_delta", "top_delta", "bottom_delta", "n_subgroups", "n_lower", "n_higher", "n_match_or_lower"]
     def one(g):
-        d = g.groupby("subgroup").delta.mean()
+        by_sub = g.groupby("subgroup").delta
+        d, s = by_sub.mean(), by_sub.std().fillna(0.0)
         k = max(1, int(round(fraction * len(d))))
-        return pd.Series({"mean_delta": d.mean(), "top_delta": d.iloc[-k:].mean(), "bottom_delta": d.iloc[:k].mean()})
-    if not by: return one(frame).to_frame().T if len(frame) else pd.DataFrame(columns=["mean_delta", "top_delta", "bottom_delta"])
+        return pd.Series({"mean_delta": d.mean(), "top_delta": d.iloc[-k:].mean(),
+                          "bottom_delta": d.iloc[:-k].mean() if len(d) > k else float("nan"),
+                          "n_subgroups": len(d), "n_lower": int((d < 0).sum()), "n_higher": int((d > 0).sum()),
+                          "n_match_or_lower": int(((d < s) | (d <= 0)).sum())})
+    if not by: return one(frame).to_frame().T if len(frame) else pd.DataFrame(columns=cols)
     return frame.groupby(list(by)).apply(one, include_groups=False).reset_index()
 
 
 # %%
 _f = pd.DataFrame({"noise": 0.0, "seed": np.repeat([0, 1], 10), "subgroup": list(range(10)) * 2,
-                   "delta": list(np.arange(10.0)) * 2})
+                   "delta": list(np.arange(10.0) - 1) * 2})
 _e = subgroup_extremes(_f, ("noise",)).iloc[0]
-test_eq((_e.mean_delta, _e.top_delta, _e.bottom_delta), (4.5, 8.5, 0.5))
-test_eq(subgroup_extremes(_f).iloc[0].top_delta, 8.5)
+# deltas -1..8: top 20% = {7, 8}, bottom 80% = -1..6; one lower, eight higher, one zero (matches)
+test_eq((_e.mean_delta, _e.top_delta, _e.bottom_delta), (3.5, 7.5, 2.5))
+test_eq((_e.n_subgroups, _e.n_lower, _e.n_higher, _e.n_match_or_lower), (10, 1, 8, 2))
+test_eq(subgroup_extremes(_f).iloc[0].top_delta, 7.5)
+# a subgroup worse in the mean but within its std over seeds matches (the paper's rule)
+_g = pd.DataFrame({"seed": [0, 1, 2], "subgroup": 0, "delta": [0.3, -0.2, 0.2]})
+test_eq(subgroup_extremes(_g).iloc[0].n_match_or_lower, 1)
 
 
 # %% [markdown]
@@ -499,11 +523,13 @@ test_eq(sorted(top_fraction([5, 1, 9, 3, 7, 2, 8, 0, 6, 4], 0.2).tolist()), [2, 
 
 # %%
 #| export
-def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = None) -> pd.DataFrame:
+def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = None,
+                    dense: pd.DataFrame | None = None) -> pd.DataFrame:
     """Optimal test error per algorithm. `frames` maps an algorithm name to its long frame (columns seed, val_err,
     test_err, weights_remaining and optionally epochs_total) at one noise level; rows of one seed are one family of
     models, indexed by `level` (or by `width` for width down-scaling). The optimal member is chosen once on the
-    seed-averaged validation curve (`optimal_rows`), and every seed's model at it is reported."""
+    seed-averaged validation curve (`optimal_rows`), and every seed's model at it is reported. With `dense` (the
+    dense models, columns seed and test_err) each optimum is also compared with them (`dense_diff_*`)."""
     reference = reference or next(iter(frames))
     def best_of(df):
         key = "width" if "width" in df else "level"
@@ -517,9 +543,11 @@ def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = Non
         e0 = frames[k].epochs_total.min() if "epochs_total" in frames[k] else np.nan
         time = stats("training_time", b.epochs_total / e0) if "epochs_total" in b else \
             {"training_time_mean": np.nan, "training_time_std": np.nan}
+        vs_dense = {} if dense is None else {f"dense_{n}": v for n, v in comparison(
+            b.test_err.to_numpy(), dense.sort_values("seed").test_err.to_numpy(), 100).items()}
         rows.append({"algorithm": k, **stats("optimal_test_err", b.test_err, 100),
                      **stats("optimal_weights_remaining", b.weights_remaining), **time, "reference": reference, **c,
-                     "n_seeds": len(b)})
+                     "n_seeds": len(b), **vs_dense})
     return pd.DataFrame(rows)
 
 

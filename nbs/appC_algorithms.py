@@ -24,12 +24,12 @@
 # what makes pruned models generalize.
 #
 # ```
-# papermill nbs/appC_algorithms.ipynb out.ipynb -p bench lenet_fashion
+# papermill nbs/appC_algorithms.ipynb out.ipynb -p bench lenet_fashion_e60_l5
 # papermill nbs/appC_algorithms.ipynb out.ipynb -p bench vgg16_c10 -p scale smoke
 # ```
 
 # %% tags=["parameters"]
-bench = "lenet_fashion"     # a name from pruning_repro.config.BENCHES
+bench = "lenet_fashion_e60_l5"     # a name from pruning_repro.config.BENCHES
 scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = [0.0]        # the paper's Table 2 and Figure 8 are without label noise

@@ -25,11 +25,11 @@
 # optimally sparse one (Fig. 10, Table 8).
 #
 # ```
-# papermill nbs/appE_dense_subset.ipynb out.ipynb -p bench lenet_fashion
+# papermill nbs/appE_dense_subset.ipynb out.ipynb -p bench lenet_fashion_e60_l5
 # ```
 
 # %% tags=["parameters"]
-bench = "lenet_fashion"     # a name from pruning_repro.config.BENCHES
+bench = "lenet_fashion_e60_l5"     # a name from pruning_repro.config.BENCHES
 scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: the bench's noisy levels (App. E is about label noise)
@@ -48,6 +48,7 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import dense_subset_table
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import noise_colors, pct_axis, save_figure, save_table
+from pruning_repro.report import claim_line
 from pruning_repro.results import dependent_frame
 from pruning_repro.sweep import start_section, train_with_retrainings
 
@@ -103,7 +104,7 @@ display(paper_table(8, B.family))
 # ## What this bench shows
 
 # %%
-lines = []
+lines = [claim_line("App. E", table8)]
 for r in table8.itertuples():
     if r.verdict == "n/a": lines.append(f"- {r.noise:.0%} noise: no level leaves an example out."); continue
     lines.append(f"- {r.noise:.0%} noise: optimal dense-subset {r.DS_optimal_test_err_mean:.2f}% vs optimally sparse "

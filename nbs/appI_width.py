@@ -27,11 +27,11 @@
 #   (relative to the dense model); two random 10% sets have about 0.05. The paper: 0.11–0.74, well above chance.
 #
 # ```
-# papermill nbs/appI_width.ipynb out.ipynb -p bench lenet_fashion
+# papermill nbs/appI_width.ipynb out.ipynb -p bench lenet_fashion_e60_l5
 # ```
 
 # %% tags=["parameters"]
-bench = "lenet_fashion"     # a name from pruning_repro.config.BENCHES
+bench = "lenet_fashion_e60_l5"     # a name from pruning_repro.config.BENCHES
 scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: the bench's own levels

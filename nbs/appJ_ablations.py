@@ -26,11 +26,11 @@
 #   same IMP loop with LR rewinding. The paper: the heuristic matters, but none is best everywhere.
 #
 # ```
-# papermill nbs/appJ_ablations.ipynb out.ipynb -p bench lenet_fashion
+# papermill nbs/appJ_ablations.ipynb out.ipynb -p bench lenet_fashion_e60_l5
 # ```
 
 # %% tags=["parameters"]
-bench = "lenet_fashion"     # a name from pruning_repro.config.BENCHES
+bench = "lenet_fashion_e60_l5"     # a name from pruning_repro.config.BENCHES
 scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: every noise level of the bench, 0% included (Tables 9, 10 have a 0% column)
@@ -112,7 +112,7 @@ display(t10); print(f"Paper, Table 10 ({B.paper_label}):"); display(paper_table(
 # ## What this bench shows
 
 # %%
-lines = [claim_line("C6", t9)]
+lines = [claim_line("C6", t9), claim_line("App. J.2", t10)]
 for p in noise_levels:
     t = t10[t10.noise == p].set_index("algorithm")
     best = t.optimal_test_err_mean.idxmin()

@@ -31,11 +31,11 @@
 # TW generalizes worse, by 0 to 0.35 and 0 to 0.54 points inside the range where pruning helps (Fig. 17).
 #
 # ```
-# papermill nbs/appK_examples.ipynb out.ipynb -p bench lenet_fashion
+# papermill nbs/appK_examples.ipynb out.ipynb -p bench lenet_fashion_e60_l5
 # ```
 
 # %% tags=["parameters"]
-bench = "lenet_fashion"     # a name from pruning_repro.config.BENCHES
+bench = "lenet_fashion_e60_l5"     # a name from pruning_repro.config.BENCHES
 scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: no label noise
@@ -58,7 +58,7 @@ from pruning_repro.leave_out import example_images, loss_changes
 from pruning_repro.paper import APPENDIX_TEXT
 from pruning_repro.plots import pct_axis, example_grid, save_figure, save_table
 from pruning_repro.results import dependent_frame
-from pruning_repro.sweep import start_section, train_with_retrainings
+from pruning_repro.sweep import K2_BENCHES, start_section, train_with_retrainings
 
 B, seeds, noise_levels, out, store = start_section("appK_examples", bench, scale, seeds, noise_levels, figures_dir, store_dir,
                                                    precision)
@@ -128,34 +128,39 @@ display(pd.DataFrame(listing))
 # ## Figure 17: dense models on subsamples with the top-worsened examples (TW) vs random ones (Rand)
 
 # %%
-kd = dependent_frame(sub, store, traj)
-fig17, axes = plt.subplots(1, len(noise_levels), figsize=(5.6 * len(noise_levels), 3.8), squeeze=False)
-t17 = []
-for ax, p in zip(axes[0], noise_levels):
-    d = kd[kd.noise == p]
-    t = paired_by_level(d[d.kind == "TW"], d[d.kind == "Rand"]).assign(noise=p)
-    t17.append(t)
-    band = improving_range(traj[traj.noise == p])
-    if band: ax.axvspan(band[0] * 1.08, band[1] / 1.08, color="C2", alpha=0.15, lw=0, label="pruning improves")
-    ax.errorbar(t.weights_remaining, t.diff_mean, t.diff_std.fillna(0), fmt="-o", ms=4, capsize=2, label="TW − Rand")
-    ax.axhline(0, color="k", lw=0.6)
-    pct_axis(ax); ax.set_xlabel("% weights remaining at selection")
-    ax.set_ylabel("test error difference (points)"); ax.set_title(f"{p:.0%} noise", fontsize=10); ax.legend(fontsize=8)
-fig17.suptitle(f"Fig. 17 — {bench}: top-worsened (TW)\nvs random (Rand) subsamples", fontsize=10); fig17.tight_layout()
-save_figure(fig17, out, "fig17_top_worsened_vs_random")
-table17 = pd.concat(t17, ignore_index=True).rename(columns={"a_mean": "TW_test_err_mean", "a_std": "TW_test_err_std",
-                                                             "b_mean": "Rand_test_err_mean", "b_std": "Rand_test_err_std"})
-save_table(table17, out, "fig17_top_worsened_vs_random",
-           f"{bench}: test error (%) of dense models on 40% subsamples with the top-1% worsened (TW) or 1% random examples")
-display(table17)
-fig17
+if not sub:   # App. K.2 runs where the paper ran it (ResNet-20, VGG-16 on CIFAR-10) and on the embedded benches
+    table17 = None
+    print(f"App. K.2 is not run on {bench}: the paper ran it on {', '.join(K2_BENCHES)} only (and embedded benches, as an extra).")
+else:
+    if B.name not in K2_BENCHES: print(f"{bench}: App. K.2 is an extra here (the paper ran it on {', '.join(K2_BENCHES)}).")
+    kd = dependent_frame(sub, store, traj)
+    fig17, axes = plt.subplots(1, len(noise_levels), figsize=(5.6 * len(noise_levels), 3.8), squeeze=False)
+    t17 = []
+    for ax, p in zip(axes[0], noise_levels):
+        d = kd[kd.noise == p]
+        t = paired_by_level(d[d.kind == "TW"], d[d.kind == "Rand"]).assign(noise=p)
+        t17.append(t)
+        band = improving_range(traj[traj.noise == p])
+        if band: ax.axvspan(band[0] * 1.08, band[1] / 1.08, color="C2", alpha=0.15, lw=0, label="pruning improves")
+        ax.errorbar(t.weights_remaining, t.diff_mean, t.diff_std.fillna(0), fmt="-o", ms=4, capsize=2, label="TW − Rand")
+        ax.axhline(0, color="k", lw=0.6)
+        pct_axis(ax); ax.set_xlabel("% weights remaining at selection")
+        ax.set_ylabel("test error difference (points)"); ax.set_title(f"{p:.0%} noise", fontsize=10); ax.legend(fontsize=8)
+    fig17.suptitle(f"Fig. 17 — {bench}: top-worsened (TW)\nvs random (Rand) subsamples", fontsize=10); fig17.tight_layout()
+    save_figure(fig17, out, "fig17_top_worsened_vs_random")
+    table17 = pd.concat(t17, ignore_index=True).rename(columns={"a_mean": "TW_test_err_mean", "a_std": "TW_test_err_std",
+                                                                 "b_mean": "Rand_test_err_mean", "b_std": "Rand_test_err_std"})
+    save_table(table17, out, "fig17_top_worsened_vs_random",
+               f"{bench}: test error (%) of dense models on 40% subsamples with the top-1% worsened (TW) or 1% random examples")
+    display(table17)
+    display(fig17)
 
 # %% [markdown]
 # ## What this bench shows
 
 # %%
 lines = []
-for p in noise_levels:
+for p in (noise_levels if table17 is not None else []):
     t = table17[table17.noise == p]
     band = improving_range(traj[traj.noise == p])
     inside = t[(t.weights_remaining <= band[0]) & (t.weights_remaining >= band[1])] if band else t.iloc[:0]

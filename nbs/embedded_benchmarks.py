@@ -17,96 +17,175 @@
 # # Embedded benchmarks: calibration, and the paper's claims on a CPU
 #
 # > Which embedded benchmark shows the paper's effects in CPU minutes, how it was chosen, and — claim by claim, 3
-# > seeds — what it shows. Not exported: this notebook documents `pruning_repro.config`'s `lenet_fashion` entry.
+# > seeds — what it shows. Not exported: this notebook documents `pruning_repro.config`'s `lenet_fashion_e60_l5`
+# > entry (issue 22) and its predecessor `lenet_fashion` (issue 5).
 #
 # Most users first run `make reproduce`, which runs every section notebook on the default embedded bench. It must
-# (a) need no download, (b) finish within about 20 minutes on 2 CPU cores, and (c) sit in the paper's regime, so that
-# the claims C1–C6 of the design can be seen under the paper's match rule with 3 seeds fixed in advance (0, 1, 2).
+# need no download, and it must sit **in the paper's regime**, so that what `REPORT.md` decides is the paper's effect
+# and not an artefact of a bench the paper never ran. Issue 22 made the regime measurable, on the committed run:
 #
-# **The regime.** The paper's effects under label noise (§4) need a dense model that *memorizes* the noisy labels
-# (near-zero training loss on them) and an IMP trajectory that reaches sparsities where the pruned model no longer
-# can. Without noise (§3), the effect is "better training": pruning's extra retraining lowers the training loss.
+# * **(a)** the dense model has memorized its noisy labels: noisy-partition train loss ≤ 0.6 (the paper's LeNet
+#   0.46–0.59, Table 11; VGG-16 0.06–0.27);
+# * **(b)** at every noise level the validation optimum is neither the dense model nor the last level, and keeps
+#   ≥ 1% of the weights (the paper's LeNet range, Table 4: 80–1.4%);
+# * **(c)** Fig. 3's shape: between dense and the optimum no level's mean test error exceeds dense's by more than
+#   dense's std;
+# * **(d)** without noise the optimum beats dense by the paper's match rule;
+# * **(e)** every claim of `report.CLAIMS` holds, each with its margin;
+# * **(f)** `make reproduce` on a fresh 2-core machine within 60 minutes.
+#
+# The levers: training-set size, LeNet width, epochs per level, fraction pruned per level, levels, noise levels (0%
+# and 15% required), seeds (3, fixed before any result: 0, 1, 2).
 
 # %%
+import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
 from pruning_repro.config import get_bench
-from pruning_repro.report import claims
+from pruning_repro.report import claims, regime
 
 ROOT = Path.cwd() if (Path.cwd() / "bench").is_dir() else Path.cwd().parent     # run from nbs/ or the checkout
+sys.path.insert(0, str(ROOT))
+from bench.calibrate import CANDIDATES
+
 CAL = ROOT / "bench" / "results" / "calibration.csv"
-FIG = ROOT / "figures" / "lenet_fashion"
+BENCH = "lenet_fashion_e60_l5"
+FIG = ROOT / "figures" / BENCH
 
 # %% [markdown]
 # ## What was tried
 #
-# **Earlier probes** (`../shared/notes/embedded-probes.md`, one seed, the paper's LeNet recipe: Adam 1.2e-3, 60
-# epochs per level, batch 128, 20% per level, LR / weight rewinding):
+# **Earlier probes** (one seed, the paper's LeNet recipe: Adam 1.2e-3, 60 epochs per level, batch 128, 20% per
+# level): MNIST-1D with LeNet-300-100 gains nothing at 15% noise (39.4 → 39.4; an MLP cannot fit MNIST-1D's shifts);
+# Fashion-MNIST on 10k / 20k training images memorizes the noise only partly in 60 epochs (the table in
+# `00_config`).
 #
-# | data | noise | algorithm | dense test | best test (weights) | verdict |
-# |---|---|---|---|---|---|
-# | MNIST-1D, 9k train, MLP | 0% | LR | 24.7 | 23.5 (32.8%) | small gain |
-# | MNIST-1D, 9k train, MLP | 15% | LR | 39.4 | 39.4 (80%) | no gain: an MLP cannot fit MNIST-1D's shifts, far from the regime |
-# | MNIST-1D, 9k train, MLP | 15% | WR | 39.4 | 35.7 (10.7%), not picked by validation | — |
-# | MNIST-1D, 9k train, MLP | 30% / 60% | LR | 51.2 / 72.6 | 52.1 / 73.4 | no gain |
-# | Fashion-MNIST, 20k train | 15% | LR | 22.5 | 20.8 (32.8%, val-selected) | gain, but the noisy/original gap opens only below 5% weights |
-# | Fashion-MNIST, 20k train | 15% | WR | 22.5 | 21.1 (16.8%, val-selected) | — |
-#
-# and single-seed probes of the 60-epoch recipe on Fashion-MNIST subsamples (5k / 10k / 20k training images; the
-# table in `00_config`): only the 5k subsample memorizes the noise within 60 epochs, and the regularization regime
-# appears only below ~1% of the weights, so IMP must reach 0.3%.
-#
-# **Candidates with 3 seeds** (`python -m bench.calibrate <candidate> --store <store>`: IMP with LR rewinding,
-# weight rewinding (WR) and extended dense training (EDT) at every noise level; optimal = lowest validation error;
-# `verdict_vs_dense` / `verdict_vs_lr` are the paper's match rule):
+# **Candidates** (`python -m bench.calibrate <candidate> --store <store>`, rows in `bench/results/calibration.csv`;
+# every candidate tried, those that failed too): IMP with LR rewinding (and, for the first ones, weight rewinding
+# and EDT) at each noise level; optimal = lowest seed-mean validation error; `verdict_vs_dense` is the paper's match
+# rule. `optimal_level`, `largest_rise` (c, points) and `dense_noisy_err` were added to the table with issue 22.
 
 # %%
 cal = pd.read_csv(CAL)
-cols = ["candidate", "algorithm", "noise", "dense_test_err", "optimal_test_err", "verdict_vs_dense",
-        "optimal_weights_remaining", "diff_vs_lr", "verdict_vs_lr", "optimal_noisy_loss", "optimal_original_loss",
-        "seconds_per_run"]
-cal[cols]
+cols = ["candidate", "algorithm", "noise", "n_seeds", "dense_test_err", "optimal_test_err", "diff_vs_dense",
+        "verdict_vs_dense", "optimal_weights_remaining", "dense_noisy_loss", "dense_noisy_err", "optimal_noisy_loss",
+        "optimal_level", "largest_rise", "dense_std", "seconds_per_run"]
+cal[[c for c in cols if c in cal]]
+
 
 # %% [markdown]
-# Reading the table:
+# ## The frontier: cost against the regime
 #
-# * `fashion5k_e60_f20_L26` — the paper's LeNet recipe on 5k Fashion-MNIST (now bench `lenet_fashion_e60`): every
-#   effect measured shows (C1 at 15/30/60%, C3, WR ≫ LR, EDT worse under noise), but a trajectory is 27 levels × 60
-#   epochs (≈ 220 s of one core): the whole study would take hours on 2 cores. Its WR/EDT cells at 15% and 60% were
-#   not trained.
-# * `fashion5k_e20_f50_L9` — 20 epochs per level and 50% pruned per level (9 levels to 0.2%): ≈ 21 s per trajectory,
-#   10× cheaper. At 30% and 60% noise the optimum beats dense clearly, noisy loss ends far above original loss, WR
-#   beats LR, EDT is worse than LR; without noise EDT matches LR. At **15% noise LR rewinding gains nothing**: in 20
-#   epochs the dense model has not memorized the noisy labels (noisy loss 1.44), so there is nothing for pruning to
-#   undo — validation picks the dense model on every seed.
-# * `fashion2500_e40_f50_L9` — the same number of steps on half the examples, so twice the passes over each: the
-#   dense model now memorizes the noise (15%: noisy loss 0.07), yet at 15% LR rewinding still gains nothing (22.64 →
-#   22.66), test errors are higher throughout, and EDT at 0% noise no longer differs from LR. Not better.
-#
-# **Chosen:** `fashion5k_e20_f50_L9` as `lenet_fashion`, at noise levels **0, 30% and 60%**. The 15% level is left
-# out of the default reproduction for time (each noise level costs a quarter of the study) and because on these
-# settings it does not show C1 — as measured above, and said here rather than hidden. The 60-epoch recipe stays
-# available as `lenet_fashion_e60` (all four noise levels) for anyone with the hours.
+# Per candidate (LR rewinding rows): the targets (a), (b), (d) it meets on its calibration seeds, against the
+# estimated wall time of the whole study on 2 cores — the epochs of every run of every section and their
+# retrainings (`sweep.study_cost`, at 0% and the two highest noise levels calibrated: three, as every default), at
+# the candidate's measured seconds per epoch (measured while other work shared the machine: an upper bound), with
+# the 20% the notebooks, evaluation and EL2N scoring added in the first reproduction (24.5 min measured for 17.4k
+# epochs of `lenet_fashion`).
 
 # %%
-b = get_bench("lenet_fashion")
-display(Markdown(f"`lenet_fashion`: {b.description}. Data {b.data}; training {b.train}; pruning {b.prune}; noise "
+def _mean(x):
+    return float(str(x).split("±")[0]) if isinstance(x, str) and x else np.nan
+
+def targets(rows):
+    "Targets (a), (b), (d) of one candidate's LR-rewinding rows; None where a row does not say."
+    noisy, zero = rows[rows.noise > 0], rows[rows.noise == 0]
+    b = candidate_of(rows.candidate.iloc[0])
+    last = 100 * (1 - b.prune.fraction) ** b.prune.levels
+    w = rows.optimal_weights_remaining.map(_mean)
+    return {"a": bool((noisy.dense_noisy_loss.map(_mean) <= 0.6).all()) if len(noisy) else None,
+            "b": bool(((w < 99.9) & (w > last * 1.001) & (w >= 1.0)).all()),
+            "d": bool(((zero.verdict_vs_dense == "differ") & (zero.diff_vs_dense < 0)).all()) if len(zero) else None}
+
+def candidate_of(name):
+    from bench.calibrate import candidate_bench
+    return candidate_bench(name)
+
+def study_minutes(name, noise_levels, seconds_per_run):
+    "Estimated wall minutes of `make reproduce` for a candidate: study epochs × measured s/epoch × 1.2 / 2 cores."
+    import tempfile
+    from dataclasses import replace
+    from pruning_repro.store import Store
+    from pruning_repro.sweep import study_cost, study_runs
+    b = replace(candidate_of(name), noise_levels=tuple(noise_levels))
+    epochs = study_cost(study_runs(b), Store(tempfile.mkdtemp()))["epochs"]
+    L, noisy = b.prune.levels, sum(p > 0 for p in noise_levels)
+    epochs += (2 * L * 3 * 0.8 + (L + 1) * 3 * noisy * 0.8 + 2 * L * 3 * 0.4) * b.train.epochs   # App. D, E, K
+    per_epoch = seconds_per_run / ((L + 1) * b.train.epochs)
+    return epochs * per_epoch * 1.2 / 2 / 60
+
+lr = cal[cal.algorithm == "LR rewinding"]
+front = []
+for name, rows in lr.groupby("candidate", sort=False):
+    if name not in CANDIDATES: continue
+    t = targets(rows)
+    front.append({"candidate": name, "n_seeds": int(rows.n_seeds.max()), "noise": tuple(sorted(rows.noise)),
+                  **t, "met": sum(bool(v) for v in t.values()),
+                  "minutes": study_minutes(name, [0.0] + sorted(rows.noise[rows.noise > 0])[-2:],
+                                           float(rows.seconds_per_run.iloc[0]))})
+front = pd.DataFrame(front)
+front
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 4))
+ax.axvline(60, color="k", lw=0.8, ls="--"); ax.text(62, 0.1, "target (f): 60 min", fontsize=8)
+for r in front.itertuples():
+    ax.scatter(r.minutes, r.met, s=30 + 20 * r.n_seeds, color="C3" if r.candidate == "fashion5k_w1_e60_f20_L5" else "C0")
+    ax.annotate(r.candidate, (r.minutes, r.met), fontsize=7, xytext=(4, 3), textcoords="offset points")
+ax.set_xscale("log"); ax.set_xlabel("estimated `make reproduce` wall time on 2 cores (min)")
+ax.set_ylabel("regime targets met of (a) (b) (d)"); ax.set_yticks([0, 1, 2, 3])
+ax.set_title("Embedded candidates: cost vs the paper's regime (red: chosen)", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# Reading the table and the frontier:
+#
+# * The **first bench** (`fashion5k_e20_f50_L9`, registered as `lenet_fashion`): 20 epochs per level do not let the
+#   dense model memorize the noise (noisy loss 1.44–1.57: fails (a)); its noisy optima sit at the last level (0.2–0.4%
+#   weights: fails (b)), and at 15% it gains nothing. The effects it shows at 30/60% undo memorization that IMP's own
+#   extra training introduced.
+# * The **paper's recipe on 5k images** (`fashion5k_e60_f20_L26`) meets (a) and shows C1 at 15% (−1.85, differ, at
+#   64–80% weights) — but at 30/60% its optima are at 0.3% weights (fails (b)), and it costs 3.5–4.5 hours.
+# * **Half width** (`fashion5k_w05_…`) is cheaper per level but on 3 seeds nothing differs from dense (the dense
+#   test error varies by 0.9–1.5 points between seeds), and at 15% the optimum is dense. **40 epochs** (`…_e40_…`) do
+#   not memorize 15% noise (dense noisy loss 0.77). **MNIST-1D** rises in test error between dense and the sparse
+#   optimum (a double-descent bump: fails (c)).
+# * **Chosen: `fashion5k_w1_e60_f20_L5`** = `lenet_fashion_e60_l5`: the paper's LeNet-300-100 and its recipe (60
+#   epochs, 20% per level), 5 levels (to 32.8%), noise **0, 10, 15%**. On the calibration's 3 seeds it meets (a)
+#   (dense noisy loss 0.10 / 0.21) and (b) (optima at 64%), (c) holds, and the optimum beats dense at 10% (−0.32) and
+#   15% (−0.85) by the match rule; at 0% it matches (−0.36 ± 0.74: fails (d)). 5% noise gains nothing (−0.00, match),
+#   which is why the grid is 0/10/15 — said here, not hidden. The levels stop at 32.8% because each level costs
+#   about 9 minutes of the study: 6 levels (26%) would take ~52 min, 8 levels ~68 min.
+#
+# **What no candidate within (f) reaches: the regularization regime.** On 5,000 examples LeNet keeps memorizing
+# the noisy labels down to a few % of its weights (noisy loss 0.28 at 2.8% for half width, 0.00 at every optimum
+# above), so the noisy optimum's gain is "better training", and §4's widened noisy − original gap (C3) cannot show;
+# where the gap does open (below ~1% weights, `fashion5k_e60_f20_L26` at 30/60%), the optimum sits at the last
+# level. The study that reaches it in the paper's range needs more data (20k images: 4× the epochs) or 26 levels
+# (3.5–4.5 h) — `lenet_fashion_e60` is registered for whoever has the hours.
+
+# %%
+b = get_bench(BENCH)
+display(Markdown(f"`{BENCH}`: {b.description}. Data {b.data}; training {b.train}; pruning {b.prune}; noise "
                  f"levels {b.noise_levels}; EL2N from {b.el2n_models} models × {b.el2n_fraction:.0%} of training."))
 
 # %% [markdown]
-# ## The claims on the calibrated bench (3 seeds: 0, 1, 2)
+# ## The committed run: regime and claims (3 seeds: 0, 1, 2)
 #
-# `make reproduce` (= `pruning-repro reproduce --bench lenet_fashion`; measured on this 2-core CPU with an empty run
-# store: 816 s, i.e. 13.6 minutes, for 399 runs, 162 retrainings and the 11 notebooks) wrote `figures/lenet_fashion/` and its
-# `REPORT.md`; the table below is `pruning_repro.report.claims` on those files (the rules are in `16_report`).
+# `make reproduce` (= `pruning-repro reproduce --bench lenet_fashion_e60_l5`) wrote `figures/lenet_fashion_e60_l5/`
+# and its `REPORT.md`; below, `report.regime` and `report.claims` on those files (the rules, with the paper's
+# sentences, are in `16_report`; the wall time and what reproduces are in the README).
 
 # %%
 if FIG.is_dir():
+    display(regime(FIG))
     c = claims(FIG)
-    display(c[["claim", "statement", "status", "evidence"]])
+    display(c[["claim", "status", "margin", "statement"]])
 else:
     print(f"{FIG} does not exist: run `make reproduce` first")
 
@@ -124,47 +203,40 @@ def show(*names):
 # %% [markdown]
 # ### C1 — with label noise the optimally sparse model beats dense, more so at higher noise (Fig. 3, Table 6)
 #
-# ![fig03_test_error_vs_sparsity.png](../figures/lenet_fashion/fig03_test_error_vs_sparsity.png)
+# ![fig03_test_error_vs_sparsity.png](../figures/lenet_fashion_e60_l5/fig03_test_error_vs_sparsity.png)
 
 # %%
 show("table06_dense_vs_optimal_test_error.md")
 
 # %% [markdown]
-# ### C2 — without noise EDT matches pruning, with noise EDT is worse (Fig. 6, Table 5)
+# ### C3 — the noisy − original loss gap at the optimum against dense's (Fig. 4, Table 11)
 #
-# ![fig06_edt_vs_pruning.png](../figures/lenet_fashion/fig06_edt_vs_pruning.png)
-
-# %%
-show("table05_edt_vs_pruning.md")
-
-# %% [markdown]
-# ### C3 — at the optimum, noisy examples' loss rises far above original examples' (Fig. 4, Table 11)
-#
-# ![fig04_train_loss_noisy_vs_original.png](../figures/lenet_fashion/fig04_train_loss_noisy_vs_original.png)
+# ![fig04_train_loss_noisy_vs_original.png](../figures/lenet_fashion_e60_l5/fig04_train_loss_noisy_vs_original.png)
 
 # %%
 show("table11_partition_loss.md")
 
 # %% [markdown]
-# ### C4 — low sparsity lowers training loss, high sparsity raises it (App. L, Fig. 18)
+# ### C2, C5 — extended dense training and width down-scaling against pruning (Fig. 6, 7, Tables 5, 7, 3)
 #
-# ![fig18_subgroups_pruning.png](../figures/lenet_fashion/fig18_subgroups_pruning.png)
+# ![fig06_edt_vs_pruning.png](../figures/lenet_fashion_e60_l5/fig06_edt_vs_pruning.png)
+# ![fig07_wd_vs_pruning.png](../figures/lenet_fashion_e60_l5/fig07_wd_vs_pruning.png)
+
+# %%
+show("table05_edt_vs_pruning.md", "table07_wd_vs_pruning.md", "table03_jaccard_pruning_vs_width.md")
+
+# %% [markdown]
+# ### C4 — subgroup training loss at low and high sparsity (App. L, Fig. 18)
+#
+# ![fig18_subgroups_pruning.png](../figures/lenet_fashion_e60_l5/fig18_subgroups_pruning.png)
 
 # %%
 show("tableL_subgroup_loss_change.md")
 
 # %% [markdown]
-# ### C5 — width down-scaling regularizes like pruning under noise; affected sets overlap above chance (Fig. 7, Tables 7, 3)
+# ### C6 — weight rewinding against LR rewinding (Fig. 14, Table 9)
 #
-# ![fig07_wd_vs_pruning.png](../figures/lenet_fashion/fig07_wd_vs_pruning.png)
-
-# %%
-show("table07_wd_vs_pruning.md", "table03_jaccard_pruning_vs_width.md")
-
-# %% [markdown]
-# ### C6 — weight rewinding mitigates noise better than LR rewinding (Fig. 14, Table 9)
-#
-# ![fig14_weight_vs_lr_rewinding.png](../figures/lenet_fashion/fig14_weight_vs_lr_rewinding.png)
+# ![fig14_weight_vs_lr_rewinding.png](../figures/lenet_fashion_e60_l5/fig14_weight_vs_lr_rewinding.png)
 
 # %%
 show("table09_weight_rewinding.md")

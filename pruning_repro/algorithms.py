@@ -90,13 +90,15 @@ def paper_values(family: str, noise: float, names=None) -> pd.DataFrame:
 
 def versus_table(frames: dict, names, noise_levels, family: str, reference: str = "LR rewinding") -> pd.DataFrame:
     """Per noise level, the optimal test error of each algorithm in `names` (`analysis.algorithm_table`) with the
-    match rule against `reference`, the dense model's test error and the paper's value for `family`."""
+    match rule against `reference` and against the dense models (`dense_diff_*`), the dense model's test error and
+    the paper's value for `family`."""
     from pruning_repro.analysis import algorithm_table
     rows = []
     for p in noise_levels:
-        t = algorithm_table({n: frames[n][frames[n].noise == p] for n in names}, reference=reference)
         ref = frames[reference]
-        dense = 100 * ref[(ref.noise == p) & (ref.level == 0)].test_err.mean()
+        d = ref[(ref.noise == p) & (ref.level == 0)]
+        t = algorithm_table({n: frames[n][frames[n].noise == p] for n in names}, reference=reference, dense=d)
+        dense = 100 * d.test_err.mean()
         rows.append(t.merge(paper_values(family, p, names), on="algorithm", how="left")
                     .assign(noise=p, dense_test_err=dense))
     t = pd.concat(rows, ignore_index=True)

@@ -27,11 +27,11 @@ def trajectories(results: dict, specs: dict) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     return out.sort_values(["noise", "seed", "level"]).reset_index(drop=True)
 
-def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "noisy_loss", "original_loss"),
-              by=("noise", "level")) -> pd.DataFrame:
-    "Mean and std over seeds of `metrics`, per (noise, level), with the mean % weights remaining."
+def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "noisy_loss", "original_loss",
+                                         "noisy_err"), by=("noise", "level")) -> pd.DataFrame:
+    "Mean and std over seeds of `metrics` (those `df` has), per (noise, level), with the mean % weights remaining."
     g = df.groupby(list(by))
-    out = g[list(metrics)].agg(["mean", "std"])
+    out = g[[m for m in metrics if m in df]].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     out["weights_remaining"] = g["weights_remaining"].mean()
     if "epochs_total" in df: out["epochs_total"] = g["epochs_total"].mean()
@@ -103,6 +103,11 @@ def partition_table(df: pd.DataFrame) -> pd.DataFrame:
             a, b = d[f"{part}_loss"].to_numpy(), o[f"{part}_loss"].to_numpy()
             rows.append({"noise": p, "partition": part.capitalize(), **stats("dense", a), **stats("sparse", b),
                          **comparison(b, a), **stats("weights_remaining", o.weights_remaining), "n_seeds": len(a)})
+        # §4: "the gap between the average training loss ... on original versus noisy examples widens beyond the
+        # dense model": the per-seed gap noisy − original, dense and at the optimum, paired by seed
+        a = d.noisy_loss.to_numpy() - d.original_loss.to_numpy(); b = o.noisy_loss.to_numpy() - o.original_loss.to_numpy()
+        rows.append({"noise": p, "partition": "Gap", **stats("dense", a), **stats("sparse", b), **comparison(b, a),
+                     **stats("weights_remaining", o.weights_remaining), "n_seeds": len(a)})
     return pd.DataFrame(rows)
 
 def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +118,8 @@ def generalization_table(df: pd.DataFrame) -> pd.DataFrame:
         d, o = dense[dense.noise == p].sort_values("seed"), best[best.noise == p].sort_values("seed")
         rows.append({"noise": p, **stats("dense_test_err", d.test_err, 100), **stats("sparse_test_err", o.test_err, 100),
                      **comparison(o.test_err.to_numpy(), d.test_err.to_numpy(), 100),
-                     **stats("optimal_weights_remaining", o.weights_remaining), "n_seeds": len(d)})
+                     **stats("optimal_weights_remaining", o.weights_remaining), "n_seeds": len(d),
+                     "optimal_level": int(o.level.iloc[0]), "last_level": int(df[df.noise == p].level.max())})
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_analysis.ipynb #a6b41c91
@@ -183,12 +189,18 @@ def study_subgroup_deltas(specs: dict, store, scores: dict, which: str = "optima
 # %% ../nbs/10_analysis.ipynb #d497fb65
 def subgroup_extremes(frame: pd.DataFrame, by=(), fraction: float = 0.2) -> pd.DataFrame:
     """Per `by` group of a subgroup-delta frame (columns subgroup, delta, one row per seed and subgroup): the mean
-    delta over all subgroups (`mean_delta`), over the top `fraction` of EL2N subgroups (`top_delta`) and the bottom."""
+    delta over all subgroups (`mean_delta`), over the top `fraction` of EL2N subgroups (`top_delta`) and over the
+    rest (`bottom_delta`), and the counts of subgroups lower / higher / matching-or-lower (see above)."""
+    cols = ["mean_delta", "top_delta", "bottom_delta", "n_subgroups", "n_lower", "n_higher", "n_match_or_lower"]
     def one(g):
-        d = g.groupby("subgroup").delta.mean()
+        by_sub = g.groupby("subgroup").delta
+        d, s = by_sub.mean(), by_sub.std().fillna(0.0)
         k = max(1, int(round(fraction * len(d))))
-        return pd.Series({"mean_delta": d.mean(), "top_delta": d.iloc[-k:].mean(), "bottom_delta": d.iloc[:k].mean()})
-    if not by: return one(frame).to_frame().T if len(frame) else pd.DataFrame(columns=["mean_delta", "top_delta", "bottom_delta"])
+        return pd.Series({"mean_delta": d.mean(), "top_delta": d.iloc[-k:].mean(),
+                          "bottom_delta": d.iloc[:-k].mean() if len(d) > k else float("nan"),
+                          "n_subgroups": len(d), "n_lower": int((d < 0).sum()), "n_higher": int((d > 0).sum()),
+                          "n_match_or_lower": int(((d < s) | (d <= 0)).sum())})
+    if not by: return one(frame).to_frame().T if len(frame) else pd.DataFrame(columns=cols)
     return frame.groupby(list(by)).apply(one, include_groups=False).reset_index()
 
 # %% ../nbs/10_analysis.ipynb #ee1963e7
@@ -253,11 +265,13 @@ def top_fraction(values, fraction: float = 0.1) -> np.ndarray:
     return np.argsort(-np.asarray(values, dtype=float), kind="stable")[:k]
 
 # %% ../nbs/10_analysis.ipynb #3c9fbdb1
-def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = None) -> pd.DataFrame:
+def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = None,
+                    dense: pd.DataFrame | None = None) -> pd.DataFrame:
     """Optimal test error per algorithm. `frames` maps an algorithm name to its long frame (columns seed, val_err,
     test_err, weights_remaining and optionally epochs_total) at one noise level; rows of one seed are one family of
     models, indexed by `level` (or by `width` for width down-scaling). The optimal member is chosen once on the
-    seed-averaged validation curve (`optimal_rows`), and every seed's model at it is reported."""
+    seed-averaged validation curve (`optimal_rows`), and every seed's model at it is reported. With `dense` (the
+    dense models, columns seed and test_err) each optimum is also compared with them (`dense_diff_*`)."""
     reference = reference or next(iter(frames))
     def best_of(df):
         key = "width" if "width" in df else "level"
@@ -271,9 +285,11 @@ def algorithm_table(frames: dict[str, pd.DataFrame], reference: str | None = Non
         e0 = frames[k].epochs_total.min() if "epochs_total" in frames[k] else np.nan
         time = stats("training_time", b.epochs_total / e0) if "epochs_total" in b else \
             {"training_time_mean": np.nan, "training_time_std": np.nan}
+        vs_dense = {} if dense is None else {f"dense_{n}": v for n, v in comparison(
+            b.test_err.to_numpy(), dense.sort_values("seed").test_err.to_numpy(), 100).items()}
         rows.append({"algorithm": k, **stats("optimal_test_err", b.test_err, 100),
                      **stats("optimal_weights_remaining", b.weights_remaining), **time, "reference": reference, **c,
-                     "n_seeds": len(b)})
+                     "n_seeds": len(b), **vs_dense})
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_analysis.ipynb #5db43e28

@@ -54,11 +54,14 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     out_dir = figures_folder(figures, bench, scale, precision)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp, final = out_dir / f".{section}.{os.getpid()}.running.ipynb", out_dir / f"{section}.ipynb"
-    params = dict(bench=bench, scale=scale, seeds=list(seeds), figures_dir=str(Path(figures).resolve()),
+    # the folder as the user named it (relative to this directory, where the kernel runs): an executed notebook is a
+    # page of the docs and carries no machine path of its own
+    params = dict(bench=bench, scale=scale, seeds=list(seeds), figures_dir=str(figures),
                   workers=workers, store_dir=store, precision=precision)
     if given is not None: params["noise_levels"] = list(given)   # else the notebook's default
     try:
-        pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True)
+        pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True,
+                            cwd=os.getcwd())
     except BaseException:
         if tmp.exists(): tmp.replace(out_dir / f"{section}.failed.ipynb")
         raise

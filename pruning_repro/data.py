@@ -24,7 +24,7 @@ from .noise import add_label_noise
 # %% auto #0
 __all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'CLASS_NAMES', 'DATASETS', 'IMAGENET_CROP', 'IMAGENET_RESIZE', 'DataMissing',
            'DataError', 'data_root', 'cache_dir', 'DataInfo', 'register_dataset', 'data_info', 'split_sizes',
-           'load_raw', 'crop_flip_params', 'apply_crop_flip', 'crop_flip', 'shard_bounds', 'TensorSplit',
+           'load_raw', 'crop_flip_params', 'black_fill', 'apply_crop_flip', 'crop_flip', 'shard_bounds', 'TensorSplit',
            'loader_workers', 'decode_rgb', 'rrc_params', 'aug_draws', 'train_view', 'eval_view', 'load_batch',
            'read_batch', 'decode_on', 'ImageFolderSplit', 'Data', 'load_data', 'check_available', 'write_cifar',
            'write_idx', 'write_imagefolder']
@@ -261,10 +261,18 @@ def crop_flip_params(n: int, generator: torch.Generator | None = None, device="c
     if torch.device(device).type == "cuda": return params.pin_memory().to(device, non_blocking=True)
     return params.to(device)
 
-def apply_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4) -> torch.Tensor:
-    "Crop and flip a batch `x` (N, C, H, W) as `params` (3, N) say, on `x`'s device."
+def black_fill(info) -> torch.Tensor:
+    "The value of a black pixel after normalisation, per channel: −mean / std (the padding of a random crop)."
+    return -torch.tensor(info.mean, dtype=torch.float32) / torch.tensor(info.std, dtype=torch.float32)
+
+def apply_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4, fill: torch.Tensor | None = None) -> torch.Tensor:
+    "Crop and flip a batch `x` (N, C, H, W) as `params` (3, N) say, on `x`'s device; padding `fill` per channel (or 0)."
     n, c, h, w = x.shape
     xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    if fill is not None:   # the border takes the fill value of its channel; the image is unchanged
+        border = torch.ones(1, 1, h + 2 * pad, w + 2 * pad, dtype=torch.bool, device=x.device)
+        border[..., pad:pad + h, pad:pad + w] = False
+        xp = torch.where(border, fill.to(x.device, x.dtype).view(1, c, 1, 1), xp)
     dev = x.device
     dy, dx, flip = params[0], params[1], params[2].bool()
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
@@ -274,9 +282,10 @@ def apply_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4) -> torc
     return xp[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
               rows[:, None, :, None], cols[:, None, None, :]]
 
-def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
-    "Random `pad`-pixel crop and horizontal flip of a batch `x` (N, C, H, W), on its device."
-    return apply_crop_flip(x, crop_flip_params(len(x), generator, x.device, pad), pad)
+def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4,
+              fill: torch.Tensor | None = None) -> torch.Tensor:
+    "Random `pad`-pixel crop and horizontal flip of a batch `x` (N, C, H, W), on its device, padded with `fill`."
+    return apply_crop_flip(x, crop_flip_params(len(x), generator, x.device, pad), pad, fill)
 
 # %% ../nbs/01_data.ipynb #bfa30374
 def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
@@ -291,6 +300,7 @@ class TensorSplit:
     y: torch.Tensor
     ids: torch.Tensor
     augment: bool = False
+    fill: torch.Tensor | None = None    # the padding of an augmented crop, per channel (black: `black_fill`)
 
     def __len__(self): return self.y.numel()
 
@@ -313,7 +323,7 @@ class TensorSplit:
             lo, hi = shard_bounds(len(idx), *shard) if shard is not None else (0, len(idx))
             idx = idx[lo:hi]
             xb = self.x[idx]
-            if aug: xb = apply_crop_flip(xb, params[:, lo:hi])
+            if aug: xb = apply_crop_flip(xb, params[:, lo:hi], fill=self.fill)
             yield xb, self.y[idx], idx
 
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
@@ -327,7 +337,8 @@ class TensorSplit:
         return self.x[torch.as_tensor(positions, device=self.x.device)].cpu()
 
     def to(self, device) -> "TensorSplit":
-        return TensorSplit(self.x.to(device), self.y.to(device), self.ids, self.augment)
+        return TensorSplit(self.x.to(device), self.y.to(device), self.ids, self.augment,
+                           None if self.fill is None else self.fill.to(device))
 
 # %% ../nbs/01_data.ipynb #5bde6251
 import math
@@ -616,7 +627,8 @@ def load_data(spec: DataSpec, seed: int, device: str | torch.device = "cpu") -> 
     if spec.exclude_ids:   # leave examples out *after* the noise is drawn: the others keep their labels
         keep = ~torch.isin(train_rows, torch.tensor(spec.exclude_ids, dtype=train_rows.dtype))
         train_rows, noisy_y, mask, clean = train_rows[keep], noisy_y[keep], mask[keep], clean[keep]
-    d = Data(TensorSplit(xtr[train_rows], noisy_y, train_rows, spec.augment),
+    fill = black_fill(info) if spec.augment and spec.crop_fill == "black" else None   # 'mean': 0 after normalising
+    d = Data(TensorSplit(xtr[train_rows], noisy_y, train_rows, spec.augment, fill),
              TensorSplit(xtr[val_rows], ytr[val_rows], val_rows), TensorSplit(xte[test_rows], yte[test_rows], test_rows),
              clean, mask, info)
     return d.to(device)

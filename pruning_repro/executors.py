@@ -255,7 +255,7 @@ class SlurmRun(submitit.helpers.Checkpointable):
 
 def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, progress, runtime) -> None:
     import logging
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     from pruning_repro.imp import _terminating_on_sigterm
     from pruning_repro.train import Runtime, _progress_enabled
     logging.getLogger("submitit").setLevel(logging.ERROR)   # without accounting every poll warns about sacct

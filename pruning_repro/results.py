@@ -46,14 +46,16 @@ def dependent_frame(runs: dict, store, traj=None):
     return df
 
 def equalized_models(b, noise_levels, seeds, store) -> pd.DataFrame:
-    """One row per model of the equalized comparison (`algorithm` 'one-shot' or 'WS (equalized)'; k = 0 is the dense
-    model for one-shot): noise, seed, k, spec, the level holding it, test and validation error, % weights remaining."""
+    """One row per model of the equalized comparison (`algorithm` 'one-shot' or 'WS (equalized)'): noise, seed, k,
+    spec, the level holding it, test and validation error, % weights remaining. Every model trains for the same two
+    cycles, k = 0 of one-shot too: the full-size model trained for a second cycle (the equalized width-1 model, i.e.
+    EDT's level 1), not the dense model of one cycle."""
     rows = []
     for p in noise_levels:
         for s in seeds:
-            dense = b.run_spec(p, s)
-            d = store.results(dense).iloc[0]
-            rows.append(dict(algorithm="one-shot", noise=p, seed=s, k=0, spec=dense, level=0, test_err=d.test_err,
+            full = next(iter(width_specs(b, p, s, equalized=True).values()))     # k = 0: width 1, two cycles
+            d = store.results(full).iloc[-1]
+            rows.append(dict(algorithm="one-shot", noise=p, seed=s, k=0, spec=full, level=1, test_err=d.test_err,
                              val_err=d.val_err, weights_remaining=100.0))
             for k, spec in enumerate(oneshot_runs(b, p, s).values(), start=1):
                 r = store.results(spec).iloc[-1]

@@ -167,3 +167,30 @@ def test_width_sequence_spans_the_pruning_range():
 def test_embedded_bench_labels_the_paper_numbers_as_a_reference():
     assert "reference" in get_bench("lenet_fashion").paper_label and "MNIST" in get_bench("lenet_fashion").paper_label
     assert get_bench("lenet_mnist").paper_label == "M-LeNet"
+
+
+# issue 22: CIFAR crops pad with black (OpenLTH pads the raw image before normalising), as a spec field whose
+# absence means the old padding, so runs stored before keep their hashes
+def test_cifar_crops_pad_black_and_old_runs_keep_their_hash():
+    from pruning_repro.data import TensorSplit, black_fill
+    for name in ("resnet20_c10", "vgg16_c10", "resnet32_c100"):
+        s = get_bench(name).run_spec(0.0, 0)
+        assert s.data.crop_fill == "black" and json.loads(s.canonical())["data"]["crop_fill"] == "black"
+        old = replace(s, data=replace(s.data, crop_fill="mean"))
+        assert "crop_fill" not in json.loads(old.canonical())["data"] and old.hash() != s.hash()
+    assert "crop_fill" not in json.loads(get_bench("lenet_mnist1d").run_spec(0.15, 0).canonical())["data"]
+    info = INFO["cifar10"]
+    black = black_fill(info)
+    assert torch.allclose(black, -torch.tensor(info.mean) / torch.tensor(info.std))
+    # an augmented batch: every padded pixel is black after normalisation, the rest is the image
+    x = torch.randn(64, 3, 32, 32)
+    split = TensorSplit(x, torch.zeros(64, dtype=torch.long), torch.arange(64), augment=True, fill=black)
+    xb, _, idx = next(split.iterate({"order": torch.arange(64)}, 64, torch.Generator().manual_seed(0)))
+    src = x[idx]
+    for k in range(4):   # the central 24x24 of a 4-pixel crop is always image: pixels of that example
+        assert torch.isin(xb[k, :, 4:28, 4:28], src[k]).all()
+    corner = xb[:, :, 0, 0]                       # a crop shifted by the full pad shows the border in its corner
+    shifted = (corner[:, None, :] == black[None, None, :]).all(-1).squeeze(1)
+    assert shifted.any() and not torch.isclose(corner[shifted], torch.zeros_like(corner[shifted])).all()
+    with pytest.raises(Exception, match="crop_fill"):
+        replace(get_bench("resnet20_c10").data, crop_fill="white")

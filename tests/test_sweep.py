@@ -334,3 +334,18 @@ def test_local_sweep_trains_dependent_retrainings_once(isolated):
     assert (again.runs, again.complete_before, again.submitted) == (rep.runs, rep.runs, 0)
     dry = sweep("lenet_mnist1d", ["appE_dense_subset"], "smoke", seeds=(0,), store=isolated / "store2", dry_run=True)
     assert dry.pending_stage == ["appE_dense_subset"] and "named once" in dry.summary()
+
+
+# issue 22: App. K.2's retrainings run where the paper ran them (ResNet-20, VGG-16 on CIFAR-10) and, as an extra,
+# on the embedded benches; never on ResNet-32 / ResNet-50 / LeNet-MNIST, where they are compute the paper never spent
+def test_appK2_retrainings_only_where_the_paper_ran_them(tmp_path):
+    from pruning_repro.config import get_bench
+    from pruning_repro.store import Store
+    from pruning_repro.sweep import SECTION_AFTER, runs_appK2
+    assert runs_appK2(get_bench("resnet20_c10")) and runs_appK2(get_bench("vgg16_c10"))
+    assert runs_appK2(get_bench("lenet_fashion_e60_l5", "smoke"))
+    for name in ("resnet32_c100", "resnet50_imagenet", "lenet_mnist"):
+        b = get_bench(name, "smoke")
+        assert not runs_appK2(b)
+        # nothing is named, and the store is not read (the first stage need not exist)
+        assert SECTION_AFTER["appK_examples"](b, (0,), (0.0,), Store(tmp_path)) == {}
