@@ -33,6 +33,11 @@ def nbs_dir() -> Path:
                       "checkout, or set PRUNING_REPRO_NBS to a folder holding them")
 
 # %% ../nbs/15_cli.ipynb #bcc9a1b5
+def _relative(path: Path) -> str:
+    "`path` relative to this directory when it lies below it (papermill records it in the executed notebook)."
+    try: return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError: return str(path)
+
 def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
                 figures: str | Path = "figures", workers: int | None = None, store: str | None = None,
                 precision: str | None = None) -> Path:
@@ -60,7 +65,7 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
                   workers=workers, store_dir=store, precision=precision)
     if given is not None: params["noise_levels"] = list(given)   # else the notebook's default
     try:
-        pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True,
+        pm.execute_notebook(_relative(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True,
                             cwd=os.getcwd())
     except BaseException:
         if tmp.exists(): tmp.replace(out_dir / f"{section}.failed.ipynb")

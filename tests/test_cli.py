@@ -108,3 +108,23 @@ def test_export_writes_every_stored_level(isolated):
         assert t[t.algorithm == "LR rewinding"].level.tolist() == [0, 1, 2, 3]
     r = run([CLI, "export", "--bench", "lenet_fashion", "--store", str(isolated / "empty")])
     assert r.returncode == 2 and "no run of lenet_fashion" in r.stderr and "Traceback" not in r.stderr
+
+
+# issue 22: the executed notebooks we commit under figures/ are the docs' section pages: no machine path (papermill's
+# parameters and metadata name the folders as the command was given them) and no warning on stderr
+def test_executed_notebooks_carry_no_machine_path_and_no_warning():
+    import json
+    from pathlib import Path
+    from pruning_repro.cli import _relative
+    here = Path.cwd()
+    assert _relative(here / "nbs" / "sec4_noise.ipynb") == "nbs/sec4_noise.ipynb"
+    assert _relative(Path("/") / "elsewhere" / "x.ipynb") == "/elsewhere/x.ipynb"     # outside: left as it is
+    root = Path(__file__).resolve().parents[1] / "figures"
+    pages = sorted(root.glob("*/*.ipynb"))
+    for p in pages:
+        text = p.read_text()
+        for machine in ('"/tmp/', '"/root/', '"/home/'):
+            assert machine not in text, (p.name, machine)
+        nb = json.loads(text)
+        streams = [o.get("name") for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+        assert "stderr" not in streams, p.name
