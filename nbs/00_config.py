@@ -459,7 +459,7 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
 # What it does not reach, measured and said in the README: pruning's *regularization* regime. On 5,000 examples a
 # LeNet keeps memorizing the noisy labels down to a few % of its weights (noisy loss ≤ 0.3 at 2.8%), so the optimum's
 # gain comes from better training, not from a widened noisy − original gap; the study that would also reach that
-# regime (20,000 examples, or 26 levels) costs 4–8× the hour.
+# regime (20,000 examples, or 26 levels) costs 2–4.5 hours.
 #
 # `lenet_fashion` is the first calibrated bench (issue 5), kept for comparison: 20 epochs per level, half of the
 # weights pruned per level, 9 levels to 0.2%, noise 0/30/60% — 13–25 minutes, but outside the paper's regime (its
