@@ -128,7 +128,7 @@ def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):
         for l in levels:
             d = subgroup_deltas(st.load_per_example(spec, l)["train_loss"].numpy(), dense, el2n.numpy())
             assert d.shape == (20,) and np.isfinite(d).all()
-    assert len(partition_table(traj)) == 2
+    assert partition_table(traj).partition.tolist() == ["Noisy", "Original", "Gap"]   # Gap: noisy − original, per seed
     assert len(top_examples(changes, 10)) == 10 and len(top_examples(changes, 10, "least")) == 10
     wd_last = list(wd.values())[-1]
     wd_change = st.load_per_example(wd_last, 0)["train_loss"].numpy() - dense
