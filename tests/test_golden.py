@@ -15,6 +15,7 @@ import hashlib
 import math
 import sys
 from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -65,8 +66,9 @@ def measure_lenet() -> dict:
     return out
 
 
-def measure_resnet() -> dict:
+def measure_resnet(crop_fill: str | None = None) -> dict:
     spec = get_bench("resnet20_c10", "smoke").run_spec(0.3, seed=1)
+    if crop_fill: spec = replace(spec, data=replace(spec.data, crop_fill=crop_fill))
     data = load_data(spec.data, spec.seed, "cpu")
     model = build_model(spec.model, data.info, spec.seed, spec.stream("init"))
     bn = torch.cat([m.weight.detach() for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)])
@@ -87,7 +89,9 @@ GOLDEN_LENET = {
     'steps': 7, 'loss_after_1_epoch': 2.6412594318389893, 'noisy_loss': 2.767561435699463}
 GOLDEN_RESNET = {
     'bn_weight_mean': 0.4992484152317047, 'bn_weight_first': [0.5697032809257507, 0.6762182712554932, 0.6601197719573975],
-    'steps': 4, 'loss_after_1_epoch': 2.2530689239501953}
+    'steps': 4, 'loss_after_1_epoch': 2.2386667728424072}
+# the same first epoch with the padding of runs stored before issue 22 (the normalised 0, the mean colour)
+GOLDEN_RESNET_MEAN_FILL_LOSS = 2.2530689239501953
 
 
 def _check(got: dict, want: dict):
@@ -111,6 +115,13 @@ def test_golden_resnet20_bn_init_and_first_steps(tiny_cifar):
     got = measure_resnet()
     assert math.isclose(got.pop("loss_after_1_epoch"), GOLDEN_RESNET["loss_after_1_epoch"], rel_tol=RTOL_BN_STEPS)
     _check(got, {k: v for k, v in GOLDEN_RESNET.items() if k != "loss_after_1_epoch"})
+
+
+def test_golden_resnet20_black_padding_is_the_only_change(tiny_cifar):
+    "Issue 22: the old padding still gives the old first epoch; black padding (the bench's now) gives the new one."
+    old = measure_resnet(crop_fill="mean")["loss_after_1_epoch"]
+    assert math.isclose(old, GOLDEN_RESNET_MEAN_FILL_LOSS, rel_tol=RTOL_BN_STEPS)
+    assert not math.isclose(old, GOLDEN_RESNET["loss_after_1_epoch"], rel_tol=RTOL_BN_STEPS)
 
 
 if __name__ == "__main__":                                   # print the values to pin (run from the repository root)
