@@ -23,7 +23,10 @@ def test_sec4_noise_smoke_on_tiny_cifar(bench, tiny_cifar, isolated):
     out = figs / f"{bench}_smoke"
     for f in EXPECTED: assert (out / f).stat().st_size > 0, f
     t11 = pd.read_csv(out / "table11_partition_loss.csv")
-    assert sorted(t11.noise.unique()) == [0.15, 0.3, 0.6] and set(t11.partition) == {"Noisy", "Original"}
+    assert sorted(t11.noise.unique()) == [0.15, 0.3, 0.6] and set(t11.partition) == {"Noisy", "Original", "Gap"}
+    g = t11.set_index(["noise", "partition"])                       # the gap rows are the per-seed noisy − original
+    for p in (0.15, 0.3, 0.6):
+        assert abs(g.loc[(p, "Gap"), "dense_mean"] - (g.loc[(p, "Noisy"), "dense_mean"] - g.loc[(p, "Original"), "dense_mean"])) < 1e-6
     assert (t11.n_seeds == 3).all()
     text = json.dumps(json.loads((isolated / "out.ipynb").read_text())["cells"])
     assert {"resnet20_c10": "C10-ResNet20", "vgg16_c10": "C10-VGG-16"}[bench] in text   # the paper's rows beside ours
