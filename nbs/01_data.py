@@ -88,12 +88,12 @@ class DataError(ConfigError):
     "A data file is unreadable or inconsistent; the message names the file and what was expected."
 
 def data_root() -> Path:
-    "Root of the local data sets: `$PRUNING_REPRO_DATA`, default `~/.pruning_repro/data`."
-    return Path(os.environ.get("PRUNING_REPRO_DATA", Path.home() / ".pruning_repro" / "data")).expanduser()
+    "Root of the local data sets: `$PRUNING_REPRO_DATA` (unset or empty: `~/.pruning_repro/data`)."
+    return Path(os.environ.get("PRUNING_REPRO_DATA") or Path.home() / ".pruning_repro" / "data").expanduser()
 
 def cache_dir() -> Path:
-    "Derived files (decompressed idx, generated MNIST-1D): `$PRUNING_REPRO_CACHE`, default `~/.cache/pruning_repro`."
-    return Path(os.environ.get("PRUNING_REPRO_CACHE", Path.home() / ".cache" / "pruning_repro")).expanduser()
+    "Derived files (decompressed idx, generated MNIST-1D): `$PRUNING_REPRO_CACHE` (unset or empty: `~/.cache/pruning_repro`)."
+    return Path(os.environ.get("PRUNING_REPRO_CACHE") or Path.home() / ".cache" / "pruning_repro").expanduser()
 
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package `dataset-fashion-mnist`
 
@@ -160,7 +160,9 @@ test_eq(split_sizes(DataSpec("mnist1d", n_val=1000, n_generated=12_000, exclude_
 #
 # Each returns `(x_train, y_train, x_test, y_test)` as tensors of the official sets. MNIST-family data goes through
 # torchvision's own `MNIST` / `FashionMNIST` classes with `download=False` (they only check that the idx files exist);
-# gzipped idx files, as Debian ships them, are decompressed once into the cache. CIFAR pickles are read directly:
+# gzipped idx files, as Debian ships them, are decompressed once into the cache, in a folder keyed by the source
+# files' identity (resolved path, size, modification time): a replaced file, or another data root sharing the cache,
+# is staged afresh, never read from an older copy. A cache that cannot be written is one error naming it. CIFAR pickles are read directly:
 # torchvision's CIFAR classes verify MD5 sums of the official archives, which rules out the small files the tests
 # make; the format read is the same.
 
@@ -179,33 +181,68 @@ def _mnist_family_root(folder: str, extra_dirs: tuple = ()) -> Path:
     raise DataMissing(f"{folder} not found. Expected the idx files:\n  {expected}\n"
                       f"set PRUNING_REPRO_DATA to the folder that holds {folder}/{hint}; nothing is downloaded.")
 
+def _source_key(files) -> str:
+    "The identity of source files (resolved path, size, mtime in ns), hashed: a replaced file or another root is a new key."
+    import hashlib
+    h = hashlib.sha256()
+    for f in files:
+        st = Path(f).stat()
+        h.update(f"{Path(f).resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+def _cache_error(path: Path, e: OSError) -> DataError:
+    "One line for a cache that cannot be written: the folder, why, and the variable that moves it."
+    return DataError(f"cannot write the data cache {path}: {e.strerror or e} ({type(e).__name__}); make it writable "
+                     f"or set PRUNING_REPRO_CACHE to a writable folder (now {cache_dir()})")
+
+def _discard(tmp: Path) -> None:
+    "Remove a temporary file if it is there (a cache below a file, say, has none to remove: not an error)."
+    try: tmp.unlink(missing_ok=True)
+    except OSError: pass
+
 def _stage(folder: str, src: Path) -> Path:
-    "Copy/decompress idx files from `src` into `<cache>/<folder>/raw` (once) and return `<cache>`."
-    dst = cache_dir() / folder / "raw"
-    dst.mkdir(parents=True, exist_ok=True)
-    for f in _MNIST_FILES:
+    """Copy/decompress idx files from `src` into `<cache>/staged/<folder>-<key>/<folder>/raw` (once) and return that
+    root. The key is the source files' identity (`_source_key`): replacing a file, or staging from another data root,
+    stages afresh instead of reading an older copy."""
+    srcs = [src / f if (src / f).exists() else src / (f + ".gz") for f in _MNIST_FILES]
+    root = cache_dir() / "staged" / f"{folder}-{_source_key(srcs)}"
+    dst = root / folder / "raw"
+    if all((dst / f).exists() for f in _MNIST_FILES): return root       # staged before: nothing written (read-only ok)
+    try: dst.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise _cache_error(dst, e) from None
+    for f, src_f in zip(_MNIST_FILES, srcs):
         if (dst / f).exists(): continue
-        src_f = src / f if (src / f).exists() else src / (f + ".gz")
-        tmp = dst / f"{f}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"   # unique: parallel workers may stage at once
         try:
-            if src_f.suffix != ".gz": shutil.copyfile(src_f, tmp)
-            else:
-                with gzip.open(src_f, "rb") as fi, open(tmp, "wb") as fo: shutil.copyfileobj(fi, fo)
-            _check_idx(tmp, src_f)                        # validated before it enters the cache
-            os.replace(tmp, dst / f)
+            raw = src_f.read_bytes()
+            if src_f.suffix == ".gz": raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:                  # gzip.BadGzipFile is an OSError; a truncated .gz an EOFError
             raise DataError(f"{src_f}: cannot read ({type(e).__name__}: {e})") from None
-        finally: tmp.unlink(missing_ok=True)              # nothing half-written stays in the cache
-    return cache_dir()
+        _check_idx(raw, src_f, _kind(f))                  # validated before anything is written to the cache
+        tmp = dst / f"{f}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"   # unique: parallel workers may stage at once
+        try: tmp.write_bytes(raw); os.replace(tmp, dst / f)
+        except OSError as e: raise _cache_error(dst, e) from None
+        finally: _discard(tmp)                            # nothing half-written stays in the cache
+    return root
 
-def _check_idx(path: Path, name: Path | None = None) -> int:
-    "Validate an idx file (magic number, header, size): its item count, or one `DataError` naming it (`name`)."
+def _kind(name: str) -> str:
+    "What an idx file of the MNIST layout holds, by its name: 'images' or 'labels'."
+    return "labels" if "-labels-" in name else "images"
+
+_IDX_MAGIC = {"labels": 2049, "images": 2051}
+
+def _check_idx(path: Path | bytes, name: Path | None = None, expect: str | None = None) -> int:
+    """Validate an idx file (magic number, header, size; what it holds, 'images' or 'labels', when `expect` says):
+    its item count, or one `DataError` naming it (`name`). `path` may be the file's bytes."""
     name = name or path
-    raw = path.read_bytes()
+    raw = path if isinstance(path, bytes) else Path(path).read_bytes()
     if len(raw) < 8: raise DataError(f"{name}: not an idx file ({len(raw)} bytes; expected a header of 8 or more)")
     magic = int.from_bytes(raw[:4], "big")
     if magic not in (2049, 2051):
         raise DataError(f"{name}: wrong magic number {magic} (expected 2049 for labels or 2051 for images)")
+    if expect is not None and magic != _IDX_MAGIC[expect]:
+        held = "label" if magic == 2049 else "image"
+        raise DataError(f"{name}: is a {held} file where {expect} were expected (idx magic {magic}, not "
+                        f"{_IDX_MAGIC[expect]}): are the image and label files swapped?")
     ndim = magic & 0xFF
     dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     want = 4 + 4 * ndim + int(np.prod(dims))
@@ -220,7 +257,7 @@ def _load_mnist_family(dataset: str):
                           "fashion": (datasets.FashionMNIST, "FashionMNIST", (FASHION_SYSTEM_DIR,))}[dataset]
     root = _mnist_family_root(folder, extra)
     raw = Path(root) / folder / "raw"
-    counts = {f: _check_idx(raw / f) for f in _MNIST_FILES}
+    counts = {f: _check_idx(raw / f, expect=_kind(f)) for f in _MNIST_FILES}
     for split in ("train", "t10k"):
         ni, nl = counts[f"{split}-images-idx3-ubyte"], counts[f"{split}-labels-idx1-ubyte"]
         if ni != nl: raise DataError(f"{raw / f'{split}-labels-idx1-ubyte'}: {nl} labels for the {ni} images of "
@@ -228,6 +265,16 @@ def _load_mnist_family(dataset: str):
     tr, te = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
     return tr.data, tr.targets, te.data, te.targets
 
+
+# %%
+# an idx file is checked for what its name says it holds; the staging key changes with a file's size or mtime
+_lab = (2049).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes([0, 1, 2])
+test_eq(_check_idx(_lab, expect="labels"), 3)
+test_fail(lambda: _check_idx(_lab, "train-images-idx3-ubyte", "images"), contains="is a label file where images were expected")
+with tempfile.TemporaryDirectory() as tmp:
+    f = Path(tmp) / "a"; f.write_bytes(b"1")
+    k = _source_key([f]); os.utime(f, ns=(1, 1))
+    assert _source_key([f]) != k
 
 # %%
 #| export
@@ -270,22 +317,40 @@ def _load_mnist1d(n_generated: int | None):
     from mnist1d.data import get_dataset_args, make_dataset
     n = n_generated or 12_000
     path = cache_dir() / f"mnist1d_{n}_seed42.pt"
-    if path.exists(): d = torch.load(path)
-    else:
+    d = None
+    if path.exists():
+        try: d = torch.load(path)
+        except Exception: d = None                        # a damaged copy: generated again (it is only a cache)
+    if d is None:
         args = get_dataset_args(); args.num_samples = n
         raw = make_dataset(args)
         d = {k: torch.from_numpy(np.asarray(raw[k])) for k in ("x", "y", "x_test", "y_test")}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"   # unique: parallel workers may generate at once
-        torch.save(d, tmp); os.replace(tmp, path)
+        tmp = Path(f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")   # unique: parallel workers may generate at once
+        try: path.parent.mkdir(parents=True, exist_ok=True); torch.save(d, tmp); os.replace(tmp, path)
+        except OSError as e: raise _cache_error(path.parent, e) from None
+        finally: _discard(tmp)
     return d["x"].float().unsqueeze(1), d["y"].long(), d["x_test"].float().unsqueeze(1), d["y_test"].long()
 
 
 # %%
 #| export
 def load_raw(dataset: str, n_generated: int | None = None):
-    "Official train/test tensors of an in-memory data set, normalised float32 (cached per process)."
-    return _load_raw(dataset, n_generated, str(data_root()), str(cache_dir()))
+    """Official train/test tensors of an in-memory data set, normalised float32 (cached per process, keyed by the
+    identity of its files: replaced files are read again)."""
+    return _load_raw(dataset, n_generated, str(data_root()), str(cache_dir()), _source_stamp(dataset))
+
+def _source_stamp(dataset: str) -> str | None:
+    "The identity of the files a data set is read from (`_source_key`), None when it has none (generated, registered)."
+    r = data_root()
+    if dataset in ("mnist", "fashion"):
+        folder, extra = {"mnist": ("MNIST", ()), "fashion": ("FashionMNIST", (FASHION_SYSTEM_DIR,))}[dataset]
+        files = [d / g for d in (r / folder / "raw", *extra) for f in _MNIST_FILES for g in (f, f + ".gz")]
+    elif dataset in _CIFAR:
+        folder, trf, tef, _ = _CIFAR[dataset]
+        files = [r / folder / f for f in trf + tef]
+    else: return None
+    try: return _source_key([f for f in files if f.is_file()])
+    except OSError: return None                           # unreadable: the loader names the file
 
 def _registered(dataset, n_generated, info):
     "A registered data set's tensors, checked against what it declared (shapes, counts, dtypes, label range)."
@@ -298,7 +363,10 @@ def _registered(dataset, n_generated, info):
         if tuple(x.shape[1:]) != tuple(info.input_shape) or not x.is_floating_point():
             raise DataError(f"data set {dataset!r}: {split} images are {x.dtype} {tuple(x.shape)}; expected floats "
                             f"(N, {', '.join(map(str, info.input_shape))})")
-        if y.dim() != 1 or len(y) != len(x) or y.is_floating_point():
+        if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():   # never cast: 0.7 or True is no class
+            raise DataError(f"data set {dataset!r}: {split} labels are {y.dtype}; expected integer class indices "
+                            f"0..{info.num_classes - 1} (torch.int64 or another integer type)")
+        if y.dim() != 1 or len(y) != len(x):
             raise DataError(f"data set {dataset!r}: {len(y)} {split} labels ({y.dtype}) for {len(x)} images; expected "
                             f"one integer label each")
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= info.num_classes):
@@ -308,7 +376,7 @@ def _registered(dataset, n_generated, info):
     return tuple(out)
 
 @lru_cache(maxsize=4)
-def _load_raw(dataset, n_generated, root, cache):
+def _load_raw(dataset, n_generated, root, cache, stamp=None):
     info = data_info(dataset)
     if dataset in DATASETS: return _registered(dataset, n_generated, info)
     if dataset in ("mnist", "fashion"): xtr, ytr, xte, yte = _load_mnist_family(dataset)
@@ -946,16 +1014,37 @@ with tempfile.TemporaryDirectory() as tmp:
 #| export
 def _imagenet_folders():
     root = data_root() / "imagenet"
-    if not ((root / "train").is_dir() and (root / "val").is_dir()):
-        raise DataMissing(f"ImageNet not found: expected ImageFolder trees {root}/train/<class>/<image> and "
-                          f"{root}/val/<class>/<image>; set PRUNING_REPRO_DATA; nothing is downloaded.")
+    missing = [f"{root}/{sp}" for sp in ("train", "val") if not (root / sp).is_dir()]
+    if missing:
+        raise DataMissing(f"ImageNet not found: no folder {' and no '.join(missing)}; expected ImageFolder trees "
+                          f"{root}/train/<class>/<image> and {root}/val/<class>/<image>; set PRUNING_REPRO_DATA; "
+                          f"nothing is downloaded.")
     from torchvision.datasets import ImageFolder
-    train, val = ImageFolder(str(root / "train")), ImageFolder(str(root / "val"))
+    try: train, val = ImageFolder(str(root / "train")), ImageFolder(str(root / "val"))
+    except FileNotFoundError as e:                      # an empty split or class folder: named, in one line
+        _empty_imagenet_folder(root)
+        raise DataError(f"{root}: not a usable ImageFolder tree: {e}") from None
     if train.classes != val.classes:          # labels are class indices: the two trees must name the same classes
         only_t, only_v = sorted(set(train.classes) - set(val.classes)), sorted(set(val.classes) - set(train.classes))
         raise DataError(f"{root}/val has {len(val.classes)} class folders and {root}/train {len(train.classes)}: they "
                         f"must be the same (only in train: {only_t[:5]}; only in val: {only_v[:5]})")
     return train, val
+
+def _empty_imagenet_folder(root: Path) -> None:
+    """Say which split has no class folder, or which class folders hold no image (what `ImageFolder` refuses), in one
+    `DataError`. Runs only once ImageFolder has refused the tree: a healthy tree is walked once."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+    for sp in ("train", "val"):
+        d = root / sp
+        classes = sorted(e.name for e in os.scandir(d) if e.is_dir())
+        if not classes:
+            raise DataError(f"{d} holds no class folder: expected {d}/<class>/<image>, the same classes in train and val")
+        empty = [c for c in classes if not any(has_file_allowed_extension(f, IMG_EXTENSIONS)
+                                               for _, _, fs in os.walk(d / c, followlinks=True) for f in fs)]
+        if empty:
+            raise DataError(f"{d}: {len(empty)} of {len(classes)} class folders hold no image ({', '.join(empty[:5])}"
+                            f"{', ...' if len(empty) > 5 else ''}); every class folder needs at least one image file "
+                            f"({', '.join(IMG_EXTENSIONS)})")
 
 
 # %% [markdown]
@@ -1170,4 +1259,16 @@ with tempfile.TemporaryDirectory() as tmp:
     test_eq(d.val.images([1, 0]), next(d.val.iterate({"order": torch.tensor([1, 0])}, 2, augment=False))[0])
     d.train.workers = 1
     for a, b in zip(full, d.train.iterate(p, 4)): test_eq(a, b)
+del os.environ["PRUNING_REPRO_DATA"]
+
+# %% [markdown]
+# A class folder without an image, or a split without class folders, is named in one error (ImageFolder's own
+# message says neither where nor which split).
+
+# %%
+with tempfile.TemporaryDirectory() as tmp:
+    os.environ["PRUNING_REPRO_DATA"] = tmp
+    write_imagefolder(tmp, n_train=1, n_val=1, classes=2, size=(16, 16), odd=False)
+    for f in (Path(tmp) / "imagenet" / "train" / "n00000001").iterdir(): f.unlink()
+    test_fail(_imagenet_folders, contains="train: 1 of 2 class folders hold no image (n00000001)")
 del os.environ["PRUNING_REPRO_DATA"]

@@ -260,6 +260,8 @@ def register_model(name: str, factory, prune_output: bool = True, output_name: s
     the CPU unless a GPU is asked for (a small model; None: the module's own attribute, else True)."""
     def make(info, width):
         m = factory(info, width)
+        if not isinstance(m, nn.Module):
+            raise ConfigError(f"the factory of architecture {name!r} returned {type(m).__name__}, not an nn.Module")
         if not hasattr(m, "prunable_names"):
             m.prune_output, m.output_name = prune_output, output_name
             m.prunable_names = PrunableModel.prunable_names.__get__(m)
@@ -271,25 +273,78 @@ def _factory(arch: str):
     if arch not in MODELS: raise ConfigError(f"unknown architecture {arch!r}; choose one of: {', '.join(MODELS)}")
     return MODELS[arch]
 
+def _make(spec: ModelSpec, info) -> nn.Module:
+    "The architecture's factory called for `info`: whatever it raises is one `ConfigError` naming the architecture."
+    factory = _factory(spec.arch)
+    try: return factory(info, spec.width)
+    except ConfigError: raise
+    except Exception as e:
+        raise ConfigError(f"the factory of architecture {spec.arch!r} failed (width {spec.width}): "
+                          f"{type(e).__name__}: {_line(e)}") from None
+
+def _line(e: BaseException) -> str:
+    "An exception's message on one line (at most 300 characters)."
+    return " ".join(str(e).split())[:300]
+
 @functools.lru_cache(maxsize=None)
 def _meta_model(spec: ModelSpec, info) -> nn.Module:
-    "The architecture of `spec` on the meta device (no memory, no initialisation), built once per (spec, info)."
-    with torch.device("meta"): return _factory(spec.arch)(info, spec.width)
+    """The architecture of `spec` on the meta device (no memory, no initialisation), built once per (spec, info); on
+    the CPU, uninitialised, when its factory cannot build on the meta device (one that reads a file, say)."""
+    try:
+        with torch.device("meta"): return _make(spec, info)
+    except ConfigError: return _make(spec, info)       # on the CPU: a factory failing there too is the error
 
-def check_model(spec: ModelSpec, info) -> None:
-    "Fail early, without memory or initialisation (on the meta device), if `spec` names no usable architecture."
-    if not _meta_model(spec, info).prunable_names():
+def _dataset_name(info) -> str:
+    "The registered name of the data set `info` describes (for messages), or 'the data set'."
+    from pruning_repro.data import INFO
+    name = next((k for k, v in INFO.items() if v is info), None) or next((k for k, v in INFO.items() if v == info), None)
+    return f"data set {name!r}" if name else "the data set"
+
+def check_model(spec: ModelSpec, info, dataset: str | None = None) -> None:
+    """Fail early, before anything is trained or written, if `spec` names no usable architecture for data described
+    by `info`: its factory fails, it has no prunable tensor, or its forward pass on a batch of two examples (on the
+    meta device: no memory) fails or returns anything but one (2, classes) tensor of logits."""
+    m = _meta_model(spec, info)
+    if not m.prunable_names():
         raise ConfigError(f"architecture {spec.arch!r} has no prunable tensors (no conv or linear weight to prune)")
+    problem = _forward_problem(spec, info)
+    if problem:
+        raise ConfigError(f"architecture {spec.arch!r} on {f'data set {dataset!r}' if dataset else _dataset_name(info)}"
+                          f": {problem}")
+
+@functools.lru_cache(maxsize=None)
+def _forward_problem(spec: ModelSpec, info) -> str | None:
+    "What is wrong with one forward pass of `spec` on a batch of 2 zero inputs (None: nothing): once per (spec, info)."
+    m, k, shape = _meta_model(spec, info), info.num_classes, (2, *info.input_shape)
+    def forward(model):
+        was = model.training
+        try:
+            with torch.no_grad(): return model.eval()(torch.zeros(shape, device=next(model.parameters()).device))
+        finally: model.train(was)
+    try: out = forward(m)
+    except Exception as e:
+        if next(m.parameters()).device.type != "meta":
+            return f"its forward pass fails on a batch of shape {shape}: {type(e).__name__}: {_line(e)}"
+        try: out = forward(_make(spec, info))            # the meta device lacks an operation: on the CPU, once
+        except Exception as e:
+            return f"its forward pass fails on a batch of shape {shape}: {type(e).__name__}: {_line(e)}"
+    if not isinstance(out, torch.Tensor):
+        return (f"forward() returns a {type(out).__name__}; expected one tensor of logits, shape (N, {k}) (return the "
+                f"logits alone)")
+    if tuple(out.shape) != (2, k):
+        return (f"outputs shape {tuple(out.shape)} for a batch of 2 examples; expected (2, {k}): one logit for each "
+                f"of the {k} classes")
+    return None
 
 def build_model(spec: ModelSpec, info, seed: int | None = None, stream: str = "init") -> PrunableModel:
     "The model of `spec` for data described by `info` (a `DataInfo`), initialised by `spec.init` from (`seed`, `stream`)."
-    factory, init = _factory(spec.arch), INITIALIZERS[spec.init]
+    _factory(spec.arch); init = INITIALIZERS[spec.init]
     if seed is not None:
         from pruning_repro.config import derive_seed
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, stream))
-            m = init(factory(info, spec.width))
-    else: m = init(factory(info, spec.width))
+            m = init(_make(spec, info))
+    else: m = init(_make(spec, info))
     if not m.prunable_names():
         raise ConfigError(f"architecture {spec.arch!r} has no prunable tensors (no conv or linear weight to prune)")
     return m
@@ -298,6 +353,24 @@ def count_params(model: nn.Module, names: list[str] | None = None) -> int:
     "Number of parameters (of `names` only, if given)."
     p = dict(model.named_parameters())
     return sum(p[n].numel() for n in (names if names is not None else p))
+
+
+# %%
+# a model is checked before anything trains: its factory, its output (one (N, classes) tensor), without memory
+from pruning_repro.data import INFO, DataInfo
+check_model(ModelSpec("resnet20"), INFO["cifar10"])
+_info4 = DataInfo(4, (1, 16), (0.0,), (1.0,))
+class _Pair(nn.Module):
+    def __init__(self): super().__init__(); self.fc = nn.Linear(16, 4)
+    def forward(self, x): return self.fc(x.flatten(1)), x
+def _boom(info, w): raise RuntimeError("no weights file")
+for _n, _f in (("_t_seven", lambda info, w: nn.Sequential(nn.Flatten(), nn.Linear(16, 7))), ("_t_pair", lambda info, w: _Pair()),
+               ("_t_boom", _boom)):
+    if _n not in MODELS: register_model(_n, _f)
+test_fail(lambda: check_model(ModelSpec("_t_seven"), _info4, "blobs"), contains="outputs shape (2, 7) for a batch of 2 examples; expected (2, 4)")
+test_fail(lambda: check_model(ModelSpec("_t_pair"), _info4), contains="forward() returns a tuple")
+test_fail(lambda: check_model(ModelSpec("_t_boom"), _info4), contains="the factory of architecture '_t_boom' failed")
+for _n in ("_t_seven", "_t_pair", "_t_boom"): MODELS.pop(_n)
 
 
 # %% [markdown]

@@ -184,8 +184,7 @@ def prune_masks(model: nn.Module, masks: dict[str, torch.Tensor], fraction: floa
         # iterative heuristics approach the target geometrically: alive_r = alive_0 * (target/alive_0)^(r/rounds)
         keep = target if r == rounds else int(round(n_alive * (target / n_alive) ** (r / rounds)))
         ctx["masks"] = _unflatten(flat_m, masks, names)
-        scores = fn(model, names, ctx)
-        flat_s = torch.cat([scores[n].flatten().float() for n in names])
+        flat_s = torch.cat([s.flatten() for s in strategy_scores(model, masks, strategy, ctx).values()])
         alive = flat_m.nonzero().squeeze(1)
         if not torch.isfinite(flat_s[alive]).all():
             raise Diverged(f"pruning refuses non-finite {strategy} scores ({int((~torch.isfinite(flat_s[alive])).sum())} "
@@ -200,6 +199,41 @@ def prune_masks(model: nn.Module, masks: dict[str, torch.Tensor], fraction: floa
             ties = (vals == thr).nonzero().squeeze(1)[:k - int(less.sum())]
             flat_m = flat_m.clone(); flat_m[alive[less]] = False; flat_m[alive[ties]] = False
     return _unflatten(flat_m, masks, names)
+
+_BUILTIN = frozenset(STRATEGIES)   # the package's own heuristics: their errors are not a plugin's to answer for
+
+def builtin_strategy(strategy: str) -> bool:
+    "Whether `strategy` is one of the package's own heuristics (a plugin's is checked before it is first used)."
+    return strategy in _BUILTIN
+
+def strategy_scores(model: nn.Module, masks: dict[str, torch.Tensor], strategy: str, context: dict) -> dict:
+    """The scores of `strategy` for the tensors of `masks`, as float CPU tensors, checked: one score per weight of
+    every tensor, else one `ConfigError` naming the strategy, the tensor and what was wrong. A registered (plugin)
+    strategy that raises is one such error too."""
+    names, fn = list(masks), STRATEGIES[strategy]
+    try: scores = fn(model, names, context)
+    except (ConfigError, Diverged, torch.OutOfMemoryError): raise
+    except Exception as e:
+        if strategy in _BUILTIN: raise
+        raise ConfigError(f"pruning strategy {strategy!r} failed: {type(e).__name__}: {' '.join(str(e).split())[:300]}") from None
+    if not isinstance(scores, dict):
+        raise ConfigError(f"pruning strategy {strategy!r} returned a {type(scores).__name__}; expected a dict "
+                          f"{{tensor name: scores shaped like the tensor}}")
+    missing = [n for n in names if n not in scores]
+    if missing:
+        raise ConfigError(f"pruning strategy {strategy!r} returned no scores for {len(missing)} of the {len(names)} "
+                          f"prunable tensors ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+    out = {}
+    for n in names:
+        try: t = torch.as_tensor(scores[n]).detach()
+        except Exception:
+            raise ConfigError(f"pruning strategy {strategy!r} returned a {type(scores[n]).__name__} for {n!r}; "
+                              f"expected a tensor of scores") from None
+        if tuple(t.shape) != tuple(masks[n].shape):
+            raise ConfigError(f"pruning strategy {strategy!r} returned scores of shape {tuple(t.shape)} for {n!r}, "
+                              f"whose weights are {tuple(masks[n].shape)}: one score per weight expected")
+        out[n] = t.float().cpu()
+    return out
 
 def _unflatten(flat: torch.Tensor, like: dict, names: list[str]) -> dict[str, torch.Tensor]:
     out, i = {}, 0
@@ -232,6 +266,17 @@ test_eq(m2["b.weight"], torch.tensor([[0., 0.]])); test_eq(m2["a.weight"], m1["a
 test_fail(lambda: prune_masks(m, ms, 0.2, "oracle"), contains="unknown pruning strategy")
 r = prune_masks(m, ms, 0.5, "random", {"generator": torch.Generator().manual_seed(0)})
 test_eq(int(sum(v.sum() for v in r.values())), 3)
+
+# %%
+# a heuristic's scores are checked where they become masks: one score per weight of every prunable tensor
+for _name, _fn in (("_t_short", lambda model, names, ctx: {n: torch.ones(1) for n in names}),
+                   ("_t_missing", lambda model, names, ctx: {names[0]: torch.ones(2, 2)}),
+                   ("_t_raises", lambda model, names, ctx: 1 / 0)):
+    STRATEGIES[_name] = _fn
+test_fail(lambda: prune_masks(m, ms, 0.5, "_t_short"), contains="'_t_short' returned scores of shape (1,) for 'a.weight', whose weights are (2, 2)")
+test_fail(lambda: prune_masks(m, ms, 0.5, "_t_missing"), contains="returned no scores for 1 of the 2 prunable tensors (b.weight)")
+test_fail(lambda: prune_masks(m, ms, 0.5, "_t_raises"), contains="pruning strategy '_t_raises' failed: ZeroDivisionError")
+for _name in ("_t_short", "_t_missing", "_t_raises"): STRATEGIES.pop(_name)
 
 
 # %% [markdown]

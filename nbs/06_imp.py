@@ -48,6 +48,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import socket
@@ -62,13 +63,13 @@ from tqdm import tqdm
 from dataclasses import replace
 from pathlib import Path
 
-from pruning_repro.config import ConfigError, PruneSpec, RunSpec, check_workers, derive_seed
-from pruning_repro.data import data_info, load_data
+from pruning_repro.config import ConfigError, PruneSpec, RunSpec, check_spec, check_workers, derive_seed
+from pruning_repro.data import load_data
 from pruning_repro.distributed import RankFailed, World, launched_world
-from pruning_repro.models import build_model, check_model
+from pruning_repro.models import build_model
 from pruning_repro.placement import pin_worker, plan_slots, run_device, visible_gpus
-from pruning_repro.prune import density, full_masks, prune_masks
-from pruning_repro.store import CorruptRun, Store
+from pruning_repro.prune import builtin_strategy, density, full_masks, prune_masks, strategy_scores
+from pruning_repro.store import CorruptRun, Store, strict_json
 from pruning_repro.train import Diverged, Runtime, _progress_enabled, eval_metrics, state_copy, train
 
 # %%
@@ -101,11 +102,13 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
     if world is None: world = World(device=torch.device(device) if device is not None else default_device())
     device, label = world.device, str(label)   # label: a study's `RunKey`, or any label: stored in spec.json, in bars
     if world.main_value(lambda: store.is_complete(spec)): return store.results(spec)   # reading needs no lock
-    check_model(spec.model, data_info(spec.data.dataset))       # a model it cannot build: one error, nothing written
+    check_spec(spec)            # an unknown name, a model it cannot build: one error, nothing written
     data = data if data is not None else load_data(spec.data, spec.seed, device)   # bad data: likewise, before writing
+    check_data(data, spec.data.dataset)
+    check_strategy(spec, data, device)          # a plugin heuristic's bad scores: one error before the dense level
     if world.main: store.init_run(spec, label)
     with _locked(store, spec, world):
-        todo = world.main_value(lambda: _levels_todo(spec, store, data))
+        todo = world.main_value(lambda: _levels_todo(spec, store, data, device))
         bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not (world.main and _progress_enabled(progress)))
         for level in bar:
             try: _run_level(spec, store, level, data, device, progress, runtime, world)
@@ -118,12 +121,78 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
     world.barrier()
     return store.results(spec)
 
-def _levels_todo(spec: RunSpec, store: Store, data) -> list[int]:
-    "The levels to train: the first damaged or missing one and every later one (they depend on it)."
+def _levels_todo(spec: RunSpec, store: Store, data, device) -> list[int]:
+    """The levels to train: the first one whose weights or metrics are damaged or missing, and every later one (they
+    depend on it). What can be recomputed without training is repaired here: a damaged per-example file of a whole
+    level is re-evaluated from the level's weights; a damaged rewind point is copied again from the dense root
+    (else level 0 is retrained); the data record is written again."""
     todo = store.levels_to_train(spec)
     if todo: store.discard_level(spec, todo[0])
+    if (not todo or todo[0] > 0) and not store.extra_ok(spec, "rewind") and not _recopy_rewind(spec, store):
+        todo = list(range(spec.prune.levels + 1)); store.discard_level(spec, 0)
+    for lv in range(todo[0] if todo else spec.prune.levels + 1):
+        if "per_example.safetensors" in store.damaged(spec, lv): reevaluate_level(spec, store, lv, data, device)
     record_data(spec, store, data)                      # (again, when its record was damaged or removed)
     return todo
+
+def _recopy_rewind(spec: RunSpec, store: Store) -> bool:
+    "Restore `spec`'s rewind point from its dense root when the root holds the same dense model; whether it did."
+    root = dense_root(spec)
+    if root == spec or not (store.level_ok(root, 0) and store.extra_ok(root, "rewind")): return False
+    if store.metrics(root, 0)["sha256"] != store.metrics(spec, 0)["sha256"]: return False
+    for f in ("rewind.safetensors", "rewind.sha256"): _copy_file(store.run_dir(root) / f, store.run_dir(spec) / f)
+    return store.extra_ok(spec, "rewind")
+
+def reevaluate_level(spec: RunSpec, store: Store, level: int, data, device) -> None:
+    """Recompute the per-example file (and the evaluation metrics) of a stored level from its checksummed weights:
+    the same evaluation the level ran when it was trained, so on one machine the same bytes."""
+    state, _ = store.load_state(spec, level)
+    model = build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device)
+    model.load_state_dict(state)
+    metrics, per_ex = eval_metrics(model, data)
+    metrics = check_level(metrics, per_ex, {}, data, f"run {spec.hash()[:12]}, level {level} (re-evaluated)")
+    store.save_per_example(spec, level, per_ex, metrics)
+
+def check_data(data, name: str = "the data set") -> None:
+    """One error before any training when a split is empty or holds non-finite inputs (its errors would be 0/0 and
+    its losses NaN, stored as a finished level)."""
+    for split in ("train", "val", "test"):
+        s = getattr(data, split)
+        if len(s) == 0: raise ConfigError(f"the {split} split of {name} is empty: nothing to train on or evaluate")
+        x = getattr(s, "x", None)
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            n = int((~torch.isfinite(x)).flatten(1).any(1).sum())
+            raise ConfigError(f"the {split} split of {name} has {n} example(s) with non-finite (NaN or inf) inputs")
+
+def _prune_context(spec: RunSpec, level: int, data) -> dict:
+    "What a pruning heuristic is given: its generator, the data, and its settings (the spec's)."
+    p = spec.prune
+    return {"generator": _generator(spec, f"prune:{level}"), "data": data,
+            "synflow_rounds": p.synflow_rounds, "snip_per_class": p.snip_per_class}
+
+def check_strategy(spec: RunSpec, data, device) -> None:
+    """A registered (plugin) pruning strategy scores the initial model once, checked (`prune.strategy_scores`), before
+    the dense level trains: its first real use is at level 1, after the longest level of the run. The package's own
+    heuristics are not re-checked."""
+    if spec.prune.levels == 0 or builtin_strategy(spec.prune.strategy): return
+    model = build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device)
+    strategy_scores(model, full_masks(model), spec.prune.strategy, _prune_context(spec, 0, data))
+
+def check_level(metrics: dict, per_example: dict, state: dict, data, where: str) -> dict:
+    """A level's results before they are stored: every metric a finite number (the noisy partition's are undefined,
+    stored as null, when no label is noisy), the per-example arrays and the weights finite; else `Diverged` and
+    nothing is stored. Returns the metrics as they are stored."""
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            if k.startswith("noisy_") and not bool(data.noisy.any()): out[k] = None; continue
+            raise Diverged(f"{where}: the evaluation gave {k} = {v} (non-finite outputs); nothing was stored")
+        out[k] = v
+    for what, tensors in (("per-example result", per_example), ("weight", state)):
+        bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad: raise Diverged(f"{where}: the {what} {bad[0]!r} holds non-finite values; nothing was stored")
+    strict_json(out)
+    return out
 
 def record_data(spec: RunSpec, store: Store, data) -> None:
     "Store, once per run, what the analyses need of its data: noisy mask, clean and used labels, example ids."
@@ -140,14 +209,16 @@ def dense_root(spec: RunSpec) -> RunSpec:
     return replace(spec, prune=PruneSpec(levels=0, rewind_epoch=spec.prune.rewind_epoch, snip_per_class=snip))
 
 def _copy_file(src: Path, dst: Path) -> None:
+    "Copy under a temporary name, then rename; a failed copy (a full disk) leaves no temporary behind."
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, tmp); os.replace(tmp, dst)
+    try: shutil.copyfile(src, tmp); os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True); raise
 
 def _root_trained(root: RunSpec, store: Store) -> bool:
-    "Whether the dense root's level 0 is stored whole (it is copied into every variant: verified whole first)."
-    if store.level_ok(root, 0):
-        try: store.load_state(root, 0); store.load_per_example(root, 0); store.load_extra(root, "rewind"); return True
-        except CorruptRun: store.discard_level(root, 0)
+    "Whether the dense root's level 0 and rewind point are stored whole (copied into every variant: verified first)."
+    if store.level_ok(root, 0) and store.extra_ok(root, "rewind"): return True
+    store.discard_level(root, 0)
     return False
 
 def _share_level0(spec: RunSpec, store: Store, data, device, progress, runtime, world) -> None:
@@ -185,9 +256,7 @@ def _level_start(spec: RunSpec, store: Store, level: int, model, data) -> dict |
     except CorruptRun:
         store.discard_level(spec, level - 1); return None
     model.load_state_dict(state)
-    ctx = {"generator": _generator(spec, f"prune:{level}"), "data": data,      # the heuristics' settings
-           "synflow_rounds": p.synflow_rounds, "snip_per_class": p.snip_per_class}  # are the spec's
-    masks = prune_masks(model, prev_masks, p.fraction, p.strategy, ctx)
+    masks = prune_masks(model, prev_masks, p.fraction, p.strategy, _prune_context(spec, level, data))
     if p.rewind == "weight": state = store.load_extra(spec, "rewind")
     return {"state": state, "masks": masks}
 
@@ -201,6 +270,8 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, 
     if start is None:                                   # the previous level cannot be trusted: recomputed first
         _run_level(spec, store, level - 1, data, device, progress, runtime, world)
         start = world.main_value(lambda: _level_start(spec, store, level, model, data))
+        if start is None: raise CorruptRun(f"level {level - 1} of run {spec.hash()[:12]} ({store.run_dir(spec)}) "
+                                           f"was recomputed but cannot be read back")
     resume = start.get("resume")
     masks = resume["masks"] if resume else start["masks"]
     state = resume["model"] if resume else start["state"]
@@ -216,6 +287,8 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, 
             r = train(model, data, t, generator=_generator(spec, f"order:{level}"), start_epoch=p.rewind_epoch,
                       masks={k: v.to(device) for k, v in masks.items()}, **common)
     metrics, per_ex = eval_metrics(model, data, world=world)     # each rank its part; every rank the whole arrays
+    state = state_copy(model)
+    metrics = check_level(metrics, per_ex, state, data, f"level {level}")   # every rank: the same arrays, one verdict
     if not world.main: return
     if level == 0: store.save_extra(spec, "rewind", r["checkpoint"])
     epochs_total = t.epochs if level == 0 else store.metrics(spec, level - 1)["epochs_total"] + t.epochs - p.rewind_epoch
@@ -223,7 +296,7 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, 
     if resume: who["resumed_at_step"] = resume["step"]
     metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], steps=r["steps"],
                    epochs_total=epochs_total, written_by=who)
-    store.save_level(spec, level, metrics, per_ex, state_copy(model), masks)
+    store.save_level(spec, level, metrics, per_ex, state, masks)
 
 
 # %% [markdown]
@@ -471,6 +544,7 @@ def run_many(specs: dict[str, RunSpec], store: Store | None = None, workers: int
     one slot, else in `run_pool`; a failed run raises its error. Returns the results by label."""
     store, runtime, workers = store or Store(), runtime or Runtime.from_env(), check_workers(workers)
     missing = {k: s for k, s in specs.items() if not store.is_complete(s)}
+    for s in missing.values(): check_spec(s)   # every name known, every model buildable: before the first run trains
     if missing: store.check_writable()     # one clear error before any training, not a traceback after it
     if missing:
         slots, devices = pool_slots(missing, workers, device, runtime.runs_per_gpu)

@@ -29,22 +29,25 @@
 #   any change of a hyperparameter makes a new run;
 # * each level is saved when it finishes: the weights and masks (`model.safetensors`), the per-example training loss
 #   and correctness (`per_example.safetensors`), and last `metrics.json`, which records the SHA-256 of the two
-#   tensor files and which host and process wrote the level (`written_by`). A level is finished iff its
-#   `metrics.json` exists;
+#   tensor files and which host and process wrote the level (`written_by`), in strict JSON (a non-finite metric is
+#   refused, never written as a bare `NaN`). A level is whole iff its `metrics.json` is valid (the metrics that
+#   choose an optimum are finite numbers) and its files match their checksums;
 # * every file is written to a temporary name and renamed into place (atomic on POSIX), so a killed process leaves
 #   either the old state or the new one, never half a file;
 # * a checkpoint is loaded only when its checksum matches; a corrupt one raises `CorruptRun`, and the level is
-#   recomputed (`discard_level`);
+#   recomputed (`discard_level`; a damaged per-example file alone is re-evaluated from the level's weights). A file
+#   whose bytes may be whole but that this machine cannot read (permissions, an I/O error) raises `StoreUnreadable`,
+#   and nothing is deleted;
 # * checkpoints are safetensors: loading them executes no code;
 # * a lock file (`filelock`) serialises writers of one run: two processes asked for the same run do not train it
-#   twice; the second waits and then finds the levels done.
+#   twice; the second waits — saying whose lock it waits for — and then finds the levels done.
 #
 # * a level that takes longer than a job may run (ResNet-50 trains 90 epochs per level) is **snapshotted while it
 #   trains** (`06_imp`): `snapshot_<level>.json` names a checksum-named safetensors file with where the training
 #   stands; a rerun — or a Slurm job requeued after its time limit — continues from it. Saving the level removes its
 #   snapshot; discarding a level removes the snapshots of the later ones.
 #
-# Layout: `<root>/<hash[:16]>/{spec.json, run.lock, data.safetensors, rewind.safetensors, level_000/, level_001/, ...,
+# Layout: `<root>/<hash[:16]>/{spec.json, run.lock, run.lock.owner, data.safetensors, rewind.safetensors, level_000/, level_001/, ...,
 # snapshot_<level>.json}`, with `<root>` = `$PRUNING_REPRO_STORE` (default `~/.pruning_repro/store`).
 
 # %%
@@ -53,16 +56,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
+import socket
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import torch
-from filelock import FileLock
-from safetensors.torch import load_file, save_file
+from filelock import FileLock, Timeout
+from safetensors.torch import load as st_load, save as st_save
 
-from pruning_repro.config import RunSpec
+from pruning_repro.config import ConfigError, RunSpec
 
 # %%
 #| hide
@@ -73,10 +80,27 @@ from fastcore.test import test_eq, test_fail
 # %%
 #| export
 class CorruptRun(RuntimeError):
-    "A stored file does not match its recorded checksum."
+    "A stored file is missing or its bytes do not match its recorded checksum: the level it belongs to is recomputed."
+
+class StoreUnreadable(ConfigError):
+    """A stored file this machine cannot read (permissions, an I/O error, a path it cannot encode), whose bytes may
+    well be whole: never a reason to delete anything. One error line; the run is left as it is."""
 
 def store_root() -> Path:
-    return Path(os.environ.get("PRUNING_REPRO_STORE", Path.home() / ".pruning_repro" / "store")).expanduser()
+    "`$PRUNING_REPRO_STORE` (unset or empty: `~/.pruning_repro/store`)."
+    return Path(os.environ.get("PRUNING_REPRO_STORE") or Path.home() / ".pruning_repro" / "store").expanduser()
+
+def _unreadable(path: Path, e: OSError) -> StoreUnreadable:
+    return StoreUnreadable(f"cannot read the stored file {os.fsdecode(path)!r}: {e.strerror or e} (nothing was "
+                           f"deleted: the file may be whole; fix access to it and rerun)")
+
+def _read_bytes(path: Path) -> bytes:
+    "The bytes of a stored file; `CorruptRun` when it is missing, `StoreUnreadable` when it cannot be read."
+    try: return Path(path).read_bytes()
+    except FileNotFoundError: raise CorruptRun(f"{path} is missing") from None
+    except OSError as e: raise _unreadable(path, e) from None
+
+def _sha256_bytes(b: bytes) -> str: return hashlib.sha256(b).hexdigest()
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -84,18 +108,89 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+
+# %% [markdown]
+# **Checksums, verified once.** Whether a level is whole means its files match their recorded checksums, so
+# every reader — `is_complete`, the second stage's planning, the analyses, `export` — hashes them. A file is hashed
+# once per process: its digest is remembered under its (path, size, modification time), so a big store is not
+# read twice, and a file changed since (a flipped byte rewrites it) is hashed again. A file modified in the last two
+# seconds is not remembered yet: a file system's clock has a grain of milliseconds, and a byte flipped within it
+# would otherwise keep the old key.
+
+# %%
+#| export
+_DIGESTS: dict = {}     # (path, size, mtime_ns) -> sha256 of the file's bytes, as hashed (or written) by this process
+
+def _stat_key(path: Path):
+    "(path, size, mtime) of a file, or None while its mtime is within 2 s of now (the clock's grain: not yet a key)."
+    st = os.stat(path)
+    return None if time.time_ns() - st.st_mtime_ns < 2_000_000_000 else (os.fsdecode(path), st.st_size, st.st_mtime_ns)
+
+def file_digest(path: Path) -> str | None:
+    "SHA-256 of `path` (cached by path, size and mtime); None when it is missing; `StoreUnreadable` when unreadable."
+    try:
+        key = _stat_key(path)
+        if key is None: return _sha256(path)
+        if key not in _DIGESTS: _DIGESTS[key] = _sha256(path)
+        return _DIGESTS[key]
+    except FileNotFoundError: return None
+    except OSError as e: raise _unreadable(path, e) from None
+
+def _remember(path: Path, digest: str) -> None:
+    try: key = _stat_key(path)
+    except OSError: return
+    if key is not None: _DIGESTS[key] = digest
+
+
+# %%
+with tempfile.TemporaryDirectory() as tmp:
+    p = Path(tmp) / "f.bin"; p.write_bytes(b"abc")
+    test_eq(file_digest(p), hashlib.sha256(b"abc").hexdigest())
+    os.utime(p, ns=(1, 1)); test_eq(file_digest(p), hashlib.sha256(b"abc").hexdigest())    # remembered
+    p.write_bytes(b"abd"); os.utime(p, ns=(2, 2))                      # changed: another key, hashed again
+    test_eq(file_digest(p), hashlib.sha256(b"abd").hexdigest())
+    test_eq(file_digest(Path(tmp) / "none"), None)
+
+
+# %%
+#| export
+def _atomic_write_bytes(path: Path, data: bytes) -> str:
+    "Write `data` to a temporary name and rename it into place; a failed write (a full disk) leaves no temporary."
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try: os.unlink(tmp)
+        except OSError: pass
+        raise
+    digest = _sha256_bytes(data)
+    _remember(path, digest)
+    return digest
+
+def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    return st_save({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()})
 
 def _atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    save_file({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}, str(tmp))
-    digest = _sha256(tmp)
-    os.replace(tmp, path)
-    return digest
+    return _atomic_write_bytes(path, _tensor_bytes(tensors))
+
+def _load_tensors(path: Path, want: str | None) -> dict[str, torch.Tensor]:
+    """The tensors of a checksummed safetensors file (loading executes no code; the bytes are read by Python, so any
+    path the file system holds can be read). Bytes other than `want` (or none), or bytes that are no safetensors:
+    `CorruptRun`; a file this machine cannot read (permissions, I/O): `StoreUnreadable`."""
+    data = _read_bytes(path)
+    digest = _sha256_bytes(data)
+    if want is None or digest != want:
+        raise CorruptRun(f"{path} does not match its recorded checksum")
+    _remember(path, digest)
+    try: return dict(sorted(st_load(data).items()))    # in the file's (sorted) order, as `load_file` reads it
+    except Exception as e:               # bytes that match a recorded checksum and are no safetensors: a bad record
+        raise CorruptRun(f"{path} is not a valid safetensors file: {e}") from None
+
+def strict_json(obj) -> bytes:
+    "JSON that every parser reads: a non-finite number is refused (`ValueError`), never written as a bare `NaN`."
+    return json.dumps(obj, indent=1, allow_nan=False).encode()
 
 
 # %%
@@ -108,14 +203,69 @@ def check_writable(folder: Path, what: str = "folder") -> Path:
         probe = folder / f".write-test.{os.getpid()}"
         probe.write_bytes(b""); probe.unlink()
     except OSError as e:
-        from pruning_repro.config import ConfigError
         raise ConfigError(f"cannot write the {what} {folder}: {e.strerror or e}") from None
     return folder
 
+
+# %% [markdown]
+# **Whose lock.** Two processes asked for one run share its training: the second waits on the run's lock. Waiting
+# says for whom — the holder's pid and host, written beside the lock when it was taken, and whether that process is
+# stopped or gone when it runs on this host — so a stopped holder does not hang a command silently.
+
+# %%
+#| export
+def _holder_state(pid: int) -> str:
+    "'running', 'stopped' or 'gone' for a process of this host."
+    try: status = Path(f"/proc/{pid}/status").read_text()
+    except OSError: return "gone" if not Path("/proc/self").exists() or not _alive(pid) else "running"
+    state = next((l.split()[1] for l in status.splitlines() if l.startswith("State:")), "R")
+    return "stopped" if state in ("T", "t") else "gone" if state in ("Z", "X") else "running"
+
+def _alive(pid: int) -> bool:
+    try: os.kill(pid, 0); return True
+    except ProcessLookupError: return False
+    except OSError: return True
+
+class RunLock:
+    "The run's inter-process lock (`filelock`), which records its holder and names it to whoever waits."
+    def __init__(self, path: Path, label: str = "", notice_s: float = 5.0, repeat_s: float = 300.0):
+        self.lock, self.owner, self.label = FileLock(str(path)), Path(str(path) + ".owner"), label
+        self.notice_s, self.repeat_s = notice_s, repeat_s
+
+    def holder(self) -> str:
+        try: h = json.loads(self.owner.read_text())
+        except (OSError, ValueError): return "another process"
+        where = f"pid {h.get('pid')} on {h.get('host')}"
+        if h.get("host") == socket.gethostname() and isinstance(h.get("pid"), int): where += f" ({_holder_state(h['pid'])})"
+        return where + (f", since {h['since']}" if h.get("since") else "")
+
+    def __enter__(self):
+        try: self.lock.acquire(timeout=self.notice_s)
+        except Timeout:
+            t0 = time.monotonic()
+            while True:
+                print(f"waiting for the lock of run {self.label} ({self.lock.lock_file}), held by {self.holder()}",
+                      file=sys.stderr, flush=True)
+                try: self.lock.acquire(timeout=self.repeat_s); break
+                except Timeout: continue
+        try: self.owner.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                               "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        except OSError: pass
+        return self
+
+    def __exit__(self, *exc):
+        try: self.owner.unlink(missing_ok=True)
+        except OSError: pass
+        self.lock.release()
+        return False
+
+
+# %%
+#| export
 class Store:
     "A directory of runs, one sub-directory per spec hash."
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root).expanduser() if root is not None else store_root()
+        self.root = Path(root).expanduser() if root not in (None, "") else store_root()
 
     def check_writable(self) -> None:
         "Fail with one clear error, before any training, when runs cannot be written under the root."
@@ -129,14 +279,13 @@ class Store:
         d = self.run_dir(spec)
         d.mkdir(parents=True, exist_ok=True)
         if not (d / "spec.json").exists():
-            _atomic_write_bytes(d / "spec.json", json.dumps({"hash": spec.hash(), "label": label, "spec": spec.to_dict()},
-                                                            indent=1).encode())
+            _atomic_write_bytes(d / "spec.json", strict_json({"hash": spec.hash(), "label": label, "spec": spec.to_dict()}))
         return d
 
-    def lock(self, spec: RunSpec) -> FileLock:
-        "An inter-process lock on the run (use as a context manager)."
+    def lock(self, spec: RunSpec) -> RunLock:
+        "An inter-process lock on the run (use as a context manager); a waiter is told who holds it."
         self.run_dir(spec).mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.run_dir(spec) / "run.lock"))
+        return RunLock(self.run_dir(spec) / "run.lock", spec.hash()[:16])
 
     # ---- levels ---------------------------------------------------------------------------------------------
     def levels_done(self, spec: RunSpec) -> list[int]:
@@ -144,48 +293,70 @@ class Store:
         if not d.exists(): return []
         return sorted(int(p.parent.name[6:]) for p in d.glob("level_*/metrics.json"))
 
-    def level_ok(self, spec: RunSpec, level: int) -> bool:
-        """Whether `level` is stored whole: a `metrics.json` that parses, with the keys every analysis reads, and the
-        tensor files it records (their checksums are verified when they are read)."""
+    def damaged(self, spec: RunSpec, level: int) -> set[str]:
+        """The files of `level` that are missing or do not match their recorded checksums (`metrics.json` when it
+        cannot be trusted: then all of them); empty when the level is whole. Hashes are cached (`file_digest`)."""
         d = self.level_dir(spec, level)
         try: m = self._read_metrics(d / "metrics.json")
-        except CorruptRun: return False
-        return all((d / f).exists() for f in m["sha256"])
+        except CorruptRun: return {"metrics.json", "model.safetensors", "per_example.safetensors"}
+        return {f for f, want in m["sha256"].items() if file_digest(d / f) != want}
+
+    def level_ok(self, spec: RunSpec, level: int) -> bool:
+        "Whether `level` is stored whole: a valid `metrics.json` and tensor files matching its checksums."
+        return not self.damaged(spec, level)
 
     def is_complete(self, spec: RunSpec) -> bool:
-        "Whether every level of `spec` (dense level 0 and its `prune.levels` pruning levels) and its data record are whole."
-        return all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
+        """Whether every level of `spec` (dense level 0 and its `prune.levels` pruning levels), its rewind point and
+        its data record are whole."""
+        return (all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
+                and self.extra_ok(spec, "rewind"))
 
     def levels_to_train(self, spec: RunSpec) -> list[int]:
-        "The levels of `spec` a run must (re)train: the first damaged or missing one and every later one (they depend on it)."
-        first = next((lv for lv in range(spec.prune.levels + 1) if not self.level_ok(spec, lv)), None)
+        """The levels of `spec` a run must (re)train: the first one whose weights or metrics are damaged or missing, and
+        every later one (they depend on it). A damaged per-example file alone is re-evaluated, not retrained."""
+        first = next((lv for lv in range(spec.prune.levels + 1)
+                      if self.damaged(spec, lv) - {"per_example.safetensors"}), None)
         return [] if first is None else list(range(first, spec.prune.levels + 1))
 
     def clean_partial(self, spec: RunSpec, level: int) -> None:
         "Remove what a killed writer left of `level` (temporary files), before the level is written again."
         for p in self.level_dir(spec, level).glob("*.tmp*"): p.unlink(missing_ok=True)
         for p in self.run_dir(spec).glob(f"snapshot_{level:03d}*.tmp*"): p.unlink(missing_ok=True)
+        for p in self.run_dir(spec).glob(".*.tmp"): p.unlink(missing_ok=True)
 
     def save_level(self, spec: RunSpec, level: int, metrics: dict, per_example: dict[str, torch.Tensor],
                    state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
-        "Write one finished level; `metrics.json` goes last and records the checksums of the tensor files."
+        """Write one finished level; `metrics.json` goes last and records the checksums of the tensor files. Metrics
+        that are not strict JSON (a NaN) are refused before anything is written."""
+        strict_json(metrics)
         d = self.level_dir(spec, level); d.mkdir(parents=True, exist_ok=True)
         # masks are 0/1: stored as uint8 (a quarter of float32's bytes), read back as float32
         tensors = {f"state.{k}": v for k, v in state.items()} | {f"mask.{k}": v.to(torch.uint8) for k, v in masks.items()}
         sums = {"model.safetensors": _atomic_save_tensors(d / "model.safetensors", tensors),
-                "per_example.safetensors": _atomic_save_tensors(
-                    d / "per_example.safetensors", {k: v if v.dtype != torch.bool else v.to(torch.uint8)
-                                                    for k, v in per_example.items()})}
-        _atomic_write_bytes(d / "metrics.json", json.dumps({**metrics, "level": level, "sha256": sums}, indent=1).encode())
+                "per_example.safetensors": _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))}
+        _atomic_write_bytes(d / "metrics.json", strict_json({**metrics, "level": level, "sha256": sums}))
         self.discard_snapshot(spec, level)          # the level is whole: its in-level snapshot has served
 
+    def save_per_example(self, spec: RunSpec, level: int, per_example: dict[str, torch.Tensor],
+                         metrics: dict | None = None) -> None:
+        "Rewrite the per-example file of a stored level (its weights unchanged), then its metrics with the new checksum."
+        strict_json(metrics or {})
+        d, m = self.level_dir(spec, level), self.metrics(spec, level)
+        digest = _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))
+        m.update(metrics or {}); m["sha256"] = {**m["sha256"], "per_example.safetensors": digest}
+        _atomic_write_bytes(d / "metrics.json", strict_json(m))
+
     METRIC_KEYS = ("val_err", "sha256")    # a level is chosen by its val_err and read through its checksums
+    FINITE_KEYS = ("val_err", "test_err", "train_err", "val_loss", "test_loss", "train_loss", "density")
 
     def _read_metrics(self, path: Path) -> dict:
-        try: m = json.loads(path.read_text())
-        except (OSError, ValueError) as e: raise CorruptRun(f"{path} cannot be read ({type(e).__name__}: {e})") from None
+        try: m = json.loads(_read_bytes(path))
+        except ValueError as e: raise CorruptRun(f"{path} cannot be read ({type(e).__name__}: {e})") from None
         if not isinstance(m, dict) or any(k not in m for k in self.METRIC_KEYS):
             raise CorruptRun(f"{path} lacks {', '.join(k for k in self.METRIC_KEYS if k not in m) if isinstance(m, dict) else 'a JSON object'}")
+        bad = [k for k in self.FINITE_KEYS if k in m and not _finite_number(m[k])]
+        if bad or not isinstance(m["sha256"], dict):
+            raise CorruptRun(f"{path}: {', '.join(f'{k}={m[k]!r}' for k in bad) or 'sha256'} is not a finite number")
         return m
 
     def metrics(self, spec: RunSpec, level: int) -> dict:
@@ -193,12 +364,7 @@ class Store:
         return self._read_metrics(self.level_dir(spec, level) / "metrics.json")
 
     def _load_checked(self, spec: RunSpec, level: int, fname: str) -> dict[str, torch.Tensor]:
-        path = self.level_dir(spec, level) / fname
-        want = self.metrics(spec, level)["sha256"][fname]
-        if not path.exists() or _sha256(path) != want:
-            raise CorruptRun(f"{path} is missing or does not match its recorded checksum")
-        try: return load_file(str(path))      # safetensors: a header and raw tensors, no code is ever executed
-        except Exception as e: raise CorruptRun(f"{path} is not a valid safetensors file: {e}") from None
+        return _load_tensors(self.level_dir(spec, level) / fname, self.metrics(spec, level)["sha256"].get(fname))
 
     def load_state(self, spec: RunSpec, level: int) -> tuple[dict, dict]:
         "(state, masks) saved at the end of `level`, checksum-verified."
@@ -230,25 +396,22 @@ class Store:
         `meta` (JSON). The tensors go to a file named by their checksum, the JSON that names it replaces the old
         one, and only then is the old file removed: a writer killed at any moment leaves one whole snapshot."""
         d = self.init_run(spec)
-        tmp = d / f"snapshot_{level:03d}.safetensors.tmp{os.getpid()}"
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-        digest = _sha256(tmp)
+        data = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+        digest = _sha256_bytes(data)
         name = f"snapshot_{level:03d}.{digest[:16]}.safetensors"
-        os.replace(tmp, d / name)
-        _atomic_write_bytes(d / f"snapshot_{level:03d}.json",
-                            json.dumps({**meta, "file": name, "sha256": digest}, indent=1).encode())
+        _atomic_write_bytes(d / name, data)
+        _atomic_write_bytes(d / f"snapshot_{level:03d}.json", strict_json({**meta, "file": name, "sha256": digest}))
         for old in d.glob(f"snapshot_{level:03d}.*.safetensors"):
             if old.name != name: old.unlink(missing_ok=True)
 
     def load_snapshot(self, spec: RunSpec, level: int) -> tuple[dict, dict] | None:
-        "(tensors, meta) of `level`'s in-level snapshot, checksum-verified; None when there is none or it is damaged."
+        """(tensors, meta) of `level`'s in-level snapshot, checksum-verified; None when there is none or it is damaged
+        (the level starts over); `StoreUnreadable` when it cannot be read."""
         d = self.run_dir(spec)
         try:
-            meta = json.loads((d / f"snapshot_{level:03d}.json").read_text())
-            path = d / meta["file"]
-            if _sha256(path) != meta["sha256"]: return None
-            return load_file(str(path)), meta
-        except Exception: return None      # missing, unreadable, truncated: no snapshot, the level starts over
+            meta = json.loads(_read_bytes(d / f"snapshot_{level:03d}.json"))
+            return _load_tensors(d / meta["file"], meta["sha256"]), meta
+        except (CorruptRun, ValueError, KeyError, TypeError): return None
 
     def discard_snapshot(self, spec: RunSpec, level: int) -> None:
         d = self.run_dir(spec)
@@ -261,27 +424,32 @@ class Store:
         digest = _atomic_save_tensors(d / f"{name}.safetensors", tensors)
         _atomic_write_bytes(d / f"{name}.sha256", digest.encode())
 
+    def _extra_sum(self, spec: RunSpec, name: str) -> str | None:
+        try: return _read_bytes(self.run_dir(spec) / f"{name}.sha256").decode("ascii", "replace").strip()
+        except CorruptRun: return None
+
     def load_extra(self, spec: RunSpec, name: str) -> dict[str, torch.Tensor]:
-        d = self.run_dir(spec)
-        p, s = d / f"{name}.safetensors", d / f"{name}.sha256"
-        if not (p.exists() and s.exists()) or _sha256(p) != s.read_text():
-            raise CorruptRun(f"{p} is missing or does not match its recorded checksum")
-        return load_file(str(p))
+        return _load_tensors(self.run_dir(spec) / f"{name}.safetensors", self._extra_sum(spec, name))
 
     def has_extra(self, spec: RunSpec, name: str) -> bool:
         return (self.run_dir(spec) / f"{name}.sha256").exists()
 
     def extra_ok(self, spec: RunSpec, name: str) -> bool:
         "Whether the run-wide tensors `name` are stored and match their checksum."
-        d = self.run_dir(spec)
-        p, s = d / f"{name}.safetensors", d / f"{name}.sha256"
-        return p.exists() and s.exists() and _sha256(p) == s.read_text()
+        want = self._extra_sum(spec, name)
+        return want is not None and file_digest(self.run_dir(spec) / f"{name}.safetensors") == want
 
     def results(self, spec: RunSpec) -> pd.DataFrame:
-        "One row per finished level with its metrics."
-        rows = [{k: v for k, v in self.metrics(spec, lv).items() if k not in ("sha256", "written_by")}
-                for lv in self.levels_done(spec)]
+        "One row per finished level with its metrics (an undefined one, stored as null, reads as NaN)."
+        rows = [{k: (float("nan") if v is None else v) for k, v in self.metrics(spec, lv).items()
+                 if k not in ("sha256", "written_by")} for lv in self.levels_done(spec)]
         return pd.DataFrame(rows)
+
+def _finite_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+def _per_example_out(per_example: dict) -> dict:
+    return {k: v if v.dtype != torch.bool else v.to(torch.uint8) for k, v in per_example.items()}
 
 
 # %% [markdown]

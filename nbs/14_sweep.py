@@ -164,17 +164,32 @@ def figures_folder(figures, bench: str, scale: str, precision: str | None = None
     name = bench if scale == "full" else f"{bench}_{scale}"
     return Path(figures) / (name if precision in (None, "fp32") else f"{name}_{precision}")
 
+def check_folder(folder, what: str):
+    "A folder parameter: None (the default) or a non-empty path (str or `os.PathLike`); '' counts as None."
+    import os
+    if folder is None or folder == "": return None
+    if isinstance(folder, os.PathLike) or (isinstance(folder, str) and folder.strip()): return folder
+    raise ConfigError(f"{what} must be a folder (a path) or None, got {folder!r}")
+
 def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
-                  figures_dir=None, store_dir=None, precision: str | None = None) -> Section:
-    """A section notebook's first step: validate its parameters (one clear error), check that the data is on disk,
-    resolve its noise levels (`section_noise`), name its output folder and open the run store. Writes nothing."""
+                  figures_dir=None, store_dir=None, precision: str | None = None, workers=None) -> Section:
+    """A section notebook's first step: validate every one of its parameters (one clear error: `ConfigError`) — the
+    bench, scale, seeds, noise levels, folders, precision, training processes (`workers`, even when nothing needs
+    training) and the device asked for — check that the data is on disk, resolve its noise levels (`section_noise`),
+    name its output folder and open the run store. Writes nothing."""
+    import os
+    from pruning_repro.config import check_device, check_workers, unset_empty_folder_vars
     from pruning_repro.data import check_available
     from pruning_repro.plugins import load_plugins
     from pruning_repro.store import Store
+    unset_empty_folder_vars()                           # PRUNING_REPRO_STORE="" is the default store, not this folder
     load_plugins()                                      # a papermill kernel imports the plugins its command named
-    if section not in SECTION_RUNS:
+    if not isinstance(section, str) or section not in SECTION_RUNS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
+    figures_dir, store_dir = check_folder(figures_dir, "figures_dir"), check_folder(store_dir, "store_dir")
+    check_workers(workers)
+    check_device(os.environ.get("PRUNING_REPRO_DEVICE"))
     check_available(b.data)
     levels = section_noise(section, b, levels if noise_levels is not None else None)
     return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale, precision),
@@ -222,7 +237,9 @@ def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict,
     store lacks goes to `execute({label: spec})`; once all are complete, the App. D, E, K retrainings
     (`dependent_runs`, every key, each spec trained once) are named and the missing ones go to `execute` too. Returns (first stage,
     second stage), the second None while the first is incomplete (a failed run, or `execute` trained nothing)."""
+    from pruning_repro.config import check_spec
     first = study_runs(b, sections, seeds, noise_levels)
+    for s in first.values(): check_spec(s)              # a name no registry holds: one error before anything trains
     todo = {k: s for k, s in first.items() if not store.is_complete(s)}
     if todo: execute(todo)
     if not all(store.is_complete(s) for s in first.values()): return first, None
@@ -230,6 +247,7 @@ def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict,
     # examples): the analyses read them by key; the spec is trained once
     after = {k: v for sec in check_sections(sections)
              for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items()}
+    for v in after.values(): check_spec(v)
     todo, seen = {}, set()
     for k, v in after.items():
         if v.hash() not in seen and not store.is_complete(v): seen.add(v.hash()); todo[k] = v
@@ -296,6 +314,12 @@ test_eq(len(_r), 2 * 2 + 2 * 2 * 2)
 test_eq(len(study_runs(_b, ["sec4_noise"], (0, 1), (0.0, 0.3))), 2 * 2 + 2 * 2)
 test_eq(len(study_runs(_b, ["sec3_training"], (0, 1), (0.0, 0.3))), 2 + 2 * 2)
 test_fail(lambda: study_runs(_b, ["sec2"], (0,), (0.0,)), contains="unknown section 'sec2'")
+# a section notebook's parameters: each bad one is one ConfigError from its first cell, before anything is read
+_bad = [dict(bench=[1, 2]), dict(figures_dir=7), dict(store_dir=[1]), dict(workers="x"), dict(workers=-4),
+        dict(noise_levels={0.3: 1}), dict(seeds="0"), dict(seeds={0: 1}), dict(seeds=[0.5]), dict(seeds=None),
+        dict(noise_levels=[0.1, 0.1000001]), dict(scale=["smoke"]), dict(precision=16)]
+for kw in _bad:
+    test_fail(lambda: start_section("sec4_noise", **{"bench": "lenet_mnist1d", "scale": "smoke", **kw}), exc=ConfigError)
 list(_r)[:3]
 
 # %% [markdown]

@@ -36,7 +36,7 @@ import dataclasses
 import pandas as pd
 
 from pruning_repro import algorithms
-from pruning_repro.sweep import check_sections, dependent_runs, section_noise, study_runs
+from pruning_repro.sweep import SECTION_AFTER, check_sections, dependent_runs, section_noise, study_runs
 from pruning_repro.width import oneshot_runs, weights_remaining, width_specs
 
 # %%
@@ -97,12 +97,19 @@ def equalized_models(b, noise_levels, seeds, store) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def results_table(b, store, sections=None, seeds=(0, 1, 2), noise_levels=None):
-    "One row per stored level of every run of the study of bench `b` (first stage, and the second once named)."
+    """One row per stored level of every run of the study of bench `b` (first stage, and the second once named).
+    What it cannot export is listed in the frame's `attrs["left_out"]`, one line each: a run not trained or a level
+    damaged (a later `sweep` recomputes it), and the App. D/E/K retrainings of a (noise, seed) whose IMP run is
+    incomplete — they are named by that run's per-example results; those of the other (noise, seed) are exported."""
     first = study_runs(b, sections, seeds, noise_levels)
-    runs = dict(first)
-    if all(store.is_complete(s) for s in first.values()):
-        for sec in check_sections(sections):
-            runs.update(dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store))
+    runs, left = dict(first), []
+    for sec in check_sections(sections):
+        if sec not in SECTION_AFTER: continue
+        for p in section_noise(sec, b, noise_levels):
+            for s in seeds:
+                if store.is_complete(b.run_spec(p, s)): runs.update(dependent_runs(sec, b, [s], [p], store))
+                else: left.append(f"{sec}: the retrainings selected at noise {p:g}, seed {s} (their IMP run "
+                                  f"{b.run_spec(p, s).hash()[:16]} is incomplete or damaged)")
     rows = []
     for key, spec in runs.items():
         k = dataclasses.asdict(key); k["selected_at"] = k.pop("level")
@@ -110,13 +117,73 @@ def results_table(b, store, sections=None, seeds=(0, 1, 2), noise_levels=None):
         d["data"]["n_excluded"] = len(d["data"].pop("exclude_ids", ()))          # ids are in the store, not here
         flat = {f"spec.{c}": (str(v) if isinstance(v, (list, tuple)) else v)
                 for c, v in pd.json_normalize(d, sep=".").iloc[0].items()}
-        for lv in store.levels_done(spec):
-            if not store.level_ok(spec, lv): continue
+        done = store.levels_done(spec)
+        missing = [lv for lv in range(spec.prune.levels + 1) if lv not in done]
+        for lv in done:
+            if not store.level_ok(spec, lv): missing.append(lv); continue
             m = store.metrics(spec, lv)
             m.pop("sha256", None); wb = m.pop("written_by", {}) or {}
             rows.append({**k, "run": spec.hash()[:16], **flat, **m, "level": lv, "host": wb.get("host")})
-    return pd.DataFrame(rows)
+        if missing: left.append(f"{key}: " + ("not trained" if len(missing) == spec.prune.levels + 1 else
+                                              f"level(s) {', '.join(map(str, sorted(missing)))} missing or damaged"))
+    t = pd.DataFrame(rows)
+    t.attrs["left_out"] = left
+    return t
 
+
+# %% [markdown]
+# Writing the table: through a hidden temporary file beside `out`, renamed when whole (a reader never sees half a
+# table, and a failed write leaves nothing behind). Parquet stores integers as 64-bit: a column of Python integers
+# (seeds are any non-negative integer) becomes unsigned 64-bit when it fits, else decimal text, never an overflow.
+
+# %%
+#| export
+def _parquet_safe(t: pd.DataFrame) -> pd.DataFrame:
+    "`t` with every object column of integers made a type Parquet holds: uint64 when it fits, else decimal text."
+    t = t.copy()
+    for c in t.columns:
+        if t[c].dtype != object: continue
+        v = t[c].dropna()
+        if not len(v) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v): continue
+        fits = all(0 <= x < 2**64 for x in v) and len(v) == len(t)
+        t[c] = t[c].astype("uint64") if fits else t[c].map(lambda x: None if x is None else str(x))
+    return t
+
+def write_table(t: pd.DataFrame, out, format: str = "csv"):
+    "Write `t` to `out` as CSV or Parquet, atomically; on any failure no file (temporary or partial) is left."
+    import os
+    from pathlib import Path
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        if format == "csv": t.to_csv(tmp, index=False)
+        else: _parquet_safe(t).to_parquet(tmp, index=False)
+        tmp.replace(out)
+    except (OverflowError, ValueError, TypeError) as e:        # pyarrow's ArrowInvalid / ArrowTypeError among them
+        tmp.unlink(missing_ok=True)
+        from pruning_repro.config import ConfigError
+        raise ConfigError(f"cannot write {out} as {format}: {type(e).__name__}: {str(e)[:200]} (try --format csv)"
+                          ) from None
+    except OSError as e:                                       # a full disk: named by the file asked for
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(out)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
+
+
+# %%
+import importlib.util, tempfile as _tf
+from pathlib import Path as _P
+_d = _P(_tf.mkdtemp())
+write_table(pd.DataFrame({"seed": [0, 1]}), _d / "c.csv"); (_d / "c.csv").unlink()
+if importlib.util.find_spec("pyarrow"):
+  write_table(pd.DataFrame({"seed": [0, 2**64 - 1], "x": [1, 2]}), _d / "a.parquet", "parquet")
+  test_eq(pd.read_parquet(_d / "a.parquet").seed.tolist(), [0, 2**64 - 1])
+  write_table(pd.DataFrame({"seed": [2**70, 1]}, dtype=object), _d / "b.parquet", "parquet")   # beyond 64 bits: text
+  test_eq(pd.read_parquet(_d / "b.parquet").seed.tolist(), [str(2**70), "1"])
+  test_eq(sorted(p.name for p in _d.iterdir()), ["a.parquet", "b.parquet"])
 
 # %% [markdown]
 # A smoke study of §3 on MNIST-1D, trained into a temporary store, read back four ways.
@@ -132,5 +199,5 @@ _f = algorithm_frames(_b, (0.3,), (0,), _st, ("LR rewinding", "WD"))
 test_eq(list(_f["LR rewinding"].level), list(range(_b.prune.levels + 1)))
 test_eq(_f["WD"].weights_remaining.iloc[0], 100.0)
 _t = results_table(_b, _st, ["sec5_isolating"], (0,), (0.3,))
-test_eq(set(_t.algorithm), {"LR rewinding", "EDT", "WD"})
+test_eq(set(_t.algorithm), {"LR rewinding", "EDT", "WD"}); test_eq(_t.attrs["left_out"], [])
 _t[["algorithm", "noise", "seed", "k", "level", "density", "test_err"]].head()

@@ -89,14 +89,26 @@ from fastcore.test import test_eq, test_fail
 class RankFailed(RuntimeError):
     "A rank of a data-parallel run died or stopped answering: the run stops; what the store holds is kept."
 
+def _gone(e: BaseException) -> RankFailed:
+    "The `RankFailed` a peer's death becomes (a closed connection, a backend error, a timed-out collective)."
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+    return RankFailed(f"a rank of this data-parallel run is gone ({type(e).__name__}: {first}); the run stops here "
+                      f"— finished levels and the last in-level snapshot are stored: rerun to resume")
+
+_PEER_SIGNS = ("gloo", "nccl", "connection reset", "connection closed", "broken pipe", "timed out", "socket timeout",
+               "distbackenderror")
+
+def peer_gone(e: BaseException) -> bool:
+    "Whether `e`, raised in a data-parallel run, says a peer is gone (DDP's gradient reduction, a BatchNorm sum...)."
+    if isinstance(e, (ConnectionError, getattr(dist, "DistError", ConnectionError))): return True
+    return isinstance(e, RuntimeError) and any(w in str(e).lower() for w in _PEER_SIGNS)
+
 def _collective(fn, *args, **kw):
     "Run a collective; a peer that is gone becomes one `RankFailed` naming what to do."
     try: return fn(*args, **kw)
     except RankFailed: raise
     except (RuntimeError, ConnectionError) as e:       # DistBackendError is a RuntimeError
-        raise RankFailed(f"a rank of this data-parallel run is gone ({type(e).__name__}: {str(e)[:200]}); the run "
-                         f"stops here — finished levels and the last in-level snapshot are stored: rerun to resume"
-                         ) from None
+        raise _gone(e) from None
 
 @dataclass
 class World:
@@ -320,11 +332,21 @@ def launched_world(device=None):
         yield None; return
     world = init_world(device)
     try: yield world
-    finally: close_world(world)
+    except RankFailed: raise
+    except (RuntimeError, ConnectionError) as e:
+        # collectives outside `World`'s own (DDP's gradient all-reduce, GlobalBatchNorm's sums) fail here when a peer
+        # dies: one `RankFailed` line, not a backend traceback; the process group is not left (it would wait on the dead)
+        if world.distributed and peer_gone(e): world = None; raise _gone(e) from None
+        raise
+    finally:
+        if world is not None: close_world(world)
 
 
 # %%
 test_eq(launcher_env({}), None)
+assert peer_gone(RuntimeError("[gloo/transport/tcp/pair.cc:545] Read error: Connection reset by peer"))
+assert not peer_gone(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+assert "a rank of this data-parallel run is gone (RuntimeError: x)" in str(_gone(RuntimeError("x\ny")))
 with launched_world("cpu") as _w: test_eq(_w, None)       # this notebook runs alone
 test_eq(launcher_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2",
                       "MASTER_ADDR": "n1", "MASTER_PORT": "29500"}),

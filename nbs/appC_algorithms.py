@@ -53,7 +53,7 @@ from pruning_repro.sweep import start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
 B, seeds, noise_levels, out, store = start_section("appC_algorithms", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision)
+                                                   precision, workers)
 NAMES = table2_algorithms()       # App. C's six (the registry of `17_algorithms`)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.prune.levels} levels -> {out}")
 

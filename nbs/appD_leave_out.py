@@ -52,7 +52,7 @@ from pruning_repro.results import dependent_frame
 from pruning_repro.sweep import start_section, train_with_retrainings
 
 B, seeds, noise_levels, out, store = start_section("appD_leave_out", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision)
+                                                   precision, workers)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
 # %% [markdown]

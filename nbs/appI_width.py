@@ -60,7 +60,7 @@ from pruning_repro.sweep import start_section, train_section
 from pruning_repro.results import equalized_models
 
 B, seeds, noise_levels, out, store = start_section("appI_width", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision)
+                                                   precision, workers)
 if not 0 < float(top) < 1: raise ValueError(f"top must be a fraction in (0, 1), got {top!r}")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 

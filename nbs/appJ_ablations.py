@@ -55,7 +55,7 @@ from pruning_repro.report import claim_line
 from pruning_repro.sweep import start_section, train_section
 
 B, seeds, noise_levels, out, store = start_section("appJ_ablations", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision)
+                                                   precision, workers)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
 # %% [markdown]

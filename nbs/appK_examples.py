@@ -61,7 +61,7 @@ from pruning_repro.results import dependent_frame
 from pruning_repro.sweep import K2_BENCHES, start_section, train_with_retrainings
 
 B, seeds, noise_levels, out, store = start_section("appK_examples", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision)
+                                                   precision, workers)
 if int(n_examples) < 1: raise ValueError(f"n_examples must be >= 1, got {n_examples!r}")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 

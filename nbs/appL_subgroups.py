@@ -56,7 +56,7 @@ from pruning_repro.sweep import start_section, train_section
 from pruning_repro.width import weights_remaining, width_steps
 
 B, seeds, noise_levels, out, store = start_section("appL_subgroups", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision)
+                                                   precision, workers)
 if int(subgroups) < 2 or int(milestones) < 1: raise ValueError("subgroups must be >= 2 and milestones >= 1")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 

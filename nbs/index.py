@@ -146,8 +146,14 @@
 # **Runs** are stored once in `$PRUNING_REPRO_STORE` (default `~/.pruning_repro/store`), one directory per hash of the
 # run's spec, one sub-directory per finished pruning level (safetensors checkpoints with checksums, per-example
 # losses, metrics). Rerunning a notebook trains nothing; a killed run (even by SIGKILL) resumes at its first missing
-# level and ends bit-identical on a CPU; a truncated or altered checkpoint fails its checksum and is recomputed, never
-# loaded; two processes asked for the same run serialise on a file lock (one trains, the other reuses). A level in
+# level and ends bit-identical on a CPU. A level counts as finished only when its files match their recorded checksums
+# (each file hashed once per process): a truncated or altered file of any kind — weights and masks, per-example
+# results, rewind point, data record, snapshot, a `metrics.json` with a missing or non-finite error — is recomputed by
+# whichever command meets it, never loaded (a damaged per-example file alone is re-evaluated from the level's weights,
+# without training); a file this machine cannot read (permissions, I/O) is one error and nothing is deleted. Metrics
+# are strict JSON, and a level whose evaluation or weights are not finite is one error and is not stored. `export`
+# lists on stderr whatever it leaves out. Two processes asked for the same run serialise on a file lock (one trains,
+# the other reuses; the one waiting prints whose lock it waits for: pid, host, and whether that process is stopped). A level in
 # training is snapshotted (`snapshot_<level>.json`, every `--checkpoint-min` minutes), so even a level interrupted in
 # the middle resumes where it stopped. Runs train on a GPU when the machine has one and the model gains from it
 # (`--device` or `PRUNING_REPRO_DEVICE` overrides).
@@ -164,7 +170,9 @@
 #   store is addressed by the recipe, so a result must not depend on how many devices computed it; with per-replica
 #   statistics it would (8 GPUs normalise over 96 ImageNet examples, 4 over 192). Rank 0 alone reads and writes the
 #   store and prunes; it sends each level's weights and masks to the others; evaluation is sharded and gathered. A rank
-#   that dies breaks the run (`torchrun` reports it, the other ranks stop); rerunning resumes. Checked on this CPU with
+#   that dies breaks the run (`torchrun` reports it, the other ranks stop with one `error:` line); rerunning resumes.
+#   A data-parallel run of the same spec agrees with a one-process run the way two CPUs do (same recipe, rounding
+#   differs), not bit for bit. Checked on this CPU with
 #   2 gloo ranks: LeNet matches one process (same per-level errors), a ResNet-20 trained by 2 ranks in float64 matches
 #   one process to 1.2e-12 (per-replica BatchNorm: 1.5), a rank killed mid-level resumes bit-identically
 #   (`tests/test_distributed.py`).

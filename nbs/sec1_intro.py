@@ -57,7 +57,7 @@ from pruning_repro.sweep import imp_runs, start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
 B, seeds, noise_levels, out, store = start_section("sec1_intro", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision)
+                                                   precision, workers)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")
 p0 = noise_levels[0]
 print(f"{B.name} at scale {scale!r}: noise {p0:.0%}, seeds {seeds} -> {out}")

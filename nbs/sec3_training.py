@@ -56,7 +56,7 @@ from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, _, out, store = start_section("sec3_training", bench, scale, seeds, [0.0], figures_dir, store_dir, precision)
+B, seeds, _, out, store = start_section("sec3_training", bench, scale, seeds, [0.0], figures_dir, store_dir, precision, workers)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")
 print(f"{B.name} ({B.description}) at scale {scale!r}, no label noise, seeds {seeds}, EL2N from "
       f"{B.el2n_models} models × {B.el2n_fraction:.0%} of training -> {out}")

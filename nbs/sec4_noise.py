@@ -53,7 +53,7 @@ from pruning_repro.plots import fig_partition_loss, fig_test_error, save_figure,
 
 # bad parameters or missing data: one clear error, nothing written
 B, seeds, noise_levels, out, store = start_section("sec4_noise", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision)
+                                                   precision, workers)
 print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, seeds {seeds}, "
       f"{B.prune.levels} pruning levels, {B.train.epochs} epochs per level -> {out}")
 

@@ -57,7 +57,7 @@ from pruning_repro.sweep import start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
 B, seeds, noise_levels, out, store = start_section("sec5_isolating", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision)
+                                                   precision, workers)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.prune.levels} levels / widths -> {out}")
 
 # %% [markdown]

@@ -6,16 +6,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
 
-from .config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, check_workers, get_bench,
-                                  resolve_study)
+from .config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, check_device, check_spec,
+                                  check_workers, get_bench, resolve_study, unset_empty_folder_vars)
 
 # %% auto #0
-__all__ = ['COMMANDS', 'nbs_dir', 'run_section', 'compare_algorithms', 'main']
+__all__ = ['COMMANDS', 'nbs_dir', 'SectionFailed', 'run_section', 'compare_algorithms', 'main']
 
 # %% ../nbs/15_cli.ipynb #92db68ad
 from .algorithms import algorithm_runs
@@ -37,6 +38,29 @@ def _relative(path: Path) -> str:
     "`path` relative to this directory when it lies below it (papermill records it in the executed notebook)."
     try: return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError: return str(path)
+
+class SectionFailed(RuntimeError):
+    "A section notebook could not be executed to the end (its kernel died, or its output could not be written)."
+
+def _keep_failed(tmp: Path, failed: Path) -> None:
+    "Keep a failed execution's notebook as `failed` only when it is a whole, readable notebook; else drop it."
+    import nbformat
+    try: nbformat.read(str(tmp), as_version=4)
+    except Exception: tmp.unlink(missing_ok=True); return      # absent, or truncated by a full disk
+    try: tmp.replace(failed)
+    except OSError: tmp.unlink(missing_ok=True)
+
+def _section_failure(section: str, e: BaseException) -> BaseException:
+    "The one-line error a failed execution becomes: the notebook's own error is kept as is (main names it)."
+    from papermill.exceptions import PapermillExecutionError
+    if isinstance(e, (PapermillExecutionError, KeyboardInterrupt, SystemExit, ConfigError)): return e
+    if isinstance(e, OSError) and e.errno is not None:
+        return SectionFailed(f"{section}: cannot write its outputs: {e.strerror}"
+                             + (f" (in {Path(e.filename).parent})" if e.filename else "")
+                             + "; the previous outputs are kept")
+    dead = type(e).__name__ == "DeadKernelError" or "kernel died" in str(e).lower()
+    what = "the notebook's kernel died (out of memory, or killed?)" if dead else f"{type(e).__name__}: {str(e)[:300]}"
+    return SectionFailed(f"{section}: {what}; the previous outputs are kept")
 
 def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
                 figures: str | Path = "figures", workers: int | None = None, store: str | None = None,
@@ -67,10 +91,11 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     try:
         pm.execute_notebook(_relative(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True,
                             cwd=os.getcwd())
-    except BaseException:
-        if tmp.exists(): tmp.replace(out_dir / f"{section}.failed.ipynb")
-        raise
+    except BaseException as e:
+        _keep_failed(tmp, out_dir / f"{section}.failed.ipynb")
+        raise _section_failure(section, e) from None
     tmp.replace(final)
+    (out_dir / f"{section}.failed.ipynb").unlink(missing_ok=True)      # an earlier failure's copy is stale now
     return final
 
 # %% ../nbs/15_cli.ipynb #80e4f5f2
@@ -142,6 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write figures/<bench>/REPORT.md: every figure and table, and claims C1-C6")
     r.add_argument("--bench", default=DEFAULT_BENCH); r.add_argument("--scale", default="full")
     r.add_argument("--figures", default="figures")
+    r.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default) or "
+                                                                         "bf16 (its own figures/<bench>_bf16 folder)")
     x = sub.add_parser("export", help="write every stored level of a bench's study as one tidy table (CSV or Parquet)")
     x.add_argument("--bench", default=DEFAULT_BENCH); x.add_argument("--scale", default="full")
     x.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -149,6 +176,8 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--store", default=None); x.add_argument("--format", choices=("csv", "parquet"), default="csv")
     x.add_argument("--out", default=None, help="file to write (default: figures/<bench>/results.<format>)")
     x.add_argument("--figures", default="figures")
+    x.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default) or "
+                                                                         "bf16 (its own runs and figures folder)")
     w = sub.add_parser("sweep", help="train every missing run of a study, in local processes or as a Slurm job array")
     w.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
     w.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
@@ -183,15 +212,17 @@ _SLURM_FLAGS = ("profile", "partition", "gpus_per_task", "cpus_per_task", "mem_g
 _RUN_ENV = {"checkpoint_min": "PRUNING_REPRO_CHECKPOINT_MIN", "runs_per_gpu": "PRUNING_REPRO_RUNS_PER_GPU",
             "device": "PRUNING_REPRO_DEVICE"}
 
-def _running(args, profile: dict | None = None):
+def _running(args, profile: dict | None = None, here: bool = True):
     """The runs' settings given on the command line (or by a profile, which the flags override), resolved once here
     — the edge — and exported to the environment, which papermill kernels, pool workers and Slurm jobs inherit.
-    Returns (`train.Runtime`, precision)."""
+    The device asked for (flag or `$PRUNING_REPRO_DEVICE`) is checked on this machine when the runs train `here`
+    (not for Slurm jobs, whose nodes have the GPUs a login node lacks). Returns (`train.Runtime`, precision)."""
     from pruning_repro.train import Runtime
     given = {**(profile or {}), **{k: getattr(args, k) for k in (*_RUN_ENV, "precision")
                                   if getattr(args, k, None) is not None}}
     for k, var in _RUN_ENV.items():
         if given.get(k) is not None: os.environ[var] = str(given[k])
+    if here: check_device(os.environ.get("PRUNING_REPRO_DEVICE"))
     return Runtime.from_env(), given.get("precision")
 
 def _sweep_command(args) -> int:
@@ -207,7 +238,8 @@ def _sweep_command(args) -> int:
         if args.runs_per_gpu is not None: raise ConfigError("--runs-per-gpu is for --executor local")
         if not args.dry_run and shutil.which("sbatch") is None:
             raise ConfigError("--executor slurm needs Slurm's sbatch on PATH (run from a login node of the cluster)")
-    runtime, precision = _running(args, run_options(args.profile) if args.executor == "slurm" and args.profile else None)
+    runtime, precision = _running(args, run_options(args.profile) if args.executor == "slurm" and args.profile else None,
+                                  here=args.executor == "local")
     rep = sweep(args.bench, args.sections, args.scale, args.seeds, args.noise, args.executor, args.store,
                 args.workers, opts, os.environ.get("PRUNING_REPRO_DEVICE"), dry_run=args.dry_run, runtime=runtime,
                 precision=precision)
@@ -227,10 +259,27 @@ def _sections(args) -> int:
     "`reproduce` (the whole study in one process pool, every section, the report) and `section` (one)."
     reproduce = args.name is None
     sections = SECTIONS if reproduce else (args.name,)
+    if not reproduce and args.name not in SECTIONS:     # before any folder is made
+        raise ConfigError(f"unknown section {args.name!r}; choose one of: {', '.join(SECTIONS)}")
     runtime, precision = _running(args)
     resolve_study(args.bench, args.scale, args.seeds, args.noise, precision)  # validate before the first section
     folder = figures_folder(args.figures, args.bench, args.scale, precision)
+    with _made_folder(folder):                 # an error before anything is written leaves no empty folder behind
+        return _run_sections(args, reproduce, sections, runtime, precision, folder)
+
+@contextlib.contextmanager
+def _made_folder(folder: Path):
+    "Create `folder` (checked writable) for the block; when the block fails, remove what it created if still empty."
+    new = [p for p in (Path(folder), *Path(folder).parents) if not p.exists()]
     check_writable(folder, "figures folder")   # before any training
+    try: yield folder
+    except BaseException:
+        for p in new:                          # deepest first; stops at the first one holding something
+            try: p.rmdir()
+            except OSError: break
+        raise
+
+def _run_sections(args, reproduce, sections, runtime, precision, folder) -> int:
     t0 = time.time()
     if reproduce:
         # the whole study first, in one process pool (balanced over the cores), then the notebooks only read
@@ -253,10 +302,16 @@ def _sections(args) -> int:
 
 def _report(args) -> int:
     from pruning_repro.report import claims, write_report
-    get_bench(args.bench, args.scale)
-    out = write_report(args.bench, figures_folder(args.figures, args.bench, args.scale))
-    print(claims(out.parent)[["claim", "status"]].to_string(index=False))
+    get_bench(args.bench, args.scale, args.precision)
+    out = write_report(args.bench, figures_folder(args.figures, args.bench, args.scale, args.precision))
+    c = claims(out.parent)
+    print(c[["claim", "status"]].to_string(index=False))
     print(f"report: {out}")
+    damaged = sorted({e.split(": ", 1)[1] for e in c.evidence if e.startswith("cannot be judged: ")})
+    if damaged:      # the report is written, with those claims marked; the exit status says it is incomplete
+        print(f"error: {len(c[c.status == 'cannot be judged'])} claim(s) cannot be judged: {'; '.join(damaged)} "
+              f"(rerun the sections that write them)", file=sys.stderr)
+        return 1
     return 0
 
 def _algorithms(args) -> int:
@@ -279,6 +334,7 @@ def _imp(args) -> int:
     if args.width is not None: spec = replace(spec, model=replace(spec.model, width=args.width))
     if args.levels is not None: spec = replace(spec, prune=replace(spec.prune, levels=args.levels))
     if args.epochs is not None: spec = replace(spec, train=replace(spec.train, epochs=args.epochs))
+    check_spec(spec)                                    # every registered name, before any data is read or trained
     check_available(b.data)
     device = run_device(spec, args.device)
     with launched_world(device) as world:
@@ -293,21 +349,39 @@ def _export(args) -> int:
     from pruning_repro.store import Store
     from pruning_repro.results import results_table
     from pruning_repro.sweep import check_sections
-    b, seeds, _ = resolve_study(args.bench, args.scale, args.seeds, None)
+    b, seeds, _ = resolve_study(args.bench, args.scale, args.seeds, None, args.precision)
     sections = check_sections(args.sections)
     if args.format == "parquet":
         import importlib.util
         if importlib.util.find_spec("pyarrow") is None:
             raise ConfigError("--format parquet needs pyarrow (pip install pyarrow); or use --format csv")
-    out = Path(args.out) if args.out else figures_folder(args.figures, args.bench, args.scale) / f"results.{args.format}"
+    from pruning_repro.results import write_table
+    out = (Path(args.out) if args.out else
+           figures_folder(args.figures, args.bench, args.scale, args.precision) / f"results.{args.format}")
+    if out.is_dir(): out = out / f"results.{args.format}"      # a folder named: the table goes inside it
+    if out.is_dir(): raise ConfigError(f"--out {out} is a folder: name the file to write")
     check_writable(out.parent, "output folder")
     t = results_table(b, Store(args.store), sections, seeds)
-    if t.empty: raise ConfigError(f"the store holds no run of {args.bench} ({args.scale}): nothing to export")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    t.to_csv(tmp, index=False) if args.format == "csv" else t.to_parquet(tmp, index=False)
-    tmp.replace(out)
+    if t.empty: raise ConfigError(f"the store holds no run of {args.bench} ({args.scale}"
+                                  f"{', ' + args.precision if args.precision else ''}): nothing to export")
+    write_table(t, out, args.format)
     print(f"{len(t)} levels of {t.run.nunique()} runs, {len(t.columns)} columns -> {out}")
+    left = t.attrs.get("left_out", [])
+    if left:        # said, not silent: what the table lacks and how to get it
+        print(f"warning: {len(left)} item(s) of the study are not in the table:\n  " + "\n  ".join(left[:20])
+              + (f"\n  ... and {len(left) - 20} more" if len(left) > 20 else "")
+              + f"\n(`pruning-repro sweep --bench {args.bench} --scale {args.scale} --seeds "
+              + " ".join(map(str, seeds)) + "` trains or recomputes them)", file=sys.stderr)
     return 0
+
+def _blank_is_default(args) -> None:
+    """An empty folder (`--store ""`, `--figures ""`, `PRUNING_REPRO_STORE=""` and the other `FOLDER_VARS`) means the
+    default, as when it is not given — never the current folder, which an empty path is."""
+    unset_empty_folder_vars()                           # before any process is started: they inherit it
+    defaults = {"store": None, "figures": "figures"}
+    for k, d in defaults.items():
+        v = getattr(args, k, None)
+        if isinstance(v, str) and not v.strip(): setattr(args, k, d)
 
 COMMANDS = {"export": _export, "benches": _benches, "reproduce": _sections, "section": _sections, "report": _report,
             "sweep": _sweep_command, "algorithms": _algorithms, "imp": _imp}   # one handler per subcommand
@@ -317,9 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
     from pruning_repro.distributed import RankFailed
     from pruning_repro.plugins import load_plugins
+    from pruning_repro.store import CorruptRun
     from pruning_repro.train import Diverged
     args = _parser().parse_args(argv)
     try:
+        _blank_is_default(args)
         load_plugins(args.plugins)                      # before any name (bench, data set, model) is looked up
         return COMMANDS[args.cmd](args)
     except ConfigError as e:
@@ -331,8 +407,21 @@ def main(argv: list[str] | None = None) -> int:
     except RankFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except CorruptRun as e:           # a damaged file met where nothing recomputes it (training commands do)
+        print(f"error: a stored file is damaged: {e} (a rerun of the command that trained it recomputes it)",
+              file=sys.stderr)
+        return 1
     except PapermillExecutionError as e:
         print(f"error: the notebook failed: {e.ename}: {e.evalue} (executed copy kept as *.failed.ipynb)", file=sys.stderr)
+        return 1
+    except SectionFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:         # a full disk, a folder gone: what was written before stays, nothing is half-written
+        if e.errno is None: raise
+        import errno
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+        print(f"error: cannot {'write' if full else 'access'} {e.filename or 'a file'}: {e.strerror}", file=sys.stderr)
         return 1
 
 # %% ../nbs/15_cli.ipynb #718a5efd

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 # %% auto #0
-__all__ = ['INITS', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH', 'SCALES', 'PRECISIONS',
-           'ConfigError', 'DataSpec', 'ModelSpec', 'TrainSpec', 'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json',
-           'RunKey', 'Bench', 'check_noise', 'add_unique', 'register', 'get_bench', 'check_seeds', 'check_workers',
-           'resolve_study']
+__all__ = ['INITS', 'MAX_WIDTH', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH', 'SCALES',
+           'PRECISIONS', 'FOLDER_VARS', 'ConfigError', 'DataSpec', 'check_noise', 'check_width', 'ModelSpec',
+           'TrainSpec', 'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json', 'RunKey', 'Bench', 'add_unique',
+           'register', 'get_bench', 'check_seeds', 'check_workers', 'resolve_study', 'check_noise_levels', 'check_spec',
+           'check_device', 'unset_empty_folder_vars']
 
 # %% ../nbs/00_config.ipynb #6912cecb
 class ConfigError(ValueError):
@@ -37,9 +38,7 @@ class DataSpec:
                                  # padded with 0 before normalising) or 'mean' (0 after normalising; runs stored before)
 
     def __post_init__(self):
-        if not (0.0 <= self.noise < 1.0):
-            raise ConfigError(f"label noise must be a fraction in [0, 1), got {self.noise!r}")
-        object.__setattr__(self, "noise", _canon(self.noise))
+        object.__setattr__(self, "noise", check_noise(self.noise))
         if self.n_val < 0: raise ConfigError(f"n_val must be >= 0, got {self.n_val}")
         if self.crop_fill not in ("black", "mean"):
             raise ConfigError(f"crop_fill must be 'black' or 'mean', got {self.crop_fill!r}")
@@ -50,8 +49,40 @@ class DataSpec:
 INITS = ("openlth", "legacy")   # the initialisers of `03_models` (`models.INITIALIZERS`)
 
 def _canon(x: float) -> float:
-    "One spelling per value: 0.8 ** 2 (0.6400000000000001) and 0.64 are the same width, 0.1 + 0.2 and 0.3 one noise."
-    return float(round(float(x), 12))
+    """One spelling per value: 0.8 ** 2 (0.6400000000000001) and 0.64 are the same width, 0.1 + 0.2 and 0.3 one noise,
+    -0.0 and 0.0 one value (`+ 0.0` turns -0.0 into 0.0: its JSON, "-0.0", would be another hash)."""
+    return float(round(float(x), 12)) + 0.0
+
+def _stored(x: float, what: str) -> float:
+    """`_canon(x)`, refused when the canonical form (12 decimals) is not `x` up to float noise: a value the spec's JSON
+    and hash cannot hold (1e-300 would be stored as 0, 1.23456789e-9 as 1.235e-9) is an error, never another value."""
+    c = _canon(x)
+    if abs(c - x) > 1e-9 * abs(x):
+        raise ConfigError(f"{what} {x!r} cannot be stored: a spec keeps 12 decimals, which would make it {c!r}")
+    return c
+
+def check_noise(noise) -> float:
+    "Validate a label-noise fraction given by a user; returns its canonical value (-0.0 is 0.0)."
+    try: p = float(noise) if not isinstance(noise, bool) else None
+    except (TypeError, ValueError): p = None
+    if p is None: raise ConfigError(f"label noise must be a number in [0, 1), got {noise!r}")
+    if not (0.0 <= p < 1.0): raise ConfigError(f"label noise must be a fraction in [0, 1), got {noise!r}")
+    return _stored(p, "label noise")
+
+MAX_WIDTH = 64.0   # widest multiplier accepted: 64x ResNet-50 is ~10^11 weights, beyond any machine this package runs on
+
+def check_width(width) -> float:
+    """Validate a model's width multiplier: a finite number in (0, `MAX_WIDTH`] that the spec's JSON and hash store
+    exactly (`_stored`); returns its canonical value. Every layer then has at least one unit (`models._w` rounds a
+    layer's units to at least 1)."""
+    import math
+    if isinstance(width, bool): width = None
+    try: w = float(width)
+    except (TypeError, ValueError): raise ConfigError(f"width must be > 0, a number, got {width!r}") from None
+    if not (math.isfinite(w) and 0 < w <= MAX_WIDTH):
+        raise ConfigError(f"width must be > 0, finite and at most {MAX_WIDTH:g} (a multiplier of the model's units), "
+                          f"got {width!r}")
+    return _stored(w, "width")
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -62,8 +93,7 @@ class ModelSpec:
                                  # 'legacy': Kaiming-normal weights, zero biases, BatchNorm weight 1 (runs stored before)
 
     def __post_init__(self):
-        if not self.width > 0: raise ConfigError(f"width must be > 0, got {self.width!r}")
-        object.__setattr__(self, "width", _canon(self.width))
+        object.__setattr__(self, "width", check_width(self.width))
         if self.init not in INITS: raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
 
 @dataclass(frozen=True)
@@ -248,12 +278,7 @@ FAMILY_DATA = {"M": "mnist", "C10": "cifar10", "C100": "cifar100", "I": "imagene
 DATASET_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST", "mnist1d": "MNIST-1D", "cifar10": "CIFAR-10",
                  "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
 
-def check_noise(noise) -> float:
-    "Validate a label-noise fraction given by a user."
-    try: p = float(noise)
-    except (TypeError, ValueError): raise ConfigError(f"label noise must be a number in [0, 1), got {noise!r}") from None
-    if not (0.0 <= p < 1.0): raise ConfigError(f"label noise must be a fraction in [0, 1), got {noise!r}")
-    return _canon(p)
+
 
 # %% ../nbs/00_config.ipynb #212c5750
 _PAPER_SGD = TrainSpec(epochs=160, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9,
@@ -334,6 +359,10 @@ PRECISIONS = ("fp32", "bf16")
 def get_bench(name: str, scale: str = "full", precision: str | None = None) -> Bench:
     """The registered bench `name` at `scale` ('full' or 'smoke'), trained in `precision` ('fp32', or 'bf16':
     bfloat16 autocast, for GPUs; None: the bench's own). Precision is part of every run's spec and hash."""
+    for what, v in (("bench", name), ("scale", scale)):
+        if not isinstance(v, str): raise ConfigError(f"{what} must be a name (a string), got {v!r}")
+    if precision is not None and not isinstance(precision, str):
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)} or None, got {precision!r}")
     if name not in BENCHES:
         raise ConfigError(f"unknown bench {name!r}; choose one of: {', '.join(sorted(BENCHES))}")
     if scale not in SCALES:
@@ -350,7 +379,7 @@ def get_bench(name: str, scale: str = "full", precision: str | None = None) -> B
 def check_seeds(seeds) -> tuple[int, ...]:
     "A non-empty tuple of distinct non-negative integer seeds."
     if isinstance(seeds, int) and not isinstance(seeds, bool): seeds = [seeds]
-    if isinstance(seeds, str) or not hasattr(seeds, "__iter__"):
+    if isinstance(seeds, (str, bytes, dict)) or not hasattr(seeds, "__iter__"):   # a dict would be read as its keys
         raise ConfigError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     seeds = list(seeds)
     if not seeds: raise ConfigError("seeds must be a non-empty list of integers, got an empty list")
@@ -377,9 +406,71 @@ def resolve_study(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels
     when None)."""
     b = get_bench(bench, scale, precision)
     seeds = check_seeds(seeds)
-    if noise_levels is None: noise_levels = b.noise_levels
+    return b, seeds, check_noise_levels(b.noise_levels if noise_levels is None else noise_levels)
+
+def _printed(p: float) -> tuple[str, str]:
+    "How a noise level is printed: in the figures' legends and the report (`10%`), in run labels and file names (`0.1`)."
+    return f"{p:.0%}", f"{p:g}"
+
+def check_noise_levels(noise_levels) -> tuple[float, ...]:
+    """The sorted distinct noise levels of a study. Refused: anything but a number or a non-empty list of them (a dict
+    would be read as its keys), and two levels the tables print alike (0.1 and 0.1000001 are two rows both
+    labelled 10%): each level must be a row of its own."""
     if isinstance(noise_levels, (int, float)) and not isinstance(noise_levels, bool): noise_levels = [noise_levels]
-    if isinstance(noise_levels, str) or not hasattr(noise_levels, "__iter__") or not list(noise_levels):
+    if (isinstance(noise_levels, (str, bytes, dict)) or not hasattr(noise_levels, "__iter__")
+            or not list(noise_levels)):
         raise ConfigError(f"noise_levels must be a non-empty list of fractions in [0, 1), got {noise_levels!r}")
     levels = tuple(sorted({check_noise(p) for p in noise_levels}))
-    return b, seeds, levels
+    for a, b in zip(levels, levels[1:]):
+        same = [f for f, g in zip(_printed(a), _printed(b)) if f == g]
+        if same:
+            raise ConfigError(f"noise levels {a!r} and {b!r} would be two rows printed alike ({same[0]}): "
+                              f"give levels that differ in whole percent")
+    return levels
+
+# %% ../nbs/00_config.ipynb #f05e8b0d
+def check_spec(spec: RunSpec) -> RunSpec:
+    """Fail before any training if `spec` names a data set, architecture or pruning strategy no registry holds (or a
+    model that cannot be built); returns `spec`. The optimizer, initialisation and rewinding rule are checked when a
+    spec is made (a fixed set of names); these registries can grow with plugins, so they are checked at run time."""
+    from pruning_repro.data import data_info
+    from pruning_repro.models import check_model
+    from pruning_repro.prune import STRATEGIES
+    for what, v in (("dataset", spec.data.dataset), ("architecture", spec.model.arch), ("pruning strategy",
+                                                                                          spec.prune.strategy)):
+        if not isinstance(v, str): raise ConfigError(f"{what} must be a registered name, got {v!r}")
+    if spec.prune.strategy not in STRATEGIES:
+        raise ConfigError(f"unknown pruning strategy {spec.prune.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    check_model(spec.model, data_info(spec.data.dataset))
+    return spec
+
+def check_device(device: str | None) -> str | None:
+    """Validate a device a user asked for (`--device`, `$PRUNING_REPRO_DEVICE`): None, '' and 'auto' (not asked) are
+    returned as given; 'cpu', 'cuda' or 'cuda:<i>' with that GPU visible, or 'mps' where it is available, as PyTorch
+    names them; anything else is one error."""
+    if device in (None, "", "auto"): return device
+    import torch
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError): d = None
+    if d is None or d.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unknown device {device!r}; use cpu, cuda or cuda:<index> (or auto)")
+    if d.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0: raise ConfigError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU on this machine; "
+                                     f"use --device cpu (or auto)")
+        if d.index is not None and d.index >= n:
+            raise ConfigError(f"device {device!r} asked for, but this machine has {n} CUDA GPU(s): cuda:0 to cuda:{n - 1}")
+    if d.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r} asked for, but MPS (Apple Metal) is not available here; use --device cpu")
+    return str(d)
+
+# %% ../nbs/00_config.ipynb #9f632803
+FOLDER_VARS = ("PRUNING_REPRO_STORE", "PRUNING_REPRO_DATA", "PRUNING_REPRO_CACHE", "PRUNING_REPRO_NBS")
+
+def unset_empty_folder_vars(environ=None) -> list[str]:
+    "Remove the folder variables (`FOLDER_VARS`) set to an empty or blank value, so they mean their default; returns them."
+    import os
+    e = os.environ if environ is None else environ
+    blank = [k for k in FOLDER_VARS if k in e and not e[k].strip()]
+    for k in blank: del e[k]
+    return blank

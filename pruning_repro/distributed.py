@@ -18,21 +18,33 @@ from torch import nn
 from .config import ConfigError
 
 # %% auto #0
-__all__ = ['RankFailed', 'World', 'GlobalBatchNorm', 'global_batchnorm', 'launcher_env', 'init_world', 'close_world',
+__all__ = ['RankFailed', 'peer_gone', 'World', 'GlobalBatchNorm', 'global_batchnorm', 'launcher_env', 'init_world', 'close_world',
            'launched_world']
 
 # %% ../nbs/23_distributed.ipynb #cb92bdf5
 class RankFailed(RuntimeError):
     "A rank of a data-parallel run died or stopped answering: the run stops; what the store holds is kept."
 
+def _gone(e: BaseException) -> RankFailed:
+    "The `RankFailed` a peer's death becomes (a closed connection, a backend error, a timed-out collective)."
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+    return RankFailed(f"a rank of this data-parallel run is gone ({type(e).__name__}: {first}); the run stops here "
+                      f"— finished levels and the last in-level snapshot are stored: rerun to resume")
+
+_PEER_SIGNS = ("gloo", "nccl", "connection reset", "connection closed", "broken pipe", "timed out", "socket timeout",
+               "distbackenderror")
+
+def peer_gone(e: BaseException) -> bool:
+    "Whether `e`, raised in a data-parallel run, says a peer is gone (DDP's gradient reduction, a BatchNorm sum...)."
+    if isinstance(e, (ConnectionError, getattr(dist, "DistError", ConnectionError))): return True
+    return isinstance(e, RuntimeError) and any(w in str(e).lower() for w in _PEER_SIGNS)
+
 def _collective(fn, *args, **kw):
     "Run a collective; a peer that is gone becomes one `RankFailed` naming what to do."
     try: return fn(*args, **kw)
     except RankFailed: raise
     except (RuntimeError, ConnectionError) as e:       # DistBackendError is a RuntimeError
-        raise RankFailed(f"a rank of this data-parallel run is gone ({type(e).__name__}: {str(e)[:200]}); the run "
-                         f"stops here — finished levels and the last in-level snapshot are stored: rerun to resume"
-                         ) from None
+        raise _gone(e) from None
 
 @dataclass
 class World:
@@ -212,4 +224,11 @@ def launched_world(device=None):
         yield None; return
     world = init_world(device)
     try: yield world
-    finally: close_world(world)
+    except RankFailed: raise
+    except (RuntimeError, ConnectionError) as e:
+        # collectives outside `World`'s own (DDP's gradient all-reduce, GlobalBatchNorm's sums) fail here when a peer
+        # dies: one `RankFailed` line, not a backend traceback; the process group is not left (it would wait on the dead)
+        if world.distributed and peer_gone(e): world = None; raise _gone(e) from None
+        raise
+    finally:
+        if world is not None: close_world(world)

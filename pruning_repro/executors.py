@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
+import io
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -271,8 +274,13 @@ def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device
         try:
             for n in sizes:
                 chunk = labels[start:start + n]; start += n
-                jobs += ex.map_array(SlurmRun(), [missing[k].to_dict() for k in chunk], [str(st.root)] * n, chunk,
-                                     [opts.cpus_per_task] * n, [device] * n, [runtime] * n)
+                try:        # submitit echoes a refusing sbatch's stderr: it is in the one error line instead
+                    with contextlib.redirect_stderr(io.StringIO()) as echoed:
+                        jobs += ex.map_array(SlurmRun(), [missing[k].to_dict() for k in chunk], [str(st.root)] * n,
+                                             chunk, [opts.cpus_per_task] * n, [device] * n, [runtime] * n)
+                    sys.stderr.write(echoed.getvalue())
+                except (submitit.core.utils.FailedJobError, OSError) as e:
+                    raise ConfigError(_submission_error(str(e), len(jobs))) from None
             rep.job_ids = [j.job_id for j in jobs]
             arrays = sorted({j.job_id.split("_")[0] for j in jobs})
             bar = tqdm(total=len(jobs), desc=f"runs (slurm array{'s' if len(arrays) > 1 else ''} {', '.join(arrays)})",
@@ -285,9 +293,20 @@ def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device
         finally:
             if bar is not None: bar.close()
 
+def _submission_error(text: str, submitted: int) -> str:
+    "One line for an `sbatch` that refused the array: the controller unreachable, or sbatch's own last error line."
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    last = next((l for l in reversed(lines) if "error" in l.lower()), lines[-1] if lines else "no message")
+    done = f"; {submitted} jobs submitted before were cancelled" if submitted else "; nothing was submitted"
+    if "contact slurm controller" in text.lower() or "connection refused" in text.lower():
+        return f"the Slurm controller cannot be reached ({last}){done}; check `sinfo`, or retry later"
+    return f"sbatch refused the job array ({last}){done}"
+
 def _scancel(jobs) -> None:
     ids = sorted({j.job_id.split("_")[0] for j in jobs})
-    if ids: subprocess.run(["scancel", *ids], capture_output=True)
+    if not ids: return
+    try: subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired): pass       # no scancel, or a controller that does not answer
 
 def _poll(pending: dict, gone: dict, rep: SweepReport, opts: SlurmOptions, bar) -> None:
     """Wait for the arrays' jobs: a result (rank 0's, for a data-parallel job), a failure with its log, or a job that

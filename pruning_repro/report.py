@@ -17,7 +17,8 @@ import pandas as pd
 # %% auto #0
 __all__ = ['C0_QUOTE', 'C1_QUOTE', 'C2_QUOTE', 'C3_QUOTE', 'C4_QUOTE', 'C5_QUOTE', 'C6_QUOTE', 'APPD_QUOTE', 'APPE_QUOTE',
            'APPJ2_QUOTE', 'FIG1A_QUOTE', 'CLAIMS', 'ITEMS', 'Case', 'beats', 'worse', 'matches_or_beats',
-           'matches_or_worse', 'matches', 'Claim', 'check', 'claim_line', 'claims', 'regime', 'outputs', 'write_report']
+           'matches_or_worse', 'matches', 'Claim', 'check', 'claim_line', 'DamagedTable', 'read_table', 'claims',
+           'regime', 'outputs', 'write_report']
 
 # %% ../nbs/16_report.ipynb #023d97bf
 @dataclass(frozen=True)
@@ -311,14 +312,41 @@ def claim_line(key: str, *tables: pd.DataFrame) -> str:
     r = check(key, *tables)
     return f"- {key} ({CLAIMS[key].statement}): **{r['status']}** (weakest margin {r['margin']}) — {r['evidence']}."
 
+class DamagedTable(ValueError):
+    "A table of the figures folder that cannot be read as its section wrote it (empty, truncated, columns missing)."
+
+def read_table(path) -> pd.DataFrame:
+    "A section's CSV table, or `DamagedTable` naming it: empty, cut short (no final newline), unparsable, no rows."
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if not raw.strip(): raise DamagedTable(f"{path} damaged (empty)")
+        if not raw.endswith(b"\n"): raise DamagedTable(f"{path} damaged (cut short: no final line end)")
+        t = pd.read_csv(path)
+    except DamagedTable: raise
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DamagedTable(f"{path} damaged ({type(e).__name__}: {str(e).strip()[:120]})") from None
+    if t.empty: raise DamagedTable(f"{path} damaged (no rows)")
+    return t
+
+def _judge(key: str, paths: list[Path]) -> dict:
+    "`check` on the tables at `paths`, or a 'cannot be judged' verdict naming the damaged file(s)."
+    try: return check(key, *(read_table(p) for p in paths))
+    except DamagedTable as e: why = str(e)
+    except (KeyError, AttributeError, ValueError, TypeError, IndexError) as e:   # a column missing, a value unreadable
+        why = (f"{', '.join(map(str, paths))} damaged (missing column or unreadable value: "
+               f"{type(e).__name__}: {str(e)[:120]})")
+    return {"status": "cannot be judged", "margin": "", "evidence": f"cannot be judged: {why}"}
+
 def claims(folder) -> pd.DataFrame:
-    "One row per claim: statement, status, weakest margin, evidence, rule and the paper's words, from `folder`'s CSVs."
+    """One row per claim: statement, status, weakest margin, evidence, rule and the paper's words, from `folder`'s CSVs.
+    A claim whose table is damaged is "cannot be judged", its evidence naming the file."""
     folder, rows = Path(folder), []
     for key, c in CLAIMS.items():
         paths = [folder / f"{t}.csv" for t in c.tables]
         missing = [p.stem for p in paths if not p.exists()]
         r = ({"status": "not run", "margin": "", "evidence": f"no {', '.join(missing)} in this folder"} if missing
-             else check(key, *(pd.read_csv(p) for p in paths)))
+             else _judge(key, paths))
         rows.append({"claim": key, "statement": c.statement, "status": r["status"], "margin": r["margin"],
                      "evidence": r["evidence"], "rule": c.rule_text, "paper": c.quote})
     return pd.DataFrame(rows)
@@ -329,7 +357,7 @@ def regime(folder) -> pd.DataFrame:
     folder = Path(folder)
     cp, gp = folder / "fig03_fig04_curves.csv", folder / "table06_dense_vs_optimal_test_error.csv"
     if not (cp.exists() and gp.exists()): return pd.DataFrame()
-    curves, gen, rows = pd.read_csv(cp), pd.read_csv(gp), []
+    curves, gen, rows = read_table(cp), read_table(gp), []
     for _, g in gen.sort_values("noise").iterrows():
         c = curves[curves.noise == g.noise].sort_values("level")
         d = c[c.level == 0].iloc[0]
@@ -389,7 +417,11 @@ def write_report(bench: str, folder) -> Path:
     for r in c.itertuples():
         text += [f"### {r.claim}: {r.status}", "", f"- Paper: {r.paper}", f"- Rule: {r.rule}", "- Evidence:"]
         text += [f"  - {e}" for e in r.evidence.split("; ")] + [""]
-    rg = regime(folder)
+    try: rg = regime(folder)
+    except DamagedTable as e: rg, text = pd.DataFrame(), text + ["## The bench's regime", "", f"Cannot be judged: {e}.", ""]
+    except (KeyError, AttributeError, ValueError, TypeError, IndexError) as e:
+        rg, text = pd.DataFrame(), text + ["## The bench's regime", "", "Cannot be judged: fig03_fig04_curves.csv or "
+                                           f"table06 damaged ({type(e).__name__}: {str(e)[:120]}).", ""]
     if len(rg):
         text += ["## The bench's regime", "",
                  "Where the paper's effects live: (a) the dense model has memorized its noisy labels (noisy-partition "

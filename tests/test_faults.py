@@ -238,3 +238,225 @@ def test_sec4_when_validation_picks_the_dense_model(isolated):
     t6 = pd.read_csv(figs / "lenet_mnist1d_smoke" / "table06_dense_vs_optimal_test_error.csv")
     if (t6.optimal_weights_remaining_mean == 100).all():
         assert "no sparse optimum" in (isolated / "out.ipynb").read_text()
+
+
+# ---- issue 23: a damaged level is recomputed, whichever reader meets it -------------------------------------------------
+METRICS = ["level", "density", "train_err", "val_err", "test_err", "train_loss", "val_loss", "test_loss",
+           "noisy_loss", "original_loss", "epochs_total"]
+
+def _flip(path, where=None):
+    "Flip one byte of `path`: at `where` (an offset) or in the middle of the file."
+    b = bytearray(path.read_bytes()); i = len(b) // 2 if where is None else where
+    b[i] ^= 0x20; path.write_bytes(bytes(b))
+
+def _tensor_offset(path, prefix):
+    "The file offset of the first byte of the first tensor whose name starts with `prefix` (safetensors layout)."
+    import json as _json, struct
+    raw = path.read_bytes(); n = struct.unpack("<Q", raw[:8])[0]
+    header = _json.loads(raw[8:8 + n])
+    name = sorted(k for k in header if k.startswith(prefix))[0]
+    return 8 + n + header[name]["data_offsets"][0]
+
+@pytest.mark.parametrize("kind", ["weights", "masks", "per_example", "per_example_level0", "rewind", "rewind_weight",
+                                  "data_record", "metrics_null_val_err", "metrics_nan", "snapshot"])
+def test_a_flipped_byte_in_any_stored_file_ends_in_a_recomputation(kind, isolated, monkeypatch):
+    """Before: `level_ok` trusted any level whose metrics.json parsed; a damaged per-example file or rewind point was
+    found only by a later reader (a raw CorruptRun), `"val_err": null` moved the optimum. Now each kind is found by
+    checksum and recomputed: the tables equal the undamaged store's."""
+    from pruning_repro.imp import Snapshots
+    from pruning_repro.train import Runtime
+    spec = mnist1d_spec(levels=2)
+    if kind == "rewind_weight": spec = replace(spec, prune=replace(spec.prune, rewind="weight"))
+    ref = run_imp(spec, Store(isolated / "ref"), "cpu", progress=False)[METRICS]
+    st = Store()
+    if kind == "snapshot":                            # a run killed in level 1, its snapshot then damaged
+        calls = []
+        def save_then_die(self, state):
+            calls.append(self.level); orig(self, state)
+            if self.level == 1 and calls.count(1) == 3: raise KeyboardInterrupt
+        orig = Snapshots.save
+        monkeypatch.setattr(Snapshots, "save", save_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            run_imp(spec, st, "cpu", progress=False, runtime=Runtime(checkpoint_min=0))
+        monkeypatch.setattr(Snapshots, "save", orig)
+        meta = __import__("json").loads((st.run_dir(spec) / "snapshot_001.json").read_text())
+        _flip(st.run_dir(spec) / meta["file"])
+        assert st.load_snapshot(spec, 1) is None
+    else:
+        run_imp(spec, st, "cpu", progress=False)
+        lv1 = st.level_dir(spec, 1)
+        before = st.metrics(spec, 1)["written_by"]
+        if kind == "weights": _flip(lv1 / "model.safetensors", _tensor_offset(lv1 / "model.safetensors", "state."))
+        elif kind == "masks": _flip(lv1 / "model.safetensors", _tensor_offset(lv1 / "model.safetensors", "mask."))
+        elif kind == "per_example": _flip(lv1 / "per_example.safetensors")
+        elif kind == "per_example_level0": _flip(st.level_dir(spec, 0) / "per_example.safetensors")
+        elif kind.startswith("rewind"): _flip(st.run_dir(spec) / "rewind.safetensors")
+        elif kind == "data_record": _flip(st.run_dir(spec) / "data.safetensors")
+        else:
+            m = lv1 / "metrics.json"
+            m.write_text(m.read_text().replace('"val_err": ', '"val_err": null, "_was": ', 1) if kind.endswith("null")
+                         else m.read_text().replace('"test_err": ', '"test_err": NaN, "_was": ', 1))
+        assert not st.is_complete(spec)
+    again = run_imp(spec, st, "cpu", progress=False)
+    assert st.is_complete(spec)
+    pd.testing.assert_frame_equal(again[METRICS], ref)
+    pd.testing.assert_frame_equal(st.results(spec)[METRICS], ref)
+    if kind.startswith("per_example") or kind.startswith("rewind") or kind == "data_record":
+        assert st.metrics(spec, 1)["written_by"] == before          # repaired without training again
+
+
+def test_damaged_per_example_file_in_a_two_stage_study_is_recomputed_by_sweep_and_said_by_export(isolated):
+    """Before: `sweep`/`reproduce` crashed with a raw CorruptRun from the second stage (App. D/E/K planning reads the
+    per-example files), and `export` silently dropped every App. D/E/K row when one first-stage run was damaged."""
+    args = ["--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "1"]
+    r = run([CLI, "sweep", *args, "--sections", "appE_dense_subset", "--workers", "1"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    ref = run([CLI, "export", *args, "--sections", "appE_dense_subset", "--out", str(isolated / "ref.csv")])
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    full = pd.read_csv(isolated / "ref.csv")
+    assert (full.algorithm == "App. E").sum() > 0
+    b = get_bench("lenet_mnist1d", "smoke")
+    from pruning_repro.sweep import section_noise
+    spec1, st = b.run_spec(section_noise("appE_dense_subset", b, None)[0], 1), Store()
+    _flip(st.level_dir(spec1, 1) / "per_example.safetensors")
+    # export: says what it leaves out (seed 1's retrainings), keeps seed 0's
+    r = run([CLI, "export", *args, "--sections", "appE_dense_subset", "--out", str(isolated / "part.csv")])
+    assert r.returncode == 0 and "warning:" in r.stderr and "seed 1" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    part = pd.read_csv(isolated / "part.csv")
+    assert ((part.algorithm == "App. E") & (part.seed == 0)).sum() == ((full.algorithm == "App. E") & (full.seed == 0)).sum()
+    # sweep: recomputes the damaged file (no traceback), then the export is the undamaged one again
+    r = run([CLI, "sweep", *args, "--sections", "appE_dense_subset", "--workers", "1"])
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert st.is_complete(spec1)
+    r = run([CLI, "export", *args, "--sections", "appE_dense_subset", "--out", str(isolated / "again.csv")])
+    assert r.returncode == 0 and "warning:" not in r.stderr
+    cols = ["algorithm", "noise", "seed", "selected_at", "level", "test_err", "val_err", "train_loss"]
+    pd.testing.assert_frame_equal(pd.read_csv(isolated / "again.csv")[cols], full[cols])
+
+
+# ---- issue 23: non-finite results are never stored ----------------------------------------------------------------------
+def test_nan_evaluation_outputs_end_in_one_error_and_nothing_stored(isolated, monkeypatch):
+    from pruning_repro import train as T
+    real = T.evaluate
+    spec = mnist1d_spec(levels=1)
+    n_test = len(D.load_data(spec.data, 0).test)                      # the model's outputs on the test split: NaN
+    def nan_on_test(model, split, *a, **k):
+        loss, correct = real(model, split, *a, **k)
+        return (loss * float("nan"), correct) if len(split) == n_test else (loss, correct)
+    monkeypatch.setattr(T, "evaluate", nan_on_test)
+    st = Store()
+    with pytest.raises(Diverged, match=r"level 0: the evaluation gave test_loss = nan.*nothing was stored"):
+        run_imp(spec, st, "cpu", progress=False)
+    assert not list(st.root.rglob("metrics.json")) and not list(st.root.rglob("rewind.safetensors"))
+
+
+def test_non_finite_weights_are_not_stored(isolated, monkeypatch):
+    from pruning_repro import imp as I
+    real = I.state_copy
+    monkeypatch.setattr(I, "state_copy", lambda m: {k: v * float("inf") if v.is_floating_point() else v
+                                                    for k, v in real(m).items()})
+    st = Store()
+    with pytest.raises(Diverged, match=r"the weight .* holds non-finite values; nothing was stored"):
+        run_imp(mnist1d_spec(levels=1), st, "cpu", progress=False)
+    assert not list(st.root.rglob("metrics.json"))
+
+
+def test_metrics_are_strict_json_with_undefined_noisy_partition_as_null(isolated):
+    import json
+    spec, st = mnist1d_spec(levels=1, noise=0.0), Store()
+    run_imp(spec, st, "cpu", progress=False)
+    def refuse(c): raise ValueError(f"bare {c} in metrics.json")
+    m = json.loads((st.level_dir(spec, 0) / "metrics.json").read_text(), parse_constant=refuse)
+    assert m["noisy_loss"] is None and m["noisy_err"] is None
+    assert st.results(spec).noisy_loss.isna().all()            # read back as NaN, as before
+
+
+@pytest.mark.parametrize("fault,message", [("empty_val", "the val split of mnist1d is empty"),
+                                           ("nan_test", "the test split of mnist1d has 1 example.s. with non-finite")])
+def test_empty_split_or_non_finite_inputs_are_refused_before_training(fault, message, isolated):
+    from pruning_repro.data import load_data
+    spec = mnist1d_spec(levels=1)
+    data = load_data(spec.data, 0)
+    if fault == "empty_val": data.val = D.TensorSplit(data.val.x[:0], data.val.y[:0], data.val.ids[:0])
+    else: data.test.x[3, 0, 0] = float("nan")
+    st = Store()
+    with pytest.raises(ConfigError, match=message): run_imp(spec, st, "cpu", progress=False, data=data)
+    assert not st.root.exists() or not list(st.root.rglob("*.safetensors"))
+
+
+# ---- issue 23: a load error is not corruption ----------------------------------------------------------------------------
+def test_a_store_path_that_is_not_utf8_trains_and_reads_back(isolated):
+    root = isolated / os.fsdecode(b"store-\xff\xfe")
+    spec, st = mnist1d_spec(levels=1), Store(root)
+    ref = run_imp(spec, st, "cpu", progress=False)
+    assert st.is_complete(spec) and st.load_state(spec, 1)[0]
+    files = sorted(p.name for p in Path(os.fsencode(root).decode("utf-8", "surrogateescape")).rglob("*"))
+    again = run_imp(spec, st, "cpu", progress=False)                   # before: deleted the levels, then crashed
+    assert again.test_err.tolist() == ref.test_err.tolist()
+    assert sorted(p.name for p in root.rglob("*")) == files
+
+
+def test_an_unreadable_stored_file_is_an_error_and_nothing_is_deleted(isolated, monkeypatch):
+    from pruning_repro.store import StoreUnreadable
+    spec, st = mnist1d_spec(levels=2), Store()
+    run_imp(spec, st, "cpu", progress=False)
+    ck = st.level_dir(spec, 1) / "model.safetensors"
+    real_read = Path.read_bytes
+    def denied(self):
+        if self.name == "model.safetensors" and self.parent.name == "level_001": raise PermissionError(13, "Permission denied")
+        return real_read(self)
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(StoreUnreadable, match=r"cannot read the stored file .*level_001/model.safetensors.*Permission "
+                                              r"denied.*nothing was deleted"):
+        st.load_state(spec, 1)
+    # a run that needs it (level 2 damaged: level 1's weights are read) stops with the error, deleting nothing
+    (st.level_dir(spec, 2) / "metrics.json").write_text("{")
+    with pytest.raises(StoreUnreadable): run_imp(spec, st, "cpu", progress=False)
+    assert ck.exists() and st.levels_done(spec) == [0, 1]       # the damaged level 2 alone is gone
+    monkeypatch.undo()
+    assert run_imp(spec, st, "cpu", progress=False).level.tolist() == [0, 1, 2]
+
+
+# ---- issue 23: leftovers and waits --------------------------------------------------------------------------------------
+def test_a_full_disk_leaves_no_temporary_store_file(isolated, monkeypatch):
+    import errno, shutil as sh
+    from pruning_repro import imp as I, store as S
+    spec, st = mnist1d_spec(levels=1), Store()
+    run_imp(spec, st, "cpu", progress=False)
+    def full(src, dst, *a, **k):
+        Path(dst).write_bytes(b"partial"); raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(sh, "copyfile", full)
+    edt = replace(spec, prune=replace(spec.prune, strategy="none"))
+    with pytest.raises(OSError, match="No space"): run_imp(edt, st, "cpu", progress=False)
+    assert not [p for p in st.root.rglob("*") if ".tmp" in p.name]         # before: .rewind.safetensors.<pid>.tmp
+    monkeypatch.undo()
+    real_fsync = os.fsync
+    def full_fsync(fd): raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(S.os, "fsync", full_fsync)
+    with pytest.raises(OSError, match="No space"): S._atomic_write_bytes(st.root / "x.json", b"{}")
+    assert not [p for p in st.root.rglob("*") if ".tmp" in p.name]
+
+
+def test_waiting_on_a_stopped_lock_holder_names_it(isolated):
+    spec = get_bench("lenet_mnist1d", "smoke").run_spec(0.0, 0)
+    st = Store(); st.init_run(spec)
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time\nfrom pruning_repro.store import Store\nfrom pruning_repro.config import get_bench\n"
+                               "s = get_bench('lenet_mnist1d', 'smoke').run_spec(0.0, 0)\n"
+                               "with Store(sys.argv[1]).lock(s):\n    print('held', flush=True); time.sleep(600)\n",
+                               str(st.root)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.send_signal(signal.SIGSTOP)
+    err = isolated / "imp.err"
+    with open(err, "w") as f:
+        p = subprocess.Popen([CLI, "imp", "--bench", "lenet_mnist1d", "--scale", "smoke"], cwd=REPO, stderr=f,
+                             stdout=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 120 and "waiting for the lock" not in err.read_text(): time.sleep(0.5)
+        text = err.read_text()
+        assert f"held by pid {holder.pid} on " in text and "(stopped)" in text, text
+    finally:
+        holder.send_signal(signal.SIGCONT); holder.kill(); holder.wait()
+    assert p.wait(timeout=300) == 0, err.read_text()[-2000:]
+    assert st.is_complete(spec)
