@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import socket
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 import multiprocessing as mp
@@ -81,14 +82,29 @@ def _levels_todo(spec: RunSpec, store: Store, data, device) -> list[int]:
     depend on it). What can be recomputed without training is repaired here: a damaged per-example file of a whole
     level is re-evaluated from the level's weights; a damaged rewind point is copied again from the dense root
     (else level 0 is retrained); the data record is written again."""
+    run = f"run {spec.hash()[:16]}"
     todo = store.levels_to_train(spec)
+    if todo and (store.level_dir(spec, todo[0]) / "metrics.json").exists():      # stored once, now damaged
+        _note(f"{run}, level {todo[0]}: {', '.join(sorted(store.damaged(spec, todo[0])))} damaged: recomputed, with "
+              f"the {len(todo) - 1} level(s) after it")
     if todo: store.discard_level(spec, todo[0])
-    if (not todo or todo[0] > 0) and not store.extra_ok(spec, "rewind") and not _recopy_rewind(spec, store):
-        todo = list(range(spec.prune.levels + 1)); store.discard_level(spec, 0)
+    if (not todo or todo[0] > 0) and not store.extra_ok(spec, "rewind"):
+        if _recopy_rewind(spec, store): _note(f"{run}: rewind.safetensors damaged: copied again from its dense root")
+        else:
+            _note(f"{run}: rewind.safetensors damaged: the run is recomputed from its dense level")
+            todo = list(range(spec.prune.levels + 1)); store.discard_level(spec, 0)
     for lv in range(todo[0] if todo else spec.prune.levels + 1):
-        if "per_example.safetensors" in store.damaged(spec, lv): reevaluate_level(spec, store, lv, data, device)
+        if "per_example.safetensors" in store.damaged(spec, lv):
+            _note(f"{run}, level {lv}: per_example.safetensors damaged: re-evaluated from the level's weights")
+            reevaluate_level(spec, store, lv, data, device)
+    if store.has_extra(spec, "data") and not store.extra_ok(spec, "data"):
+        _note(f"{run}: data.safetensors damaged: written again")
     record_data(spec, store, data)                      # (again, when its record was damaged or removed)
     return todo
+
+def _note(msg: str) -> None:
+    "Say on stderr what a run repairs (a damaged file met): the user learns of the damage, not only of its cure."
+    print(f"note: {msg}", file=sys.stderr, flush=True)
 
 def _recopy_rewind(spec: RunSpec, store: Store) -> bool:
     "Restore `spec`'s rewind point from its dense root when the root holds the same dense model; whether it did."

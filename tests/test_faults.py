@@ -259,7 +259,7 @@ def _tensor_offset(path, prefix):
 
 @pytest.mark.parametrize("kind", ["weights", "masks", "per_example", "per_example_level0", "rewind", "rewind_weight",
                                   "data_record", "metrics_null_val_err", "metrics_nan", "snapshot"])
-def test_a_flipped_byte_in_any_stored_file_ends_in_a_recomputation(kind, isolated, monkeypatch):
+def test_a_flipped_byte_in_any_stored_file_ends_in_a_recomputation(kind, isolated, monkeypatch, capsys):
     """Before: `level_ok` trusted any level whose metrics.json parsed; a damaged per-example file or rewind point was
     found only by a later reader (a raw CorruptRun), `"val_err": null` moved the optimum. Now each kind is found by
     checksum and recomputed: the tables equal the undamaged store's."""
@@ -297,7 +297,12 @@ def test_a_flipped_byte_in_any_stored_file_ends_in_a_recomputation(kind, isolate
             m.write_text(m.read_text().replace('"val_err": ', '"val_err": null, "_was": ', 1) if kind.endswith("null")
                          else m.read_text().replace('"test_err": ', '"test_err": NaN, "_was": ', 1))
         assert not st.is_complete(spec)
+    capsys.readouterr()
     again = run_imp(spec, st, "cpu", progress=False)
+    said = capsys.readouterr().err
+    if kind != "snapshot":                                            # the damage is said, not only cured
+        assert "damaged" in said and {"weights": "model.safetensors", "masks": "model.safetensors",
+                                      "data_record": "data.safetensors"}.get(kind, kind.split("_")[0]) in said, said
     assert st.is_complete(spec)
     pd.testing.assert_frame_equal(again[METRICS], ref)
     pd.testing.assert_frame_equal(st.results(spec)[METRICS], ref)
