@@ -270,9 +270,9 @@ def _running(args, profile: dict | None = None, here: bool = True):
     from pruning_repro.train import Runtime
     given = {**(profile or {}), **{k: getattr(args, k) for k in (*_RUN_ENV, "precision")
                                   if getattr(args, k, None) is not None}}
-    for k, var in _RUN_ENV.items():
+    if here: check_device(given["device"] if given.get("device") is not None else os.environ.get("PRUNING_REPRO_DEVICE"))
+    for k, var in _RUN_ENV.items():          # exported only once valid: a refused value leaves no trace behind
         if given.get(k) is not None: os.environ[var] = str(given[k])
-    if here: check_device(os.environ.get("PRUNING_REPRO_DEVICE"))
     return Runtime.from_env(), given.get("precision")
 
 def _sweep_command(args) -> int:
@@ -484,6 +484,7 @@ for bad in (["--width", "inf"], ["--width", "1e300"], ["--width", "1e-300"], ["-
             ["--device", "cuda:99"]):
     test_eq(main(["imp", "--bench", "lenet_mnist1d", "--scale", "smoke", *bad]), 2)
 test_eq(main(["sweep", "--bench", "lenet_mnist1d", "--scale", "smoke", "--noise", "0.1", "0.1000001", "--dry-run"]), 2)
+assert "PRUNING_REPRO_DEVICE" not in os.environ or os.environ["PRUNING_REPRO_DEVICE"] not in ("meta", "tpu", "cuda:99")
 test_eq(figures_folder("figures", "resnet20_c10", "smoke"), Path("figures/resnet20_c10_smoke"))
 
 # %%

@@ -220,9 +220,9 @@ def _running(args, profile: dict | None = None, here: bool = True):
     from pruning_repro.train import Runtime
     given = {**(profile or {}), **{k: getattr(args, k) for k in (*_RUN_ENV, "precision")
                                   if getattr(args, k, None) is not None}}
-    for k, var in _RUN_ENV.items():
+    if here: check_device(given["device"] if given.get("device") is not None else os.environ.get("PRUNING_REPRO_DEVICE"))
+    for k, var in _RUN_ENV.items():          # exported only once valid: a refused value leaves no trace behind
         if given.get(k) is not None: os.environ[var] = str(given[k])
-    if here: check_device(os.environ.get("PRUNING_REPRO_DEVICE"))
     return Runtime.from_env(), given.get("precision")
 
 def _sweep_command(args) -> int:
