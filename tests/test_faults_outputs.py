@@ -217,4 +217,7 @@ def test_rank_0_killed_rank_1_prints_one_line(isolated):
     out, err = p.communicate(timeout=300)
     assert p.returncode != 0
     assert "[rank1]: Traceback" not in err and "[rank1]:" not in err, err[-4000:]
-    assert err.count("error: a rank of this data-parallel run is gone") == 1, err[-4000:]
+    # torchrun stops the survivors with SIGTERM when a rank dies: if that signal reaches rank 1 before the backend's
+    # error does, rank 1 ends silently (no traceback either); otherwise it says it in one line
+    stopped_by_torchrun = "rank      : 1" in err and "(SIGTERM)" in err
+    assert err.count("error: a rank of this data-parallel run is gone") == (0 if stopped_by_torchrun else 1), err[-4000:]
