@@ -217,7 +217,8 @@ def test_rank_0_killed_rank_1_prints_one_line(isolated):
     out, err = p.communicate(timeout=300)
     assert p.returncode != 0
     assert "[rank1]: Traceback" not in err and "[rank1]:" not in err, err[-4000:]
-    # torchrun stops the survivors with SIGTERM when a rank dies: if that signal reaches rank 1 before the backend's
-    # error does, rank 1 ends silently (no traceback either); otherwise it says it in one line
+    # torchrun stops the survivors with SIGTERM when a rank dies: rank 1 may say it in its one line and then be stopped,
+    # or be stopped before the backend's error reaches it (then it ends silently); never two lines, never a traceback
     stopped_by_torchrun = "rank      : 1" in err and "(SIGTERM)" in err
-    assert err.count("error: a rank of this data-parallel run is gone") == (0 if stopped_by_torchrun else 1), err[-4000:]
+    n = err.count("error: a rank of this data-parallel run is gone")
+    assert n in ((0, 1) if stopped_by_torchrun else (1,)), err[-4000:]
