@@ -31,7 +31,10 @@ from pruning_repro.prune import full_masks, prune_masks
 from pruning_repro.train import eval_metrics, train
 
 RTOL = 1e-4
-RTOL_BN_STEPS = 1e-3        # a BatchNorm network's first optimizer steps (see above)
+# a BatchNorm network's first optimizer steps (see above), measured: 1.1e-4 apart between two CPUs (Nov); on the
+# Intel Xeon of 2026-12-05, 8.7e-4 (1 thread) and 1.07e-3 (2 threads) from the pinned value, while black and
+# mean padding stay 6.4e-3 apart: 3e-3 keeps both tests meaningful
+RTOL_BN_STEPS = 3e-3
 
 
 def _digest(masks: dict) -> str:
