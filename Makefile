@@ -9,7 +9,7 @@ BENCH ?= lenet_fashion_e60_l5
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system reproduce test nbtest pytest export clean-venv bench docs
+.PHONY: setup system reproduce test nbtest pytest export clean-venv bench docs gpu-check
 
 # Debian packages the project needs: the real Fashion-MNIST of the embedded benchmark; Slurm and munge, whose
 # single-node cluster the tests start to run a sweep through submitit (tests/test_sweep.py); Chromium, which opens
@@ -43,6 +43,15 @@ docs: setup
 # Speed: GEMM bound, train/eval throughput, one IMP level, vs a per-example DataLoader+PIL reference (bench/results/)
 bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The CUDA path in one command, under 8 minutes (bench/gpu_check.py): CIFAR epochs fp32/bf16 eager/compiled, host
+# syncs per step, a width sweep's recompiles, ResNet-50's eval/EL2N batch, GlobalBatchNorm vs SyncBatchNorm on 2+ GPUs.
+# Writes bench/results/<date>-cuda-<gpu>.{json,md}; without CUDA a dry run on the CPU. No setup step: on a borrowed
+# machine, `make gpu-check PYTHON_GPU=python3` uses its own torch (default: the venv's python if any, else $(PYTHON)).
+PYTHON_GPU ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+GPU_CHECK_OUT ?= bench/results
+gpu-check:
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON_GPU) -m bench.gpu_check --out $(GPU_CHECK_OUT)
 
 # Tests train eagerly (PRUNING_REPRO_COMPILE=0): compiling each smoke-size run would cost more than it saves;
 # the compiled path has its own tests in tests/test_speed.py.

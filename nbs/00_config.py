@@ -167,6 +167,11 @@ class ModelSpec:
         object.__setattr__(self, "width", check_width(self.width))
         if self.init not in INITS: raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
 
+# What the float32 parts of training compute on a GPU (`04_train.precision_flags`): 'fp32' true float32 (TF32 off for
+# matmuls and convolutions), 'tf32' TF32 tensor cores allowed (10-bit mantissa products: other numbers, so its own
+# spec and hash), 'bf16' bfloat16 autocast of forward + loss (the rest true float32). On a CPU all three keep float32.
+PRECISIONS = ("fp32", "tf32", "bf16")
+
 @dataclass(frozen=True)
 class TrainSpec:
     "One training run of `epochs` epochs (Table 1)."
@@ -182,7 +187,8 @@ class TrainSpec:
     gamma: float = 0.1
     warmup_epochs: int = 0       # linear warmup from 0 over this many epochs
     steps_per_epoch: int | None = None  # fixed steps per "epoch" (None: one pass); keeps a subset run's step count
-    precision: str = "fp32"      # 'fp32' | 'bf16' (autocast of forward + loss; for GPUs)
+    precision: str = "fp32"      # 'fp32' (true float32: TF32 off) | 'tf32' (TF32 matmuls/convs allowed, GPUs)
+                                 # | 'bf16' (autocast of forward + loss; for GPUs) — see `PRECISIONS`
 
     def __post_init__(self):
         if self.epochs <= 0 or self.batch_size <= 0:
@@ -192,8 +198,8 @@ class TrainSpec:
         if self.lr <= 0: raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.steps_per_epoch is not None and self.steps_per_epoch <= 0:
             raise ConfigError(f"steps_per_epoch must be positive or None, got {self.steps_per_epoch}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 @dataclass(frozen=True)
 class PruneSpec:
@@ -527,18 +533,20 @@ register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_0
 DEFAULT_BENCH = "lenet_fashion_e60_l5"
 SCALES = ("full", "smoke")
 
+
 # %% [markdown]
 # `get_bench(name, scale)` is the one entry point: it validates the name and the scale and applies the scale's
 # overrides field by field. `precision='bf16'` (from `--precision` or a cluster profile) trains every run of the
-# bench under bfloat16 autocast — a different result, so a different spec and hash, never mixed with fp32 runs.
+# bench under bfloat16 autocast, `'tf32'` with TF32 tensor cores allowed — each a different result, so a different
+# spec and hash, never mixed with fp32 runs. The default, 'fp32', is true float32 on every device (TF32 off), and
+# is absent from the canonical form (`_ADDED_FIELDS`): every stored hash is unchanged.
 
 # %%
 #| export
-PRECISIONS = ("fp32", "bf16")
-
 def get_bench(name: str, scale: str = "full", precision: str | None = None) -> Bench:
-    """The registered bench `name` at `scale` ('full' or 'smoke'), trained in `precision` ('fp32', or 'bf16':
-    bfloat16 autocast, for GPUs; None: the bench's own). Precision is part of every run's spec and hash."""
+    """The registered bench `name` at `scale` ('full' or 'smoke'), trained in `precision` ('fp32': true float32;
+    'tf32': TF32 allowed; 'bf16': bfloat16 autocast, for GPUs; None: the bench's own). Precision is part of every
+    run's spec and hash."""
     for what, v in (("bench", name), ("scale", scale)):
         if not isinstance(v, str): raise ConfigError(f"{what} must be a name (a string), got {v!r}")
     if precision is not None and not isinstance(precision, str):
@@ -631,6 +639,9 @@ bf = get_bench("resnet20_c10", "smoke", "bf16")
 test_eq((bf.train.precision, bf.train.epochs), ("bf16", 2))
 assert bf.run_spec().hash() != sm.run_spec().hash()
 test_fail(lambda: get_bench("lenet_mnist", precision="fp16"), contains="unknown precision")
+tf = get_bench("resnet20_c10", "smoke", "tf32")      # its own spec and hash; fp32 (the default) keeps the stored ones
+test_eq(len({tf.run_spec().hash(), bf.run_spec().hash(), sm.run_spec().hash()}), 3)
+test_eq(get_bench("resnet20_c10", "smoke", "fp32").run_spec().hash(), sm.run_spec().hash())
 test_fail(lambda: b.run_spec(noise=1.5), contains="[0, 1)")
 test_eq(b.run_spec(0.15, seed=2).data.noise, 0.15)
 test_eq(resolve_study("lenet_mnist", seeds=[2, 0])[1:], ((2, 0), (0.0, 0.05, 0.10, 0.15)))

@@ -596,14 +596,20 @@ for b, (p0, p1) in zip(whole, zip(*parts)): test_eq(torch.cat([p0[0], p1[0]]), b
 
 # %%
 #| export
+import contextlib
 import math
+import queue
+import threading
 import warnings
 
 IMAGENET_CROP, IMAGENET_RESIZE = 224, 256   # training/evaluation crop side, evaluation shorter side before the crop
 
 def loader_workers() -> int:
-    """Loader worker processes for one rank: the CPUs this process may run on, divided by the ranks on this node
-    (`$LOCAL_WORLD_SIZE`, default 1), minus one for the main process; `$PRUNING_REPRO_LOADER_WORKERS` overrides."""
+    """Loader worker processes for one rank: the CPUs this process may run on, minus one for the main process —
+    divided first by the ranks on this node (`$LOCAL_WORLD_SIZE`, default 1) when the ranks share those CPUs
+    (torchrun, an unbound srun), not when Slurm bound this task to its own share (its affinity is at most
+    `$SLURM_CPUS_PER_TASK`, or srun set a CPU mask: `$SLURM_CPU_BIND_TYPE`); `$PRUNING_REPRO_LOADER_WORKERS`
+    overrides."""
     def env_int(name, default):
         v = os.environ.get(name, "")
         if v == "": return default
@@ -614,17 +620,24 @@ def loader_workers() -> int:
     forced = env_int("PRUNING_REPRO_LOADER_WORKERS", None)
     if forced is not None: return forced
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(cpus // max(env_int("LOCAL_WORLD_SIZE", 1), 1) - 1, 0)
+    per_task = env_int("SLURM_CPUS_PER_TASK", 0)
+    bound = (per_task and cpus <= per_task) or any(
+        w in os.environ.get("SLURM_CPU_BIND_TYPE", "") for w in ("mask_cpu", "map_cpu", "map_ldom", "mask_ldom"))
+    return max(cpus // (1 if bound else max(env_int("LOCAL_WORLD_SIZE", 1), 1)) - 1, 0)
 
 
 # %% [markdown]
-# Here the CPUs this process may use are the machine's; four ranks per node share them; the variable overrides.
+# Here the CPUs this process may use are the machine's; four ranks per node share them — unless Slurm bound this task
+# to its own CPUs (affinity within `SLURM_CPUS_PER_TASK`: 11 workers for a rank of 12 CPUs, not 2); the variable
+# overrides.
 
 # %%
-_env = {k: os.environ.pop(k, None) for k in ("PRUNING_REPRO_LOADER_WORKERS", "LOCAL_WORLD_SIZE")}
+_env = {k: os.environ.pop(k, None) for k in ("PRUNING_REPRO_LOADER_WORKERS", "LOCAL_WORLD_SIZE", "SLURM_CPUS_PER_TASK",
+                                             "SLURM_CPU_BIND_TYPE")}
 _cpus = len(os.sched_getaffinity(0))
 test_eq(loader_workers(), max(_cpus - 1, 0))
 os.environ["LOCAL_WORLD_SIZE"] = "4"; test_eq(loader_workers(), max(_cpus // 4 - 1, 0))
+os.environ["SLURM_CPUS_PER_TASK"] = str(_cpus); test_eq(loader_workers(), max(_cpus - 1, 0))   # bound: not divided
 os.environ["PRUNING_REPRO_LOADER_WORKERS"] = "3"; test_eq(loader_workers(), 3)
 os.environ["PRUNING_REPRO_LOADER_WORKERS"] = "many"; test_fail(loader_workers, contains="non-negative integer")
 for k, v in _env.items():
@@ -815,30 +828,157 @@ test_eq([(p.tolist(), b, o.tolist()) for p, b, o, *_ in _w], [([6, 7], 1, [2, 3]
 test_eq([np.array_split(np.arange(n), 3)[r].tolist() for n, r in ((2, 2), (7, 0))],
         [torch.tensor_split(torch.arange(n), 3)[r].tolist() for n, r in ((2, 2), (7, 0))])   # the same split as torch
 
-
 # %% [markdown]
-# GPU decoding (CUDA only; not exercised by the tests of this CPU machine): the batch's JPEGs in one nvJPEG call,
-# anything nvJPEG refuses (a PNG, an unusual JPEG) by libjpeg-turbo on the CPU, then the same views on the GPU.
+# GPU decoding (CUDA only; nvJPEG itself is not exercised by the tests of this CPU machine): the batch's JPEGs in one
+# nvJPEG call, and only what nvJPEG cannot take by libjpeg-turbo on the CPU. A CMYK/YCCK JPEG (four components:
+# ImageNet's training set has 22) is recognised from its frame header and never sent to nvJPEG; any other file the
+# batched call refuses makes it retry the batch's JPEGs one by one on the GPU, so one bad file costs the batch one
+# call per image, not a CPU decode of every image. The images come back in the batch's order.
 
 # %%
 #| export
-def decode_on(datas: list[torch.Tensor], device) -> list[torch.Tensor]:
-    "uint8 RGB images on `device` of the files' bytes `datas`: one batched nvJPEG call for the JPEGs when `device` is CUDA."
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}   # start-of-frame markers
+
+def jpeg_components(data: torch.Tensor) -> int | None:
+    "The number of colour components in a JPEG's frame header (1 grey, 3 YCbCr, 4 CMYK/YCCK); None if not found."
+    a, i = data.numpy(), 2
+    while i + 9 < len(a):
+        if a[i] != 0xFF: return None
+        m = int(a[i + 1])
+        if m == 0xFF: i += 1; continue                                   # fill byte
+        if m in (0x01, *range(0xD0, 0xD8)): i += 2; continue             # markers without a length
+        if m in _SOF: return int(a[i + 9])
+        if m in (0xD9, 0xDA): return None                                # end of image / scan before any frame
+        i += 2 + (int(a[i + 2]) << 8 | int(a[i + 3]))
+    return None
+
+def _nvjpeg(device):
+    "The batched GPU decoder: a list of JPEG bytes (CPU) → uint8 RGB images on `device` (one nvJPEG call)."
     from torchvision.io import ImageReadMode, decode_jpeg
+    def decode(datas):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
+    return decode
+
+def decode_on(datas: list[torch.Tensor], device, fast=None) -> list[torch.Tensor]:
+    """uint8 RGB images on `device` of the files' bytes `datas`, in their order. `fast`: a batched decoder (list of
+    bytes → list of images on `device`; default nvJPEG when `device` is CUDA, none elsewhere) for the JPEGs of one or
+    three components; if a call of it raises, each of those is retried alone, and whatever it refuses — and every
+    other file — is decoded on the CPU (`decode_rgb`) and moved to `device`."""
+    if fast is None and torch.device(device).type == "cuda": fast = _nvjpeg(device)
     out = [None] * len(datas)
-    jpeg = [k for k, d in enumerate(datas) if _is_jpeg(d)] if torch.device(device).type == "cuda" else []
-    if jpeg:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                for k, img in zip(jpeg, decode_jpeg([datas[k] for k in jpeg], mode=ImageReadMode.RGB, device=device)): out[k] = img
-        except RuntimeError: pass                                           # one bad file fails the call: CPU below
+    todo = [k for k, d in enumerate(datas) if _is_jpeg(d) and jpeg_components(d) in (1, 3, None)] if fast else []
+    if todo:
+        try: imgs = list(fast([datas[k] for k in todo]))
+        except RuntimeError:                                              # one file failed the call: one by one
+            imgs = []
+            for k in todo:
+                try: imgs.append(fast([datas[k]])[0])
+                except RuntimeError: imgs.append(None)
+        for k, img in zip(todo, imgs): out[k] = img
     return [img if img is not None else decode_rgb(d).to(device) for img, d in zip(out, datas)]
 
 
+# %% [markdown]
+# The frame header read: three components for a colour JPEG, one for a grey one, four for CMYK, None for a PNG. A
+# batched decoder that refuses one file of a batch: that file alone is decoded on the CPU, the others by the fast
+# decoder, in the batch's order; the CMYK file never reaches it.
+
 # %%
+def _jpeg(mode):
+    _b = io.BytesIO(); Image.fromarray(_g).convert(mode).save(_b, "JPEG", quality=95)
+    return torch.frombuffer(bytearray(_b.getvalue()), dtype=torch.uint8)
 _b = io.BytesIO(); Image.fromarray(_g).save(_b, "PNG")
-test_eq(decode_on([torch.frombuffer(bytearray(_b.getvalue()), dtype=torch.uint8)], "cpu")[0].shape, (3, 20, 30))
+_png = torch.frombuffer(bytearray(_b.getvalue()), dtype=torch.uint8)
+test_eq([jpeg_components(d) for d in (_jpeg("RGB"), _jpeg("L"), _jpeg("CMYK"), _png)], [3, 1, 4, None])
+_seen = []
+def _fake(datas):
+    _seen.append(len(datas))
+    if any(d is _bad for d in datas): raise RuntimeError("nvjpeg refuses this file")
+    return [torch.full((3, 1, 1), 7, dtype=torch.uint8) for _ in datas]
+_bad, _files = _jpeg("RGB"), [_jpeg("RGB"), _jpeg("CMYK"), _jpeg("L"), _png]
+_files.insert(2, _bad)
+_imgs = decode_on(_files, "cpu", fast=_fake)
+test_eq(_seen, [3, 1, 1, 1])                    # the batch of the 3 JPEGs it may take, then each alone
+test_eq([i.shape[1:] == (1, 1) for i in _imgs], [True, False, False, True, False])   # fast: the 1st, 4th
+test_eq(_imgs[2], decode_rgb(_bad))
+test_eq(decode_on([_png], "cpu")[0].shape, (3, 20, 30))
+
+
+# %% [markdown]
+# Decoding in the background. GPU decoding runs in the main process, so done between steps it would leave the GPU idle
+# while Python crops a batch image by image (768 crops for ResNet-50's batch). `_Prefetch` iterates the batches in a
+# thread, at most `depth` ahead of the consumer (a bounded queue): on CUDA on its own stream, each batch handed over
+# with an event the consumer's stream waits on (and `record_stream`, so the allocator keeps the batch's memory until
+# the consumer's stream is done with it). Its batches are the synchronous iteration's, in the same order; an
+# exception in the thread is raised in the consumer at that batch; `close()` stops the thread and waits for it.
+
+# %%
+#| export
+class _Prefetch:
+    "Iterate `items` in a background thread, at most `depth` items ahead (see above); tensors in items are on `device`."
+    def __init__(self, items, device, depth: int = 1):
+        self.device, self._q, self._stop = torch.device(device), queue.Queue(maxsize=depth), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items,), daemon=True, name="pruning_repro-prefetch")
+        self._thread.start()
+
+    def _run(self, items):
+        cuda = self.device.type == "cuda"
+        try:
+            if cuda: torch.cuda.set_device(self.device)             # the current device is per thread
+            with torch.cuda.stream(torch.cuda.Stream(self.device)) if cuda else contextlib.nullcontext():
+                for item in items:
+                    ev = torch.cuda.Event() if cuda else None
+                    if cuda: ev.record()
+                    if not self._put(("item", item, ev)): return
+            self._put(("end", None, None))
+        except BaseException as e: self._put(("error", e, None))
+        finally:
+            if hasattr(items, "close"): items.close()               # a generator: its loader iterator ends here
+
+    def _put(self, msg) -> bool:
+        "Queue `msg` unless the consumer closed: False then."
+        while not self._stop.is_set():
+            try: self._q.put(msg, timeout=0.05); return True
+            except queue.Full: pass
+        return False
+
+    def __iter__(self):
+        try:
+            while True:
+                kind, item, ev = self._q.get()
+                if kind == "end": return
+                if kind == "error": raise item
+                if ev is not None:
+                    s = torch.cuda.current_stream(self.device)
+                    s.wait_event(ev)
+                    for t in item:
+                        if isinstance(t, torch.Tensor) and t.is_cuda: t.record_stream(s)
+                yield item
+        finally: self.close()
+
+    def close(self) -> None:
+        "Stop the thread (it finishes the item it is making) and wait for it."
+        self._stop.set()
+        self._thread.join()
+
+
+# %% [markdown]
+# The same items in the same order as iterating directly; the thread's error is the consumer's; closing early stops
+# the thread with the rest of its source unread.
+
+# %%
+_made = []
+def _items(n, fail_at=None):
+    for k in range(n):
+        if k == fail_at: raise DataError(f"item {k} is broken")
+        _made.append(k); yield (torch.full((2,), k), k)
+test_eq([t[1] for t in _Prefetch(_items(5), "cpu")], list(range(5)))
+_it = iter(_Prefetch(_items(5, fail_at=3), "cpu")); test_eq([next(_it)[1] for _ in range(3)], [0, 1, 2])
+test_fail(lambda: next(_it), contains="item 3 is broken")
+_made.clear(); _p = _Prefetch(_items(100), "cpu"); _it = iter(_p); next(_it); _p.close()
+assert not _p._thread.is_alive() and len(_made) <= 3, _made
 
 
 # %% [markdown]
@@ -857,7 +997,9 @@ test_eq(decode_on([torch.frombuffer(bytearray(_b.getvalue()), dtype=torch.uint8)
 # turns each uint8 batch into the model's input on the device. The generator is accepted for the protocol's sake and
 # never drawn from. A pass holds at most `2 × workers` batches in flight (PyTorch's default prefetch), whatever the
 # batch size. A loader serves one pass at a time; a pass started while another of the same split is still open gets
-# a second loader.
+# a second loader. With GPU decoding, a background thread (`_Prefetch`, its own CUDA stream) decodes and crops batch
+# i+1 while the model trains on batch i, one batch ahead at most, instead of the training thread doing it between
+# steps.
 
 # %%
 #| export
@@ -879,12 +1021,15 @@ class _BatchStream:
         seed = int(plan["aug_seed"]) if aug else None
         loader, works = self._idle.pop() if self._idle else self._loader()
         works.set(order, batch_size, start, shard, seed, aug, gpu)
+        batches = _Prefetch(self._decoded(loader, seed, aug), self.device) if gpu else \
+            ((payload.to(self.device, non_blocking=True), pos) for payload, pos, _, _ in loader)
         try:
-            for payload, pos, b, offsets in loader:
-                xb = self._on_device(payload, b, offsets, seed, aug) if gpu else payload.to(self.device, non_blocking=True)
+            for xb, pos in batches:
                 yield (self._normalise(xb), self.y[pos].to(self.device, non_blocking=True),
                        pos.to(self.device, non_blocking=True))
-        finally: self._idle.append((loader, works))
+        finally:
+            if gpu: batches.close()                     # the thread stops (and is waited for) before the loader is idle
+            self._idle.append((loader, works))
 
     def _loader(self):
         "A loader of whole batches, its workers kept between passes; its sampler's work is set per pass."
@@ -901,6 +1046,10 @@ class _BatchStream:
         for k, img in enumerate(imgs):
             out[k] = train_view(img, aug_draws(seed, b, int(offsets[k]))) if aug else eval_view(img)
         return out
+
+    def _decoded(self, loader, seed, aug):
+        "GPU decoding's batches `(x uint8 on the device, positions)`, made in the thread that iterates this."
+        for payload, pos, b, offsets in loader: yield self._on_device(payload, b, offsets, seed, aug), pos
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         "uint8 batch → float32, ImageNet's mean and std, on the batch's device."

@@ -68,10 +68,10 @@ from pruning_repro.config import ConfigError, PruneSpec, RunSpec, check_spec, ch
 from pruning_repro.data import load_data
 from pruning_repro.distributed import RankFailed, World, launched_world
 from pruning_repro.models import build_model
-from pruning_repro.placement import pin_worker, plan_slots, run_device, visible_gpus
+from pruning_repro.placement import check_fits, pin_worker, plan_slots, run_device, visible_gpus
 from pruning_repro.prune import builtin_strategy, density, full_masks, prune_masks, strategy_scores
 from pruning_repro.store import CorruptRun, Store, strict_json
-from pruning_repro.train import Diverged, Runtime, _progress_enabled, eval_metrics, state_copy, train
+from pruning_repro.train import Diverged, Runtime, _progress_enabled, eval_metrics, precision_flags, state_copy, train
 
 # %%
 #| hide
@@ -302,7 +302,8 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, 
         else:
             r = train(model, data, t, generator=_generator(spec, f"order:{level}"), start_epoch=p.rewind_epoch,
                       masks={k: v.to(device) for k, v in masks.items()}, **common)
-    metrics, per_ex = eval_metrics(model, data, world=world)     # each rank its part; every rank the whole arrays
+    with precision_flags(t.precision, device):       # evaluated in the precision it trained in (TF32 or not)
+        metrics, per_ex = eval_metrics(model, data, world=world)     # each rank its part; every rank the whole arrays
     state = state_copy(model)
     metrics = check_level(metrics, per_ex, state, data, f"level {level}")   # every rank: the same arrays, one verdict
     if not world.main: return
@@ -311,7 +312,8 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, 
     who = {"host": socket.gethostname(), "pid": os.getpid(), "ranks": world.size}
     if resume: who["resumed_at_step"] = resume["step"]
     metrics.update(density=density(masks), train_seconds=r["seconds"], epochs=r["epochs"], steps=r["steps"],
-                   epochs_total=epochs_total, written_by=who)
+                   epochs_total=epochs_total, written_by=who,
+                   numerics=r["numerics"])              # device, versions, precision, TF32 flags, compiled or not
     store.save_level(spec, level, metrics, per_ex, state, masks)
 
 
@@ -333,7 +335,10 @@ def _run_level(spec: RunSpec, store: Store, level: int, data, device, progress, 
 # in each Slurm job, `18_executors`) puts a handler in front of submitit's: while a level trains, the signal only
 # marks a preemption as pending; the training loop takes a snapshot after the step in progress and then lets
 # submitit requeue the job, so the requeued job loses nothing. Outside training (loading data, evaluating) the
-# signal goes to submitit at once.
+# signal goes to submitit at once. A preempted job gets `SIGTERM` instead (Slurm sends `SIGUSR2` only at the time
+# limit, unless the cluster sets `PreemptParameters=send_user_signal`), then `SIGKILL` after the partition's
+# `GraceTime`: `PREEMPTION.install` stands in front of a handler for `SIGTERM` too (`18_executors.SlurmRun`), so
+# the level in training snapshots after its step in progress before the job leaves.
 
 # %%
 #| export
@@ -390,19 +395,21 @@ class Snapshots:
 
 class _Preemption:
     "A preemption signal received while a level trains waits for the next snapshot; otherwise it acts at once."
-    def __init__(self): self.pending, self._training, self._handler = None, 0, None
+    def __init__(self): self.pending, self._training, self._handlers = None, 0, {}
 
-    def install(self, signum: int) -> None:
-        "Stand in front of the current handler of `signum` (submitit's requeue, in a Slurm job)."
+    def install(self, signum: int, handler=None) -> None:
+        """Stand in front of `handler` for `signum` (default: the current handler of `signum` — submitit's requeue,
+        in a Slurm job): while a level trains the signal waits for the next snapshot, then `handler` runs."""
         import signal
-        self._handler = signal.getsignal(signum)
+        self._handlers[int(signum)] = signal.getsignal(signum) if handler is None else handler
         def on_signal(sig, frame):
             if self._training: self.pending = (sig, frame)
             else: self._call(sig, frame)
         signal.signal(signum, on_signal)
 
     def _call(self, sig, frame):
-        if callable(self._handler): self._handler(sig, frame)
+        h = self._handlers.get(int(sig))
+        if callable(h): h(sig, frame)
 
     def act(self) -> None:
         if self.pending is not None:
@@ -475,7 +482,10 @@ def run_job(spec_dict: dict, root: str, label, threads: int | None = None, devic
     data-parallel over them (`23_distributed`)."""
     from pruning_repro.plugins import load_plugins
     load_plugins()                                      # a worker or Slurm job imports the plugins its parent named
-    threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
+    from pruning_repro import placement
+    if placement.SLOT is not None:                      # a pool worker keeps its slot's share (`pin_worker`), not the
+        threads = threads or placement.SLOT.threads     # whole allocation's SLURM_CPUS_PER_TASK: no oversubscription
+    else: threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
     if threads: torch.set_num_threads(threads)
     spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
     before = len(st.levels_done(spec))
@@ -489,7 +499,8 @@ def pool_slots(specs: dict[str, RunSpec], workers: int | None = None, device=Non
                runs_per_gpu: int = 1) -> tuple[list, dict[str, str]]:
     """The workers a local pool starts for `specs` (`placement.plan_slots`) and each run's device as its worker sees
     it: with any run on CUDA, `runs_per_gpu` workers per visible GPU (each sees its GPU alone, as 'cuda'; the runs
-    that prefer the CPU train on the CPU in them); otherwise one worker per core of the allocation (or `workers`)."""
+    that prefer the CPU train on the CPU in them); otherwise one worker per core of the allocation (or `workers`).
+    Refused (`placement.check_fits`) when a run's training step × `runs_per_gpu` would not fit in a GPU's memory."""
     gpus = visible_gpus()
     devices = {k: run_device(s, device, bool(gpus)) for k, s in specs.items()}
     cuda = sorted({d for d in devices.values() if d.startswith("cuda")})
@@ -500,7 +511,10 @@ def pool_slots(specs: dict[str, RunSpec], workers: int | None = None, device=Non
             raise ConfigError(f"device {cuda[-1]} does not name one of the {len(gpus)} visible GPUs")
         gpus = [gpus[idx.pop()]]
     devices = {k: "cuda" if d.startswith("cuda") else d for k, d in devices.items()}
-    return plan_slots(gpus if cuda else [], runs_per_gpu, None if cuda else workers), devices
+    slots = plan_slots(gpus if cuda else [], runs_per_gpu, None if cuda else workers)
+    # a run whose step does not fit its GPU (ResNet-50 at batch 768): one error now, not one per run at its first step
+    check_fits({k: s for k, s in specs.items() if devices[k] == "cuda"}, runs_per_gpu)
+    return slots, devices
 
 def run_pool(specs: dict[str, RunSpec], store: Store, workers: int | None = None, device=None,
              progress: bool | None = None, runtime: Runtime | None = None,

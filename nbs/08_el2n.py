@@ -61,12 +61,16 @@ from fastcore.test import test_eq, test_close
 
 # %%
 #| export
-def el2n_of(model: torch.nn.Module, split, batch_size: int | None = None) -> torch.Tensor:
-    "‖softmax(f(x)) − onehot(y)‖₂ of every example of `split` (eval mode, no augmentation), on the CPU."
+def el2n_of(model: torch.nn.Module, split, batch_size: int | None = None,
+            input_shape: tuple | None = None) -> torch.Tensor:
+    """‖softmax(f(x)) − onehot(y)‖₂ of every example of `split` (eval mode, no augmentation), on the CPU. The batch
+    (`train.eval_batch_size`) is sized for the inputs' shape: `input_shape`, else a resident split's own — without it
+    a GPU would be asked for 2048 examples, too many ResNet-50 activations at 224²."""
     was = model.training
     model.eval()
     out = []
-    batch_size = batch_size or eval_batch_size(model)
+    if input_shape is None and hasattr(split, "x"): input_shape = tuple(split.x.shape[1:])
+    batch_size = batch_size or eval_batch_size(model, input_shape)
     with torch.inference_mode():
         for xb, yb, _ in split.batches(batch_size, shuffle=False, augment=False):
             p = F.softmax(model(xb).float(), dim=1)
@@ -126,7 +130,7 @@ def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, f
     for s in specs.values():
         model = build_model(s.model, data.info).to(device)
         model.load_state_dict(store.load_state(s, 0)[0])
-        total += el2n_of(model, data.train)
+        total += el2n_of(model, data.train, input_shape=data.info.input_shape)
     scores = total / n_models
     store.save_extra(spec, name, {"el2n": scores})
     return scores

@@ -29,8 +29,9 @@
 #   any change of a hyperparameter makes a new run;
 # * each level is saved when it finishes: the weights and masks (`model.safetensors`), the per-example training loss
 #   and correctness (`per_example.safetensors`), and last `metrics.json`, which records the SHA-256 of the two
-#   tensor files and which host and process wrote the level (`written_by`), in strict JSON (a non-finite metric is
-#   refused, never written as a bare `NaN`). A level is whole iff its `metrics.json` is valid (the metrics that
+#   tensor files, which host and process wrote the level (`written_by`) and on what (`numerics`: device, torch /
+#   CUDA / cuDNN / NCCL versions, precision, TF32 flags, compiled or not; `04_train`), in strict JSON (a non-finite
+#   metric is refused, never written as a bare `NaN`). A level is whole iff its `metrics.json` is valid (the metrics that
 #   choose an optimum are finite numbers) and its files match their checksums;
 # * every file is written to a temporary name and renamed into place (atomic on POSIX), so a killed process leaves
 #   either the old state or the new one, never half a file;
@@ -440,9 +441,10 @@ class Store:
         return want is not None and file_digest(self.run_dir(spec) / f"{name}.safetensors") == want
 
     def results(self, spec: RunSpec) -> pd.DataFrame:
-        "One row per finished level with its metrics (an undefined one, stored as null, reads as NaN)."
+        """One row per finished level with its metrics (an undefined one, stored as null, reads as NaN); what wrote it
+        and how (`written_by`, `numerics`: device, versions, TF32, compiled) stays in `metrics`."""
         rows = [{k: (float("nan") if v is None else v) for k, v in self.metrics(spec, lv).items()
-                 if k not in ("sha256", "written_by")} for lv in self.levels_done(spec)]
+                 if k not in ("sha256", "written_by", "numerics")} for lv in self.levels_done(spec)]
         return pd.DataFrame(rows)
 
 def _finite_number(v) -> bool:

@@ -184,7 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     def running(sp, pool: bool = True):
         "How and where runs train: their precision (part of their specs), device, snapshots, GPU sharing."
         sp.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="fp32, or bf16 (bfloat16 autocast, GPUs); default: the bench's (fp32)")
+                        help="fp32 (true float32), tf32 (TF32 allowed, GPUs) or bf16 (bfloat16 "
+                             "autocast, GPUs); default: the bench's (fp32)")
         sp.add_argument("--device", default=None, help="cpu, cuda or cuda:<i> (default: a GPU for the models that gain "
                                                        "from one when the machine has GPUs, else the CPU)")
         sp.add_argument("--checkpoint-min", type=float, default=None,
@@ -217,8 +218,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write figures/<bench>/REPORT.md: every figure and table, and claims C1-C6")
     r.add_argument("--bench", default=DEFAULT_BENCH); r.add_argument("--scale", default="full")
     r.add_argument("--figures", default="figures")
-    r.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default) or "
-                                                                         "bf16 (its own figures/<bench>_bf16 folder)")
+    r.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default), "
+                                                                         "tf32 or bf16 (own figures/<bench>_<p> folder)")
     x = sub.add_parser("export", help="write every stored level of a bench's study as one tidy table (CSV or Parquet)")
     x.add_argument("--bench", default=DEFAULT_BENCH); x.add_argument("--scale", default="full")
     x.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -226,8 +227,8 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--store", default=None); x.add_argument("--format", choices=("csv", "parquet"), default="csv")
     x.add_argument("--out", default=None, help="file to write (default: figures/<bench>/results.<format>)")
     x.add_argument("--figures", default="figures")
-    x.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default) or "
-                                                                         "bf16 (its own runs and figures folder)")
+    x.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default), "
+                                                                         "tf32 or bf16 (its own runs, figures folder)")
     w = sub.add_parser("sweep", help="train every missing run of a study, in local processes or as a Slurm job array")
     w.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
     w.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
@@ -238,8 +239,13 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--executor", choices=EXECUTORS, default="local")
     w.add_argument("--workers", type=int, default=None, help="local: parallel processes on CPUs (default: cores)")
     running(w)
-    w.add_argument("--dry-run", action="store_true", help="only count what would be submitted (runs, epochs, FLOPs); "
+    w.add_argument("--dry-run", action="store_true", help="only count what would be submitted (runs, epochs, FLOPs, "
+                                                          "GPU-hours per section, App. D/E/K retrainings included); "
                                                           "reads no data")
+    w.add_argument("--throughput-from", default=None, metavar="FILE",
+                   help="dry run: GPU-hours from the training rows of a `python -m bench` results file (CSV: bench, "
+                        "what, seconds, examples; or its markdown table), e.g. bench/results/<file>; default: a few "
+                        "steps timed on this machine's device")
     g = w.add_argument_group("slurm (flags override the profile)")
     g.add_argument("--profile", default=None, help="YAML (.yaml/.yml) or INI ([slurm]) file of the options below")
     g.add_argument("--partition", default=None)
@@ -288,11 +294,12 @@ def _sweep_command(args) -> int:
         if args.runs_per_gpu is not None: raise ConfigError("--runs-per-gpu is for --executor local")
         if not args.dry_run and shutil.which("sbatch") is None:
             raise ConfigError("--executor slurm needs Slurm's sbatch on PATH (run from a login node of the cluster)")
+    if args.throughput_from is not None and not args.dry_run: raise ConfigError("--throughput-from is for --dry-run")
     runtime, precision = _running(args, run_options(args.profile) if args.executor == "slurm" and args.profile else None,
                                   here=args.executor == "local")
     rep = sweep(args.bench, args.sections, args.scale, args.seeds, args.noise, args.executor, args.store,
                 args.workers, opts, os.environ.get("PRUNING_REPRO_DEVICE"), dry_run=args.dry_run, runtime=runtime,
-                precision=precision)
+                precision=precision, throughput=(args.throughput_from or "probe") if args.dry_run else None)
     print(rep.summary())
     if not rep.ok:
         print(f"error: {len(rep.failed)} of {rep.submitted} runs failed (finished runs are kept; rerun to retry)",
@@ -375,7 +382,8 @@ def _imp(args) -> int:
     from pruning_repro.data import check_available
     from pruning_repro.distributed import launched_world
     from pruning_repro.imp import run_imp
-    from pruning_repro.placement import run_device
+    from pruning_repro.config import RunKey
+    from pruning_repro.placement import check_fits, run_device
     from pruning_repro.store import Store
     runtime, precision = _running(args)
     b, (seed,), (noise,) = resolve_study(args.bench, args.scale, [args.seed], [args.noise], precision)
@@ -388,6 +396,8 @@ def _imp(args) -> int:
     check_available(b.data)
     device = run_device(spec, args.device)
     with launched_world(device) as world:
+        if device.startswith("cuda"):                   # a step too big for one GPU: refused before anything trains
+            check_fits({RunKey(args.bench, "LR rewinding", noise, seed): spec}, ranks=world.size if world else 1)
         res = run_imp(spec, Store(args.store), device=device, runtime=runtime, world=world,
                       label=f"{args.bench} p={noise} seed={seed}")
     if world is None or world.main:

@@ -75,13 +75,17 @@ from fastcore.test import test_eq, test_fail
 # * **time limits.** A level can be longer than a job may run (ResNet-50: 90 epochs). Each job is a submitit
 #   `Checkpointable` (`SlurmRun`): `SIGUSR2` arrives `signal_delay_s` before the limit, the level in training takes
 #   an in-level snapshot (`06_imp`), and submitit requeues the job, which continues from the snapshot — up to
-#   `max_requeues` times, with nobody rerunning the sweep. Preemption is handled the same way;
+#   `max_requeues` times, with nobody rerunning the sweep. Preemption is handled the same way, on the `SIGTERM` Slurm
+#   sends a preempted job (snapshot, then requeue while the job is still running; after `scancel` it only exits);
 # * **GPUs.** A sweep whose models want a GPU (all but LeNet) and whose jobs ask for none is refused with one error
 #   (`slurm_device`) instead of training on CPUs without a word; `--device cpu` says it is meant;
 # * **several GPUs per run.** `--tasks-per-node N` (and `--nodes M`) make each array element one data-parallel run
-#   of N × M ranks (`23_distributed`), one GPU each with `--gpus-per-task 1`;
-# * **a dry run reads no data**: `--dry-run` counts the runs, levels, epochs and FLOPs the sweep would submit
-#   (`sweep.study_cost`) and the arrays, on a login node that has no data.
+#   of N × M ranks (`23_distributed`), one GPU each with `--gpus-per-task 1`. The job asks Slurm for
+#   `--gpus-per-node` = N × GPUs per task, so every rank sees all of its node's GPUs and takes `cuda:<local rank>`
+#   (`--gpus-per-task` would hide the others from each rank, and NCCL would lose peer-to-peer/NVLink);
+# * **a dry run reads no data**: `--dry-run` counts the runs, levels, epochs and FLOPs the sweep would submit, the
+#   App. D/E/K retrainings included before their first stage exists, per section, with GPU-hours from a measured
+#   throughput (`sweep.study_plan`), and the arrays, on a login node that has no data.
 
 # %%
 #| export
@@ -91,7 +95,7 @@ EXECUTORS = ("local", "slurm")
 class SlurmOptions:
     "Resources of each Slurm array element (submitit parameters), from flags or a YAML/INI profile."
     partition: str | None = None       # None: the cluster's default partition
-    gpus_per_task: int = 0
+    gpus_per_task: int = 0             # GPUs per rank; the job asks for them per node (`--gpus-per-node`)
     cpus_per_task: int = 1
     mem_gb: float | None = None        # None: the partition's default
     time_min: int = 24 * 60            # per job; a run longer than that is requeued and resumes (`max_requeues`)
@@ -123,7 +127,9 @@ class SlurmOptions:
                  nodes=self.nodes, slurm_array_parallelism=parallelism or self.array_parallelism,
                  slurm_signal_delay_s=self.signal_delay_s, name="pruning_repro")
         if self.partition: p["slurm_partition"] = self.partition
-        if self.gpus_per_task: p["slurm_gpus_per_task"] = self.gpus_per_task
+        # GPUs per node, not per task: `--gpus-per-task` would show each rank its own GPU alone, and NCCL then loses
+        # peer-to-peer/NVLink between the ranks; with all of the node's GPUs visible each rank takes cuda:<local rank>
+        if self.gpus_per_task: p["slurm_gpus_per_node"] = self.gpus_per_task * self.tasks_per_node
         if self.mem_gb: p["mem_gb"] = self.mem_gb
         return p
 
@@ -200,6 +206,13 @@ test_fail(lambda: slurm_options(_tmp / "bad.ini"), contains="unknown option 'gpu
 test_fail(lambda: slurm_options(None, cpus_per_task=0), contains="cpus_per_task must be an integer >= 1")
 test_fail(lambda: slurm_options(_tmp / "none.yaml"), contains="not a readable file")
 
+# %% [markdown]
+# A data-parallel job of 4 ranks with one GPU each asks for 4 GPUs per node, all of them visible to every rank:
+
+# %%
+_p = SlurmOptions(gpus_per_task=1, tasks_per_node=4).submitit_parameters()
+test_eq((_p["slurm_gpus_per_node"], _p["tasks_per_node"], "slurm_gpus_per_task" in _p), (4, 4, False))
+
 
 # %% [markdown]
 # ### One job
@@ -223,7 +236,7 @@ class SweepReport:
     failed: dict = field(default_factory=dict)     # label -> reason (and log)
     job_ids: list = field(default_factory=list)
     pending_stage: list = field(default_factory=list)  # sections whose retrainings wait for their first stage
-    cost: dict | None = None                    # a dry run: what the missing runs would train (`sweep.study_cost`)
+    cost: dict | None = None                    # a dry run: what the missing runs would train (`sweep.study_plan`)
     arrays: list = field(default_factory=list)  # Slurm: the size of each job array (split under MaxArraySize)
 
     @property
@@ -240,19 +253,24 @@ class SweepReport:
                 f"{c['flops']:.3g} FLOPs (dense)"
             s += (f"; dry run: {c['runs']} runs would train {c['levels']} levels, {c['epochs']} epochs, {flops}")
         if self.pending_stage: s += (f"; the retrainings of {', '.join(self.pending_stage)} are named once their "
-                                     f"first-stage runs are complete (run the sweep again)")
+                                     f"first-stage runs are complete (run the sweep again)"
+                                     + ("; the dry run counts them from the sections' rules" if self.cost else ""))
         if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
+        if self.cost is not None and "sections" in self.cost:
+            from pruning_repro.sweep import plan_text
+            s += "\n" + plan_text(self.cost)
         return s
 
 def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
           executor: str = "local", store=None, workers: int | None = None, slurm: SlurmOptions | None = None,
           device: str | None = None, progress: bool | None = None, dry_run: bool = False, runtime=None,
-          precision: str | None = None) -> SweepReport:
+          precision: str | None = None, throughput=None) -> SweepReport:
     """Train every run of the study (bench × sections × seeds × noise levels, in `precision`) that the store lacks.
-    A dry run reads no data: it counts what would be trained (`sweep.study_cost`) and, on Slurm, the arrays."""
+    A dry run reads no data: it counts what would be trained, the App. D/E/K retrainings included, per section, with
+    hours from `throughput` (a results file, or 'probe': `sweep.study_plan`) and, on Slurm, the arrays."""
     from pruning_repro.data import check_available
     from pruning_repro.store import Store
-    from pruning_repro.sweep import study_cost
+    from pruning_repro.sweep import study_plan
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
@@ -268,9 +286,7 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
         if executor == "slurm":                         # no GPU asked of Slurm for GPU runs: an error, not a surprise
             dev = slurm_device(todo, device, slurm)
             rep.arrays += array_sizes(len(todo), max_array_size())
-        if dry_run:
-            rep.cost = study_cost(todo, st)
-            return
+        if dry_run: return
         st.check_writable()                                # before the first run, not after it failed
         rep.submitted += len(todo)
         if executor == "local": _sweep_local(todo, st, rep, workers, device, progress, runtime)
@@ -279,6 +295,10 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
     rep.runs = len(first) + len({v.hash() for v in (after or {}).values()})     # each spec once
     rep.complete_before = rep.runs - sum(wanted)
     if after is None: rep.pending_stage = [s for s in sections if s in SECTION_AFTER]
+    if dry_run:                                 # the whole plan: what is missing, and the retrainings it implies
+        rep.cost = study_plan(b, sections, seeds, given, st, throughput, device)
+        if executor == "slurm" and after is None:
+            rep.arrays += array_sizes(rep.cost["retrainings"]["runs"], max_array_size())
     return rep
 
 
@@ -337,14 +357,39 @@ def slurm_device(specs: dict, device, opts: SlurmOptions) -> str:
                           f"them on CPUs deliberately")
     return "cpu"
 
+def _job_state(job_id) -> str | None:
+    "This Slurm job's state as `squeue` says it (RUNNING, COMPLETING, CANCELLED...); None when it cannot be asked."
+    if not job_id: return None
+    try: r = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired): return None
+    return (r.stdout.split() or [None])[0] if r.returncode == 0 else None
+
+def on_slurm_sigterm(requeue, environ=None, state=None):
+    """What `SIGTERM` does in a Slurm job once the level in training has taken its snapshot: rank 0 of a job that
+    Slurm still shows RUNNING — preempted, in its grace time — is requeued by `requeue` (submitit's handler, as for
+    `SIGUSR2`); a job that is no longer running — `scancel`, whose SIGTERM must not bring the job back — exits. The
+    other ranks wait for rank 0 (submitit's rule: they neither requeue nor exit)."""
+    import os
+    state = state or _job_state
+    def on_term(sig, frame):
+        e = os.environ if environ is None else environ
+        if int(e.get("SLURM_PROCID", 0) or 0) != 0: return
+        if state(e.get("SLURM_JOB_ID")) == "RUNNING" and callable(requeue): requeue(sig, frame)
+        raise SystemExit(128 + int(sig))
+    return on_term
+
 class SlurmRun(submitit.helpers.Checkpointable):
     """One run as a Slurm job — in each of its tasks, when it has several: one data-parallel run (`imp.run_job`).
-    Checkpointable: at its time limit (or when preempted) Slurm sends `SIGUSR2`; the level in training takes a
-    snapshot (`imp.PREEMPTION`), then submitit requeues the job, which resumes from the store."""
+    Checkpointable: at its time limit Slurm sends `SIGUSR2`, and when it preempts the job `SIGTERM`; either way the
+    level in training takes a snapshot (`imp.PREEMPTION`), then submitit requeues the job (`on_slurm_sigterm`: not
+    after an `scancel`), which resumes from the store."""
     def __call__(self, spec_dict: dict, root: str, label, threads, device, runtime):
         import os, signal
         from pruning_repro.imp import PREEMPTION, run_job
-        PREEMPTION.install(signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")])
+        usr = signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]
+        requeue = signal.getsignal(usr)                 # submitit's checkpoint-and-requeue
+        PREEMPTION.install(usr)
+        if usr != signal.SIGTERM: PREEMPTION.install(signal.SIGTERM, on_slurm_sigterm(requeue))
         return run_job(spec_dict, root, label, threads, device, runtime)
 
 def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, progress, runtime) -> None:
@@ -438,6 +483,21 @@ test_fail(lambda: slurm_device(_r20, "cuda", SlurmOptions()), contains="--gpus-p
 test_eq((slurm_device(_r20, None, SlurmOptions(gpus_per_task=1)), slurm_device(_r20, "cpu", SlurmOptions())),
         ("cuda", "cpu"))
 test_eq(slurm_device({"l": get_bench("lenet_mnist1d", "smoke").run_spec()}, None, SlurmOptions()), "cpu")
+
+# %% [markdown]
+# `SIGTERM` after the snapshot: rank 0 of a preempted job (still RUNNING) is requeued; after `scancel` it only exits;
+# the other ranks leave it to rank 0.
+
+# %%
+_calls = []
+_term = lambda state, rank="0": on_slurm_sigterm(lambda s, f: _calls.append(s), {"SLURM_JOB_ID": "5",
+                                                  "SLURM_PROCID": rank}, lambda job: state)
+def _exit_code(f):
+    try: f()
+    except SystemExit as e: return e.code
+test_eq((_exit_code(lambda: _term("RUNNING")(15, None)), _calls), (143, [15]))
+test_eq((_exit_code(lambda: _term("CANCELLED")(15, None)), _calls), (143, [15]))       # not requeued
+test_eq((_term("RUNNING", "1")(15, None), _calls), (None, [15]))
 
 # %% [markdown]
 # A local sweep of the smoke study: every run is trained once, and a second sweep finds nothing to do.

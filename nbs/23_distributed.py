@@ -38,7 +38,7 @@
 #   its examples' summed cross-entropy × world ÷ global batch, and `DistributedDataParallel` averages the gradients
 #   over the ranks: the step is the gradient of the mean loss over the global batch, whatever the split, the last,
 #   uneven batch of an epoch included;
-# * **BatchNorm is synchronized** (`GlobalBatchNorm`): in training its mean and variance are those of the whole
+# * **BatchNorm is synchronized** (`GlobalBatchNorm`; PyTorch's `SyncBatchNorm` on NCCL): in training its mean and variance are those of the whole
 #   global batch. Why not per replica, the default of `DistributedDataParallel` and of TPU training? Because the
 #   run store is addressed by the recipe: a result must not depend on how many devices computed it. With
 #   per-replica statistics, a ResNet-50 trained on 8 GPUs normalises over 96 examples and on 4 over 192 — two
@@ -177,16 +177,29 @@ class World:
         if self.distributed: _collective(dist.barrier)
 
     def prepare(self, model: nn.Module) -> nn.Module:
-        "`model` ready for this world: its BatchNorm layers synchronized over the ranks (`global_batchnorm`)."
-        return global_batchnorm(model) if self.distributed else model
+        """`model` ready for this world: its BatchNorm layers synchronized over the ranks — PyTorch's `SyncBatchNorm`
+        on NCCL (one all-gather forward, one all-reduce backward, fused CUDA kernels), `GlobalBatchNorm` on gloo."""
+        if not self.distributed: return model
+        if dist.get_backend() == "nccl": return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return global_batchnorm(model)
 
     def wrap(self, model: nn.Module) -> nn.Module:
         "The module to train: `DistributedDataParallel` (gradients averaged over the ranks) or `model` alone."
         if not self.distributed: return model
         from torch.nn.parallel import DistributedDataParallel as DDP
         ids = [self.device.index or 0] if self.device.type == "cuda" else None
-        # buffers are the same on every rank (GlobalBatchNorm's statistics are global): no broadcast each step
-        return DDP(model, device_ids=ids, forward_sync_buffers=False)
+        # buffers are the same on every rank (synchronized BatchNorm's statistics are global): no broadcast each step
+        return DDP(model, device_ids=ids, **no_buffer_sync(DDP))
+
+def no_buffer_sync(ddp=None) -> dict:
+    """The keyword that stops `DistributedDataParallel` from broadcasting rank 0's buffers each step:
+    `forward_sync_buffers=False` where the installed torch has it (recent releases), else `broadcast_buffers=False`
+    (every torch since 1.x; the same here, since the buffers are equal on every rank)."""
+    import inspect
+    if ddp is None: from torch.nn.parallel import DistributedDataParallel as ddp
+    try: params = inspect.signature(ddp.__init__).parameters
+    except (TypeError, ValueError): params = {}
+    return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
 
 
 # %%
@@ -197,6 +210,18 @@ test_eq(w.gather(torch.tensor([True, False])), torch.tensor([True, False]))
 m = nn.Linear(2, 2)
 assert w.wrap(m) is m and w.prepare(m) is m
 
+
+# %% [markdown]
+# `DistributedDataParallel(forward_sync_buffers=...)` exists only in recent PyTorch, while the package asks for torch
+# >= 2.1: `no_buffer_sync` asks the installed class which keyword it takes, so a data-parallel run does not fail at
+# its first level on an older cluster install.
+
+# %%
+class _OldDDP:                                       # the signature of torch 2.1's DDP, as far as it matters here
+    def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True): pass
+test_eq(no_buffer_sync(_OldDDP), {"broadcast_buffers": False})
+test_eq(set(no_buffer_sync()) <= {"broadcast_buffers", "forward_sync_buffers"}, True)
+
 # %% [markdown]
 # ## BatchNorm over the global batch
 #
@@ -205,8 +230,12 @@ assert w.wrap(m) is m and w.prepare(m) is m
 # `torch.distributed.nn.functional.all_reduce`, which is differentiable: its backward pass all-reduces the
 # gradients of the statistics, so every rank's examples receive the gradient they would in one process. The mean
 # is reduced first and the variance around it second (two passes, as a single-process BatchNorm computes it; the
-# one-pass E[x²] − E[x]² loses digits when the mean is large). It works on gloo (CPUs) as on NCCL, where
-# PyTorch's own `SyncBatchNorm` is GPU-only.
+# one-pass E[x²] − E[x]² loses digits when the mean is large). It works on gloo (CPUs), where PyTorch's own
+# `SyncBatchNorm` cannot run (torch 2.14 still refuses CPU inputs). On NCCL `World.prepare` uses `SyncBatchNorm`
+# instead: the same global statistics (it combines the ranks' means and variances with Chan's formula) with fewer
+# collectives (one all-gather forward, one all-reduce backward, against two and two here) and fused kernels; the two
+# are compared on 2 GPUs by `make gpu-check`. The element count is filled on the device (`new_full`), not copied
+# from a Python list, so a forward makes no host-to-device copy that would stall the CPU on each layer and step.
 
 # %%
 #| export
@@ -227,7 +256,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         if dtype in (torch.float16, torch.bfloat16): x = x.float()
         c = x.shape[1]
         dims, shape = [0, *range(2, x.dim())], (1, c) + (1,) * (x.dim() - 2)
-        count = x.new_tensor([x.numel() // c if c else 0])
+        count = x.new_full((1,), x.numel() // c if c else 0)   # filled on the device: no host-to-device copy
         total = all_reduce(torch.cat([x.sum(dims), count]))
         n = total[-1].detach()
         mean = total[:c] / n
@@ -270,9 +299,14 @@ assert torch.equal(g.running_var, bn.running_var)
 # %% [markdown]
 # ## Joining the world the launcher made
 #
-# `launcher_env` reads what `torchrun` exports, or derives it from a Slurm job of several tasks (its first node is
-# the rendezvous, the port a function of the job id, so the elements of a job array do not collide); `init_world`
-# joins the process group. On GPUs each rank takes `cuda:<local rank>` — or `cuda:0` when Slurm's GPU binding shows
+# `launcher_env` reads what `torchrun` exports, or derives it from an `srun` step of several tasks (its first node
+# is the rendezvous, the port a function of the job id, so the elements of a job array do not collide); `init_world`
+# joins the process group. A process is a rank only when a launcher started it as one: the batch script of
+# `sbatch --ntasks-per-node 8`, or a shell of `salloc -n 4`, has `SLURM_NTASKS=8` (or 4) and `SLURM_PROCID=0` but
+# is one process — taking those for a world made every local-pool worker and every `imp` of such a job a "rank 0"
+# of one world on one port (a 30-minute hang, or address-in-use). An srun step sets `SLURM_STEP_ID` and
+# `SLURM_STEP_NUM_TASKS` in each of its tasks; the batch script has no step of several tasks. The local pool's
+# workers clear these variables when they are pinned (`placement.pin_worker`): they never are ranks. On GPUs each rank takes `cuda:<local rank>` — or `cuda:0` when Slurm's GPU binding shows
 # each task its own GPU alone. The time a collective may wait for a silent peer is
 # `$PRUNING_REPRO_DIST_TIMEOUT_MIN` (default 30 minutes); a peer that dies is usually noticed at once (its
 # connections close).
@@ -281,21 +315,38 @@ assert torch.equal(g.running_var, bn.running_var)
 #| export
 def launcher_env(environ=None) -> dict | None:
     """`{rank, size, local_rank, local_size, master_addr, master_port}` of the data-parallel world this process was
-    launched into (torchrun's variables, or a Slurm job of several tasks), or None when it runs alone."""
+    launched into (torchrun's variables, or a task of an `srun` step of several tasks), or None when it runs alone.
+    A Slurm allocation alone (`SLURM_NTASKS` > 1 in an sbatch script or a salloc shell) is not a world."""
     e = os.environ if environ is None else environ
     if int(e.get("WORLD_SIZE", "1")) > 1 and "RANK" in e:             # torchrun, or any env:// launcher
         size = int(e["WORLD_SIZE"])
         return {"rank": int(e["RANK"]), "size": size, "local_rank": int(e.get("LOCAL_RANK", 0)),
                 "local_size": int(e.get("LOCAL_WORLD_SIZE", size)), "master_addr": e.get("MASTER_ADDR"),
                 "master_port": e.get("MASTER_PORT")}
-    if int(e.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in e and "SLURM_JOB_ID" in e:
+    if slurm_step_tasks(e) > 1 and "SLURM_PROCID" in e and "SLURM_JOB_ID" in e:
         import random
-        from submitit import JobEnvironment
-        job = JobEnvironment()
-        return {"rank": job.global_rank, "size": job.num_tasks, "local_rank": job.local_rank,
-                "local_size": job.num_tasks // job.num_nodes, "master_addr": job.hostnames[0],
-                "master_port": e.get("MASTER_PORT") or str(random.Random(job.job_id).randint(20000, 60000))}
+        from submitit.slurm.slurm import _parse_node_list
+        size = slurm_step_tasks(e)
+        nodes = int(e.get("SLURM_STEP_NUM_NODES") or e.get("SLURM_JOB_NUM_NODES") or e.get("SLURM_NNODES") or 1)
+        nodelist = e.get("SLURM_STEP_NODELIST") or e.get("SLURM_JOB_NODELIST") or e.get("SLURM_NODELIST") or ""
+        try: first = _parse_node_list(nodelist)[0] if nodelist else "localhost"
+        except Exception: raise ConfigError(f"cannot read Slurm's node list {nodelist!r}") from None
+        job = (f"{e['SLURM_ARRAY_JOB_ID']}_{e['SLURM_ARRAY_TASK_ID']}" if "SLURM_ARRAY_TASK_ID" in e
+               else e["SLURM_JOB_ID"])                  # as submitit names the job: elements of an array differ
+        return {"rank": int(e["SLURM_PROCID"]), "size": size, "local_rank": int(e.get("SLURM_LOCALID", 0)),
+                "local_size": max(size // max(nodes, 1), 1), "master_addr": first,
+                "master_port": e.get("MASTER_PORT") or str(random.Random(job).randint(20000, 60000))}
     return None
+
+def slurm_step_tasks(environ=None) -> int:
+    """The number of tasks of the `srun` step this process is a task of (`SLURM_STEP_NUM_TASKS`); 0 outside a step —
+    the batch script of sbatch ('batch'), the 'extern' step, a salloc shell, or no Slurm at all."""
+    e = os.environ if environ is None else environ
+    step = e.get("SLURM_STEP_ID", "")
+    # the batch script's and the extern step's ids are names, or 0xfffffffe / 0xffffffff (and their neighbours)
+    if step in ("", "batch", "extern", "interactive") or not step.isdigit() or int(step) >= 0xFFFFFFF0: return 0
+    try: return int(e.get("SLURM_STEP_NUM_TASKS", "0"))
+    except ValueError: return 0
 
 def _rank_device(device, local_rank: int) -> torch.device:
     "The device of a rank: `device` as asked ('cpu', 'cuda', 'cuda:i'), CUDA by local rank when not indexed."
@@ -352,6 +403,17 @@ test_eq(launcher_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0", "LOCAL_
                       "MASTER_ADDR": "n1", "MASTER_PORT": "29500"}),
         {"rank": 2, "size": 4, "local_rank": 0, "local_size": 2, "master_addr": "n1", "master_port": "29500"})
 test_eq(init_world("cpu", {}), World())
+# the batch script of `sbatch --ntasks-per-node 8` (and a salloc shell) is one process, not a world of 8
+_batch = {"SLURM_JOB_ID": "77", "SLURM_NTASKS": "8", "SLURM_PROCID": "0", "SLURM_NNODES": "1"}
+test_eq(launcher_env(_batch), None)
+test_eq((slurm_step_tasks({**_batch, "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "4"}),
+         slurm_step_tasks({**_batch, "SLURM_STEP_ID": "4294967294", "SLURM_STEP_NUM_TASKS": "8"}),
+         slurm_step_tasks(_batch)), (4, 0, 0))
+# a task of `srun -n 4` on two nodes is rank SLURM_PROCID of a world of 4, its rendezvous the step's first node
+_step = {**_batch, "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NUM_NODES": "2", "SLURM_PROCID": "3",
+         "SLURM_LOCALID": "1", "SLURM_STEP_NODELIST": "gpu[07-08]", "MASTER_PORT": "29400"}
+test_eq(launcher_env(_step), {"rank": 3, "size": 4, "local_rank": 1, "local_size": 2, "master_addr": "gpu07",
+                              "master_port": "29400"})
 
 # %% [markdown]
 # ## Two ranks on this CPU

@@ -143,17 +143,163 @@ test_eq(len(plan_slots(["0"], 3, cpus=[0, 1])), 3)                      # more w
 test_fail(lambda: plan_slots(["0"], 0), contains="runs per GPU")
 
 # %% [markdown]
+# ## Memory: a run that does not fit on one GPU is refused before it starts
+#
+# A ResNet-50 step at the bench's batch of 768 in fp32 needs about 90 GB of GPU memory, more than an 80 GB A100/H100:
+# a pool that places ImageNet runs one per GPU would see each die at its first step, hours into a sweep. So before a
+# pool starts (`06_imp.pool_slots`) or `imp` trains on a GPU, `check_fits` estimates one training step of each run
+# and refuses a placement whose estimate × `runs_per_gpu` exceeds the GPU's memory, with one error naming the
+# data-parallel command (each of N ranks then holds batch / N examples).
+#
+# The estimate (`train_step_bytes`), per model, batch and precision:
+#
+# * **parameters, gradients, optimizer state, masks**: 4 + 4 + (4 for SGD's momentum, 8 for Adam's two moments)
+#   + 4 (a float mask per weight, an upper bound: not every weight is prunable) bytes per parameter, + 2 under bf16
+#   autocast (the weights' bf16 copies);
+# * **activations**: what autograd keeps for backward, *counted*, not guessed — one forward pass of the architecture
+#   on the `meta` device (no memory, no arithmetic) with `saved_tensors_hooks` sums the bytes of every tensor saved
+#   for backward, each storage once and the parameters left out (`forward_memory`; half the difference between
+#   batches of 4 and 2, so per-batch constants drop out). Plus twice the largest saved tensor: the gradients flowing back through
+#   the widest layer while its saved input is still alive. Halved under bf16 (2-byte activations);
+# * **× 1.25 and + 1 GiB**: the caching allocator's rounding and fragmentation and cuDNN's workspaces over what is
+#   counted (measured overheads of 10–30% are usual), and the CUDA context of the process.
+#
+# Counted this way ResNet-50 at 224² saves 86 MB per example for backward in fp32 (a sum of every module's output
+# would say 105 MB: ReLUs work in place and pooling saves indices), so batch 768 comes to ≈ 91 GB, the issue's
+# "about 90 GB"; it is refused on an 80 GiB GPU and fits an H200's 141 GB. ResNet-20 at batch 128 needs under
+# 2 GB. The resident data of the small benches (CIFAR-10: 150 MB as bytes) is left out.
+
+# %%
+#| export
+GiB = 2 ** 30
+MEMORY_MARGIN = 1.25            # the allocator's rounding/fragmentation and cuDNN workspaces over what is counted
+CONTEXT_BYTES = 1 * GiB         # a process's CUDA context and libraries
+
+def forward_memory(model, x) -> dict:
+    """One forward pass of `model` (in its current mode) on `x`, on any device (the meta device costs nothing):
+    `saved`, the bytes autograd keeps for backward (each storage once, parameters' and buffers' left out), `largest`
+    the largest such tensor, and `layer`, the largest input + output of a leaf module (what an inference pass holds)."""
+    import torch
+    own = {t.untyped_storage()._cdata for t in (*model.parameters(), *model.buffers())}
+    saved, layer = {}, 0
+    def pack(t):
+        st = t.untyped_storage()
+        if st._cdata not in own: saved[st._cdata] = st.nbytes()
+        return t
+    def size(v): return v.numel() * v.element_size() if isinstance(v, torch.Tensor) else 0
+    def hook(m, inp, out):
+        nonlocal layer
+        layer = max(layer, sum(map(size, inp)) + (size(out) if isinstance(out, torch.Tensor) else sum(map(size, out))))
+    hs = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        if torch.is_grad_enabled() and not torch.is_inference_mode_enabled():
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): model(x)
+        else: model(x)
+    finally:
+        for h in hs: h.remove()
+    return {"saved": sum(saved.values()), "largest": max(saved.values(), default=0), "layer": layer}
+
+_PER_EXAMPLE: dict = {}
+
+def saved_per_example(model_spec, info) -> tuple[int, int]:
+    """fp32 bytes one example adds to what a training step of `model_spec` keeps for backward, and its largest saved
+    tensor (`forward_memory` of the architecture on the meta device, batch 4 minus batch 2, halved)."""
+    key = (model_spec, info)
+    if key not in _PER_EXAMPLE:
+        import torch
+        from pruning_repro.models import _meta_model
+        m = _meta_model(model_spec, info).train()
+        dev = next(m.parameters(), torch.empty(0, device="meta")).device      # a factory that cannot build on meta: CPU
+        two, four = (forward_memory(m, torch.zeros(n, *info.input_shape, device=dev)) for n in (2, 4))
+        _PER_EXAMPLE[key] = ((four["saved"] - two["saved"]) // 2, (four["largest"] - two["largest"]) // 2)
+    return _PER_EXAMPLE[key]
+
+def train_step_bytes(spec, ranks: int = 1) -> int:
+    """Estimated peak GPU memory (bytes) of one training step of run `spec` on each of `ranks` data-parallel ranks
+    (each holding batch / ranks examples): see above."""
+    from pruning_repro.data import data_info
+    from pruning_repro.models import _meta_model
+    info, t = data_info(spec.data.dataset), spec.train
+    params = sum(p.numel() for p in _meta_model(spec.model, info).parameters())
+    bf16 = t.precision == "bf16"
+    state = 8 if t.optimizer == "adam" else (4 if t.momentum else 0)
+    static = params * (4 + 4 + state + 4 + (2 if bf16 else 0))
+    saved, largest = saved_per_example(spec.model, info)
+    batch = -(-t.batch_size // ranks)
+    act = batch * (saved + 2 * largest) * (0.5 if bf16 else 1.0)
+    return int((static + act) * MEMORY_MARGIN + CONTEXT_BYTES)
+
+def gpu_memory() -> int | None:
+    "The total memory (bytes) of the smallest GPU this process sees; None without CUDA."
+    import torch
+    if not torch.cuda.is_available(): return None
+    return min(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
+
+def _bench_of(label) -> str:
+    return getattr(label, "bench", None) or "<bench>"
+
+def check_fits(specs: dict, runs_per_gpu: int = 1, memory: int | None = None, ranks: int = 1) -> None:
+    """Refuse (one `ConfigError`) to place runs `specs` ({label: RunSpec}, those that train on a GPU), `runs_per_gpu`
+    at once on each GPU, when the largest `train_step_bytes` × `runs_per_gpu` exceeds `memory` (default:
+    `gpu_memory()`; no GPU to ask: no check). The error names the data-parallel commands that fit."""
+    memory = gpu_memory() if memory is None else memory
+    if not specs or not memory: return
+    label, spec = max(specs.items(), key=lambda kv: train_step_bytes(kv[1], ranks))
+    one = train_step_bytes(spec, ranks)
+    if one * runs_per_gpu <= memory: return
+    t, b = spec.train, _bench_of(label)
+    what = (f"one training step of {spec.model.arch} at batch {t.batch_size}"
+            + (f" over {ranks} ranks" if ranks > 1 else "") + f" ({t.precision}) needs about {one / GiB:.0f} GiB of GPU memory")
+    if one <= memory:
+        raise ConfigError(f"{what}: {runs_per_gpu} runs per GPU need {one * runs_per_gpu / GiB:.0f} GiB, more than "
+                          f"the {memory / GiB:.0f} GiB of this machine's GPUs; use --runs-per-gpu {memory // one}")
+    n = next((n for n in (2, 4, 8, 16, 32, 64) if train_step_bytes(spec, n) <= memory), 64)
+    raise ConfigError(f"{what}, more than the {memory / GiB:.0f} GiB of this machine's GPUs ({label}): train it "
+                      f"data-parallel over {n} GPUs, one run at a time — `torchrun --standalone --nproc-per-node {n} "
+                      f"-m pruning_repro.cli imp --bench {b} --noise {spec.data.noise:g} --seed "
+                      f"{spec.seed} --device cuda` — or as Slurm jobs of {n} ranks: `pruning-repro sweep --bench {b} "
+                      f"--executor slurm --tasks-per-node {n} --gpus-per-task 1`")
+
+
+# %% [markdown]
+# ResNet-50/ImageNet at the bench's batch of 768 in fp32 (≈ 91 GB) is refused on an 80 GiB GPU, with the
+# data-parallel command; it fits a (fake) 1 TiB one, and over 8 ranks (96 examples each) an 80 GiB one; ResNet-20
+# fits an 80 GiB GPU four runs at a time.
+
+# %%
+_r20 = get_bench("resnet20_c10").run_spec()
+assert 85e9 < train_step_bytes(r50) < 100e9, train_step_bytes(r50)
+assert train_step_bytes(get_bench("resnet50_imagenet", precision="bf16").run_spec()) < 0.6 * train_step_bytes(r50)
+test_fail(lambda: check_fits({"r50": r50}, memory=80 * GiB), contains="torchrun --standalone --nproc-per-node 2")
+check_fits({"r50": r50}, memory=2 ** 40); check_fits({"r50": r50}, memory=80 * GiB, ranks=8)
+check_fits({"r20": _r20}, 4, memory=80 * GiB)
+test_fail(lambda: check_fits({"r20": _r20}, 100, memory=80 * GiB), contains="use --runs-per-gpu")
+assert train_step_bytes(_r20) < 2e9
+
+# %% [markdown]
 # ## Pinning a worker
 
 # %%
 #| export
 SLOT: Slot | None = None      # this worker's slot, once pinned
 
+# what a launcher tells its ranks (torchrun's, and an srun step's): a pool worker inherits them from the process that
+# started the pool, but is never a rank of that world (`23_distributed.launcher_env`)
+LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
+                 "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "SLURM_PROCID", "SLURM_LOCALID")
+
+def leave_launcher(environ=None) -> None:
+    "Remove from `environ` (default: this process's) every variable that would make it a rank of a launcher's world."
+    e = os.environ if environ is None else environ
+    for k in [k for k in e if k in LAUNCHER_VARS or k.startswith("SLURM_STEP_")]: del e[k]
+
 def pin_worker(slots) -> None:
     """A pool worker's initializer: take a slot from the queue `slots` and pin this process to it — its GPU made the
-    only visible one (none for a CPU slot), its CPUs, its threads — before anything starts CUDA."""
+    only visible one (none for a CPU slot), its CPUs, its threads — before anything starts CUDA. The worker also
+    leaves any launcher's world it inherited (`leave_launcher`): run inside an `srun` step, it trains alone."""
     global SLOT
     slot = slots.get()
+    leave_launcher()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
         raise RuntimeError("CUDA was started in this worker before it was pinned to its GPU")
@@ -170,6 +316,16 @@ def worker_view() -> dict:
     return {"gpus": os.environ.get("CUDA_VISIBLE_DEVICES"), "cpus": allocated_cpus(),
             "threads": torch.get_num_threads(), "cuda_started": torch.cuda.is_initialized(), "pid": os.getpid()}
 
+
+# %% [markdown]
+# A worker started inside a task of `srun -n 4` (or under torchrun) inherits its launcher's variables; left there, it
+# would join that world as a fifth "rank". Pinned, it keeps the job's identity and drops the world's:
+
+# %%
+_e = {"SLURM_JOB_ID": "9", "SLURM_NTASKS": "4", "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "4", "SLURM_PROCID": "2",
+      "RANK": "2", "WORLD_SIZE": "4", "MASTER_PORT": "29500", "SLURM_CPUS_PER_TASK": "8"}
+leave_launcher(_e)
+test_eq(_e, {"SLURM_JOB_ID": "9", "SLURM_NTASKS": "4", "SLURM_CPUS_PER_TASK": "8"})
 
 # %% [markdown]
 # A real pool of two spawned workers (in a separate process, as a sweep starts it) on a machine faked to show GPU 7:

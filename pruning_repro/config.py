@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 # %% auto #0
-__all__ = ['INITS', 'MAX_WIDTH', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH', 'SCALES',
-           'PRECISIONS', 'FOLDER_VARS', 'ConfigError', 'DataSpec', 'check_noise', 'check_width', 'ModelSpec',
-           'TrainSpec', 'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json', 'RunKey', 'Bench', 'add_unique',
-           'register', 'get_bench', 'check_seeds', 'check_workers', 'resolve_study', 'check_noise_levels', 'check_spec',
+__all__ = ['INITS', 'MAX_WIDTH', 'PRECISIONS', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH',
+           'SCALES', 'FOLDER_VARS', 'ConfigError', 'DataSpec', 'check_noise', 'check_width', 'ModelSpec', 'TrainSpec',
+           'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json', 'RunKey', 'Bench', 'add_unique', 'register',
+           'get_bench', 'check_seeds', 'check_workers', 'resolve_study', 'check_noise_levels', 'check_spec',
            'check_device', 'unset_empty_folder_vars']
 
 # %% ../nbs/00_config.ipynb #6912cecb
@@ -96,6 +96,11 @@ class ModelSpec:
         object.__setattr__(self, "width", check_width(self.width))
         if self.init not in INITS: raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
 
+# What the float32 parts of training compute on a GPU (`04_train.precision_flags`): 'fp32' true float32 (TF32 off for
+# matmuls and convolutions), 'tf32' TF32 tensor cores allowed (10-bit mantissa products: other numbers, so its own
+# spec and hash), 'bf16' bfloat16 autocast of forward + loss (the rest true float32). On a CPU all three keep float32.
+PRECISIONS = ("fp32", "tf32", "bf16")
+
 @dataclass(frozen=True)
 class TrainSpec:
     "One training run of `epochs` epochs (Table 1)."
@@ -111,7 +116,8 @@ class TrainSpec:
     gamma: float = 0.1
     warmup_epochs: int = 0       # linear warmup from 0 over this many epochs
     steps_per_epoch: int | None = None  # fixed steps per "epoch" (None: one pass); keeps a subset run's step count
-    precision: str = "fp32"      # 'fp32' | 'bf16' (autocast of forward + loss; for GPUs)
+    precision: str = "fp32"      # 'fp32' (true float32: TF32 off) | 'tf32' (TF32 matmuls/convs allowed, GPUs)
+                                 # | 'bf16' (autocast of forward + loss; for GPUs) — see `PRECISIONS`
 
     def __post_init__(self):
         if self.epochs <= 0 or self.batch_size <= 0:
@@ -121,8 +127,8 @@ class TrainSpec:
         if self.lr <= 0: raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.steps_per_epoch is not None and self.steps_per_epoch <= 0:
             raise ConfigError(f"steps_per_epoch must be positive or None, got {self.steps_per_epoch}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 @dataclass(frozen=True)
 class PruneSpec:
@@ -354,11 +360,10 @@ DEFAULT_BENCH = "lenet_fashion_e60_l5"
 SCALES = ("full", "smoke")
 
 # %% ../nbs/00_config.ipynb #84a308a2
-PRECISIONS = ("fp32", "bf16")
-
 def get_bench(name: str, scale: str = "full", precision: str | None = None) -> Bench:
-    """The registered bench `name` at `scale` ('full' or 'smoke'), trained in `precision` ('fp32', or 'bf16':
-    bfloat16 autocast, for GPUs; None: the bench's own). Precision is part of every run's spec and hash."""
+    """The registered bench `name` at `scale` ('full' or 'smoke'), trained in `precision` ('fp32': true float32;
+    'tf32': TF32 allowed; 'bf16': bfloat16 autocast, for GPUs; None: the bench's own). Precision is part of every
+    run's spec and hash."""
     for what, v in (("bench", name), ("scale", scale)):
         if not isinstance(v, str): raise ConfigError(f"{what} must be a name (a string), got {v!r}")
     if precision is not None and not isinstance(precision, str):

@@ -26,8 +26,8 @@ __all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'CLASS_NAMES', 'DATASETS', 'IMAGENET_CR
            'DataError', 'data_root', 'cache_dir', 'DataInfo', 'register_dataset', 'data_info', 'split_sizes',
            'load_raw', 'crop_flip_params', 'black_fill', 'apply_crop_flip', 'crop_flip', 'shard_bounds', 'TensorSplit',
            'loader_workers', 'decode_rgb', 'rrc_params', 'aug_draws', 'train_view', 'eval_view', 'load_batch',
-           'read_batch', 'decode_on', 'ImageFolderSplit', 'Data', 'load_data', 'check_available', 'write_cifar',
-           'write_idx', 'write_imagefolder']
+           'read_batch', 'jpeg_components', 'decode_on', 'ImageFolderSplit', 'Data', 'load_data', 'check_available',
+           'write_cifar', 'write_idx', 'write_imagefolder']
 
 # %% ../nbs/01_data.ipynb #cc2d3bbc
 class DataMissing(ConfigError):
@@ -397,14 +397,20 @@ class TensorSplit:
                            None if self.fill is None else self.fill.to(device))
 
 # %% ../nbs/01_data.ipynb #5bde6251
+import contextlib
 import math
+import queue
+import threading
 import warnings
 
 IMAGENET_CROP, IMAGENET_RESIZE = 224, 256   # training/evaluation crop side, evaluation shorter side before the crop
 
 def loader_workers() -> int:
-    """Loader worker processes for one rank: the CPUs this process may run on, divided by the ranks on this node
-    (`$LOCAL_WORLD_SIZE`, default 1), minus one for the main process; `$PRUNING_REPRO_LOADER_WORKERS` overrides."""
+    """Loader worker processes for one rank: the CPUs this process may run on, minus one for the main process —
+    divided first by the ranks on this node (`$LOCAL_WORLD_SIZE`, default 1) when the ranks share those CPUs
+    (torchrun, an unbound srun), not when Slurm bound this task to its own share (its affinity is at most
+    `$SLURM_CPUS_PER_TASK`, or srun set a CPU mask: `$SLURM_CPU_BIND_TYPE`); `$PRUNING_REPRO_LOADER_WORKERS`
+    overrides."""
     def env_int(name, default):
         v = os.environ.get(name, "")
         if v == "": return default
@@ -415,7 +421,10 @@ def loader_workers() -> int:
     forced = env_int("PRUNING_REPRO_LOADER_WORKERS", None)
     if forced is not None: return forced
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(cpus // max(env_int("LOCAL_WORLD_SIZE", 1), 1) - 1, 0)
+    per_task = env_int("SLURM_CPUS_PER_TASK", 0)
+    bound = (per_task and cpus <= per_task) or any(
+        w in os.environ.get("SLURM_CPU_BIND_TYPE", "") for w in ("mask_cpu", "map_cpu", "map_ldom", "mask_ldom"))
+    return max(cpus // (1 if bound else max(env_int("LOCAL_WORLD_SIZE", 1), 1)) - 1, 0)
 
 # %% ../nbs/01_data.ipynb #041b3720
 def _is_jpeg(data: torch.Tensor) -> bool: return data.numel() >= 2 and bool(data[0] == 0xFF) and bool(data[1] == 0xD8)
@@ -507,20 +516,97 @@ class _Works(torch.utils.data.Sampler):
             yield self.order[b * self.bs + offsets], b, offsets, self.seed, self.augment, self.raw
 
 # %% ../nbs/01_data.ipynb #52ca5188
-def decode_on(datas: list[torch.Tensor], device) -> list[torch.Tensor]:
-    "uint8 RGB images on `device` of the files' bytes `datas`: one batched nvJPEG call for the JPEGs when `device` is CUDA."
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}   # start-of-frame markers
+
+def jpeg_components(data: torch.Tensor) -> int | None:
+    "The number of colour components in a JPEG's frame header (1 grey, 3 YCbCr, 4 CMYK/YCCK); None if not found."
+    a, i = data.numpy(), 2
+    while i + 9 < len(a):
+        if a[i] != 0xFF: return None
+        m = int(a[i + 1])
+        if m == 0xFF: i += 1; continue                                   # fill byte
+        if m in (0x01, *range(0xD0, 0xD8)): i += 2; continue             # markers without a length
+        if m in _SOF: return int(a[i + 9])
+        if m in (0xD9, 0xDA): return None                                # end of image / scan before any frame
+        i += 2 + (int(a[i + 2]) << 8 | int(a[i + 3]))
+    return None
+
+def _nvjpeg(device):
+    "The batched GPU decoder: a list of JPEG bytes (CPU) → uint8 RGB images on `device` (one nvJPEG call)."
     from torchvision.io import ImageReadMode, decode_jpeg
+    def decode(datas):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
+    return decode
+
+def decode_on(datas: list[torch.Tensor], device, fast=None) -> list[torch.Tensor]:
+    """uint8 RGB images on `device` of the files' bytes `datas`, in their order. `fast`: a batched decoder (list of
+    bytes → list of images on `device`; default nvJPEG when `device` is CUDA, none elsewhere) for the JPEGs of one or
+    three components; if a call of it raises, each of those is retried alone, and whatever it refuses — and every
+    other file — is decoded on the CPU (`decode_rgb`) and moved to `device`."""
+    if fast is None and torch.device(device).type == "cuda": fast = _nvjpeg(device)
     out = [None] * len(datas)
-    jpeg = [k for k, d in enumerate(datas) if _is_jpeg(d)] if torch.device(device).type == "cuda" else []
-    if jpeg:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                for k, img in zip(jpeg, decode_jpeg([datas[k] for k in jpeg], mode=ImageReadMode.RGB, device=device)): out[k] = img
-        except RuntimeError: pass                                           # one bad file fails the call: CPU below
+    todo = [k for k, d in enumerate(datas) if _is_jpeg(d) and jpeg_components(d) in (1, 3, None)] if fast else []
+    if todo:
+        try: imgs = list(fast([datas[k] for k in todo]))
+        except RuntimeError:                                              # one file failed the call: one by one
+            imgs = []
+            for k in todo:
+                try: imgs.append(fast([datas[k]])[0])
+                except RuntimeError: imgs.append(None)
+        for k, img in zip(todo, imgs): out[k] = img
     return [img if img is not None else decode_rgb(d).to(device) for img, d in zip(out, datas)]
 
 # %% ../nbs/01_data.ipynb #fe6e1521
+class _Prefetch:
+    "Iterate `items` in a background thread, at most `depth` items ahead (see above); tensors in items are on `device`."
+    def __init__(self, items, device, depth: int = 1):
+        self.device, self._q, self._stop = torch.device(device), queue.Queue(maxsize=depth), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items,), daemon=True, name="pruning_repro-prefetch")
+        self._thread.start()
+
+    def _run(self, items):
+        cuda = self.device.type == "cuda"
+        try:
+            if cuda: torch.cuda.set_device(self.device)             # the current device is per thread
+            with torch.cuda.stream(torch.cuda.Stream(self.device)) if cuda else contextlib.nullcontext():
+                for item in items:
+                    ev = torch.cuda.Event() if cuda else None
+                    if cuda: ev.record()
+                    if not self._put(("item", item, ev)): return
+            self._put(("end", None, None))
+        except BaseException as e: self._put(("error", e, None))
+        finally:
+            if hasattr(items, "close"): items.close()               # a generator: its loader iterator ends here
+
+    def _put(self, msg) -> bool:
+        "Queue `msg` unless the consumer closed: False then."
+        while not self._stop.is_set():
+            try: self._q.put(msg, timeout=0.05); return True
+            except queue.Full: pass
+        return False
+
+    def __iter__(self):
+        try:
+            while True:
+                kind, item, ev = self._q.get()
+                if kind == "end": return
+                if kind == "error": raise item
+                if ev is not None:
+                    s = torch.cuda.current_stream(self.device)
+                    s.wait_event(ev)
+                    for t in item:
+                        if isinstance(t, torch.Tensor) and t.is_cuda: t.record_stream(s)
+                yield item
+        finally: self.close()
+
+    def close(self) -> None:
+        "Stop the thread (it finishes the item it is making) and wait for it."
+        self._stop.set()
+        self._thread.join()
+
+# %% ../nbs/01_data.ipynb #7406144b
 class _BatchStream:
     "The passes of an ImageFolder split (the methods `ImageFolderSplit` inherits; its data are defined there)."
     def iterate(self, plan: dict, batch_size: int, generator: torch.Generator | None = None,
@@ -539,12 +625,15 @@ class _BatchStream:
         seed = int(plan["aug_seed"]) if aug else None
         loader, works = self._idle.pop() if self._idle else self._loader()
         works.set(order, batch_size, start, shard, seed, aug, gpu)
+        batches = _Prefetch(self._decoded(loader, seed, aug), self.device) if gpu else \
+            ((payload.to(self.device, non_blocking=True), pos) for payload, pos, _, _ in loader)
         try:
-            for payload, pos, b, offsets in loader:
-                xb = self._on_device(payload, b, offsets, seed, aug) if gpu else payload.to(self.device, non_blocking=True)
+            for xb, pos in batches:
                 yield (self._normalise(xb), self.y[pos].to(self.device, non_blocking=True),
                        pos.to(self.device, non_blocking=True))
-        finally: self._idle.append((loader, works))
+        finally:
+            if gpu: batches.close()                     # the thread stops (and is waited for) before the loader is idle
+            self._idle.append((loader, works))
 
     def _loader(self):
         "A loader of whole batches, its workers kept between passes; its sampler's work is set per pass."
@@ -561,6 +650,10 @@ class _BatchStream:
         for k, img in enumerate(imgs):
             out[k] = train_view(img, aug_draws(seed, b, int(offsets[k]))) if aug else eval_view(img)
         return out
+
+    def _decoded(self, loader, seed, aug):
+        "GPU decoding's batches `(x uint8 on the device, positions)`, made in the thread that iterates this."
+        for payload, pos, b, offsets in loader: yield self._on_device(payload, b, offsets, seed, aug), pos
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         "uint8 batch → float32, ImageNet's mean and std, on the batch's device."

@@ -18,8 +18,8 @@ from torch import nn
 from .config import ConfigError
 
 # %% auto #0
-__all__ = ['RankFailed', 'peer_gone', 'World', 'GlobalBatchNorm', 'global_batchnorm', 'launcher_env', 'init_world', 'close_world',
-           'launched_world']
+__all__ = ['RankFailed', 'peer_gone', 'World', 'no_buffer_sync', 'GlobalBatchNorm', 'global_batchnorm', 'launcher_env',
+           'slurm_step_tasks', 'init_world', 'close_world', 'launched_world']
 
 # %% ../nbs/23_distributed.ipynb #cb92bdf5
 class RankFailed(RuntimeError):
@@ -113,18 +113,31 @@ class World:
         if self.distributed: _collective(dist.barrier)
 
     def prepare(self, model: nn.Module) -> nn.Module:
-        "`model` ready for this world: its BatchNorm layers synchronized over the ranks (`global_batchnorm`)."
-        return global_batchnorm(model) if self.distributed else model
+        """`model` ready for this world: its BatchNorm layers synchronized over the ranks — PyTorch's `SyncBatchNorm`
+        on NCCL (one all-gather forward, one all-reduce backward, fused CUDA kernels), `GlobalBatchNorm` on gloo."""
+        if not self.distributed: return model
+        if dist.get_backend() == "nccl": return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return global_batchnorm(model)
 
     def wrap(self, model: nn.Module) -> nn.Module:
         "The module to train: `DistributedDataParallel` (gradients averaged over the ranks) or `model` alone."
         if not self.distributed: return model
         from torch.nn.parallel import DistributedDataParallel as DDP
         ids = [self.device.index or 0] if self.device.type == "cuda" else None
-        # buffers are the same on every rank (GlobalBatchNorm's statistics are global): no broadcast each step
-        return DDP(model, device_ids=ids, forward_sync_buffers=False)
+        # buffers are the same on every rank (synchronized BatchNorm's statistics are global): no broadcast each step
+        return DDP(model, device_ids=ids, **no_buffer_sync(DDP))
 
-# %% ../nbs/23_distributed.ipynb #aa23d0e8
+def no_buffer_sync(ddp=None) -> dict:
+    """The keyword that stops `DistributedDataParallel` from broadcasting rank 0's buffers each step:
+    `forward_sync_buffers=False` where the installed torch has it (recent releases), else `broadcast_buffers=False`
+    (every torch since 1.x; the same here, since the buffers are equal on every rank)."""
+    import inspect
+    if ddp is None: from torch.nn.parallel import DistributedDataParallel as ddp
+    try: params = inspect.signature(ddp.__init__).parameters
+    except (TypeError, ValueError): params = {}
+    return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+
+# %% ../nbs/23_distributed.ipynb #bf058c35
 # the differentiable all-reduce is public API; its FutureWarning points to a private module without autograd support
 warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_reduce is deprecated",
                         category=FutureWarning)
@@ -142,7 +155,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         if dtype in (torch.float16, torch.bfloat16): x = x.float()
         c = x.shape[1]
         dims, shape = [0, *range(2, x.dim())], (1, c) + (1,) * (x.dim() - 2)
-        count = x.new_tensor([x.numel() // c if c else 0])
+        count = x.new_full((1,), x.numel() // c if c else 0)   # filled on the device: no host-to-device copy
         total = all_reduce(torch.cat([x.sum(dims), count]))
         n = total[-1].detach()
         mean = total[:c] / n
@@ -173,21 +186,38 @@ def global_batchnorm(model: nn.Module) -> nn.Module:
 # %% ../nbs/23_distributed.ipynb #4d446642
 def launcher_env(environ=None) -> dict | None:
     """`{rank, size, local_rank, local_size, master_addr, master_port}` of the data-parallel world this process was
-    launched into (torchrun's variables, or a Slurm job of several tasks), or None when it runs alone."""
+    launched into (torchrun's variables, or a task of an `srun` step of several tasks), or None when it runs alone.
+    A Slurm allocation alone (`SLURM_NTASKS` > 1 in an sbatch script or a salloc shell) is not a world."""
     e = os.environ if environ is None else environ
     if int(e.get("WORLD_SIZE", "1")) > 1 and "RANK" in e:             # torchrun, or any env:// launcher
         size = int(e["WORLD_SIZE"])
         return {"rank": int(e["RANK"]), "size": size, "local_rank": int(e.get("LOCAL_RANK", 0)),
                 "local_size": int(e.get("LOCAL_WORLD_SIZE", size)), "master_addr": e.get("MASTER_ADDR"),
                 "master_port": e.get("MASTER_PORT")}
-    if int(e.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in e and "SLURM_JOB_ID" in e:
+    if slurm_step_tasks(e) > 1 and "SLURM_PROCID" in e and "SLURM_JOB_ID" in e:
         import random
-        from submitit import JobEnvironment
-        job = JobEnvironment()
-        return {"rank": job.global_rank, "size": job.num_tasks, "local_rank": job.local_rank,
-                "local_size": job.num_tasks // job.num_nodes, "master_addr": job.hostnames[0],
-                "master_port": e.get("MASTER_PORT") or str(random.Random(job.job_id).randint(20000, 60000))}
+        from submitit.slurm.slurm import _parse_node_list
+        size = slurm_step_tasks(e)
+        nodes = int(e.get("SLURM_STEP_NUM_NODES") or e.get("SLURM_JOB_NUM_NODES") or e.get("SLURM_NNODES") or 1)
+        nodelist = e.get("SLURM_STEP_NODELIST") or e.get("SLURM_JOB_NODELIST") or e.get("SLURM_NODELIST") or ""
+        try: first = _parse_node_list(nodelist)[0] if nodelist else "localhost"
+        except Exception: raise ConfigError(f"cannot read Slurm's node list {nodelist!r}") from None
+        job = (f"{e['SLURM_ARRAY_JOB_ID']}_{e['SLURM_ARRAY_TASK_ID']}" if "SLURM_ARRAY_TASK_ID" in e
+               else e["SLURM_JOB_ID"])                  # as submitit names the job: elements of an array differ
+        return {"rank": int(e["SLURM_PROCID"]), "size": size, "local_rank": int(e.get("SLURM_LOCALID", 0)),
+                "local_size": max(size // max(nodes, 1), 1), "master_addr": first,
+                "master_port": e.get("MASTER_PORT") or str(random.Random(job).randint(20000, 60000))}
     return None
+
+def slurm_step_tasks(environ=None) -> int:
+    """The number of tasks of the `srun` step this process is a task of (`SLURM_STEP_NUM_TASKS`); 0 outside a step —
+    the batch script of sbatch ('batch'), the 'extern' step, a salloc shell, or no Slurm at all."""
+    e = os.environ if environ is None else environ
+    step = e.get("SLURM_STEP_ID", "")
+    # the batch script's and the extern step's ids are names, or 0xfffffffe / 0xffffffff (and their neighbours)
+    if step in ("", "batch", "extern", "interactive") or not step.isdigit() or int(step) >= 0xFFFFFFF0: return 0
+    try: return int(e.get("SLURM_STEP_NUM_TASKS", "0"))
+    except ValueError: return 0
 
 def _rank_device(device, local_rank: int) -> torch.device:
     "The device of a rank: `device` as asked ('cpu', 'cuda', 'cuda:i'), CUDA by local rank when not indexed."

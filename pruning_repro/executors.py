@@ -21,7 +21,7 @@ from .sweep import SECTION_AFTER, check_sections, train_study
 
 # %% auto #0
 __all__ = ['EXECUTORS', 'RUN_KEYS', 'SlurmOptions', 'load_profile', 'slurm_options', 'run_options', 'SweepReport', 'sweep',
-           'max_array_size', 'array_sizes', 'slurm_device', 'SlurmRun']
+           'max_array_size', 'array_sizes', 'slurm_device', 'on_slurm_sigterm', 'SlurmRun']
 
 # %% ../nbs/18_executors.ipynb #cc92985d
 EXECUTORS = ("local", "slurm")
@@ -30,7 +30,7 @@ EXECUTORS = ("local", "slurm")
 class SlurmOptions:
     "Resources of each Slurm array element (submitit parameters), from flags or a YAML/INI profile."
     partition: str | None = None       # None: the cluster's default partition
-    gpus_per_task: int = 0
+    gpus_per_task: int = 0             # GPUs per rank; the job asks for them per node (`--gpus-per-node`)
     cpus_per_task: int = 1
     mem_gb: float | None = None        # None: the partition's default
     time_min: int = 24 * 60            # per job; a run longer than that is requeued and resumes (`max_requeues`)
@@ -62,7 +62,9 @@ class SlurmOptions:
                  nodes=self.nodes, slurm_array_parallelism=parallelism or self.array_parallelism,
                  slurm_signal_delay_s=self.signal_delay_s, name="pruning_repro")
         if self.partition: p["slurm_partition"] = self.partition
-        if self.gpus_per_task: p["slurm_gpus_per_task"] = self.gpus_per_task
+        # GPUs per node, not per task: `--gpus-per-task` would show each rank its own GPU alone, and NCCL then loses
+        # peer-to-peer/NVLink between the ranks; with all of the node's GPUs visible each rank takes cuda:<local rank>
+        if self.gpus_per_task: p["slurm_gpus_per_node"] = self.gpus_per_task * self.tasks_per_node
         if self.mem_gb: p["mem_gb"] = self.mem_gb
         return p
 
@@ -134,7 +136,7 @@ class SweepReport:
     failed: dict = field(default_factory=dict)     # label -> reason (and log)
     job_ids: list = field(default_factory=list)
     pending_stage: list = field(default_factory=list)  # sections whose retrainings wait for their first stage
-    cost: dict | None = None                    # a dry run: what the missing runs would train (`sweep.study_cost`)
+    cost: dict | None = None                    # a dry run: what the missing runs would train (`sweep.study_plan`)
     arrays: list = field(default_factory=list)  # Slurm: the size of each job array (split under MaxArraySize)
 
     @property
@@ -151,19 +153,24 @@ class SweepReport:
                 f"{c['flops']:.3g} FLOPs (dense)"
             s += (f"; dry run: {c['runs']} runs would train {c['levels']} levels, {c['epochs']} epochs, {flops}")
         if self.pending_stage: s += (f"; the retrainings of {', '.join(self.pending_stage)} are named once their "
-                                     f"first-stage runs are complete (run the sweep again)")
+                                     f"first-stage runs are complete (run the sweep again)"
+                                     + ("; the dry run counts them from the sections' rules" if self.cost else ""))
         if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
+        if self.cost is not None and "sections" in self.cost:
+            from pruning_repro.sweep import plan_text
+            s += "\n" + plan_text(self.cost)
         return s
 
 def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
           executor: str = "local", store=None, workers: int | None = None, slurm: SlurmOptions | None = None,
           device: str | None = None, progress: bool | None = None, dry_run: bool = False, runtime=None,
-          precision: str | None = None) -> SweepReport:
+          precision: str | None = None, throughput=None) -> SweepReport:
     """Train every run of the study (bench × sections × seeds × noise levels, in `precision`) that the store lacks.
-    A dry run reads no data: it counts what would be trained (`sweep.study_cost`) and, on Slurm, the arrays."""
+    A dry run reads no data: it counts what would be trained, the App. D/E/K retrainings included, per section, with
+    hours from `throughput` (a results file, or 'probe': `sweep.study_plan`) and, on Slurm, the arrays."""
     from pruning_repro.data import check_available
     from pruning_repro.store import Store
-    from pruning_repro.sweep import study_cost
+    from pruning_repro.sweep import study_plan
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
@@ -179,9 +186,7 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
         if executor == "slurm":                         # no GPU asked of Slurm for GPU runs: an error, not a surprise
             dev = slurm_device(todo, device, slurm)
             rep.arrays += array_sizes(len(todo), max_array_size())
-        if dry_run:
-            rep.cost = study_cost(todo, st)
-            return
+        if dry_run: return
         st.check_writable()                                # before the first run, not after it failed
         rep.submitted += len(todo)
         if executor == "local": _sweep_local(todo, st, rep, workers, device, progress, runtime)
@@ -190,6 +195,10 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
     rep.runs = len(first) + len({v.hash() for v in (after or {}).values()})     # each spec once
     rep.complete_before = rep.runs - sum(wanted)
     if after is None: rep.pending_stage = [s for s in sections if s in SECTION_AFTER]
+    if dry_run:                                 # the whole plan: what is missing, and the retrainings it implies
+        rep.cost = study_plan(b, sections, seeds, given, st, throughput, device)
+        if executor == "slurm" and after is None:
+            rep.arrays += array_sizes(rep.cost["retrainings"]["runs"], max_array_size())
     return rep
 
 # %% ../nbs/18_executors.ipynb #40938cff
@@ -246,14 +255,39 @@ def slurm_device(specs: dict, device, opts: SlurmOptions) -> str:
                           f"them on CPUs deliberately")
     return "cpu"
 
+def _job_state(job_id) -> str | None:
+    "This Slurm job's state as `squeue` says it (RUNNING, COMPLETING, CANCELLED...); None when it cannot be asked."
+    if not job_id: return None
+    try: r = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired): return None
+    return (r.stdout.split() or [None])[0] if r.returncode == 0 else None
+
+def on_slurm_sigterm(requeue, environ=None, state=None):
+    """What `SIGTERM` does in a Slurm job once the level in training has taken its snapshot: rank 0 of a job that
+    Slurm still shows RUNNING — preempted, in its grace time — is requeued by `requeue` (submitit's handler, as for
+    `SIGUSR2`); a job that is no longer running — `scancel`, whose SIGTERM must not bring the job back — exits. The
+    other ranks wait for rank 0 (submitit's rule: they neither requeue nor exit)."""
+    import os
+    state = state or _job_state
+    def on_term(sig, frame):
+        e = os.environ if environ is None else environ
+        if int(e.get("SLURM_PROCID", 0) or 0) != 0: return
+        if state(e.get("SLURM_JOB_ID")) == "RUNNING" and callable(requeue): requeue(sig, frame)
+        raise SystemExit(128 + int(sig))
+    return on_term
+
 class SlurmRun(submitit.helpers.Checkpointable):
     """One run as a Slurm job — in each of its tasks, when it has several: one data-parallel run (`imp.run_job`).
-    Checkpointable: at its time limit (or when preempted) Slurm sends `SIGUSR2`; the level in training takes a
-    snapshot (`imp.PREEMPTION`), then submitit requeues the job, which resumes from the store."""
+    Checkpointable: at its time limit Slurm sends `SIGUSR2`, and when it preempts the job `SIGTERM`; either way the
+    level in training takes a snapshot (`imp.PREEMPTION`), then submitit requeues the job (`on_slurm_sigterm`: not
+    after an `scancel`), which resumes from the store."""
     def __call__(self, spec_dict: dict, root: str, label, threads, device, runtime):
         import os, signal
         from pruning_repro.imp import PREEMPTION, run_job
-        PREEMPTION.install(signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")])
+        usr = signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]
+        requeue = signal.getsignal(usr)                 # submitit's checkpoint-and-requeue
+        PREEMPTION.install(usr)
+        if usr != signal.SIGTERM: PREEMPTION.install(signal.SIGTERM, on_slurm_sigterm(requeue))
         return run_job(spec_dict, root, label, threads, device, runtime)
 
 def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, progress, runtime) -> None:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from .config import ConfigError
 
 # %% auto #0
-__all__ = ['SLOT', 'requested_device', 'run_device', 'visible_gpus', 'Slot', 'allocated_cpus', 'plan_slots', 'pin_worker',
-           'worker_view']
+__all__ = ['GiB', 'MEMORY_MARGIN', 'CONTEXT_BYTES', 'SLOT', 'LAUNCHER_VARS', 'requested_device', 'run_device', 'visible_gpus',
+           'Slot', 'allocated_cpus', 'plan_slots', 'forward_memory', 'saved_per_example', 'train_step_bytes',
+           'gpu_memory', 'check_fits', 'leave_launcher', 'pin_worker', 'worker_view']
 
 # %% ../nbs/24_placement.ipynb #7a075081
 def requested_device(device=None) -> str | None:
@@ -70,14 +71,116 @@ def plan_slots(gpus: list[str], runs_per_gpu: int = 1, workers: int | None = Non
     shares = [cpus[i * len(cpus) // n:(i + 1) * len(cpus) // n] or [cpus[i % len(cpus)]] for i in range(n)]
     return [Slot(gpus[i % len(gpus)] if gpus else None, tuple(c), len(c)) for i, c in enumerate(shares)]
 
+# %% ../nbs/24_placement.ipynb #ec63396f
+GiB = 2 ** 30
+MEMORY_MARGIN = 1.25            # the allocator's rounding/fragmentation and cuDNN workspaces over what is counted
+CONTEXT_BYTES = 1 * GiB         # a process's CUDA context and libraries
+
+def forward_memory(model, x) -> dict:
+    """One forward pass of `model` (in its current mode) on `x`, on any device (the meta device costs nothing):
+    `saved`, the bytes autograd keeps for backward (each storage once, parameters' and buffers' left out), `largest`
+    the largest such tensor, and `layer`, the largest input + output of a leaf module (what an inference pass holds)."""
+    import torch
+    own = {t.untyped_storage()._cdata for t in (*model.parameters(), *model.buffers())}
+    saved, layer = {}, 0
+    def pack(t):
+        st = t.untyped_storage()
+        if st._cdata not in own: saved[st._cdata] = st.nbytes()
+        return t
+    def size(v): return v.numel() * v.element_size() if isinstance(v, torch.Tensor) else 0
+    def hook(m, inp, out):
+        nonlocal layer
+        layer = max(layer, sum(map(size, inp)) + (size(out) if isinstance(out, torch.Tensor) else sum(map(size, out))))
+    hs = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        if torch.is_grad_enabled() and not torch.is_inference_mode_enabled():
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): model(x)
+        else: model(x)
+    finally:
+        for h in hs: h.remove()
+    return {"saved": sum(saved.values()), "largest": max(saved.values(), default=0), "layer": layer}
+
+_PER_EXAMPLE: dict = {}
+
+def saved_per_example(model_spec, info) -> tuple[int, int]:
+    """fp32 bytes one example adds to what a training step of `model_spec` keeps for backward, and its largest saved
+    tensor (`forward_memory` of the architecture on the meta device, batch 4 minus batch 2, halved)."""
+    key = (model_spec, info)
+    if key not in _PER_EXAMPLE:
+        import torch
+        from pruning_repro.models import _meta_model
+        m = _meta_model(model_spec, info).train()
+        dev = next(m.parameters(), torch.empty(0, device="meta")).device      # a factory that cannot build on meta: CPU
+        two, four = (forward_memory(m, torch.zeros(n, *info.input_shape, device=dev)) for n in (2, 4))
+        _PER_EXAMPLE[key] = ((four["saved"] - two["saved"]) // 2, (four["largest"] - two["largest"]) // 2)
+    return _PER_EXAMPLE[key]
+
+def train_step_bytes(spec, ranks: int = 1) -> int:
+    """Estimated peak GPU memory (bytes) of one training step of run `spec` on each of `ranks` data-parallel ranks
+    (each holding batch / ranks examples): see above."""
+    from pruning_repro.data import data_info
+    from pruning_repro.models import _meta_model
+    info, t = data_info(spec.data.dataset), spec.train
+    params = sum(p.numel() for p in _meta_model(spec.model, info).parameters())
+    bf16 = t.precision == "bf16"
+    state = 8 if t.optimizer == "adam" else (4 if t.momentum else 0)
+    static = params * (4 + 4 + state + 4 + (2 if bf16 else 0))
+    saved, largest = saved_per_example(spec.model, info)
+    batch = -(-t.batch_size // ranks)
+    act = batch * (saved + 2 * largest) * (0.5 if bf16 else 1.0)
+    return int((static + act) * MEMORY_MARGIN + CONTEXT_BYTES)
+
+def gpu_memory() -> int | None:
+    "The total memory (bytes) of the smallest GPU this process sees; None without CUDA."
+    import torch
+    if not torch.cuda.is_available(): return None
+    return min(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
+
+def _bench_of(label) -> str:
+    return getattr(label, "bench", None) or "<bench>"
+
+def check_fits(specs: dict, runs_per_gpu: int = 1, memory: int | None = None, ranks: int = 1) -> None:
+    """Refuse (one `ConfigError`) to place runs `specs` ({label: RunSpec}, those that train on a GPU), `runs_per_gpu`
+    at once on each GPU, when the largest `train_step_bytes` × `runs_per_gpu` exceeds `memory` (default:
+    `gpu_memory()`; no GPU to ask: no check). The error names the data-parallel commands that fit."""
+    memory = gpu_memory() if memory is None else memory
+    if not specs or not memory: return
+    label, spec = max(specs.items(), key=lambda kv: train_step_bytes(kv[1], ranks))
+    one = train_step_bytes(spec, ranks)
+    if one * runs_per_gpu <= memory: return
+    t, b = spec.train, _bench_of(label)
+    what = (f"one training step of {spec.model.arch} at batch {t.batch_size}"
+            + (f" over {ranks} ranks" if ranks > 1 else "") + f" ({t.precision}) needs about {one / GiB:.0f} GiB of GPU memory")
+    if one <= memory:
+        raise ConfigError(f"{what}: {runs_per_gpu} runs per GPU need {one * runs_per_gpu / GiB:.0f} GiB, more than "
+                          f"the {memory / GiB:.0f} GiB of this machine's GPUs; use --runs-per-gpu {memory // one}")
+    n = next((n for n in (2, 4, 8, 16, 32, 64) if train_step_bytes(spec, n) <= memory), 64)
+    raise ConfigError(f"{what}, more than the {memory / GiB:.0f} GiB of this machine's GPUs ({label}): train it "
+                      f"data-parallel over {n} GPUs, one run at a time — `torchrun --standalone --nproc-per-node {n} "
+                      f"-m pruning_repro.cli imp --bench {b} --noise {spec.data.noise:g} --seed "
+                      f"{spec.seed} --device cuda` — or as Slurm jobs of {n} ranks: `pruning-repro sweep --bench {b} "
+                      f"--executor slurm --tasks-per-node {n} --gpus-per-task 1`")
+
 # %% ../nbs/24_placement.ipynb #f2d524c4
 SLOT: Slot | None = None      # this worker's slot, once pinned
 
+# what a launcher tells its ranks (torchrun's, and an srun step's): a pool worker inherits them from the process that
+# started the pool, but is never a rank of that world (`23_distributed.launcher_env`)
+LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
+                 "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "SLURM_PROCID", "SLURM_LOCALID")
+
+def leave_launcher(environ=None) -> None:
+    "Remove from `environ` (default: this process's) every variable that would make it a rank of a launcher's world."
+    e = os.environ if environ is None else environ
+    for k in [k for k in e if k in LAUNCHER_VARS or k.startswith("SLURM_STEP_")]: del e[k]
+
 def pin_worker(slots) -> None:
     """A pool worker's initializer: take a slot from the queue `slots` and pin this process to it — its GPU made the
-    only visible one (none for a CPU slot), its CPUs, its threads — before anything starts CUDA."""
+    only visible one (none for a CPU slot), its CPUs, its threads — before anything starts CUDA. The worker also
+    leaves any launcher's world it inherited (`leave_launcher`): run inside an `srun` step, it trains alone."""
     global SLOT
     slot = slots.get()
+    leave_launcher()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
         raise RuntimeError("CUDA was started in this worker before it was pinned to its GPU")

@@ -93,7 +93,7 @@ def results_table(b, store, sections=None, seeds=(0, 1, 2), noise_levels=None):
         for lv in done:
             if not store.level_ok(spec, lv): missing.append(lv); continue
             m = store.metrics(spec, lv)
-            m.pop("sha256", None); wb = m.pop("written_by", {}) or {}
+            m.pop("sha256", None); m.pop("numerics", None); wb = m.pop("written_by", {}) or {}
             rows.append({**k, "run": spec.hash()[:16], **flat, **m, "level": lv, "host": wb.get("host")})
         if missing: left.append(f"{key}: " + ("not trained" if len(missing) == spec.prune.levels + 1 else
                                               f"level(s) {', '.join(map(str, sorted(missing)))} missing or damaged"))

@@ -354,9 +354,10 @@ class Store:
         return want is not None and file_digest(self.run_dir(spec) / f"{name}.safetensors") == want
 
     def results(self, spec: RunSpec) -> pd.DataFrame:
-        "One row per finished level with its metrics (an undefined one, stored as null, reads as NaN)."
+        """One row per finished level with its metrics (an undefined one, stored as null, reads as NaN); what wrote it
+        and how (`written_by`, `numerics`: device, versions, TF32, compiled) stays in `metrics`."""
         rows = [{k: (float("nan") if v is None else v) for k, v in self.metrics(spec, lv).items()
-                 if k not in ("sha256", "written_by")} for lv in self.levels_done(spec)]
+                 if k not in ("sha256", "written_by", "numerics")} for lv in self.levels_done(spec)]
         return pd.DataFrame(rows)
 
 def _finite_number(v) -> bool:

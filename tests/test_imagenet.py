@@ -171,12 +171,20 @@ def test_gpu_decode_path_on_cpu(tree):
 
 
 def test_loader_workers_follow_the_allocation(monkeypatch):
-    monkeypatch.delenv("PRUNING_REPRO_LOADER_WORKERS", raising=False)
+    for k in ("PRUNING_REPRO_LOADER_WORKERS", "SLURM_CPUS_PER_TASK", "SLURM_CPU_BIND_TYPE"):
+        monkeypatch.delenv(k, raising=False)
     monkeypatch.setattr(D.os, "sched_getaffinity", lambda pid: set(range(16)))     # e.g. a Slurm job's 16 CPUs
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")         # shared by 4 ranks (torchrun, an unbound srun): divided
     assert D.loader_workers() == 3
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
     assert D.loader_workers() == 0
+    # srun --ntasks-per-node 4 --cpus-per-task 16: Slurm bound this rank to its own 16 CPUs: not divided again
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4"); monkeypatch.setenv("SLURM_CPUS_PER_TASK", "16")
+    assert D.loader_workers() == 15
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")     # affinity wider than the task's share: the ranks share it
+    assert D.loader_workers() == 3
+    monkeypatch.setenv("SLURM_CPU_BIND_TYPE", "mask_cpu:")        # srun set this task's own CPU mask
+    assert D.loader_workers() == 15
     monkeypatch.setenv("PRUNING_REPRO_LOADER_WORKERS", "5")
     assert D.loader_workers() == 5
 
