@@ -188,8 +188,46 @@
 # - **Sweeps that fit a cluster**: arrays are split under the cluster's `MaxArraySize` (read from `scontrol show
 #   config`); a sweep whose models want GPUs but whose jobs ask for none is an error (`--gpus-per-task`, or `--device cpu`
 #   if that is meant); `--dry-run` counts runs, levels, epochs and FLOPs without reading any data.
-# - **bfloat16**: `--precision bf16` (or `precision: bf16` under `run:` in a profile) trains every run of the study under
-#   bfloat16 autocast; precision is part of each run's spec, and its figures go to `figures/<bench>_bf16/`.
+# - **Precision, said in the spec**: `fp32` (the default) is true float32 on every device — on a GPU, TF32 is turned
+#   off for matmuls and cuDNN convolutions while a level trains and is evaluated; `tf32` allows TF32 tensor cores
+#   (faster on A100/H100-class GPUs, other numbers, so a spec and hash of its own); `bf16` (`--precision bf16`, or
+#   `precision: bf16` under `run:` in a profile) runs forward and loss under bfloat16 autocast, weights and optimizer
+#   state in float32. Figures of a non-default precision go to `figures/<bench>_<precision>/`; `report` and `export`
+#   take `--precision` too. Each level's `metrics.json` records under `numerics` the device name, torch/CUDA/cuDNN/NCCL
+#   versions, precision, both TF32 flags and whether the level trained compiled (graphs compiled, recompile limit hit).
+#   Compiled code is used only after its gradients on the first batch match the eager model's in true float32
+#   (relative L2 distance ≤ 0.05, on every rank of a data-parallel run; measured on this CPU: valid fp32 variants differ
+#   by 0.003–0.009, bf16 by 0.22–0.44, a wrong kernel by O(1)); otherwise the run trains eagerly with one warning.
+# - **Traps a cluster sets, closed**: a process joins a data-parallel world only when a launcher started it as a rank
+#   (torchrun, or a task of an `srun` step of several tasks): the batch script of `sbatch --ntasks-per-node 8`, a
+#   `salloc` shell and every local-pool worker train alone. Data-parallel Slurm jobs ask for `--gpus-per-node` (GPUs per
+#   rank × ranks per node), so every rank sees its node's GPUs, takes `cuda:<local rank>` and NCCL keeps NVLink;
+#   `--gpus-per-task` still means GPUs per rank. Preemption (SIGTERM) snapshots the level in training as the time
+#   limit (SIGUSR2) does, and requeues while Slurm still shows the job running (after `scancel` it only exits; the next
+#   sweep resumes). Pool workers keep their slot's threads inside an allocation; ImageNet loader workers are divided
+#   among a node's ranks only when those ranks share CPUs. On NCCL, BatchNorm is PyTorch's `SyncBatchNorm`; on gloo it
+#   is `GlobalBatchNorm` (no host copy per layer); both use the global batch's statistics.
+# - **A placement that cannot fit is refused**: before a local pool or `imp` trains on a GPU, each run's training step
+#   is estimated (weights, gradients, optimizer state, masks, and the activations autograd keeps, counted in one forward
+#   on the `meta` device; × 1.25 + 1 GiB). ResNet-50 at batch 768 in fp32 needs ≈ 90 GB, so one run per 80 GB GPU is
+#   refused with one error naming the data-parallel command (`torchrun --standalone --nproc-per-node 2 -m
+#   pruning_repro.cli imp --bench resnet50_imagenet ...`, or `sweep --executor slurm --tasks-per-node 2`). Evaluation
+#   and EL2N batches are sized by the input shape and the device's memory.
+# - **A cost plan before a sweep**: `pruning-repro sweep --bench resnet50_imagenet --dry-run [--throughput-from
+#   bench/results/<file>]` prints runs, epochs and hours per section and for the bench without reading any data,
+#   counting the App. D/E/K retrainings from each section's rule (an upper bound: 84 runs and 7,560 of ResNet-50's
+#   44,280 epochs). Without `--throughput-from` it times two training steps on the device at hand (on a CPU: CPU-hours).
+# - **Tested range**: the full test suite runs on torch 2.14.1 (CPU, gloo); the CUDA path ran on torch 2.11.0+cu130
+#   (H200, `bench/results/2026-12-04-cuda-h200-partial.md`). Older torch (≥ 2.1 per `settings.ini`) is covered where a
+#   difference is known — DDP's buffer-sync keyword is chosen from the installed signature (`forward_sync_buffers` where
+#   it exists, else `broadcast_buffers`), tested against torch 2.1's signature — but no suite has run on it.
+# - **One command on a GPU**: `make gpu-check` (`make gpu-check PYTHON_GPU=python3` on a machine without the venv) runs
+#   in about 7½ minutes, each step under its own time budget: ResNet-20 and VGG-16 epochs (fp32/bf16, eager/compiled),
+#   host syncs per step of one ResNet-20 level under `torch.cuda.set_sync_debug_mode` (0 expected), a width sweep with
+#   dynamo's recompiles logged, ResNet-50's evaluation and EL2N batch sizes with a memory probe, and on 2+ GPUs 20
+#   data-parallel steps of `GlobalBatchNorm` vs `SyncBatchNorm`. It writes `bench/results/<date>-cuda-<gpu>.{json,md}`;
+#   without CUDA it is a few-second dry run on the CPU, part of the tests. No GPU was lent since it was written: its
+#   first CUDA results are still to be recorded.
 # - **ImageNet that keeps a GPU busy** (`nbs/01_data`): persistent loader workers sized from the job's CPU allocation
 #   (`os.sched_getaffinity` ÷ ranks per node), each producing a whole batch — JPEG decoding with libjpeg-turbo (or
 #   nvJPEG in one batched call on a CUDA device), RandomResizedCrop and flip on uint8 — shipped as **uint8** (150,528
