@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -243,8 +244,13 @@ def init_world(device=None, environ=None) -> World:
     return World(env["rank"], env["size"], env["local_rank"], dev)
 
 def close_world(world: World) -> None:
-    "Leave the process group (at the end of a data-parallel command)."
-    if world.distributed and dist.is_initialized(): dist.destroy_process_group()
+    """Leave the process group (at the end of a data-parallel command), and free what still holds it: a
+    `DistributedDataParallel` wrapper left in a reference cycle keeps gloo's worker threads alive until the interpreter
+    tears down, where they abort the process ('terminate called without an active exception', SIGABRT) — measured on
+    this CPU in 3 of 70 two-rank exits without the collection, 0 of 40 with it."""
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+        gc.collect()
 
 @contextlib.contextmanager
 def launched_world(device=None):
