@@ -156,7 +156,19 @@ def test_appd_average_over_the_improving_range():
     assert status("App. D", fig09([0.8, 0.7, -0.5], [True, True, False])) == "holds"
     assert status("App. D", fig09([0.8, 0.1, -0.5], [True, True, False])) == "holds"     # mean 0.45 >= 0.3
     assert status("App. D", fig09([0.2, 0.1, 2.0], [True, True, False])) == "does not hold"
-    assert status("App. D", fig09([0.8, 0.7], [False, False])) == "does not hold"        # no improving level
+    r = check("App. D", fig09([0.8, 0.7], [False, False]))                              # no improving level:
+    assert r["status"] == "not tested" and "range to average over is empty" in r["evidence"]   # no range, no verdict
+
+
+def test_c4_milestones_outside_the_papers_ranges_are_not_tested():
+    "App. L's ranges (ResNet-20): low 80% to 26.21%, high 8.59% to 0.92% weights remaining."
+    t = tl(20, 0).assign(weights_remaining=[80.0, 32.8])          # the trajectory stops at 32.8%: no high sparsity
+    r = check("C4", t)
+    assert r["status"] == "holds (1 of 2 cases not tested)" and "[not tested]" in r["evidence"]
+    assert r["margin"] == "+2.00 subgroups"                        # the margin comes from the tested case only
+    assert status("C4", t.assign(weights_remaining=[80.0, 8.59])) == "holds in part"   # 8.59% is high: 0/20 rose
+    assert status("C4", t.assign(weights_remaining=[20.0, 5.0])) == "does not hold (1 of 2 cases not tested)"
+    assert status("C4", t.assign(weights_remaining=[20.0, 10.0])) == "not tested"
 
 
 def test_appe_appj2_fig1a():

@@ -185,6 +185,11 @@ def test_appendix_sections_and_report_smoke_on_tiny_cifar(bench, tiny_cifar, iso
     assert status["| C6"] == word([beats(r.diff_mean, r.diff_std)[0] for r in wr.itertuples()])
     pr = tl[tl.algorithm == "pruning"].sort_values("milestone")
     need = lambda g: -(-9 * int(g.n_subgroups.iloc[0]) // 10)          # "almost all": 18 of 20
+    # App. L's ranges: a low milestone keeps ≥ 26.21% of the weights, a high one ≤ 8.59%; outside: not tested
     c4 = [ok for _, g in pr.groupby("noise")
-          for ok in (g.n_lower.iloc[0] >= need(g), g.n_higher.iloc[-1] >= need(g))]
-    assert status["| C4"] == word(c4) and len(c4) == 4
+          for ok in (g.n_lower.iloc[0] >= need(g) if g.weights_remaining.iloc[0] >= 26.21 else None,
+                     g.n_higher.iloc[-1] >= need(g) if g.weights_remaining.iloc[-1] <= 8.59 else None)]
+    tested = [ok for ok in c4 if ok is not None]
+    n_open = len(c4) - len(tested)
+    want = ("not tested" if not tested else word(tested) + (f" ({n_open} of {len(c4)} cases not tested)" if n_open else ""))
+    assert status["| C4"] == want and len(c4) == 4
