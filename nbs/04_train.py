@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Training and per-example evaluation
 #
-# > One loop for every bench: Adam or SGD with momentum, weight decay, LR drops and warmup, masks enforced after each
-# > step, a checkpoint at the rewind epoch; per-example losses evaluated in large batches.
+# > One loop for every bench: Adam or SGD with momentum, weight decay, LR drops and warmup, masks enforced after each step, a checkpoint at the rewind epoch; per-example losses evaluated in large batches.
 
 # %%
 #| default_exp train

@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Iterative magnitude pruning with learning-rate rewinding
 #
-# > IMP (§2): train, remove 20% of the remaining weights, rewind the learning rate (or the weights too), repeat —
-# > one stored level at a time, resumable.
+# > IMP (§2): train, remove 20% of the remaining weights, rewind the learning rate (or the weights too), repeat — one stored level at a time, resumable.
 
 # %%
 #| default_exp imp

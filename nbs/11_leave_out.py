@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Leave-out retraining
 #
-# > Dense models retrained without the examples pruning improved (App. D) or without those the sparse model gets
-# > wrong (App. E).
+# > Dense models retrained without the examples pruning improved (App. D) or without those the sparse model gets wrong (App. E).
 
 # %%
 #| default_exp leave_out

@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Sweeps: studies, and the engines that train them
 #
-# > A study is the set of runs a section of the paper needs for a bench; a sweep trains each missing run once, in a
-# > local process pool or as a Slurm job array through submitit.
+# > A study is the set of runs a section of the paper needs for a bench; a sweep trains each missing run once, in a local process pool or as a Slurm job array through submitit.
 
 # %%
 #| default_exp sweep

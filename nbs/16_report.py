@@ -16,10 +16,7 @@
 # %% [markdown]
 # # Report: every figure and table of a bench, and the paper's claims
 #
-# > `pruning-repro report --bench B` reads what the section notebooks wrote to `figures/<bench>/` and writes
-# > `figures/<bench>/REPORT.md`: for each claim of the paper that a section regenerates, the paper's words, the rule
-# > that decides it, whether it holds on this bench, the numbers and the margin by which each case clears its
-# > threshold; then the list of figures and tables with the paper item each regenerates.
+# > `pruning-repro report --bench B` reads what the section notebooks wrote to `figures/<bench>/` and writes `figures/<bench>/REPORT.md`: for each claim of the paper that a section regenerates, the paper's words, the rule that decides it, whether it holds on this bench, the numbers and the margin by which each case clears its threshold; then the list of figures and tables with the paper item each regenerates.
 
 # %%
 #| default_exp report

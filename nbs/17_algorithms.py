@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Learning algorithms: one registry
 #
-# > Every learning algorithm the paper compares — its name, how it changes a run, how it is drawn, and where the
-# > paper reports it — defined once.
+# > Every learning algorithm the paper compares — its name, how it changes a run, how it is drawn, and where the paper reports it — defined once.
 
 # %%
 #| default_exp algorithms

@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Executors: training a study locally or on a Slurm cluster
 #
-# > `sweep` trains every run a study lacks, in the package's one local process pool or as a Slurm job array through
-# > submitit; the study itself (which runs, two stages) is `14_sweep`'s.
+# > `sweep` trains every run a study lacks, in the package's one local process pool or as a Slurm job array through submitit; the study itself (which runs, two stages) is `14_sweep`'s.
 
 # %%
 #| default_exp executors

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Plugins: your own data, models, heuristics and benches
 #
-# > A module of yours registers them; named once, it is imported by every process that runs work.
+# > Your own data sets, models, pruning heuristics and benches: a module of yours registers them; named once, it is imported by every process that runs work.
 
 # %%
 #| default_exp plugins

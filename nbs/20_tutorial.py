@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Tutorial: the paper's analysis on your own model
 #
-# > A data set and a model that are not in the paper, label noise, IMP with LR and weight rewinding, extended dense
-# > training, width down-scaling, EL2N subgroups and the paper's match rule — in a few minutes on a CPU.
+# > A data set and a model that are not in the paper, label noise, IMP with LR and weight rewinding, extended dense training, width down-scaling, EL2N subgroups and the paper's match rule — in a few minutes on a CPU.
 #
 # Everything below uses the package's public pieces; nothing here is specific to the paper's benchmarks. The data set
 # is 3,000 examples of MNIST-1D (generated, no download) and the model a small 1-D convolutional network — neither

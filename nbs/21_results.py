@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Results: the store read into frames
 #
-# > Every reading of stored runs into a pandas frame, in one place: the families of models of each learning algorithm,
-# > the retrainings of App. D, E and K, the equalized comparison of App. I, and the whole study as one tidy table.
+# > Every reading of stored runs into a pandas frame, in one place: the families of models of each learning algorithm, the retrainings of App. D, E and K, the equalized comparison of App. I, and the whole study as one tidy table.
 
 # %%
 #| default_exp results

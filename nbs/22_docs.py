@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Documentation: the notebooks as a static site
 #
-# > `make docs` renders the index (the README), every component chapter, the tutorial and the executed section
-# > notebooks of the embedded reproduction into `_docs/`, offline.
+# > `make docs` renders the index (the README), every component chapter, the tutorial and the executed section notebooks of the embedded reproduction into `_docs/`, offline.
 
 # %%
 #| default_exp docs
@@ -65,12 +64,19 @@ _HDR = """# ---
 # ---
 """
 
+def _md(text: str) -> str:
+    "A py:percent markdown cell's body: every line commented."
+    return "\n".join("# " + l if l else "#" for l in text.split("\n"))
+
 def sync_index(repo: Path) -> Path:
-    "Write `nbs/index.py` (py:percent, one markdown cell) from README.md; `make export` pairs it to index.ipynb."
+    """Write `nbs/index.py` (py:percent) from README.md; `make export` pairs it to index.ipynb. Two markdown cells:
+    the title and its first paragraphs, then the rest from the first `## ` heading. nbdev reads the first markdown
+    cell's `- ` lines as front matter, so the README's bullet lists must not be in it."""
     text = (repo / "README.md").read_text().rstrip("\n")
-    md = "\n".join("# " + l if l else "#" for l in text.split("\n"))
+    head, sep, rest = text.partition("\n\n## ")
+    cells = [head] + (["## " + rest] if sep else [])
     out = repo / "nbs" / "index.py"
-    out.write_text(_HDR + "\n# %% [markdown]\n" + md + "\n")
+    out.write_text(_HDR + "".join(f"\n# %% [markdown]\n{_md(c)}\n" for c in cells))
     return out
 
 def _pages(repo: Path, figures: Path) -> dict[str, Path]:

@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Data-parallel runs
 #
-# > One run on several devices with `torch.distributed`: the global batch of Table 1 split over the ranks, BatchNorm
-# > over the global batch, rank 0 the only writer of the store.
+# > One run on several devices with `torch.distributed`: the global batch of Table 1 split over the ranks, BatchNorm over the global batch, rank 0 the only writer of the store.
 
 # %%
 #| default_exp distributed

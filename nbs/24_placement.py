@@ -16,8 +16,7 @@
 # %% [markdown]
 # # Placing runs on a machine's GPUs and cores
 #
-# > Where each run trains, and how the local process pool spreads its workers over the GPUs and CPUs a machine
-# > (or a job's allocation) has.
+# > Where each run trains, and how the local process pool spreads its workers over the GPUs and CPUs a machine (or a job's allocation) has.
 
 # %%
 #| default_exp placement

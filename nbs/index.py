@@ -19,10 +19,11 @@
 # A literate, notebook-first reproduction of *Pruning's Effect on Generalization Through the Lens of Training and
 # Regularization* (Jin, Carbin, Roy, Frankle, Dziugaite — NeurIPS 2022).
 #
-# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `15_cli`) explain and define each part
+# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `24_placement`) explain and define each part
 # and export it to the `pruning_repro` package with nbdev; section notebooks (`sec4_noise`, …) are run by papermill,
 # once per benchmark, to regenerate the paper's figures and tables in `figures/<bench>/`.
-#
+
+# %% [markdown]
 # ## The two commands
 #
 # ```bash

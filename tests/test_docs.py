@@ -17,8 +17,10 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 def test_index_is_the_readme():
     cells = json.loads((REPO / "nbs" / "index.ipynb").read_text())["cells"]
-    assert len(cells) == 1 and cells[0]["cell_type"] == "markdown"
-    assert "".join(cells[0]["source"]).strip() == (REPO / "README.md").read_text().strip()   # `make export` syncs it
+    assert len(cells) == 2 and all(c["cell_type"] == "markdown" for c in cells)   # the title cell, then the rest
+    assert not any(l.startswith("- ") for l in cells[0]["source"])                 # nbdev reads those as front matter
+    text = "\n\n".join("".join(c["source"]).strip() for c in cells)
+    assert text == (REPO / "README.md").read_text().strip()   # `make export` syncs it
 
 
 def test_site_renders_without_broken_links_and_opens_in_chromium(tmp_path):
