@@ -337,6 +337,28 @@ def test_damaged_per_example_file_in_a_two_stage_study_is_recomputed_by_sweep_an
     assert r.returncode == 0 and "warning:" not in r.stderr
     cols = ["algorithm", "noise", "seed", "selected_at", "level", "test_err", "val_err", "train_loss"]
     pd.testing.assert_frame_equal(pd.read_csv(isolated / "again.csv")[cols], full[cols])
+    # a requested seed that was never trained: export says so and keeps every row it has
+    r = run([CLI, "export", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0", "1", "2",
+             "--sections", "appE_dense_subset", "--out", str(isolated / "absent.csv")])
+    assert r.returncode == 0 and "warning:" in r.stderr and "seed=2: not trained" in r.stderr, r.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.read_csv(isolated / "absent.csv")[cols], full[cols])
+
+
+def test_checksums_are_hashed_once_per_process_and_again_when_the_file_changes(tmp_path, monkeypatch):
+    "A big store is not rehashed on every read: a file's digest is cached by (path, size, mtime), and a change is seen."
+    from pruning_repro import store as S
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(b"x" * 1000)
+    old = time.time() - 10
+    os.utime(f, (old, old))                                   # older than the clock's 2 s grain: cacheable
+    calls = []
+    real = S._sha256
+    monkeypatch.setattr(S, "_sha256", lambda p: calls.append(p) or real(p))
+    d1, d2 = S.file_digest(f), S.file_digest(f)
+    assert d1 == d2 and len(calls) == 1                       # the second read hits the cache
+    f.write_bytes(b"y" * 1000)                                # same size, new bytes and mtime
+    os.utime(f, (old + 5, old + 5))
+    assert S.file_digest(f) != d1 and len(calls) == 2         # the change is hashed again
 
 
 # ---- issue 23: non-finite results are never stored ----------------------------------------------------------------------
