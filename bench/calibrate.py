@@ -126,7 +126,7 @@ def main(argv=None):
     ap.add_argument("--no-train", action="store_true",
                     help="tabulate only the (algorithm, noise) cells whose runs are all complete in the store")
     args = ap.parse_args(argv)
-    from pruning_repro.imp import run_many
+    from pruning_repro.executors import run_many
     from pruning_repro.store import Store
     store = Store(args.store)
     for name in args.candidates:

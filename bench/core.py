@@ -16,7 +16,7 @@ from torch import nn
 from pruning_repro.config import TrainSpec, get_bench
 from pruning_repro.data import Data, TensorSplit, data_info
 from pruning_repro.distributed import World
-from pruning_repro.imp import _run_level, record_data
+from pruning_repro.imp import record_data, train_level
 from pruning_repro.models import build_model
 from pruning_repro.prune import full_masks, prune_masks
 from pruning_repro.store import Store
@@ -186,7 +186,7 @@ class Rows:
         print("  " + ", ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
 
 
-def _prepare(bench: str, dataset: str, n: int, augment: bool, device):
+def prepare(bench: str, dataset: str, n: int, augment: bool, device):
     "A bench, `n` synthetic examples of its shape, its model with masks on, the data on `device`, forward FLOPs."
     b = get_bench(bench)
     raw = synthetic(dataset, n)
@@ -206,7 +206,7 @@ def _train_and_reference(b, model, data, imgs, labels, info, masks, device, augm
 def bench_lenet(rows: Rows, device, quick: bool):
     "LeNet-300-100 on 60,000 MNIST-shaped examples (Table 1 recipe: Adam, batch 128)."
     n = 6_000 if quick else 60_000
-    b, (imgs, labels, x, y, info), model, masks, data, fwd = _prepare("lenet_mnist", "mnist", n, False, device)
+    b, (imgs, labels, x, y, info), model, masks, data, fwd = prepare("lenet_mnist", "mnist", n, False, device)
     spec = b.train
     t, ex, ref = _train_and_reference(b, model, data, imgs, labels, info, masks, device, False, None)
     rows.add("lenet_mnist", "train epoch (masks on)", t, ex, 3 * fwd * ex, reference_s=ref["seconds"],
@@ -266,9 +266,9 @@ def _imp_level(rows, name, b, data, device, epochs, fwd, n, s_per_example, how="
         store, alone = Store(d), World(device=torch.device(device))
         store.init_run(spec)
         record_data(spec, store, data)
-        _run_level(spec, store, 0, data, device, False, RUNTIME, alone)
+        train_level(spec, store, 0, data, device, False, RUNTIME, alone)
         t = time.perf_counter()
-        _run_level(spec, store, 1, data, device, False, RUNTIME, alone)
+        train_level(spec, store, 1, data, device, False, RUNTIME, alone)
         rows.add(name, f"IMP level ({retrain} epochs retrain + eval + store)", time.perf_counter() - t,
                  n * retrain, flops)
 
@@ -277,7 +277,7 @@ def bench_cifar(rows: Rows, device, quick: bool, arch: str):
     "A CIFAR network (Table 1: SGD, batch 128, crop + flip) on 50,000 CIFAR-shaped examples."
     name = {"resnet20": "resnet20_c10", "vgg16": "vgg16_c10"}[arch]
     steps = 3 if quick else (50 if arch == "resnet20" else 10)
-    b, (imgs, labels, x, y, info), model, masks, data, fwd = _prepare(name, "cifar10", 2_000 if quick else 50_000,
+    b, (imgs, labels, x, y, info), model, masks, data, fwd = prepare(name, "cifar10", 2_000 if quick else 50_000,
                                                                       True, device)
     n, spec = len(y), b.train
     t, ex, ref = _train_and_reference(b, model, data, imgs, labels, info, masks, device, True, steps)

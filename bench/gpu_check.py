@@ -50,12 +50,12 @@ from pruning_repro.config import get_bench
 from pruning_repro.data import data_info
 from pruning_repro.distributed import World, global_batchnorm
 from pruning_repro.el2n import el2n_of
-from pruning_repro.imp import _run_level, record_data
+from pruning_repro.imp import record_data, train_level
 from pruning_repro.models import build_model
 from pruning_repro.store import Store
 from pruning_repro.train import Runtime, eval_batch_size, evaluate, train
 
-from .core import RESULTS, _prepare, data_of, synthetic, time_train
+from .core import RESULTS, data_of, prepare, synthetic, time_train
 
 # seconds per step on a GPU (450 in all: the check fits a borrowed machine's 8 minutes with process start-up)
 BUDGET_S = {"bench": 180, "sync_debug": 75, "width_sweep": 105, "resnet50_batches": 30, "ddp_batchnorm": 60}
@@ -113,7 +113,7 @@ def step_bench(c: Check) -> dict:
     Dry: 1 step of batch 8, eager only."""
     rows, skipped = [], []
     n, steps = (64, 1) if c.dry else (50_000, 50_000 // 128)
-    prepared = {name: _prepare(name, "cifar10", n, True, c.device) for name in ("resnet20_c10", "vgg16_c10")}
+    prepared = {name: prepare(name, "cifar10", n, True, c.device) for name in ("resnet20_c10", "vgg16_c10")}
     for mode, label in (("0", "eager"), ("1", "compiled")):
         for name, (b, _, _, masks, data, _) in prepared.items():
             for prec in ("fp32", "bf16"):
@@ -183,11 +183,11 @@ def step_sync_debug(c: Check) -> dict:
         store, alone = Store(d), World(device=c.device)
         store.init_run(run)
         record_data(run, store, data)
-        _run_level(run, store, 0, data, c.device, False, rt, alone)
+        train_level(run, store, 0, data, c.device, False, rt, alone)
         _sync(c.device)
         t = time.perf_counter()
         with _count_syncs(c.cuda) as level_syncs:
-            _run_level(run, store, 1, data, c.device, False, rt, alone)
+            train_level(run, store, 1, data, c.device, False, rt, alone)
         out["level_seconds"] = round(time.perf_counter() - t, 3)
     if c.cuda:
         out.update(level_syncs=len(level_syncs), level_sync_sites=_where(level_syncs))

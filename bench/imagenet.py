@@ -1,7 +1,7 @@
 """`python -m bench.imagenet`: images/s of the ImageNet input pipeline, the old per-image PIL path against the batched one.
 
-1. Files: `pruning_repro.data.write_imagefolder` writes `--images` ImageNet-like JPEGs (`--classes` class folders) into a
-   temporary ImageFolder tree: sides drawn around 500×375 (log-normal factor, σ 0.2; one in four portrait), smooth
+1. Files: `pruning_repro.imagenet.write_imagefolder` writes `--images` ImageNet-like JPEGs (`--classes` class folders)
+   into a temporary ImageFolder tree: sides drawn around 500×375 (log-normal factor, σ 0.2; one in four portrait), smooth
    colour regions + mid-scale texture + grain, quality 90 (about 100 KB a file, as ImageNet's average), with one grey
    JPEG, one CMYK JPEG and one PNG named `.JPEG` among them, as real ImageNet has.
 2. Per transform (train: RandomResizedCrop 224 + flip; eval: Resize 256 + CenterCrop 224) and per worker count
@@ -11,7 +11,7 @@
    - `reference`: the old `ImageFolderSplit` path: `ImageFolder`'s PIL loader + torchvision's PIL transforms
      (`RandomResizedCrop(224)`/`RandomHorizontalFlip`, `Resize(256)`/`CenterCrop(224)`) + `ToTensor` + `Normalize`, one
      image per `__getitem__`, float32 batches collated by a `DataLoader` built for every pass, as the old code did;
-   - `batched`: `pruning_repro.data.ImageFolderSplit` (whole uint8 batches per worker, libjpeg-turbo, persistent
+   - `batched`: `pruning_repro.imagenet.ImageFolderSplit` (whole uint8 batches per worker, libjpeg-turbo, persistent
      workers; float conversion and normalisation on the device);
    - `batched, GPU decode` (CUDA only): the same split with `decode="gpu"` (nvJPEG in the main process).
    Context rows: decoding alone (libjpeg-turbo `decode_jpeg`, PIL `Image.open(...).convert("RGB")`), in this process.
@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pruning_repro.data import INFO, ImageFolderSplit, decode_rgb, loader_workers, write_imagefolder
+from pruning_repro.data import INFO
+from pruning_repro.imagenet import ImageFolderSplit, decode_rgb, loader_workers, write_imagefolder
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -30,7 +30,7 @@
 # The paper's hyperparameters (Table 1, Appendix B) live in the **bench registry**. Following OpenLTH, a spec holds
 # *what* to do and the registry holds the *defaults*, so a researcher can `dataclasses.replace` any field.
 #
-# | bench | data | model | epochs | batch | optimizer | lr | drops | wd | rewind |
+# | bench | data | model | epochs | batch | optimizer | lr | drops | weight decay | rewind |
 # |---|---|---|---|---|---|---|---|---|---|
 # | `lenet_mnist` | MNIST | LeNet-300-100 | 60 | 128 | Adam | 1.2e-3 | – | – | 0 |
 # | `resnet20_c10` | CIFAR-10 | ResNet-20 | 160 | 128 | SGD(0.9) | 0.1 | ×0.1 at 80, 120 | 1e-4 | 10 |
@@ -172,9 +172,9 @@ class ModelSpec:
 # spec and hash), 'bf16' bfloat16 autocast of forward + loss (the rest true float32). On a CPU all three keep float32.
 PRECISIONS = ("fp32", "tf32", "bf16")
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainSpec:
-    "One training run of `epochs` epochs (Table 1)."
+    "One training run of `epochs` epochs (Table 1); keyword-only (`TrainSpec(epochs=60, batch_size=128, ...)`)."
     epochs: int
     batch_size: int
     optimizer: str = "sgd"       # 'sgd' (with momentum) | 'adam'
@@ -203,23 +203,20 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class PruneSpec:
-    "Iterative pruning (§2): remove `fraction` of the remaining prunable weights per level, `levels` times."
+    """Iterative pruning (§2): remove `fraction` of the remaining prunable weights per level, `levels` times. The
+    fields `<strategy>_<setting>` are a strategy's settings: it owns their defaults and validation (`05_prune`,
+    `prune.strategy_settings`, run by `check_spec`)."""
     strategy: str = "magnitude"  # weight-selection heuristic (`05_prune`)
     fraction: float = 0.2
     levels: int = 20             # pruning levels after the dense level 0
     rewind: str = "lr"           # 'lr': keep weights, replay LR from `rewind_epoch`; 'weight': also reset weights
     rewind_epoch: int = 0
-    synflow_rounds: int = 100    # SynFlow: scoring rounds per pruning level (Tanaka et al.'s 100)
-    snip_per_class: int | None = 10  # SNIP: examples scored, per class (Synaptic-Flow's 10 × classes); None: a spec
-                                     # stored before this field, whose SNIP differed (it is read, never recomputed)
+    synflow_rounds: int = 100    # SynFlow's scoring rounds per pruning level (`prune.SynFlowSettings`)
+    snip_per_class: int | None = 10  # SNIP's examples scored per class (`prune.SnipSettings`); None: a spec stored
+                                     # before this field, whose SNIP differed (it is read, never recomputed)
 
     def __post_init__(self):
         if not (0 < self.fraction < 1): raise ConfigError(f"prune fraction must be in (0, 1), got {self.fraction}")
-        if isinstance(self.synflow_rounds, bool) or not isinstance(self.synflow_rounds, int) or self.synflow_rounds < 1:
-            raise ConfigError(f"synflow_rounds must be an integer >= 1, got {self.synflow_rounds!r}")
-        if self.snip_per_class is not None and (isinstance(self.snip_per_class, bool)
-                                                or not isinstance(self.snip_per_class, int) or self.snip_per_class < 1):
-            raise ConfigError(f"snip_per_class must be an integer >= 1, got {self.snip_per_class!r}")
         if self.levels < 0: raise ConfigError(f"levels must be >= 0, got {self.levels}")
         if self.rewind not in ("lr", "weight"):
             raise ConfigError(f"rewind must be 'lr' or 'weight', got {self.rewind!r}")
@@ -307,7 +304,8 @@ def _build(cls, d: dict):
 
 
 # %%
-s = RunSpec(DataSpec("mnist", noise=0.1), ModelSpec("lenet"), TrainSpec(60, 128, "adam", 1.2e-3), PruneSpec(), seed=1)
+s = RunSpec(DataSpec("mnist", noise=0.1), ModelSpec("lenet"),
+            TrainSpec(epochs=60, batch_size=128, optimizer="adam", lr=1.2e-3), PruneSpec(), seed=1)
 test_eq(RunSpec.from_dict(json.loads(s.canonical())), s)
 test_eq(RunSpec.from_dict(json.loads(s.canonical())).hash(), s.hash())
 test_ne(replace(s, seed=2).hash(), s.hash())
@@ -325,9 +323,9 @@ test_eq(s.hash(), "366038a9a5a9b32d7cf97a35f262a64d14d68f673a068f1c1697b3fd8eb5d
 test_eq((json.loads(s.canonical())["model"]["init"], json.loads(s.canonical())["prune"]["snip_per_class"]), ("openlth", 10))
 for k in ("replica", "exclude_ids", "steps_per_epoch", "synflow_rounds"):  # added later, absent at their defaults
     assert k not in s.canonical()
-test_ne(replace(s, prune=replace(s.prune, synflow_rounds=10)).hash(), s.hash())
+_sf = replace(s, prune=replace(s.prune, strategy="synflow"))          # SynFlow's rounds: in the hash when not 100
+test_ne(replace(_sf, prune=replace(_sf.prune, synflow_rounds=10)).hash(), _sf.hash())
 test_fail(lambda: ModelSpec("lenet", init="xavier"), contains="init must be")
-test_fail(lambda: PruneSpec(snip_per_class=0), contains="snip_per_class")
 r1 = replace(s, replica=1)
 test_ne(r1.hash(), s.hash()); test_eq(RunSpec.from_dict(json.loads(r1.canonical())), r1)
 test_eq((s.stream("init"), r1.stream("init")), ("init", "init:replica1"))
@@ -353,10 +351,11 @@ s.canonical()[:120]
 class RunKey:
     "A run's place in a study (its identity is its spec's hash)."
     bench: str
-    algorithm: str               # 'LR rewinding', 'WD', 'EL2N', 'one-shot', 'WS (equalized)', 'App. D', ...
+    algorithm: str               # 'LR rewinding', 'WD' (width down-scaling, §5.2), 'EL2N', 'one-shot', 'WS (equalized)',
+                                 # 'App. D', ... ('WD' is the paper's name for width down-scaling, never weight decay)
     noise: float
     seed: int
-    k: int | None = None         # width step (WD), EL2N model index
+    k: int | None = None         # width step of the width sequence ('WD', 'WS (equalized)'), EL2N model index
     level: int | None = None     # the pruning level whose results chose a retraining's examples (App. D, E, K)
     kind: str = ""               # which retraining: 'TIE' / 'RND' (App. D), 'TW' / 'Rand' (App. K)
 
@@ -382,8 +381,9 @@ test_eq(len({_k, RunKey("lenet_mnist", "App. D", 0.1, 2, level=3, kind="TIE")}),
 
 # %%
 #| export
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Bench:
+    "One benchmark's defaults; keyword-only (`Bench(name=..., data=..., ...)`), so a field's meaning is its name."
     name: str
     data: DataSpec
     model: ModelSpec
@@ -400,8 +400,9 @@ class Bench:
                                       # level keeps (§5.2: 80% "mimics our sparsity schedule" of 20% per level)
 
     @property
-    def wd_ratio(self) -> float:
-        "The width ratio between consecutive models of the width down-scaling sequence."
+    def width_sequence_ratio(self) -> float:
+        """The width ratio between consecutive models of the width down-scaling sequence (§5.2's 'WD'):
+        `width_ratio`, or else the fraction of weights a pruning level keeps."""
         return self.width_ratio if self.width_ratio is not None else 1 - self.prune.fraction
 
     @property
@@ -450,26 +451,30 @@ def register(b: Bench) -> Bench:
     "Add a bench to the registry (a new benchmark is one call)."
     return add_unique(BENCHES, b.name, b, "bench")
 
-register(Bench("lenet_mnist", DataSpec("mnist"), ModelSpec("lenet"), _LENET_ADAM,
-               PruneSpec(levels=19, rewind_epoch=0), (0.0, 0.05, 0.10, 0.15), "M-LeNet",
-               "LeNet-300-100 on MNIST (Table 1 row 1)", scales={"smoke": _MNIST_SMOKE}))
-register(Bench("resnet20_c10", DataSpec("cifar10", augment=True, crop_fill="black"), ModelSpec("resnet20"), _PAPER_SGD,
-               PruneSpec(levels=21, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-ResNet20",
-               "ResNet-20 on CIFAR-10", scales={"smoke": _CIFAR_SMOKE}))
-register(Bench("vgg16_c10", DataSpec("cifar10", augment=True, crop_fill="black"), ModelSpec("vgg16"), _PAPER_SGD,
-               PruneSpec(levels=28, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-VGG-16",
-               "VGG-16 (CIFAR variant, BN) on CIFAR-10",
+register(Bench(name="lenet_mnist", data=DataSpec("mnist"), model=ModelSpec("lenet"), train=_LENET_ADAM,
+               prune=PruneSpec(levels=19, rewind_epoch=0), noise_levels=(0.0, 0.05, 0.10, 0.15), family="M-LeNet",
+               description="LeNet-300-100 on MNIST (Table 1 row 1)", scales={"smoke": _MNIST_SMOKE}))
+register(Bench(name="resnet20_c10", data=DataSpec("cifar10", augment=True, crop_fill="black"),
+               model=ModelSpec("resnet20"), train=_PAPER_SGD, prune=PruneSpec(levels=21, rewind_epoch=10),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="C10-ResNet20",
+               description="ResNet-20 on CIFAR-10", scales={"smoke": _CIFAR_SMOKE}))
+register(Bench(name="vgg16_c10", data=DataSpec("cifar10", augment=True, crop_fill="black"),
+               model=ModelSpec("vgg16"), train=_PAPER_SGD, prune=PruneSpec(levels=28, rewind_epoch=10),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="C10-VGG-16",
+               description="VGG-16 (CIFAR variant, BN) on CIFAR-10",
                # smoke: a quarter of the width (0.9M instead of 14.7M weights): the same code path, and a smoke study's
                # ~100 stored checkpoints stay in hundreds of MB instead of tens of GB
                scales={"smoke": {**_CIFAR_SMOKE, "model": dict(width=0.25)}}))
-register(Bench("resnet32_c100", DataSpec("cifar100", augment=True, crop_fill="black"), ModelSpec("resnet32"), _PAPER_SGD,
-               PruneSpec(levels=21, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C100-ResNet32",
-               "ResNet-32 on CIFAR-100", scales={"smoke": _CIFAR_SMOKE}))
-register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=True), ModelSpec("resnet50"),
-               TrainSpec(epochs=90, batch_size=768, optimizer="sgd", lr=0.3, momentum=0.9, weight_decay=1e-4,
-                         milestones=(30, 60, 80), gamma=0.1, warmup_epochs=5),
-               PruneSpec(levels=9, rewind_epoch=10), (0.0, 0.15), "I-ResNet50",
-               "ResNet-50 on ImageNet (ImageFolder)", el2n_fraction=20 / 90,
+register(Bench(name="resnet32_c100", data=DataSpec("cifar100", augment=True, crop_fill="black"),
+               model=ModelSpec("resnet32"), train=_PAPER_SGD, prune=PruneSpec(levels=21, rewind_epoch=10),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="C100-ResNet32",
+               description="ResNet-32 on CIFAR-100", scales={"smoke": _CIFAR_SMOKE}))
+register(Bench(name="resnet50_imagenet", data=DataSpec("imagenet", n_val=50_000, augment=True),
+               model=ModelSpec("resnet50"),
+               train=TrainSpec(epochs=90, batch_size=768, optimizer="sgd", lr=0.3, momentum=0.9, weight_decay=1e-4,
+                               milestones=(30, 60, 80), gamma=0.1, warmup_epochs=5),
+               prune=PruneSpec(levels=9, rewind_epoch=10), noise_levels=(0.0, 0.15), family="I-ResNet50",
+               description="ResNet-50 on ImageNet (ImageFolder)", el2n_fraction=20 / 90,
                scales={"smoke": dict(data=dict(n_val=8), train=dict(epochs=2, batch_size=8, milestones=(1,),
                                                                      warmup_epochs=0),
                                      prune=dict(levels=1, rewind_epoch=1), el2n_models=2)}))
@@ -507,25 +512,28 @@ register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=T
 
 # %%
 #| export
-register(Bench("lenet_fashion_e60_l5", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
-               _LENET_ADAM, PruneSpec(levels=5, rewind_epoch=0), (0.0, 0.10, 0.15), "M-LeNet",
-               "default (issue 22): LeNet-300-100, the paper's LeNet recipe (60 epochs/level, 20%/level), 5 levels, "
-               "on 5k real Fashion-MNIST (Debian), noise 0/10/15%",
+register(Bench(name="lenet_fashion_e60_l5", data=DataSpec("fashion", n_val=2000, n_train=5_000),
+               model=ModelSpec("lenet"), train=_LENET_ADAM, prune=PruneSpec(levels=5, rewind_epoch=0),
+               noise_levels=(0.0, 0.10, 0.15), family="M-LeNet",
+               description="default (issue 22): LeNet-300-100, the paper's LeNet recipe (60 epochs/level, "
+                           "20%/level), 5 levels, on 5k real Fashion-MNIST (Debian), noise 0/10/15%",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
-register(Bench("lenet_fashion", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
-               replace(_LENET_ADAM, epochs=20), PruneSpec(fraction=0.5, levels=9, rewind_epoch=0),
-               (0.0, 0.30, 0.60), "M-LeNet",
-               "first calibration (issue 5): LeNet-300-100 on real Fashion-MNIST (Debian), 5k train, 20 epochs/level, "
-               "50% pruned/level; outside the paper's regime (issue 22)",
+register(Bench(name="lenet_fashion", data=DataSpec("fashion", n_val=2000, n_train=5_000),
+               model=ModelSpec("lenet"), train=replace(_LENET_ADAM, epochs=20),
+               prune=PruneSpec(fraction=0.5, levels=9, rewind_epoch=0),
+               noise_levels=(0.0, 0.30, 0.60), family="M-LeNet",
+               description="first calibration (issue 5): LeNet-300-100 on real Fashion-MNIST (Debian), 5k train, "
+                           "20 epochs/level, 50% pruned/level; outside the paper's regime (issue 22)",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
-register(Bench("lenet_fashion_e60", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
-               _LENET_ADAM, PruneSpec(levels=26, rewind_epoch=0),
-               (0.0, 0.15, 0.30, 0.60), "M-LeNet",
-               "the paper's LeNet recipe (60 epochs/level, 20%/level) on 5k real Fashion-MNIST (Debian)",
+register(Bench(name="lenet_fashion_e60", data=DataSpec("fashion", n_val=2000, n_train=5_000),
+               model=ModelSpec("lenet"), train=_LENET_ADAM, prune=PruneSpec(levels=26, rewind_epoch=0),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="M-LeNet",
+               description="the paper's LeNet recipe (60 epochs/level, 20%/level) on 5k real Fashion-MNIST (Debian)",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
-register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_000), ModelSpec("lenet"),
-               _LENET_ADAM, PruneSpec(levels=16, rewind_epoch=0), (0.0, 0.15, 0.30, 0.60), "M-LeNet",
-               "LeNet-300-100 on MNIST-1D (12,000 generated: 8,600 train, 1,000 val, 2,400 test)",
+register(Bench(name="lenet_mnist1d", data=DataSpec("mnist1d", n_val=1000, n_generated=12_000),
+               model=ModelSpec("lenet"), train=_LENET_ADAM, prune=PruneSpec(levels=16, rewind_epoch=0),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="M-LeNet",
+               description="LeNet-300-100 on MNIST-1D (12,000 generated: 8,600 train, 1,000 val, 2,400 test)",
                embedded=True,
                scales={"smoke": dict(data=dict(n_val=50, n_generated=1000), train=dict(epochs=2, batch_size=64),
                                      prune=dict(levels=3), el2n_models=2)}))
@@ -658,7 +666,7 @@ for name, end in ends.items():
     bb = get_bench(name)
     test_close(100 * (1 - bb.prune.fraction) ** bb.prune.levels, end, eps=0.006)
 # width down-scaling mimics the pruning schedule: 0.8 on the paper benches (§5.2), 0.5 where a level halves the weights
-test_eq((get_bench("vgg16_c10").wd_ratio, get_bench("lenet_fashion").wd_ratio), (0.8, 0.5))
+test_eq((get_bench("vgg16_c10").width_sequence_ratio, get_bench("lenet_fashion").width_sequence_ratio), (0.8, 0.5))
 # the paper's numbers printed beside an embedded bench are a reference on the paper's data, never "the same benchmark"
 test_eq(get_bench("resnet20_c10").paper_label, "C10-ResNet20")
 test_eq(get_bench("lenet_fashion").paper_label, "M-LeNet on MNIST: a reference, not this bench's data")
@@ -690,8 +698,8 @@ test_eq(RunSpec.from_dict(json.loads(_w.canonical())).hash(), _w.hash())      # 
 
 # %% [markdown]
 # **Before anything trains.** `check_spec` looks up every registered name of a spec — data set, architecture (built
-# on the meta device: no memory), pruning strategy — so a typo fails in a second, not after the dense level trained
-# for days. It imports the registries when called (they import this module), after any plugin was loaded.
+# on the meta device: no memory), pruning strategy and the settings that strategy owns — so a typo fails in a second,
+# not after the dense level trained for days. It imports the registries when called (they import this module), after any plugin was loaded.
 # `check_device` refuses a device this machine cannot train on (a GPU it lacks, `meta`, `mps` without Metal) with
 # one line, instead of PyTorch's traceback from the first tensor moved there.
 
@@ -699,16 +707,15 @@ test_eq(RunSpec.from_dict(json.loads(_w.canonical())).hash(), _w.hash())      # 
 #| export
 def check_spec(spec: RunSpec) -> RunSpec:
     """Fail before any training if `spec` names a data set, architecture or pruning strategy no registry holds (or a
-    model that cannot be built); returns `spec`. The optimizer, initialisation and rewinding rule are checked when a
+    model that cannot be built, or a strategy setting its strategy refuses); returns `spec`. The optimizer, initialisation and rewinding rule are checked when a
     spec is made (a fixed set of names); these registries can grow with plugins, so they are checked at run time."""
     from pruning_repro.data import data_info
     from pruning_repro.models import check_model
-    from pruning_repro.prune import STRATEGIES
+    from pruning_repro.prune import strategy_settings
     for what, v in (("dataset", spec.data.dataset), ("architecture", spec.model.arch), ("pruning strategy",
                                                                                           spec.prune.strategy)):
         if not isinstance(v, str): raise ConfigError(f"{what} must be a registered name, got {v!r}")
-    if spec.prune.strategy not in STRATEGIES:
-        raise ConfigError(f"unknown pruning strategy {spec.prune.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    strategy_settings(spec.prune)                   # a known strategy, its settings valid, no other strategy's given
     check_model(spec.model, data_info(spec.data.dataset))
     return spec
 
@@ -735,6 +742,8 @@ def check_device(device: str | None) -> str | None:
 
 # %%
 test_fail(lambda: check_spec(replace(s, prune=replace(s.prune, strategy="magnitud"))), contains="unknown pruning strategy 'magnitud'")
+test_fail(lambda: check_spec(replace(s, prune=replace(s.prune, strategy="snip", snip_per_class=0))), contains="snip_per_class must be")
+test_fail(lambda: check_spec(replace(s, prune=replace(s.prune, synflow_rounds=10))), contains="a setting of the 'synflow' strategy")
 test_fail(lambda: check_spec(replace(s, model=replace(s.model, arch="lenett"))), contains="unknown architecture")
 test_fail(lambda: check_spec(replace(s, data=replace(s.data, dataset="mnistt"))), contains="unknown dataset")
 test_eq(check_spec(s), s)
@@ -774,6 +783,6 @@ test_eq(unset_empty_folder_vars(_e), ["PRUNING_REPRO_STORE", "PRUNING_REPRO_DATA
 # %%
 import pandas as pd
 pd.DataFrame([dict(bench=n, data=b.data.dataset, model=b.model.arch, epochs=b.train.epochs, batch=b.train.batch_size,
-                   opt=b.train.optimizer, lr=b.train.lr, drops=b.train.milestones, wd=b.train.weight_decay,
+                   opt=b.train.optimizer, lr=b.train.lr, drops=b.train.milestones, weight_decay=b.train.weight_decay,
                    rewind=b.prune.rewind_epoch, levels=b.prune.levels, noise=b.noise_levels, embedded=b.embedded)
               for n, b in BENCHES.items()])

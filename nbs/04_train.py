@@ -82,10 +82,10 @@ def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
 
 
 # %%
-sp = TrainSpec(160, 128, lr=0.1, milestones=(80, 120))
+sp = TrainSpec(epochs=160, batch_size=128, lr=0.1, milestones=(80, 120))
 test_close(lr_at(sp, 0, 10), 0.1); test_close(lr_at(sp, 799, 10), 0.1)
 test_close(lr_at(sp, 800, 10), 0.01); test_close(lr_at(sp, 1200, 10), 0.001)
-test_close(lr_at(TrainSpec(90, 768, lr=0.3, warmup_epochs=5), 4, 10), 0.3 * 5 / 50)
+test_close(lr_at(TrainSpec(epochs=90, batch_size=768, lr=0.3, warmup_epochs=5), 4, 10), 0.3 * 5 / 50)
 
 # %% [markdown]
 # The schedules of Table 1 over one level of training, and what LR rewinding replays: a pruned level restarts at the
@@ -127,7 +127,7 @@ class Diverged(RuntimeError):
 @dataclass(frozen=True)
 class Runtime:
     """How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (inner bars),
-    `checkpoint_min`: minutes between in-level snapshots (`06_imp`; 0: after every step, None: never), and
+    `checkpoint_min`: minutes between in-level snapshots (`26_snapshots`; 0: after every step, None: never), and
     `runs_per_gpu`: how many runs a local pool trains on each GPU at once (`24_placement`)."""
     compile: str = "auto"
     optimizer_impl: str = "fused"
@@ -533,7 +533,8 @@ def numerics(device, precision: str, forward=None) -> dict:
             "precision": precision, "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if cuda else False,
             "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32) if cuda else False, **run}
 
-def _progress_enabled(progress) -> bool:
+def progress_enabled(progress) -> bool:
+    "Whether to show progress bars: `progress` when given, else unless `$PRUNING_REPRO_PROGRESS` is 0."
     if progress is not None: return bool(progress)
     return os.environ.get("PRUNING_REPRO_PROGRESS", "1") != "0"
 
@@ -578,7 +579,7 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
     environment here, for a direct call). Returns timings, the rewind checkpoint and `numerics`.
 
     `world`: the data-parallel world (`23_distributed`; None: this process alone). `snapshots`: an object whose
-    `due()` is asked after every step and whose `save(state)` then receives what resuming needs (`06_imp` stores it);
+    `due()` is asked after every step and whose `save(state)` then receives what resuming needs (`snapshots.Snapshots`);
     `resume`: such a state (the model's weights already loaded by the caller) to continue from."""
     rt = runtime or Runtime.from_env()
     dp = world is not None and world.distributed
@@ -663,8 +664,8 @@ def run(seed=0):
     m = LeNet(8, 2, width=0.1)
     mask = {"fc_layers.0.weight": (torch.rand_like(m.fc_layers[0].weight) > 0.5).float()}
     init = state_copy(m)
-    r = train(m, toy(), TrainSpec(5, 64, "adam", 1e-2), generator=torch.Generator().manual_seed(seed),
-              masks=mask, checkpoint_epoch=0, progress=False)
+    r = train(m, toy(), TrainSpec(epochs=5, batch_size=64, optimizer="adam", lr=1e-2),
+              generator=torch.Generator().manual_seed(seed), masks=mask, checkpoint_epoch=0, progress=False)
     return m, mask, init, r
 
 m, mask, init, r = run()
@@ -677,8 +678,8 @@ assert torch.equal(run()[0].fc.weight, m.fc.weight)
 # a fixed step budget per epoch: 3 epochs x 7 steps on 512 examples of batch 64 (8 per pass)
 net, calls = LeNet(8, 2, width=0.1), []
 net.register_forward_pre_hook(lambda mod, inp: calls.append(1))
-train(net, toy(), TrainSpec(3, 64, "adam", 1e-2, steps_per_epoch=7), generator=torch.Generator().manual_seed(0),
-      progress=False)
+train(net, toy(), TrainSpec(epochs=3, batch_size=64, optimizer="adam", lr=1e-2, steps_per_epoch=7),
+      generator=torch.Generator().manual_seed(0), progress=False)
 test_eq(len(calls), 21)
 metrics
 
@@ -715,7 +716,7 @@ class AtStep:
     def due(self): self.seen += 1; return self.seen == self.k
     def save(self, state): self.saved = copy.deepcopy(state)
 
-spec = TrainSpec(3, 64, "adam", 1e-2, steps_per_epoch=8, milestones=(2,))
+spec = TrainSpec(epochs=3, batch_size=64, optimizer="adam", lr=1e-2, steps_per_epoch=8, milestones=(2,))
 torch.manual_seed(0); whole = LeNet(8, 2, width=0.1); first = state_copy(whole)
 snap = AtStep(11)
 r1 = train(whole, toy(500), spec, generator=torch.Generator().manual_seed(5), checkpoint_epoch=1, snapshots=snap,

@@ -25,19 +25,20 @@
 # IMP (§2, step 2) "removes a specified fraction of the smallest-magnitude remaining weights" — 20% per level,
 # **globally** across all prunable tensors (OpenLTH's `sparse_global` strategy), so layers lose weights at different
 # rates. Appendix J.2 swaps the magnitude score for other heuristics; here a heuristic is one function
-# `(model, names, context) -> {name: score tensor}`, registered in `STRATEGIES`, and the rest (which weights survive,
-# the bookkeeping) is shared:
+# `(model, names, context) -> {name: score tensor}`, registered in `STRATEGIES` with the settings it owns (as
+# OpenLTH's strategies own their hparams), and the rest (which weights survive, the bookkeeping) is shared:
 #
 # * only weights still alive (mask = 1) compete;
 # * exactly `round(fraction · alive)` of them are removed: the lowest scores, ties broken by position;
 # * a mask is a float 0/1 tensor per prunable parameter name;
-# * an *iterative* heuristic (SynFlow, `rounds = 100`, or the spec's `synflow_rounds` passed in the context as
-#   `'synflow_rounds'`) reaches the level's target in geometric steps, rescoring with the current masks between
-#   steps, as Tanaka et al. prescribe.
+# * an *iterative* heuristic (one whose settings have `rounds`: SynFlow's 100, the spec's `synflow_rounds`) reaches
+#   the level's target in geometric steps, rescoring with the current masks between steps, as Tanaka et al. prescribe.
 #
 # SynFlow and SNIP follow the Synaptic-Flow reference (ganguli-lab), which both run with the model in eval mode: SNIP
-# on 10 × classes random training examples (`snip_per_class`), SynFlow in 100 rounds. Both settings are fields of the
-# run's `PruneSpec`, so they are part of its hash.
+# on 10 × classes random training examples, SynFlow in 100 rounds. Each strategy owns its settings — their defaults
+# and their validation, in a small frozen dataclass (`SynFlowSettings`, `SnipSettings`) — while their values stay
+# fields of the run's `PruneSpec` (`synflow_rounds`, `snip_per_class`), so they are part of its identity (a setting at
+# the value that a spec stored before it means, as SynFlow's 100 rounds, stays out of the hash: `00_config`).
 #
 # Registered heuristics: `magnitude` (IMP), `random` (iterative random pruning), `synflow`, `snip`, and `none`, which
 # removes nothing: IMP with `none` is **extended dense training** (§5.1), the same epochs and cyclic schedule as
@@ -50,13 +51,14 @@
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruning_repro.config import ConfigError, add_unique
+from pruning_repro.config import ConfigError, PruneSpec, add_unique
 from pruning_repro.train import Diverged
 
 # %%
@@ -80,61 +82,124 @@ def density(masks: dict[str, torch.Tensor]) -> float:
 
 # %% [markdown]
 # ## Heuristics
+#
+# A heuristic scores in a `ScoringContext`, one typed value: the level's random generator, the run's data, the
+# strategy's own settings, the current masks (set by `prune_masks` for each round), and a cache that lives for one
+# `prune_masks` call (SynFlow keeps its float64 copy of the model there across its rounds).
 
 # %%
 #| export
-def magnitude_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a heuristic is given besides the model: `generator` (the level's), `data` (the run's `Data`), `settings`
+    (the strategy's settings dataclass; None for one without settings), `masks` (the current ones), `input_shape`
+    (SynFlow's all-ones input where no data is given) and `cache`. A heuristic written against the dict this replaces
+    still reads `context["data"]` or `context.get("masks")`."""
+    generator: torch.Generator | None = None
+    data: Any = None
+    settings: Any = None
+    masks: dict[str, torch.Tensor] | None = None
+    input_shape: tuple | None = None
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __getitem__(self, key: str):
+        if key not in {f.name for f in fields(self)}: raise KeyError(key)
+        return getattr(self, key)
+    def get(self, key: str, default=None):
+        v = getattr(self, key, None) if key in {f.name for f in fields(self)} else None
+        return default if v is None else v
+
+
+# %%
+_c = ScoringContext(generator=torch.Generator(), input_shape=(2,))
+test_eq((_c["input_shape"], _c.get("masks"), _c.get("data", 3)), ((2,), None, 3))
+test_fail(lambda: _c["synflow_rounds"], contains="synflow_rounds")
+test_fail(lambda: setattr(_c, "data", 1))               # frozen: a heuristic cannot change what the next one sees
+
+
+# %%
+#| export
+def magnitude_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     "|w|: the magnitude heuristic of IMP."
     params = dict(model.named_parameters())
     return {n: params[n].detach().abs().cpu() for n in names}
 
-def random_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+def random_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     "Uniform random scores (iterative random pruning, App. C)."
-    params, g = dict(model.named_parameters()), context["generator"]
+    params, g = dict(model.named_parameters()), context.generator
     return {n: torch.rand(params[n].shape, generator=g) for n in names}
 
-def synflow_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+
+# %%
+#| export
+@dataclass(frozen=True)
+class SynFlowSettings:
+    "SynFlow's setting, a run's `prune.synflow_rounds`: scoring rounds per pruning level (Tanaka et al.'s 100)."
+    rounds: int = 100
+
+    def __post_init__(self):
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ConfigError(f"synflow_rounds must be an integer >= 1, got {self.rounds!r}")
+
+def synflow_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     """SynFlow (Tanaka et al. 2020; App. C item 3): every parameter and buffer replaced by its absolute value (pruned
     weights stay zero), the model in eval mode, an all-ones input, R = sum of the logits, score |dR/dw ⊙ w|, as in the
     Synaptic-Flow reference. Unlike the reference (whose `.double()` calls are commented out, so it runs in float32),
     we compute in float64, our choice: R is a product over every layer of sums of |w|, which float32 can overflow or
-    flush to zero on deep nets at high sparsity. The copy is made once per pruning step and kept in `context` across
-    SynFlow's rounds (each round only applies the current masks); the model itself is untouched."""
-    cache = context.get("_synflow")
+    flush to zero on deep nets at high sparsity. The copy is made once per pruning step and kept in `context.cache`
+    across SynFlow's rounds (each round only applies the current masks); the model itself is untouched."""
+    cache = context.cache.get("synflow")
     if cache is None or cache[0] is not model:
         m = copy.deepcopy(model).double().eval()
         with torch.no_grad():
             for n, t in list(m.state_dict().items()):
                 if t.is_floating_point(): t.abs_()
-        cache = context["_synflow"] = (model, m, {n: p.detach().clone() for n, p in m.named_parameters()})
+        cache = context.cache["synflow"] = (model, m, {n: p.detach().clone() for n, p in m.named_parameters()})
     _, m, absw = cache
-    masks = context.get("masks") or {}
+    masks = context.masks or {}
     params = dict(m.named_parameters())
     with torch.no_grad():
         for n, p in params.items(): p.copy_(absw[n])
         for n, mk in masks.items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
-    shape = context.get("input_shape") or _input_shape(model, context)
+    shape = context.input_shape or _input_shape(context)
     dev = next(m.parameters()).device
     m.zero_grad()
     m(torch.ones((1, *shape), dtype=torch.float64, device=dev)).sum().backward()
     return {n: (params[n].grad * params[n]).detach().abs().float().cpu() for n in names}
-synflow_scores.rounds = 100  # iterative: prunes in many small rounds towards the level's target (context 'synflow_rounds')
 
-def snip_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+def _input_shape(context: ScoringContext) -> tuple:
+    if context.data is None: raise ConfigError("SynFlow needs the input shape: give the context an input_shape or data")
+    return tuple(context.data.info.input_shape)
+
+
+# %%
+#| export
+@dataclass(frozen=True)
+class SnipSettings:
+    """SNIP's setting, a run's `prune.snip_per_class`: training examples scored per class (the reference's 10). None:
+    a spec stored before the setting, whose SNIP differed; its results are read, never recomputed."""
+    per_class: int | None = 10
+
+    def __post_init__(self):
+        if self.per_class is not None and (isinstance(self.per_class, bool) or not isinstance(self.per_class, int)
+                                           or self.per_class < 1):
+            raise ConfigError(f"snip_per_class must be an integer >= 1, got {self.per_class!r}")
+
+def snip_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     """SNIP (Lee et al. 2019; App. C item 4) as the Synaptic-Flow reference computes it: |w ⊙ g|, g the gradient of
-    the mean cross-entropy, accumulated over batches of at most 256, of `snip_per_class` × classes training examples
+    the mean cross-entropy, accumulated over batches of at most 256, of `per_class` × classes training examples
     (the reference's `prune_dataset_ratio` = 10) drawn at random by the level's generator and augmented as in
     training (its loader is the training one), the model in **eval mode** (its `prune_loop` calls `model.eval()`),
     the current masks applied."""
-    data, g = context["data"], context["generator"]
-    per_class = context.get("snip_per_class", 10)
+    data, g = context.data, context.generator
+    per_class = (context.settings or SnipSettings()).per_class
     if per_class is None:
         raise ConfigError("this SNIP spec predates the reference's settings (snip_per_class None): its stored results "
                           "can be read, but it cannot be recomputed; use snip_per_class=10")
     m = copy.deepcopy(model).eval()
     params = dict(m.named_parameters())
     with torch.no_grad():
-        for n, mk in (context.get("masks") or {}).items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
+        for n, mk in (context.masks or {}).items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
     n_ex, seen = min(len(data.train), per_class * data.info.num_classes), 0
     m.zero_grad()
     for xb, yb, _ in data.train.batches(min(256, n_ex), shuffle=True, generator=g):
@@ -144,22 +209,75 @@ def snip_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, 
         if seen >= n_ex: break
     return {n: (params[n].grad * params[n]).detach().abs().cpu() for n in names}
 
-def no_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+def no_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     "Placeholder scores of the 'none' strategy (extended dense training): nothing is removed."
     return {}
 
-def _input_shape(model, context):
-    data = context.get("data")
-    if data is None: raise ConfigError("SynFlow needs the input shape: pass context['input_shape'] or context['data']")
-    return tuple(data.info.input_shape)
 
-STRATEGIES: dict[str, Callable] = {"magnitude": magnitude_scores, "random": random_scores, "synflow": synflow_scores,
-                                   "snip": snip_scores, "none": no_scores}
+# %% [markdown]
+# A strategy is a registry entry that owns its settings. Setting `x` of strategy `name` is the field `name_x` of a
+# run's `PruneSpec` (`synflow_rounds`, `snip_per_class`), so the run's identity stays one value, but the strategy
+# gives its default and validates it, and a setting given to a strategy that does not own it is one error: it would
+# name a new run that prunes exactly as another.
 
-def register_strategy(name: str, fn: Callable) -> Callable:
-    "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`."
-    add_unique(STRATEGIES, name, fn, "pruning strategy")
+# %%
+#| export
+@dataclass(frozen=True)
+class Strategy:
+    """A weight-selection heuristic: `scores(model, names, context) -> {tensor name: scores}` and the settings it owns
+    (a frozen dataclass with defaults, validating itself; None: it has none). Settings with `rounds` make it iterative."""
+    name: str
+    scores: Callable
+    settings: type | None = None
+
+    def spec_fields(self) -> dict[str, Any]:
+        "The `PruneSpec` fields holding this strategy's settings, with their defaults."
+        return {f"{self.name}_{f.name}": f.default for f in fields(self.settings)} if self.settings else {}
+    def settings_of(self, prune: PruneSpec) -> Any:
+        "This strategy's settings as `prune` holds them, validated by their class (None: it has none)."
+        if self.settings is None: return None
+        return self.settings(**{f.name: getattr(prune, f"{self.name}_{f.name}") for f in fields(self.settings)})
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
+    Strategy("magnitude", magnitude_scores), Strategy("random", random_scores),
+    Strategy("synflow", synflow_scores, SynFlowSettings), Strategy("snip", snip_scores, SnipSettings),
+    Strategy("none", no_scores))}
+
+def register_strategy(name: str, fn: Callable, settings: type | None = None) -> Callable:
+    """Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`, with the settings dataclass it
+    owns, if any (each setting `x` a `PruneSpec` field `name_x`)."""
+    s = Strategy(name, fn, settings)
+    missing = [k for k in s.spec_fields() if k not in {f.name for f in fields(PruneSpec)}]
+    if missing: raise ConfigError(f"pruning strategy {name!r}: its settings must be PruneSpec fields; none is named "
+                                  f"{', '.join(missing)}")
+    add_unique(STRATEGIES, name, s, "pruning strategy")
     return fn
+
+def strategy_settings(prune: PruneSpec) -> Any:
+    """The settings of `prune.strategy`, validated by it; one `ConfigError` for an unknown strategy, a bad value, or a
+    setting of another strategy away from its default (None: a spec stored before that setting, not a setting)."""
+    if prune.strategy not in STRATEGIES:
+        raise ConfigError(f"unknown pruning strategy {prune.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    for s in STRATEGIES.values():
+        for k, default in s.spec_fields().items():
+            v = getattr(prune, k)
+            if s.name != prune.strategy and v is not None and v != default:
+                raise ConfigError(f"prune.{k} = {v!r} is a setting of the {s.name!r} strategy, but this run prunes "
+                                  f"with {prune.strategy!r}; leave it at its default ({default!r})")
+    return STRATEGIES[prune.strategy].settings_of(prune)
+
+
+# %%
+for _s in STRATEGIES.values():                    # a spec's default is its strategy's default
+    for _k, _v in _s.spec_fields().items(): test_eq(getattr(PruneSpec(), _k), _v)
+test_eq(strategy_settings(PruneSpec("synflow", synflow_rounds=7)), SynFlowSettings(7))
+test_eq(strategy_settings(PruneSpec("snip", snip_per_class=None)), SnipSettings(None))   # a stored SNIP spec, read
+test_eq(strategy_settings(PruneSpec(snip_per_class=None)), None)
+test_fail(lambda: strategy_settings(PruneSpec("synflow", synflow_rounds=0)), contains="synflow_rounds must be an integer >= 1, got 0")
+test_fail(lambda: strategy_settings(PruneSpec("snip", snip_per_class=True)), contains="snip_per_class must be")
+test_fail(lambda: strategy_settings(PruneSpec("random", synflow_rounds=10)),
+          contains="prune.synflow_rounds = 10 is a setting of the 'synflow' strategy, but this run prunes with 'random'")
+test_fail(lambda: register_strategy("_t", magnitude_scores, SnipSettings), contains="none is named _t_per_class")
 
 
 # %% [markdown]
@@ -168,22 +286,27 @@ def register_strategy(name: str, fn: Callable) -> Callable:
 # %%
 #| export
 def prune_masks(model: nn.Module, masks: dict[str, torch.Tensor], fraction: float, strategy: str = "magnitude",
-                context: dict | None = None) -> dict[str, torch.Tensor]:
-    "New masks with `round(fraction · alive)` more weights removed, the lowest-scoring among those alive, globally."
+                context: ScoringContext | None = None) -> dict[str, torch.Tensor]:
+    """New masks with `round(fraction · alive)` more weights removed, the lowest-scoring among those alive, globally;
+    `context` without settings scores with the strategy's defaults."""
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown pruning strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     if not 0 < fraction < 1: raise ConfigError(f"prune fraction must be in (0, 1), got {fraction}")
     if strategy == "none": return {n: m.clone() for n, m in masks.items()}
-    fn, names = STRATEGIES[strategy], list(masks)
+    st, names = STRATEGIES[strategy], list(masks)
     flat_m = torch.cat([masks[n].flatten() for n in names]).bool()
     n_alive = int(flat_m.sum())
     target = n_alive - int(round(fraction * n_alive))          # weights left after this level
-    ctx = dict(context or {})
-    rounds = int(ctx.get(f"{strategy}_rounds", getattr(fn, "rounds", 1)))   # a spec's `synflow_rounds` overrides
+    ctx = context or ScoringContext()
+    settings = st.settings() if ctx.settings is None and st.settings else ctx.settings
+    if st.settings and not isinstance(settings, st.settings):
+        raise ConfigError(f"pruning strategy {strategy!r} takes {st.settings.__name__}, not {type(settings).__name__}")
+    ctx = replace(ctx, settings=settings, cache={})            # the cache lives for this call (SynFlow's rounds)
+    rounds = getattr(settings, "rounds", 1)                    # iterative heuristics: SynFlow's `rounds`
     for r in range(1, rounds + 1):
         # iterative heuristics approach the target geometrically: alive_r = alive_0 * (target/alive_0)^(r/rounds)
         keep = target if r == rounds else int(round(n_alive * (target / n_alive) ** (r / rounds)))
-        ctx["masks"] = _unflatten(flat_m, masks, names)
+        ctx = replace(ctx, masks=_unflatten(flat_m, masks, names))
         flat_s = torch.cat([s.flatten() for s in strategy_scores(model, masks, strategy, ctx).values()])
         alive = flat_m.nonzero().squeeze(1)
         if not torch.isfinite(flat_s[alive]).all():
@@ -206,11 +329,11 @@ def builtin_strategy(strategy: str) -> bool:
     "Whether `strategy` is one of the package's own heuristics (a plugin's is checked before it is first used)."
     return strategy in _BUILTIN
 
-def strategy_scores(model: nn.Module, masks: dict[str, torch.Tensor], strategy: str, context: dict) -> dict:
+def strategy_scores(model: nn.Module, masks: dict[str, torch.Tensor], strategy: str, context: ScoringContext) -> dict:
     """The scores of `strategy` for the tensors of `masks`, as float CPU tensors, checked: one score per weight of
     every tensor, else one `ConfigError` naming the strategy, the tensor and what was wrong. A registered (plugin)
     strategy that raises is one such error too."""
-    names, fn = list(masks), STRATEGIES[strategy]
+    names, fn = list(masks), STRATEGIES[strategy].scores
     try: scores = fn(model, names, context)
     except (ConfigError, Diverged, torch.OutOfMemoryError): raise
     except Exception as e:
@@ -264,7 +387,7 @@ test_close(density(m1), 0.5)
 m2 = prune_masks(m, m1, 0.34)  # 3 alive -> remove 1: 1.0
 test_eq(m2["b.weight"], torch.tensor([[0., 0.]])); test_eq(m2["a.weight"], m1["a.weight"])
 test_fail(lambda: prune_masks(m, ms, 0.2, "oracle"), contains="unknown pruning strategy")
-r = prune_masks(m, ms, 0.5, "random", {"generator": torch.Generator().manual_seed(0)})
+r = prune_masks(m, ms, 0.5, "random", ScoringContext(torch.Generator().manual_seed(0)))
 test_eq(int(sum(v.sum() for v in r.values())), 3)
 
 # %%
@@ -272,7 +395,7 @@ test_eq(int(sum(v.sum() for v in r.values())), 3)
 for _name, _fn in (("_t_short", lambda model, names, ctx: {n: torch.ones(1) for n in names}),
                    ("_t_missing", lambda model, names, ctx: {names[0]: torch.ones(2, 2)}),
                    ("_t_raises", lambda model, names, ctx: 1 / 0)):
-    STRATEGIES[_name] = _fn
+    STRATEGIES[_name] = Strategy(_name, _fn)
 test_fail(lambda: prune_masks(m, ms, 0.5, "_t_short"), contains="'_t_short' returned scores of shape (1,) for 'a.weight', whose weights are (2, 2)")
 test_fail(lambda: prune_masks(m, ms, 0.5, "_t_missing"), contains="returned no scores for 1 of the 2 prunable tensors (b.weight)")
 test_fail(lambda: prune_masks(m, ms, 0.5, "_t_raises"), contains="pruning strategy '_t_raises' failed: ZeroDivisionError")
@@ -294,13 +417,15 @@ class Tiny(nn.Module):
     def prunable_names(self): return ["l1.weight", "l2.weight"]
 
 t = Tiny()
-sc = synflow_scores(t, ["l1.weight", "l2.weight"], {"input_shape": (2,)})
+sc = synflow_scores(t, ["l1.weight", "l2.weight"], ScoringContext(input_shape=(2,)))
 test_close(sc["l1.weight"], torch.tensor([[4.0, 8.0], [0.125, 0.75]]))
 test_close(sc["l2.weight"], torch.tensor([[12.0, 0.875]]))
 test_eq(t.l1.weight[0, 1].item(), -2.0)                     # the model itself is untouched
-sm = prune_masks(t, full_masks(t), 0.5, "synflow", {"input_shape": (2,)})
+sm = prune_masks(t, full_masks(t), 0.5, "synflow", ScoringContext(input_shape=(2,)))
 test_eq(sm["l1.weight"], torch.tensor([[1., 1.], [0., 0.]])); test_eq(sm["l2.weight"], torch.tensor([[1., 0.]]))
 assert all(torch.equal(a, b) for a, b in zip(prune_masks(t, full_masks(t), 0.5, "none").values(), full_masks(t).values()))
+test_fail(lambda: prune_masks(t, full_masks(t), 0.5, "synflow", ScoringContext(settings=SnipSettings())),
+          contains="'synflow' takes SynFlowSettings, not SnipSettings")
 
 # %% [markdown]
 # **SNIP by hand.** For a single linear layer, the SNIP score of each weight is |w · ∂L/∂w| with L the mean loss of
@@ -316,7 +441,7 @@ with torch.no_grad(): lin.weight.copy_(torch.tensor([[0.3, -0.2], [0.1, 0.4]]))
 lin.prunable_names = lambda: ["weight"]
 g = torch.func.grad(lambda w: F.cross_entropy(x @ w.T, y, reduction="sum"))(lin.weight.detach())
 ref = (g * lin.weight.detach()).abs()
-got = snip_scores(lin, ["weight"], {"data": d, "generator": torch.Generator().manual_seed(0)})["weight"]
+got = snip_scores(lin, ["weight"], ScoringContext(torch.Generator().manual_seed(0), d))["weight"]
 test_close(got, ref / len(y))          # the reference's loss is the batch mean: the same ranking as the sum
 
 
@@ -336,7 +461,7 @@ def grad_score(train_mode):
     m = copy.deepcopy(bnet).train(train_mode); m.zero_grad()
     F.cross_entropy(m(x), y).backward()
     return (m.l1.weight.grad * m.l1.weight).abs().detach()
-got = snip_scores(bnet, ["l1.weight"], {"data": d, "generator": torch.Generator().manual_seed(0)})["l1.weight"]
+got = snip_scores(bnet, ["l1.weight"], ScoringContext(torch.Generator().manual_seed(0), d))["l1.weight"]
 test_close(got, grad_score(False)); assert not torch.allclose(got, grad_score(True))
 assert bnet.training                                     # the model itself is untouched
 big = Data(*(TensorSplit(torch.randn(500, 2), torch.randint(0, 2, (500,)), torch.arange(500)),) * 3,
@@ -344,9 +469,9 @@ big = Data(*(TensorSplit(torch.randn(500, 2), torch.randint(0, 2, (500,)), torch
 class Counting(BNNet):
     seen = []                 # a class attribute: shared with the copy SNIP scores
     def forward(self, x): Counting.seen.append(len(x)); return super().forward(x)
-snip_scores(Counting(), ["l1.weight"], {"data": big, "generator": torch.Generator().manual_seed(0), "snip_per_class": 7})
+snip_scores(Counting(), ["l1.weight"], ScoringContext(torch.Generator().manual_seed(0), big, SnipSettings(7)))
 test_eq(Counting.seen, [14])  # 7 per class × 2 classes, one batch
-test_fail(lambda: snip_scores(bnet, ["l1.weight"], {"data": big, "generator": torch.Generator(), "snip_per_class": None}),
+test_fail(lambda: snip_scores(bnet, ["l1.weight"], ScoringContext(torch.Generator(), big, SnipSettings(None))),
           contains="cannot be recomputed")
 
 # %% [markdown]

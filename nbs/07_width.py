@@ -59,10 +59,11 @@ from fastcore.test import test_eq, test_close
 # %%
 #| export
 def width_steps(bench: Bench, ratio: float | None = None) -> int:
-    """Steps of the width sequence (ratio `ratio`, default the bench's `wd_ratio`) that span the pruning range: the
-    fewest whose last model has no more prunable weights than IMP's last level keeps (`(1 − fraction)^levels`), or,
-    where the width cannot shrink the model that far (every hidden layer down to one unit), the first step there."""
-    ratio = bench.wd_ratio if ratio is None else ratio
+    """Steps of the width down-scaling sequence ('WD', §5.2; ratio `ratio`, default the bench's
+    `width_sequence_ratio`) that span the pruning range: the fewest whose last model has no more prunable weights than
+    IMP's last level keeps (`(1 − fraction)^levels`), or, where the width cannot shrink the model that far (every
+    hidden layer down to one unit), the first step there."""
+    ratio = bench.width_sequence_ratio if ratio is None else ratio
     if not 0 < ratio < 1: raise ConfigError(f"width ratio must be in (0, 1), got {ratio}")
     d, target = bench.data.dataset, 100 * (1 - bench.prune.fraction) ** bench.prune.levels
     base, floor = _prunable(bench.model, d), _prunable(replace(bench.model, width=1e-9), d)
@@ -74,10 +75,11 @@ def width_steps(bench: Bench, ratio: float | None = None) -> int:
 
 def width_specs(bench: Bench, noise: float, seed: int, steps: int | None = None, ratio: float | None = None,
                 equalized: bool = False) -> dict[RunKey, RunSpec]:
-    """Specs of the width sequence 1, r, r², ... (`steps` + 1 models): r the bench's `wd_ratio` (0.8 on the paper's
-    benches, §5.2), `steps` by default `width_steps(bench)`, so the sequence spans the weights-remaining range of the
-    bench's IMP trajectory."""
-    ratio = bench.wd_ratio if ratio is None else ratio
+    """Specs of the width sequence 1, r, r², ... (`steps` + 1 models): r the bench's `width_sequence_ratio` (0.8 on
+    the paper's benches, §5.2), `steps` by default `width_steps(bench)`, so the sequence spans the weights-remaining
+    range of the bench's IMP trajectory. Keyed `RunKey(algorithm='WD')` (the paper's name for width down-scaling), or
+    'WS (equalized)' with `equalized`."""
+    ratio = bench.width_sequence_ratio if ratio is None else ratio
     steps = width_steps(bench, ratio) if steps is None else steps
     # a width-k model trained once is the dense root (`imp.dense_root`) of its equalized variant, which only adds
     # the second cycle: both use the canonical dense PruneSpec
@@ -155,7 +157,7 @@ test_close(weights_remaining(list(sp.values())[1]), 100 * 207_360 / 265_200, eps
 # %% [markdown]
 # **The sequence spans the pruning range.** §5.2 shrinks the width by 0.8 per step because "this width scaling ratio
 # mimics our sparsity schedule, where the pruned model always has 80% of the remaining weights": the ratio is the
-# fraction of weights a pruning level keeps (`Bench.wd_ratio`: 0.8 on the paper's benches, 0.5 on `lenet_fashion`,
+# fraction of weights a pruning level keeps (`Bench.width_sequence_ratio`: 0.8 on the paper's benches, 0.5 on `lenet_fashion`,
 # which halves the weights per level). The number of steps is then the bench's, not the number of pruning levels: a
 # conv net's weights fall with width² (0.64 per step at 0.8), LeNet's about linearly (the 784 inputs stay), so
 # `width_steps` takes the fewest steps whose smallest model is at most as large as IMP's last level. On
@@ -166,7 +168,7 @@ rows = []
 for name in ("lenet_fashion", "lenet_mnist", "resnet20_c10", "vgg16_c10", "resnet32_c100", "resnet50_imagenet"):
     bb = get_bench(name)
     last = list(width_specs(bb, 0.0, 0).values())[-1]
-    rows.append({"bench": name, "ratio": bb.wd_ratio, "steps": width_steps(bb),
+    rows.append({"bench": name, "ratio": bb.width_sequence_ratio, "steps": width_steps(bb),
                  "WD smallest (% weights)": weights_remaining(last, bb.model.width),
                  "IMP last level (% weights)": 100 * (1 - bb.prune.fraction) ** bb.prune.levels})
 spans = pd.DataFrame(rows)

@@ -48,7 +48,8 @@ import torch.nn.functional as F
 
 from pruning_repro.config import ConfigError, RunSpec
 from pruning_repro.data import load_data
-from pruning_repro.imp import record_data, run_many
+from pruning_repro.executors import run_many
+from pruning_repro.imp import record_data
 from pruning_repro.placement import run_device
 from pruning_repro.models import build_model
 from pruning_repro.store import CorruptRun, Store

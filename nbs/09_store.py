@@ -44,7 +44,7 @@
 #   twice; the second waits — saying whose lock it waits for — and then finds the levels done.
 #
 # * a level that takes longer than a job may run (ResNet-50 trains 90 epochs per level) is **snapshotted while it
-#   trains** (`06_imp`): `snapshot_<level>.json` names a checksum-named safetensors file with where the training
+#   trains** (`26_snapshots`): `snapshot_<level>.json` names a checksum-named safetensors file with where the training
 #   stands; a rerun — or a Slurm job requeued after its time limit — continues from it. Saving the level removes its
 #   snapshot; discarding a level removes the snapshots of the later ones.
 #

@@ -45,7 +45,7 @@ import pandas as pd
 
 # %%
 #| hide
-from fastcore.test import test_eq, test_close
+from fastcore.test import test_eq, test_close, test_fail
 
 
 # %% [markdown]
@@ -81,17 +81,36 @@ def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "n
 # %% [markdown]
 # ## Optimal sparsity
 
+# %% [markdown]
+# The paper picks one optimum per curve by validation error (§2: "The *optimally sparse model* is the model pruned
+# to the sparsity at which it achieves the best validation error"), and every place that marks an optimum uses this one rule: Table 6's optimally sparse row, the
+# star of Figures 3 and 4, App. I's best width.
+
+# %%
+#| export
+def best_of_means(means: pd.Series, complete: pd.Series | None = None, ascending: bool = True, what: str = "level"):
+    """The one optimum rule: the index value (a pruning level; a width) of the lowest mean validation error `means`.
+    Only values every seed has compete (`complete`, a boolean Series on the same index: a mean over fewer seeds is not
+    the same curve); a NaN never wins; on ties the first in index order (`ascending`: the least pruned level)."""
+    m = (means if complete is None else means[complete]).dropna().sort_index(ascending=ascending)
+    if m.empty: raise ValueError(f"no {what} has a validation error for every seed")
+    return m.index[int(np.argmin(m.to_numpy()))]
+
+
+# %%
+_m = pd.Series([0.3, 0.2, 0.2, 0.1], index=[0, 1, 2, 3])
+test_eq(best_of_means(_m), 3)
+test_eq(best_of_means(_m, pd.Series([True, True, True, False], index=_m.index)), 1)   # ties: the least pruned
+test_eq(best_of_means(_m.iloc[:3], ascending=False), 2)
+test_fail(lambda: best_of_means(_m * np.nan), contains="no level")
+
+
 # %%
 #| export
 def optimal_key(df: pd.DataFrame, key: str = "level", ascending: bool = True):
-    """The `key` value (a pruning level; a width for width down-scaling) whose validation error averaged over the
-    seeds in `df` is lowest; on ties the first in `key` order (`ascending`: the least pruned level). Only values every
-    seed has compete (a mean over fewer seeds is not the same curve), and a NaN validation error never wins."""
+    "`best_of_means` of the per-seed rows `df`: the `key` value whose validation error averaged over the seeds is lowest."
     g = df.groupby(key)
-    full = g["seed"].nunique() == df["seed"].nunique()
-    m = g["val_err"].mean()[full].dropna().sort_index(ascending=ascending)
-    if m.empty: raise ValueError(f"no {key} has a validation error for every seed")
-    return m.index[int(np.argmin(m.to_numpy()))]
+    return best_of_means(g["val_err"].mean(), g["seed"].nunique() == df["seed"].nunique(), ascending, key)
 
 def optimal_rows(df: pd.DataFrame, key: str = "level", ascending: bool = True, by=("noise",)) -> pd.DataFrame:
     "Per `by` group (a noise level): every seed's row at the one `optimal_key` of the group's seed-averaged curve."
@@ -103,10 +122,26 @@ def dense_rows(df: pd.DataFrame) -> pd.DataFrame:
     "Per (noise, seed): level 0, the dense model."
     return df[df.level == 0].reset_index(drop=True)
 
+
+# %%
+#| export
 def optimal_level_of_mean(summary: pd.DataFrame) -> pd.DataFrame:
-    "Per noise level: the level whose *mean* validation error over seeds is lowest (the star in Figures 3 and 4)."
-    idx = summary.sort_values("level").groupby("noise")["val_err_mean"].idxmin()
-    return summary.loc[idx].reset_index(drop=True)
+    """Per noise level, the row of `summary` (`summarize`'s) at the optimum (the star in Figures 3 and 4): the same
+    `best_of_means` rule as `optimal_key` on the per-seed rows, so the star is Table 6's optimum."""
+    rows = []
+    for _, g in summary.groupby("noise"):
+        s = g.set_index("level")
+        full = s["n_seeds"] == s["n_seeds"].max() if "n_seeds" in s else None
+        rows.append(g[g.level == best_of_means(s["val_err_mean"], full)])
+    return pd.concat(rows).reset_index(drop=True)
+
+
+# %%
+_df = pd.DataFrame({"noise": 0.1, "seed": [0, 0, 0, 1, 1], "level": [0, 1, 2, 0, 1],
+                    "val_err": [0.3, 0.25, 0.1, 0.3, 0.25], "test_err": 0.3, "weights_remaining": [100, 80, 64, 100, 80]})
+# level 2 has one seed of two: its mean (0.1) is not the curve's; both rules skip it
+test_eq(optimal_level_of_mean(summarize(_df)).level.tolist(), [1])   # the old idxmin picked 2
+test_eq(optimal_key(_df), 1)
 
 
 # %% [markdown]
@@ -152,10 +187,17 @@ def comparison(a, b, scale: float = 1.0) -> dict:
     c = compare(a, b)
     return {"diff_mean": scale * c["diff_mean"], "diff_std": scale * c["diff_std"], "verdict": c["verdict"]}
 
+def ms_text(m: float, s: float, digits: int | None = 2, signed: bool = False) -> str:
+    """The one 'm±s' text (markdown only: numbers stay numbers until written): `digits` decimals, or None for the
+    shortest form (`:g`, the paper's transcriptions); `signed`: the mean with its sign (a difference); a NaN std
+    leaves '±s' out, a NaN mean gives ''."""
+    f = (lambda v, sg="": f"{v:{sg}g}") if digits is None else (lambda v, sg="": f"{v:{sg}.{digits}f}")
+    return "" if m != m else f(m, "+" * signed) if s != s else f"{f(m, '+' * signed)}±{f(s)}"
+
 def mean_std(x, scale: float = 1.0, digits: int = 2) -> str:
-    "'m±s' text of the values `x` (sample std), multiplied by `scale`: for markdown only."
+    "`ms_text` of the values `x` (sample std), multiplied by `scale`."
     st = stats("x", x, scale)
-    return f"{st['x_mean']:.{digits}f}±{st['x_std']:.{digits}f}"
+    return ms_text(st["x_mean"], st["x_std"], digits)
 
 
 # %%
@@ -163,6 +205,9 @@ test_close(list(stats("err", [0.1, 0.3], 100).values()), [20.0, 14.1421356])
 test_eq(stats("x", [2.0]), {"x_mean": 2.0, "x_std": 0.0})
 test_eq(comparison([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], 100)["verdict"], "differ")
 test_eq(mean_std([0.1, 0.3], 100), "20.00±14.14")
+test_eq((ms_text(1.5, 0.1, None), ms_text(6.6, 0.0, 1), ms_text(2.0, np.nan), ms_text(np.nan, 1.0)),
+        ("1.5±0.1", "6.6±0.0", "2.00", ""))
+test_eq((ms_text(-1.954, 0.861, signed=True), ms_text(0.1, 0.05, signed=True)), ("-1.95±0.86", "+0.10±0.05"))
 
 
 # %% [markdown]

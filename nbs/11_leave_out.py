@@ -195,7 +195,8 @@ def example_images(specs, store: Store, ids, levels) -> tuple[torch.Tensor, torc
 # %%
 import os
 from pruning_repro.config import ModelSpec
-from pruning_repro.data import data_info, load_data, write_imagefolder
+from pruning_repro.data import data_info, load_data
+from pruning_repro.imagenet import write_imagefolder
 from pruning_repro.models import build_model
 with tempfile.TemporaryDirectory() as tmp:
     os.environ["PRUNING_REPRO_DATA"] = tmp

@@ -34,6 +34,8 @@ import re
 
 import pandas as pd
 
+from pruning_repro.analysis import ms_text
+
 # %%
 #| hide
 from fastcore.test import test_eq, test_close
@@ -241,7 +243,7 @@ def paper_table(number: int, family: str) -> pd.DataFrame:
     t = PAPER_TABLES[number]
     t = t[t.family == family]
     row = [c for c in t.columns if c not in ("family", "noise", "mean", "std")][0]
-    cell = t["mean"].map("{:g}".format) + t["std"].map(lambda v: "" if v != v else f"±{v:g}")
+    cell = [ms_text(m, s, None) for m, s in zip(t["mean"], t["std"])]     # no std (Table 3): the mean alone
     return t.assign(cell=cell).pivot(index=row, columns="noise", values="cell")
 
 
@@ -263,7 +265,7 @@ paper_table(9, "M-LeNet")
 def paper_table6(family: str) -> pd.DataFrame:
     "Table 6 for one benchmark family: rows = model type, columns = noise level, cells 'm±s' (test error %)."
     t = TABLE6[TABLE6.family == family]
-    return t.assign(cell=t["mean"].map("{:.1f}".format) + "±" + t["std"].map("{:.1f}".format)) \
+    return t.assign(cell=[ms_text(m, s, 1) for m, s in zip(t["mean"], t["std"])]) \
             .pivot(index="model", columns="noise", values="cell")
 
 def paper_table11(family: str) -> pd.DataFrame:
@@ -274,8 +276,8 @@ def paper_table11(family: str) -> pd.DataFrame:
         for part in ("Noisy", "Original"):
             d = t[(t.noise == p) & (t.row == f"{part}, dense")].iloc[0]
             s = t[(t.noise == p) & (t.row == f"{part}, sparse")].iloc[0]
-            rows.append({"noise": p, "partition": part, "dense": f"{d['mean']:g}±{d['std']:g}",
-                         "sparse": f"{s['mean']:g}±{s['std']:g}", "diff": round(s["mean"] - d["mean"], 2)})
+            rows.append({"noise": p, "partition": part, "dense": ms_text(d["mean"], d["std"], None),
+                         "sparse": ms_text(s["mean"], s["std"], None), "diff": round(s["mean"] - d["mean"], 2)})
     return pd.DataFrame(rows)
 
 
@@ -299,19 +301,22 @@ paper_table6("M-LeNet")
 #| export
 OPTIMUM_RANGE = {"M-LeNet": (80.0, 1.4), "C10-ResNet20": (80.0, 5.5), "C10-VGG-16": (80.0, 0.19),
                  "C100-ResNet32": (80.0, 8.6), "I-ResNet50": (80.0, 13.4)}   # % weights remaining, (high, low)
-WD_MINUS_PRUNING = {"M-LeNet": (-4.0, 0.4), "C10-ResNet20": (0.0, 0.0), "C10-VGG-16": (1.5, 1.8),
-                    "C100-ResNet32": (0.0, 2.1), "I-ResNet50": (0.36, 0.36)}  # test error points under noise, (low, high)
+# WD − pruning (§5: WD is width down-scaling, not weight decay): test error points under noise, (low, high)
+WIDTH_MINUS_PRUNING = {"M-LeNet": (-4.0, 0.4), "C10-ResNet20": (0.0, 0.0), "C10-VGG-16": (1.5, 1.8),
+                       "C100-ResNet32": (0.0, 2.1), "I-ResNet50": (0.36, 0.36)}
 
 def paper_ranges(family: str) -> dict:
-    "The columns a section adds to its table so that `report`'s rules read the family's ranges from the CSV alone."
-    (hi, lo), (wlo, whi) = OPTIMUM_RANGE[family], WD_MINUS_PRUNING[family]
+    """The columns a section adds to its table so that `report`'s rules read the family's ranges from the CSV alone.
+    `paper_wd_gap_low`/`_high` (stored column names, kept): the range of WD − pruning, WD the paper's width
+    down-scaling (`WIDTH_MINUS_PRUNING`)."""
+    (hi, lo), (wlo, whi) = OPTIMUM_RANGE[family], WIDTH_MINUS_PRUNING[family]
     return {"paper_range_high": hi, "paper_range_low": lo, "paper_wd_gap_low": wlo, "paper_wd_gap_high": whi}
 
 
 # %%
 test_eq(paper_ranges("M-LeNet"), {"paper_range_high": 80.0, "paper_range_low": 1.4, "paper_wd_gap_low": -4.0,
                                   "paper_wd_gap_high": 0.4})
-test_eq(set(OPTIMUM_RANGE), set(WD_MINUS_PRUNING))
+test_eq(set(OPTIMUM_RANGE), set(WIDTH_MINUS_PRUNING))
 
 # %% [markdown]
 # ## Numbers the appendices give in their text (no table)

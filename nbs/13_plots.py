@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pruning_repro.algorithms import style
+from pruning_repro.analysis import ms_text
 
 # %%
 #| hide
@@ -126,14 +127,14 @@ def save_figure(fig: plt.Figure, folder, name: str) -> list[Path]:
 
 def to_markdown(df: pd.DataFrame, digits: int = 2) -> str:
     """A GitHub-flavoured markdown table of `df` (index dropped). A quantity given as `<x>_mean` and `<x>_std` columns
-    (`analysis.stats`) is written once, as 'm±s' under `<x>`: the only place numbers become that text."""
+    (`analysis.stats`) is written once, as 'm±s' under `<x>`, by `analysis.ms_text` (the one place numbers become
+    that text)."""
     cols, out = [str(c) for c in df.columns], {}
     for c in cols:
         base = c[:-5] if c.endswith("_mean") else c[:-4] if c.endswith("_std") else None
         if base is None or f"{base}_mean" not in cols or f"{base}_std" not in cols: out[c] = df[c].tolist(); continue
         if c.endswith("_std"): continue
-        out[base] = ["" if m != m else f"{m:.{digits}f}" if s != s else f"{m:.{digits}f}±{s:.{digits}f}"
-                     for m, s in zip(df[f"{base}_mean"], df[f"{base}_std"])]
+        out[base] = [ms_text(m, s, digits) for m, s in zip(df[f"{base}_mean"], df[f"{base}_std"])]
     fmt = lambda v: f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
     lines = ["| " + " | ".join(out) + " |", "|" + "---|" * len(out)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in zip(*out.values())]

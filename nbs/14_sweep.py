@@ -29,10 +29,10 @@
 #
 # This chapter defines
 #
-# * **what** each section needs: `section_runs(section, bench, seeds, noise_levels)` returns `{label: RunSpec}`;
+# * **what** each section needs: `section_runs(section, bench, seeds, noise_levels)` returns `{RunKey: RunSpec}`;
 #   `study_runs` is their union over sections, deduplicated by spec hash (§3 and §4 share the noiseless IMP runs);
 # * **how** the missing ones are trained: `train_study` runs the two stages with any executor; `train_section` with
-#   the local pool (`imp.run_many`), `executors.sweep(..., executor="local" | "slurm")` on a cluster.
+#   the local pool (`executors.run_many`), `executors.sweep(..., executor="local" | "slurm")` on a cluster.
 #
 # **Unit of work.** One job = one run = one `run_imp` call: the dense model and every pruning level of one
 # trajectory, in order, in one process. IMP level *k* needs level *k − 1*, so the levels of a trajectory are
@@ -55,6 +55,7 @@
 #| export
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -233,7 +234,7 @@ SECTION_AFTER = {"appD_leave_out": _appD_after, "appE_dense_subset": _appE_after
 
 def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict, dict | None]:
     """The one definition of "train a study, then the retrainings its results name": every run of `study_runs` the
-    store lacks goes to `execute({label: spec})`; once all are complete, the App. D, E, K retrainings
+    store lacks goes to `execute({RunKey: spec})`; once all are complete, the App. D, E, K retrainings
     (`dependent_runs`, every key, each spec trained once) are named and the missing ones go to `execute` too. Returns (first stage,
     second stage), the second None while the first is incomplete (a failed run, or `execute` trained nothing)."""
     from pruning_repro.config import check_spec
@@ -255,7 +256,7 @@ def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict,
 
 def train_section(section: str, b, seeds, noise_levels, store, workers=None) -> tuple[dict, dict]:
     "Train (where the store lacks them) the runs of one section, then its retrainings: (first stage, second stage)."
-    from pruning_repro.imp import run_many
+    from pruning_repro.executors import run_many
     return train_study(b, [section], seeds, noise_levels, store, lambda todo: run_many(todo, store, workers=workers))
 
 def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=None) -> tuple:
@@ -266,14 +267,14 @@ def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=
     imp = imp_runs(b, seeds, noise_levels)
     return imp, after, trajectories({k: store.results(v) for k, v in imp.items()}, imp)
 
-def dependent_runs(section: str, b, seeds, noise_levels, store) -> dict:
+def dependent_runs(section: str, b, seeds, noise_levels, store) -> dict[RunKey, RunSpec]:
     """The runs a section can only name once its first-stage runs are in the store (which examples a retraining
     leaves out depends on the pruned models' per-example losses): App. D, E and K. {} for other sections."""
     f = SECTION_AFTER.get(section)
     return f(b, seeds, noise_levels, store) if f else {}
 
-def section_runs(section: str, bench, seeds, noise_levels) -> dict:
-    "The runs ({label: RunSpec}) a section notebook needs; the notebook, `reproduce` and `sweep` share this definition."
+def section_runs(section: str, bench, seeds, noise_levels) -> dict[RunKey, RunSpec]:
+    "The runs ({RunKey: RunSpec}) a section notebook needs; the notebook, `reproduce` and `sweep` share this one."
     if section not in SECTION_RUNS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
     return SECTION_RUNS[section](bench, seeds, noise_levels)
@@ -288,8 +289,8 @@ def check_sections(sections) -> tuple[str, ...]:
     if bad: raise ConfigError(f"unknown section {bad[0]!r}; choose from: {', '.join(SECTIONS)}")
     return tuple(dict.fromkeys(sections))
 
-def study_runs(b, sections=None, seeds=(0, 1, 2), noise_levels=None) -> dict[str, RunSpec]:
-    """Every run the `sections` need for bench `b`, each spec once (the first label that names it is kept); with
+def study_runs(b, sections=None, seeds=(0, 1, 2), noise_levels=None) -> dict[RunKey, RunSpec]:
+    """Every run the `sections` need for bench `b`, each spec once (the first `RunKey` that names it is kept); with
     `noise_levels` None each section runs at its own (`section_noise`)."""
     out, seen = {}, set()
     for sec in check_sections(sections):
@@ -360,11 +361,11 @@ len(_all)
 #| export
 def _cost() -> dict: return {"runs": 0, "levels": 0, "epochs": 0, "examples": 0, "flops": 0.0}
 
-def study_cost(specs: dict, store, group=None) -> dict:
-    """What training the runs of `specs` ({label: RunSpec}) that `store` lacks would take: runs, levels, epochs,
-    training examples processed and FLOPs (both None when a data set declares no sizes), without reading the data.
-    `group(label)` names each run's group: the same counts per group under "groups" (a shared dense level is
-    counted in the group of the first run that needs it)."""
+def study_cost(specs: dict[Hashable, RunSpec], store, group=None) -> dict:
+    """What training the runs of `specs` ({key: RunSpec}: `RunKey`s, or `study_plan`'s (stage, `RunKey`)) that `store`
+    lacks would take: runs, levels, epochs, training examples processed and FLOPs (both None when a data set declares
+    no sizes), without reading the data. `group(key)` names each run's group: the same counts per group under
+    "groups" (a shared dense level is counted in the group of the first run that needs it)."""
     from pruning_repro.data import data_info, split_sizes
     from pruning_repro.imp import dense_root
     from pruning_repro.models import forward_flops
@@ -436,8 +437,8 @@ _c50
 
 # %%
 #| export
-def planned_retrainings(b, sections, seeds, noise_levels=None) -> dict:
-    """Stand-ins ({label: RunSpec}) for the App. D, E, K retrainings of `sections` while their first stage is not in
+def planned_retrainings(b, sections, seeds, noise_levels=None) -> dict[RunKey, RunSpec]:
+    """Stand-ins ({RunKey: RunSpec}) for the App. D, E, K retrainings of `sections` while their first stage is not in
     the store: each dense, with the epochs and the examples per epoch (`TrainSpec.steps_per_epoch`) the real one will
     have (see above)."""
     from dataclasses import replace

@@ -156,7 +156,7 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
     from pruning_repro.algorithms import versus_table
     from pruning_repro.results import algorithm_frames
     from pruning_repro.data import check_available
-    from pruning_repro.imp import run_many
+    from pruning_repro.executors import run_many
     from pruning_repro.plots import save_table, to_markdown
     from pruning_repro.store import Store
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
@@ -283,7 +283,8 @@ def _running(args, profile: dict | None = None, here: bool = True):
 
 def _sweep_command(args) -> int:
     import shutil
-    from pruning_repro.executors import run_options, slurm_options, sweep
+    from pruning_repro.executors import sweep
+    from pruning_repro.slurm import run_options, slurm_options
     given = [f for f in _SLURM_FLAGS if getattr(args, f) is not None]
     if args.executor == "local" and given:
         raise ConfigError(f"--{given[0].replace('_', '-')} is a Slurm option: add --executor slurm")

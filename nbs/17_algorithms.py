@@ -25,8 +25,8 @@
 # App. C compares six ways to produce a family of models from one dense run (Table 2), §5 and App. I add width
 # down-scaling (Tables 5, 7), App. J isolates weight rewinding and the weight-selection heuristic (Tables 9, 10).
 # Each is an **`Algorithm`**: IMP with some fields of its `PruneSpec` changed (LR rewinding changes nothing; weight
-# rewinding sets `rewind='weight'`; SynFlow, SNIP and random set the `strategy`; EDT prunes with `'none'`), or the
-# width sequence of `07_width`. The entry also says how figures draw it (marker, line) and which rows of the
+# rewinding sets `rewind='weight'`; SynFlow, SNIP and random set the `strategy`; EDT prunes with `'none'`) — its
+# `family` is `IMP` — or the width down-scaling sequence of `07_width` (the paper's "WD"; `family` `WIDTH`). The entry also says how figures draw it (marker, line) and which rows of the
 # paper's tables report it, so the paper's number printed beside ours comes from the same place. A new algorithm —
 # a new weight-selection heuristic, say — is one `prune.register_strategy` call and one `register_algorithm` call;
 # every section, sweep and table then knows it.
@@ -46,18 +46,27 @@ from pruning_repro.config import ConfigError, RunKey, add_unique
 #| hide
 from fastcore.test import test_eq, test_fail, test_close
 
-
 # %%
 #| export
+IMP, WIDTH = "imp", "width"   # an algorithm's family: an IMP trajectory per seed, or the width sequence (`07_width`)
+
 @dataclass(frozen=True)
 class Algorithm:
-    "A learning algorithm: IMP with `prune` fields changed (or the width sequence), its plot style and paper rows."
+    """A learning algorithm: IMP with `prune` fields changed (`family` `IMP`), or the width down-scaling sequence
+    (`family` `WIDTH`, which sets no `prune` field); its plot style and paper rows."""
     name: str
-    prune: dict | None = field(default_factory=dict)   # PruneSpec fields it sets; None: width down-scaling
+    prune: dict = field(default_factory=dict)   # PruneSpec fields an IMP algorithm sets
     marker: str = "o"
     line: str = "-"
     paper: tuple = ()          # ((table number, row label), ...): where the paper reports it, first found wins
     table2: bool = True        # one of App. C's six (Table 2)
+    family: str = IMP          # IMP: one IMP trajectory per seed; WIDTH: one dense run per width and seed
+
+    def __post_init__(self):
+        if self.family not in (IMP, WIDTH):
+            raise ConfigError(f"algorithm family must be {IMP!r} or {WIDTH!r}, got {self.family!r}")
+        if self.family == WIDTH and self.prune:
+            raise ConfigError(f"the width sequence sets no PruneSpec field, got {self.prune!r}")
 
 ALGORITHMS: dict[str, Algorithm] = {}
 
@@ -71,7 +80,7 @@ for _a in (Algorithm("LR rewinding", {}, "s", "-", ((9, "LR"), (2, "LR rewinding
            Algorithm("SNIP", {"strategy": "snip"}, "v", ":", ((2, "SNIP"),)),
            Algorithm("random", {"strategy": "random"}, "x", ":", ((10, "Random"), (2, "random"))),
            Algorithm("EDT", {"strategy": "none"}, "o", "--", ((5, "EDT"), (2, "EDT"))),
-           Algorithm("WD", None, "o", "--", ((7, "WD"),), table2=False)):
+           Algorithm("WD", {}, "o", "--", ((7, "WD"),), table2=False, family=WIDTH)):   # WD: width down-scaling
     register_algorithm(_a)
 
 APPJ_ALGORITHMS = ("LR rewinding", "weight rewinding", "SynFlow", "random")   # App. J: rewinding and selection
@@ -97,6 +106,9 @@ test_eq(tuple(ALGORITHMS), ("LR rewinding", "weight rewinding", "SynFlow", "SNIP
 test_eq(table2_algorithms(), ("LR rewinding", "weight rewinding", "SynFlow", "SNIP", "random", "EDT"))
 test_eq((style("SynFlow"), style("LRR"), style("new one")), (("D", ":"), ("s", "-"), ("o", "-")))
 test_fail(lambda: get_algorithm("magic"), contains="unknown algorithm")
+test_eq([n for n, a in ALGORITHMS.items() if a.family == WIDTH], ["WD"])
+test_fail(lambda: Algorithm("x", {"rewind": "weight"}, family=WIDTH), contains="sets no PruneSpec field")
+test_fail(lambda: Algorithm("x", family="oneshot"), contains="family must be")
 
 
 # %% [markdown]
@@ -113,7 +125,7 @@ def algorithm_runs(b, noise: float, seeds, names=None) -> dict[str, dict]:
     out = {}
     for name in (names or ALGORITHMS):
         a = get_algorithm(name)
-        if a.prune is None: out[name] = {k: v for s in seeds for k, v in width_specs(b, noise, s).items()}
+        if a.family == WIDTH: out[name] = {k: v for s in seeds for k, v in width_specs(b, noise, s).items()}
         else: out[name] = {RunKey(b.name, name, noise, s): b.run_spec(noise, s, prune=replace(b.prune, **a.prune))
                            for s in seeds}
     return out

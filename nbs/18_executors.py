@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Executors: training a study locally or on a Slurm cluster
 #
-# > `sweep` trains every run a study lacks, in the package's one local process pool or as a Slurm job array through submitit; the study itself (which runs, two stages) is `14_sweep`'s.
+# > `sweep` trains every run a study lacks, in the package's one local process pool (here) or as a Slurm job array (`27_slurm`); the study itself (which runs, two stages) is `14_sweep`'s.
 
 # %%
 #| default_exp executors
@@ -24,28 +24,37 @@
 # %% [markdown]
 # A study (`sweep.study_runs`, and the retrainings its results name: `sweep.train_study`) says *what* to train; this
 # chapter says *where*: `sweep(..., executor="local" | "slurm")` hands every missing run to an executor — the one
-# local process pool of the package (`imp.run_pool`) or a Slurm job array — and reports what finished and what failed.
+# local process pool of the package (`run_pool`, below) or a Slurm job array (`27_slurm`) — and reports what finished
+# and what failed.
 
 # %%
 #| export
 from __future__ import annotations
 
-import configparser
 import contextlib
-import io
-import subprocess
-import sys
+import multiprocessing as mp
+import os
+import socket
 import time
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from collections.abc import Hashable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 
-import submitit
+import pandas as pd
+import torch
+from tqdm import tqdm
 
-from pruning_repro.config import ConfigError, check_workers, resolve_study
+from pruning_repro.config import ConfigError, RunSpec, check_spec, check_workers, resolve_study
+from pruning_repro.placement import check_fits, pin_worker, plan_slots, run_device, visible_gpus
+from pruning_repro.store import Store
 from pruning_repro.sweep import SECTION_AFTER, check_sections, train_study
+from pruning_repro.train import Runtime, progress_enabled
 
 # %%
 #| hide
+import signal
+import tempfile
+from pathlib import Path
 from fastcore.test import test_eq, test_fail
 
 # %% [markdown]
@@ -55,169 +64,206 @@ from fastcore.test import test_eq, test_fail
 # on this 2-core machine two 1-thread LeNet runs deliver 0.54 s of wall per epoch against 0.76 s for one 2-thread
 # run, `bench/results/latest-cpu.md`). Processes are spawned, not forked, so no worker inherits a parent's threads.
 #
-# **slurm**: one submitit job array per sweep, one array element per run. Its resources come from `SlurmOptions`
-# (command-line flags, or a YAML/INI profile that the flags override): partition, GPUs and CPUs per task, memory,
-# time limit, and how many elements may run at once (`--array-parallelism`). Each element runs `imp.run_job` on its node
-# with the same Python and the same store path — the store must be on a file system the nodes share. Logs go to
-# `<store>/_slurm/<job id>_*`.
-#
-# Slurm clusters without accounting have no `sacct`, through which submitit reads job states; the sweep therefore
-# also asks `squeue` and declares a job **lost** when it has left the queue without writing its result (killed by
-# the time limit, out of memory, node failure). A lost or failed run is reported with its log; the runs that
-# finished stay in the store, and rerunning the sweep submits only what is still missing.
-#
-# What a cluster's limits ask of a sweep:
-#
-# * **arrays under `MaxArraySize`.** A cluster refuses an array with more elements than its `MaxArraySize`
-#   (1001 by default; the VGG-16 study alone is 1,095 first-stage runs). The sweep reads the limit from
-#   `scontrol show config` and submits as many arrays as it takes; they share `--array-parallelism`;
-# * **time limits.** A level can be longer than a job may run (ResNet-50: 90 epochs). Each job is a submitit
-#   `Checkpointable` (`SlurmRun`): `SIGUSR2` arrives `signal_delay_s` before the limit, the level in training takes
-#   an in-level snapshot (`06_imp`), and submitit requeues the job, which continues from the snapshot — up to
-#   `max_requeues` times, with nobody rerunning the sweep. Preemption is handled the same way, on the `SIGTERM` Slurm
-#   sends a preempted job (snapshot, then requeue while the job is still running; after `scancel` it only exits);
-# * **GPUs.** A sweep whose models want a GPU (all but LeNet) and whose jobs ask for none is refused with one error
-#   (`slurm_device`) instead of training on CPUs without a word; `--device cpu` says it is meant;
-# * **several GPUs per run.** `--tasks-per-node N` (and `--nodes M`) make each array element one data-parallel run
-#   of N × M ranks (`23_distributed`), one GPU each with `--gpus-per-task 1`. The job asks Slurm for
-#   `--gpus-per-node` = N × GPUs per task, so every rank sees all of its node's GPUs and takes `cuda:<local rank>`
-#   (`--gpus-per-task` would hide the others from each rank, and NCCL would lose peer-to-peer/NVLink);
-# * **a dry run reads no data**: `--dry-run` counts the runs, levels, epochs and FLOPs the sweep would submit, the
-#   App. D/E/K retrainings included before their first stage exists, per section, with GPU-hours from a measured
-#   throughput (`sweep.study_plan`), and the arrays, on a login node that has no data.
+# **slurm**: one submitit job array per sweep, one array element per run, each running `run_job` on its node:
+# `27_slurm` (its resources, profiles, time limits and preemption).
 
 # %%
 #| export
 EXECUTORS = ("local", "slurm")
 
-@dataclass(frozen=True)
-class SlurmOptions:
-    "Resources of each Slurm array element (submitit parameters), from flags or a YAML/INI profile."
-    partition: str | None = None       # None: the cluster's default partition
-    gpus_per_task: int = 0             # GPUs per rank; the job asks for them per node (`--gpus-per-node`)
-    cpus_per_task: int = 1
-    mem_gb: float | None = None        # None: the partition's default
-    time_min: int = 24 * 60            # per job; a run longer than that is requeued and resumes (`max_requeues`)
-    array_parallelism: int = 64        # array elements running at once (over all the arrays of a sweep)
-    poll_s: float = 5.0                # how often the sweep looks at the queue
-    nodes: int = 1                     # a run on several nodes ...
-    tasks_per_node: int = 1            # ... and ranks per node: one data-parallel run of nodes x tasks_per_node ranks
-    signal_delay_s: int = 120          # SIGUSR2 this long before the time limit: snapshot, then requeue
-    max_requeues: int = 20             # time-outs a run may be requeued after (preemptions do not count)
-
-    def __post_init__(self):
-        for f, lo in (("gpus_per_task", 0), ("cpus_per_task", 1), ("time_min", 1), ("array_parallelism", 1),
-                      ("nodes", 1), ("tasks_per_node", 1), ("signal_delay_s", 1), ("max_requeues", 0)):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ConfigError(f"slurm option {f} must be an integer >= {lo}, got {v!r}")
-        if self.mem_gb is not None and not (isinstance(self.mem_gb, (int, float)) and self.mem_gb > 0):
-            raise ConfigError(f"slurm option mem_gb must be a number > 0, got {self.mem_gb!r}")
-        if not (isinstance(self.poll_s, (int, float)) and self.poll_s > 0):
-            raise ConfigError(f"slurm option poll_s must be a number > 0, got {self.poll_s!r}")
-        if self.partition is not None and not (isinstance(self.partition, str) and self.partition.strip()):
-            raise ConfigError(f"slurm option partition must be a name, got {self.partition!r}")
-
-    @property
-    def ranks(self) -> int: return self.nodes * self.tasks_per_node
-
-    def submitit_parameters(self, parallelism: int | None = None) -> dict:
-        p = dict(timeout_min=self.time_min, cpus_per_task=self.cpus_per_task, tasks_per_node=self.tasks_per_node,
-                 nodes=self.nodes, slurm_array_parallelism=parallelism or self.array_parallelism,
-                 slurm_signal_delay_s=self.signal_delay_s, name="pruning_repro")
-        if self.partition: p["slurm_partition"] = self.partition
-        # GPUs per node, not per task: `--gpus-per-task` would show each rank its own GPU alone, and NCCL then loses
-        # peer-to-peer/NVLink between the ranks; with all of the node's GPUs visible each rank takes cuda:<local rank>
-        if self.gpus_per_task: p["slurm_gpus_per_node"] = self.gpus_per_task * self.tasks_per_node
-        if self.mem_gb: p["mem_gb"] = self.mem_gb
-        return p
-
-_SLURM_KEYS = {f.name: f.type for f in fields(SlurmOptions)}
-# what a profile may also say of the runs themselves (flags override): their precision (part of their specs), the
-# device they train on, and the minutes between in-level snapshots
-RUN_KEYS = {"precision": "str", "device": "str", "checkpoint_min": "float"}
-
-def _coerce(key: str, value):
-    "A profile value (INI gives strings) as the option's type."
-    if value is None or not isinstance(value, str): return value
-    typ = {**_SLURM_KEYS, **RUN_KEYS}[key]
-    try:
-        if "int" in typ: return int(value)
-        if "float" in typ: return float(value)
-    except ValueError: raise ConfigError(f"profile option {key} must be a number, got {value!r}") from None
-    return value
-
-def load_profile(path: str | Path) -> dict:
-    """Options from a YAML (`.yaml`/`.yml`) or INI file: Slurm's (`SlurmOptions`) and the runs' (`RUN_KEYS`), at the top
-    level or under `slurm:` / `run:` (INI: sections `[slurm]` and `[run]`)."""
-    path = Path(path)
-    if not path.is_file(): raise ConfigError(f"slurm profile {str(path)!r} is not a readable file")
-    text = path.read_text()
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-        try: d = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e: raise ConfigError(f"slurm profile {str(path)!r} is not valid YAML: {e}") from None
-        if isinstance(d, dict):
-            d = {**{k: v for k, v in d.items() if k not in ("slurm", "run")},
-                 **(d.get("slurm") if isinstance(d.get("slurm"), dict) else {}),
-                 **(d.get("run") if isinstance(d.get("run"), dict) else {})}
-    elif path.suffix in (".ini", ".cfg"):
-        cp = configparser.ConfigParser()
-        try: cp.read_string(text)
-        except configparser.Error as e: raise ConfigError(f"slurm profile {str(path)!r} is not valid INI: {e}") from None
-        if not (cp.has_section("slurm") or cp.has_section("run")):
-            raise ConfigError(f"slurm profile {str(path)!r} has no [slurm] or [run] section")
-        d = {k: v for sec in ("slurm", "run") if cp.has_section(sec) for k, v in cp[sec].items()}
-    else: raise ConfigError(f"slurm profile {str(path)!r}: use a .yaml, .yml or .ini file")
-    if not isinstance(d, dict): raise ConfigError(f"slurm profile {str(path)!r} must hold a mapping of options")
-    d = {k.replace("-", "_"): v for k, v in d.items()}
-    unknown = sorted(set(d) - set(_SLURM_KEYS) - set(RUN_KEYS))
-    if unknown: raise ConfigError(f"slurm profile {str(path)!r}: unknown option {unknown[0]!r}; known: "
-                                  f"{', '.join([*_SLURM_KEYS, *RUN_KEYS])}")
-    return {k: _coerce(k, v) for k, v in d.items()}
-
-def slurm_options(profile: str | Path | None = None, **overrides) -> SlurmOptions:
-    "`SlurmOptions` from a profile, with the options given explicitly (not None) taking precedence."
-    d = {k: v for k, v in (load_profile(profile) if profile else {}).items() if k in _SLURM_KEYS}
-    d.update({k: v for k, v in overrides.items() if v is not None})
-    return SlurmOptions(**d)
-
-def run_options(profile: str | Path | None = None, **overrides) -> dict:
-    "The runs' options (`RUN_KEYS`) of a profile, with those given explicitly (not None) taking precedence."
-    d = {k: v for k, v in (load_profile(profile) if profile else {}).items() if k in RUN_KEYS}
-    d.update({k: v for k, v in overrides.items() if v is not None})
-    return d
-
-
-# %%
-import tempfile
-_tmp = Path(tempfile.mkdtemp())
-(_tmp / "p.yaml").write_text("slurm:\n  partition: gpu\n  gpus-per-task: 1\n  time_min: 600\nrun:\n  precision: bf16\n")
-test_eq(slurm_options(_tmp / "p.yaml", time_min=30), SlurmOptions(partition="gpu", gpus_per_task=1, time_min=30))
-test_eq(run_options(_tmp / "p.yaml"), {"precision": "bf16"})
-test_eq(run_options(_tmp / "p.yaml", precision="fp32", checkpoint_min=None), {"precision": "fp32"})
-(_tmp / "p.ini").write_text("[slurm]\npartition = debug\ncpus_per_task = 2\nmem_gb = 8\ntasks_per_node = 4\n"
-                            "[run]\ncheckpoint_min = 20\n")
-test_eq(slurm_options(_tmp / "p.ini").submitit_parameters()["mem_gb"], 8.0)
-test_eq((slurm_options(_tmp / "p.ini").ranks, run_options(_tmp / "p.ini")), (4, {"checkpoint_min": 20.0}))
-(_tmp / "bad.ini").write_text("[slurm]\ngpu = 1\n")
-test_fail(lambda: slurm_options(_tmp / "bad.ini"), contains="unknown option 'gpu'")
-test_fail(lambda: slurm_options(None, cpus_per_task=0), contains="cpus_per_task must be an integer >= 1")
-test_fail(lambda: slurm_options(_tmp / "none.yaml"), contains="not a readable file")
 
 # %% [markdown]
-# A data-parallel job of 4 ranks with one GPU each asks for 4 GPUs per node, all of them visible to every rank:
-
-# %%
-_p = SlurmOptions(gpus_per_task=1, tasks_per_node=4).submitit_parameters()
-test_eq((_p["slurm_gpus_per_node"], _p["tasks_per_node"], "slurm_gpus_per_task" in _p), (4, 4, False))
-
+# ## Many runs at once
+#
+# A section needs one IMP trajectory per (noise, seed); they are independent. On a CPU with few cores, small models
+# train fastest **one process per core with one thread each**, so `run_many` spreads missing runs over a process
+# pool (`workers`, default: the number of cores) and shows one progress bar over finished runs. Runs already
+# complete are not scheduled. With `workers=1` everything runs in this process, with per-level progress bars.
+#
+# On a machine with GPUs the same pool places its workers on them (`24_placement`): `runs_per_gpu` workers per
+# visible GPU (`--runs-per-gpu`, default 1), each pinned to its GPU and to its share of the CPUs before CUDA starts,
+# so a study's runs fill every GPU instead of piling onto `cuda:0`. Runs whose model prefers the CPU (LeNet) go to a
+# pool of CPU workers unless a GPU is asked for. Sections, `reproduce` and `sweep --executor local` all use this one
+# pool.
 
 # %% [markdown]
 # ### One job
 #
-# `imp.run_job` is what a worker executes, in a local process or on a Slurm node: it trains one run into the store (a
+# `run_job` is what a worker executes, in a local process or on a Slurm node: it trains one run into the store (a
 # no-op when it is complete) and reports where it ran.
+
+# %%
+#| export
+def run_job(spec_dict: dict, root: str, label, threads: int | None = None, device: str | None = None,
+            runtime: Runtime | None = None) -> dict:
+    """Train one run (every missing level) into the store at `root`, in this process; returns where and how long.
+    Launched as several tasks (torchrun, or a Slurm job of `--tasks-per-node` × `--nodes`), the run is
+    data-parallel over them (`23_distributed`)."""
+    from pruning_repro.distributed import launched_world
+    from pruning_repro.imp import run_imp               # imported when a run trains: the CLI starts without it
+    from pruning_repro.plugins import load_plugins
+    load_plugins()                                      # a worker or Slurm job imports the plugins its parent named
+    from pruning_repro import placement
+    if placement.SLOT is not None:                      # a pool worker keeps its slot's share (`pin_worker`), not the
+        threads = threads or placement.SLOT.threads     # whole allocation's SLURM_CPUS_PER_TASK: no oversubscription
+    else: threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
+    if threads: torch.set_num_threads(threads)
+    spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
+    before = len(st.levels_done(spec))
+    with launched_world(device) as world:
+        run_imp(spec, st, device=device, progress=False, label=label, runtime=runtime, world=world)
+    return {"label": str(label), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
+            "ranks": world.size if world else 1, "levels_trained": len(st.levels_done(spec)) - before,
+            "seconds": round(time.time() - t0, 2)}
+
+
+# %%
+from pruning_repro.config import get_bench
+_tmp = Path(tempfile.mkdtemp())
+_spec = get_bench("lenet_mnist1d", "smoke").run_spec(0.0, 0)
+_r = run_job(_spec.to_dict(), str(_tmp / "one"), "one", device="cpu")
+test_eq((_r["label"], _r["ranks"], _r["levels_trained"]), ("one", 1, _spec.prune.levels + 1))
+test_eq(run_job(_spec.to_dict(), str(_tmp / "one"), "one", device="cpu")["levels_trained"], 0)   # complete: a no-op
+
+
+# %% [markdown]
+# ### The pool
+#
+# `pool_slots` says which workers the pool starts and where each run trains (`24_placement`); `run_pool` runs them;
+# `run_many` is what the sections and the notebooks call.
+
+# %%
+#| export
+def pool_slots(specs: dict[Hashable, RunSpec], workers: int | None = None, device=None,
+               runs_per_gpu: int = 1) -> tuple[list, dict[Hashable, str]]:
+    """The workers a local pool starts for `specs` (`placement.plan_slots`) and each run's device as its worker sees
+    it: with any run on CUDA, `runs_per_gpu` workers per visible GPU (each sees its GPU alone, as 'cuda'; the runs
+    that prefer the CPU train on the CPU in them); otherwise one worker per core of the allocation (or `workers`).
+    Refused (`placement.check_fits`) when a run's training step × `runs_per_gpu` would not fit in a GPU's memory."""
+    gpus = visible_gpus()
+    devices = {k: run_device(s, device, bool(gpus)) for k, s in specs.items()}
+    cuda = sorted({d for d in devices.values() if d.startswith("cuda")})
+    if cuda and not gpus: raise ConfigError(f"{cuda[0]} was asked for, but this machine shows no GPU")
+    if any(d != "cuda" for d in cuda):                  # one GPU named: the pool uses that one alone
+        idx = {int(d.split(":")[1]) for d in cuda}
+        if len(idx) > 1 or max(idx) >= len(gpus):
+            raise ConfigError(f"device {cuda[-1]} does not name one of the {len(gpus)} visible GPUs")
+        gpus = [gpus[idx.pop()]]
+    devices = {k: "cuda" if d.startswith("cuda") else d for k, d in devices.items()}
+    slots = plan_slots(gpus if cuda else [], runs_per_gpu, None if cuda else workers)
+    # a run whose step does not fit its GPU (ResNet-50 at batch 768): one error now, not one per run at its first step
+    check_fits({k: s for k, s in specs.items() if devices[k] == "cuda"}, runs_per_gpu)
+    return slots, devices
+
+
+# %%
+# LeNet runs (they prefer the CPU, GPUs or not) go to CPU workers: as many as asked (default: one per core)
+_slots, _devs = pool_slots({"a": _spec, "b": _spec}, workers=2)
+test_eq((len(_slots), {s.gpu for s in _slots}, _devs), (2, {None}, {"a": "cpu", "b": "cpu"}))
+
+
+# %%
+#| export
+def run_pool(specs: dict[Hashable, RunSpec], store: Store, workers: int | None = None, device=None,
+             progress: bool | None = None, runtime: Runtime | None = None,
+             job=None) -> tuple[list[dict], dict[Hashable, BaseException]]:
+    """The one local process pool (used by `run_many`, the sections and `sweep --executor local`): every run of
+    `specs` in a spawned worker pinned to its slot (`pool_slots`: its GPU or its CPUs), as many at a time as there
+    are slots. Progress counts finished levels, read from the store. Returns (`job` reports, {key: exception});
+    `job` is `run_job` unless told (a test's stand-in)."""
+    runtime = runtime or Runtime.from_env()          # resolved here, once, and given to every worker
+    job = job or run_job
+    slots, devices = pool_slots(specs, workers, device, runtime.runs_per_gpu)
+    slots = slots[:len(specs)]
+    total = sum(s.prune.levels + 1 for s in specs.values())
+    done = lambda: sum(len(store.levels_done(s)) for s in specs.values())
+    where = f"{len({s.gpu for s in slots})} GPUs" if slots[0].gpu is not None else "CPU"
+    bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({len(slots)} workers, {where})",
+               unit="level", disable=not progress_enabled(progress))
+    finished, failed = [], {}
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    for s in slots: queue.put(s)
+    ex = ProcessPoolExecutor(len(slots), mp_context=ctx, initializer=pin_worker, initargs=(queue,))
+    with terminating_on_sigterm():
+        try:
+            futs = {ex.submit(job, s.to_dict(), str(store.root), k, None, devices[k], runtime): k
+                    for k, s in specs.items()}
+            pending = set(futs)
+            while pending:
+                ready, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+                for f in ready:
+                    try: finished.append(f.result())
+                    except Exception as e: failed[futs[f]] = e
+                bar.update(done() - bar.n)
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM) or failing: the workers must not outlive the pool. Finished levels are
+            # in the store; a level a worker was writing resumes from its last snapshot (`Store.clean_partial`).
+            for proc in list((getattr(ex, "_processes", None) or {}).values()): proc.terminate()
+            ex.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally: bar.close()
+    ex.shutdown(wait=True)
+    return finished, failed
+
+
+# %% [markdown]
+# `run_pool` spawns processes (each imports torch anew): the local sweep at the end of this chapter runs it with two
+# workers, and `tests/test_distributed.py` and `tests/test_gpu_plan.py` check where it puts each run. It stops its
+# workers when interrupted, on Ctrl-C or on `SIGTERM` (`terminating_on_sigterm`):
+
+# %%
+#| export
+@contextlib.contextmanager
+def terminating_on_sigterm():
+    "Within: SIGTERM raises `SystemExit` in the main thread (so the pool's cleanup runs), as Ctrl-C does."
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def stop(signum, frame): raise SystemExit(128 + signum)
+    old = signal.signal(signal.SIGTERM, stop)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, old)
+
+
+# %%
+_old = signal.getsignal(signal.SIGTERM)
+with terminating_on_sigterm():
+    try: signal.raise_signal(signal.SIGTERM); _code = None
+    except SystemExit as e: _code = e.code
+test_eq((_code, signal.getsignal(signal.SIGTERM)), (128 + signal.SIGTERM, _old))
+
+
+# %%
+#| export
+def run_many(specs: dict[Hashable, RunSpec], store: Store | None = None, workers: int | None = None,
+             device=None, progress: bool | None = None, runtime: Runtime | None = None) -> dict[Hashable, pd.DataFrame]:
+    """Complete every run of `specs` ({key: spec}: a study's `RunKey`s, or any hashable labels) that the store lacks:
+    in this process when there is one run or one slot, else in `run_pool`; a failed run raises its error. Returns the
+    results by key."""
+    from pruning_repro.imp import run_imp
+    store, runtime, workers = store or Store(), runtime or Runtime.from_env(), check_workers(workers)
+    missing = {k: s for k, s in specs.items() if not store.is_complete(s)}
+    for s in missing.values(): check_spec(s)   # every name known, every model buildable: before the first run trains
+    if missing: store.check_writable()     # one clear error before any training, not a traceback after it
+    if missing:
+        slots, devices = pool_slots(missing, workers, device, runtime.runs_per_gpu)
+        if len(missing) == 1 or len(slots) == 1:
+            for k, s in tqdm(missing.items(), desc="runs", disable=not progress_enabled(progress)):
+                run_imp(s, store, run_device(s, device), progress, label=k, runtime=runtime)
+        else:
+            _, failed = run_pool(missing, store, workers, device, progress, runtime)
+            if failed: raise next(iter(failed.values()))        # a failed run stops the caller with its error
+    return {k: store.results(s) for k, s in specs.items()}
+
+
+# %% [markdown]
+# With one worker everything trains in this process: here one run that the store already holds and one it lacks.
+
+# %%
+_two = {"n0": _spec, "n3": get_bench("lenet_mnist1d", "smoke").run_spec(0.3, 0)}
+_out = run_many(_two, Store(_tmp / "one"), workers=1, device="cpu", progress=False)   # "n0": the store has it
+test_eq({k: v.level.tolist() for k, v in _out.items()}, {k: list(range(s.prune.levels + 1)) for k, s in _two.items()})
+
 
 # %% [markdown]
 # ### The sweep
@@ -232,7 +278,7 @@ class SweepReport:
     complete_before: int                        # already in the store: not submitted
     submitted: int
     finished: list = field(default_factory=list)   # run_job reports
-    failed: dict = field(default_factory=dict)     # label -> reason (and log)
+    failed: dict = field(default_factory=dict)     # run key -> reason (and log)
     job_ids: list = field(default_factory=list)
     pending_stage: list = field(default_factory=list)  # sections whose retrainings wait for their first stage
     cost: dict | None = None                    # a dry run: what the missing runs would train (`sweep.study_plan`)
@@ -260,6 +306,9 @@ class SweepReport:
             s += "\n" + plan_text(self.cost)
         return s
 
+
+# %%
+#| export
 def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
           executor: str = "local", store=None, workers: int | None = None, slurm: SlurmOptions | None = None,
           device: str | None = None, progress: bool | None = None, dry_run: bool = False, runtime=None,
@@ -268,14 +317,15 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
     A dry run reads no data: it counts what would be trained, the App. D/E/K retrainings included, per section, with
     hours from `throughput` (a results file, or 'probe': `sweep.study_plan`) and, on Slurm, the arrays."""
     from pruning_repro.data import check_available
-    from pruning_repro.store import Store
     from pruning_repro.sweep import study_plan
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
     b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
     sections = check_sections(sections)
     check_workers(workers)
-    if executor == "slurm": slurm = slurm or SlurmOptions()
+    if executor == "slurm":                             # (the Slurm executor, `27_slurm`, imports submitit)
+        from pruning_repro.slurm import SlurmOptions, array_sizes, max_array_size, slurm_device, sweep_slurm
+        slurm = slurm or SlurmOptions()
     if not dry_run: check_available(b.data)
     st = Store(store)
     given = None if noise_levels is None else levels
@@ -289,7 +339,7 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
         st.check_writable()                                # before the first run, not after it failed
         rep.submitted += len(todo)
         if executor == "local": _sweep_local(todo, st, rep, workers, device, progress, runtime)
-        else: _sweep_slurm(todo, st, rep, slurm, dev, progress, runtime)
+        else: sweep_slurm(todo, st, rep, slurm, dev, progress, runtime)
     first, after = train_study(b, sections, seeds, given, st, execute)
     rep.runs = len(first) + len({v.hash() for v in (after or {}).values()})     # each spec once
     rep.complete_before = rep.runs - sum(wanted)
@@ -304,209 +354,22 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
 # %%
 #| export
 def _sweep_local(missing: dict, st, rep: SweepReport, workers, device, progress, runtime) -> None:
-    "The local executor: `imp.run_pool`, the one process pool of the package (on the machine's GPUs, if it has any)."
-    from pruning_repro.imp import run_pool
+    "The local executor: `run_pool`, the one process pool of the package (on the machine's GPUs, if it has any)."
     finished, failed = run_pool(missing, st, workers, device, progress, runtime)
     rep.finished += finished
     rep.failed.update({k: f"{type(e).__name__}: {e}" for k, e in failed.items()})
 
-def _failure_reason(text: str) -> str:
-    "The exception line of a remote traceback (submitit wraps it in its own message)."
-    import re
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
-    exc = [l for l in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", l)]
-    return (exc or lines or ["no message"])[-1][:300]
-
-def _squeue_ids() -> set[str] | None:
-    "Job ids (array elements expanded) that Slurm still knows; None when squeue cannot be asked."
-    try: r = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired): return None
-    return set(r.stdout.split()) if r.returncode == 0 else None
-
-def max_array_size() -> int | None:
-    "The cluster's `MaxArraySize` (array indices run from 0 to one less), from `scontrol show config`; None if unknown."
-    import re
-    try: r = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired): return None
-    m = re.search(r"^MaxArraySize\s*=\s*(\d+)", r.stdout, re.M)
-    return int(m.group(1)) if m and r.returncode == 0 else None
-
-def array_sizes(n: int, limit: int | None) -> list[int]:
-    "How `n` runs are split into job arrays of at most `limit` elements (None: one array)."
-    if n == 0: return []
-    if not limit or n <= limit: return [n]
-    return [min(limit, n - i) for i in range(0, n, limit)]
-
-def slurm_device(specs: dict, device, opts: SlurmOptions) -> str:
-    """The device the Slurm jobs train on: the one asked for (CUDA needs GPUs per task), else CUDA when the jobs get
-    GPUs, else the CPU — and an error, not a silent CPU sweep, when models that want a GPU would get none."""
-    from pruning_repro.data import data_info
-    from pruning_repro.models import prefers_gpu
-    from pruning_repro.placement import requested_device
-    asked = requested_device(device)
-    if asked is not None and asked.startswith("cuda") and not opts.gpus_per_task:
-        raise ConfigError(f"--device {asked} on Slurm needs GPUs in each job: add --gpus-per-task N (or gpus_per_task "
-                          f"in the profile)")
-    if asked is not None: return asked
-    if opts.gpus_per_task: return "cuda"
-    want = sorted({s.model.arch for s in specs.values() if prefers_gpu(s.model, data_info(s.data.dataset))})
-    if want:
-        raise ConfigError(f"the runs of this sweep ({', '.join(want)}) train on GPUs, but the Slurm jobs would get "
-                          f"none: add --gpus-per-task N (or gpus_per_task in the profile), or --device cpu to train "
-                          f"them on CPUs deliberately")
-    return "cpu"
-
-def _job_state(job_id) -> str | None:
-    "This Slurm job's state as `squeue` says it (RUNNING, COMPLETING, CANCELLED...); None when it cannot be asked."
-    if not job_id: return None
-    try: r = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired): return None
-    return (r.stdout.split() or [None])[0] if r.returncode == 0 else None
-
-def on_slurm_sigterm(requeue, environ=None, state=None):
-    """What `SIGTERM` does in a Slurm job once the level in training has taken its snapshot: rank 0 of a job that
-    Slurm still shows RUNNING — preempted, in its grace time — is requeued by `requeue` (submitit's handler, as for
-    `SIGUSR2`); a job that is no longer running — `scancel`, whose SIGTERM must not bring the job back — exits. The
-    other ranks wait for rank 0 (submitit's rule: they neither requeue nor exit)."""
-    import os
-    state = state or _job_state
-    def on_term(sig, frame):
-        e = os.environ if environ is None else environ
-        if int(e.get("SLURM_PROCID", 0) or 0) != 0: return
-        if state(e.get("SLURM_JOB_ID")) == "RUNNING" and callable(requeue): requeue(sig, frame)
-        raise SystemExit(128 + int(sig))
-    return on_term
-
-class SlurmRun(submitit.helpers.Checkpointable):
-    """One run as a Slurm job — in each of its tasks, when it has several: one data-parallel run (`imp.run_job`).
-    Checkpointable: at its time limit Slurm sends `SIGUSR2`, and when it preempts the job `SIGTERM`; either way the
-    level in training takes a snapshot (`imp.PREEMPTION`), then submitit requeues the job (`on_slurm_sigterm`: not
-    after an `scancel`), which resumes from the store."""
-    def __call__(self, spec_dict: dict, root: str, label, threads, device, runtime):
-        import os, signal
-        from pruning_repro.imp import PREEMPTION, run_job
-        usr = signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]
-        requeue = signal.getsignal(usr)                 # submitit's checkpoint-and-requeue
-        PREEMPTION.install(usr)
-        if usr != signal.SIGTERM: PREEMPTION.install(signal.SIGTERM, on_slurm_sigterm(requeue))
-        return run_job(spec_dict, root, label, threads, device, runtime)
-
-def _sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, progress, runtime) -> None:
-    import logging
-    from tqdm import tqdm
-    from pruning_repro.imp import _terminating_on_sigterm
-    from pruning_repro.train import Runtime, _progress_enabled
-    logging.getLogger("submitit").setLevel(logging.ERROR)   # without accounting every poll warns about sacct
-    runtime = runtime or Runtime.from_env()
-    folder = st.root / "_slurm"
-    folder.mkdir(parents=True, exist_ok=True)
-    ex = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm", slurm_max_num_timeout=opts.max_requeues)
-    labels, sizes = list(missing), array_sizes(len(missing), max_array_size())
-    # the arrays a sweep is split into share its parallelism
-    ex.update_parameters(**opts.submitit_parameters(max(1, -(-opts.array_parallelism // len(sizes)))))
-    jobs, start, bar = [], 0, None
-    with _terminating_on_sigterm():
-        try:
-            for n in sizes:
-                chunk = labels[start:start + n]; start += n
-                try:        # submitit echoes a refusing sbatch's stderr: it is in the one error line instead
-                    with contextlib.redirect_stderr(io.StringIO()) as echoed:
-                        jobs += ex.map_array(SlurmRun(), [missing[k].to_dict() for k in chunk], [str(st.root)] * n,
-                                             chunk, [opts.cpus_per_task] * n, [device] * n, [runtime] * n)
-                    sys.stderr.write(echoed.getvalue())
-                except (submitit.core.utils.FailedJobError, OSError) as e:
-                    raise ConfigError(_submission_error(str(e), len(jobs))) from None
-            rep.job_ids = [j.job_id for j in jobs]
-            arrays = sorted({j.job_id.split("_")[0] for j in jobs})
-            bar = tqdm(total=len(jobs), desc=f"runs (slurm array{'s' if len(arrays) > 1 else ''} {', '.join(arrays)})",
-                       unit="run", disable=not _progress_enabled(progress))
-            _poll(dict(zip(labels, jobs)), {}, rep, opts, bar)
-        except BaseException:
-            # Ctrl-C, SIGTERM, or a later array refused: no job may run on without the sweep that reports it
-            _scancel(jobs)
-            raise
-        finally:
-            if bar is not None: bar.close()
-
-def _submission_error(text: str, submitted: int) -> str:
-    "One line for an `sbatch` that refused the array: the controller unreachable, or sbatch's own last error line."
-    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
-    last = next((l for l in reversed(lines) if "error" in l.lower()), lines[-1] if lines else "no message")
-    done = f"; {submitted} jobs submitted before were cancelled" if submitted else "; nothing was submitted"
-    if "contact slurm controller" in text.lower() or "connection refused" in text.lower():
-        return f"the Slurm controller cannot be reached ({last}){done}; check `sinfo`, or retry later"
-    return f"sbatch refused the job array ({last}){done}"
-
-def _scancel(jobs) -> None:
-    ids = sorted({j.job_id.split("_")[0] for j in jobs})
-    if not ids: return
-    try: subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired): pass       # no scancel, or a controller that does not answer
-
-def _poll(pending: dict, gone: dict, rep: SweepReport, opts: SlurmOptions, bar) -> None:
-    """Wait for the arrays' jobs: a result (rank 0's, for a data-parallel job), a failure with its log, or a job that
-    left the queue without a result. A requeued job stays in the queue (pending again) and is waited for."""
-    while pending:
-        queued = _squeue_ids()
-        for k, j in list(pending.items()):
-            if j.done():
-                try: rep.finished.append(j.results()[0])
-                except Exception as e:
-                    rep.failed[k] = f"job {j.job_id} failed ({_failure_reason(str(e))}); log {j.paths.stderr}"
-            elif queued is not None and j.job_id not in queued:
-                gone[k] = gone.get(k, 0) + 1      # out of the queue without a result: give it two polls to appear
-                if gone[k] < 3: continue
-                rep.failed[k] = f"job {j.job_id} left the queue without a result (time limit, memory, node?); " \
-                                f"log {j.paths.stderr}"
-            else: gone.pop(k, None); continue
-            del pending[k]; bar.update(1)
-        if pending: time.sleep(opts.poll_s)
-
-
-# %%
-test_eq(_submission_error("sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect "
-                          "failure)", 0), "the Slurm controller cannot be reached (sbatch: error: Batch job "
-        "submission failed: Unable to contact slurm controller (connect failure)); nothing was submitted; check "
-        "`sinfo`, or retry later")
-test_eq(_failure_reason("Job (task=0) failed during processing with trace:\n----\nTraceback (most recent call last):\n"
-                        "  File \"x.py\", line 1\nRuntimeError: No CUDA GPUs are available\n----\n"
-                        "You can check full logs\n  - /x/13_0_log.out"), "RuntimeError: No CUDA GPUs are available")
-
-# %%
-test_eq(array_sizes(1095, 1001), [1001, 94])
-test_eq((array_sizes(5, None), array_sizes(0, 4), array_sizes(9, 4)), ([5], [], [4, 4, 1]))
-from pruning_repro.config import get_bench
-_r20 = {"r": get_bench("resnet20_c10", "smoke").run_spec()}
-test_fail(lambda: slurm_device(_r20, None, SlurmOptions()), contains="train on GPUs")
-test_fail(lambda: slurm_device(_r20, "cuda", SlurmOptions()), contains="--gpus-per-task")
-test_eq((slurm_device(_r20, None, SlurmOptions(gpus_per_task=1)), slurm_device(_r20, "cpu", SlurmOptions())),
-        ("cuda", "cpu"))
-test_eq(slurm_device({"l": get_bench("lenet_mnist1d", "smoke").run_spec()}, None, SlurmOptions()), "cpu")
-
-# %% [markdown]
-# `SIGTERM` after the snapshot: rank 0 of a preempted job (still RUNNING) is requeued; after `scancel` it only exits;
-# the other ranks leave it to rank 0.
-
-# %%
-_calls = []
-_term = lambda state, rank="0": on_slurm_sigterm(lambda s, f: _calls.append(s), {"SLURM_JOB_ID": "5",
-                                                  "SLURM_PROCID": rank}, lambda job: state)
-def _exit_code(f):
-    try: f()
-    except SystemExit as e: return e.code
-test_eq((_exit_code(lambda: _term("RUNNING")(15, None)), _calls), (143, [15]))
-test_eq((_exit_code(lambda: _term("CANCELLED")(15, None)), _calls), (143, [15]))       # not requeued
-test_eq((_term("RUNNING", "1")(15, None), _calls), (None, [15]))
 
 # %% [markdown]
 # A local sweep of the smoke study: every run is trained once, and a second sweep finds nothing to do.
 
 # %%
 import os as _os
-from pruning_repro.store import Store
 _os.environ["PRUNING_REPRO_PROGRESS"] = "0"
 _st = _tmp / "store"
-_rep = sweep("lenet_mnist1d", ["sec3_training"], "smoke", seeds=(0,), store=_st, workers=2)
+# the package's `sweep`: a spawned worker unpickles `run_job` from the package (it cannot import this notebook's)
+from pruning_repro import executors as _E
+_rep = _E.sweep("lenet_mnist1d", ["sec3_training"], "smoke", seeds=(0,), store=_st, workers=2)
 test_eq((_rep.runs, _rep.complete_before, _rep.submitted, len(_rep.finished), _rep.ok), (3, 0, 3, 3, True))
 _again = sweep("lenet_mnist1d", ["sec3_training"], "smoke", seeds=(0,), store=_st, workers=2)
 test_eq((_again.complete_before, _again.submitted), (3, 0))

@@ -32,7 +32,7 @@
 # * or an entry point of the group `pruning_repro.plugins` in the plugin's own package —
 #
 # and `load_plugins` imports it in every process that runs work: the command line and the section notebooks
-# (`sweep.start_section`), each local worker and each Slurm job (`imp.run_job`). Names given to `load_plugins` are
+# (`sweep.start_section`), each local worker and each Slurm job (`executors.run_job`). Names given to `load_plugins` are
 # added to `$PRUNING_REPRO_PLUGINS`, which every process started from this one inherits. Registering a name twice is
 # an error, so two plugins can never silently replace each other's definitions.
 
@@ -105,8 +105,9 @@ _d = Path(tempfile.mkdtemp())
     register_dataset("nb_blobs", DataInfo(3, (8,), (0.0,), (1.0,)), blobs)
     register_model("nb_mlp", lambda info, w: nn.Sequential(nn.Flatten(), nn.Linear(8, max(1, int(32 * w))), nn.ReLU(),
                                                             nn.Linear(max(1, int(32 * w)), 3)), output_name="3")
-    register(Bench("nb_blobs_mlp", DataSpec("nb_blobs", n_val=30), ModelSpec("nb_mlp"), TrainSpec(2, 32, "adam", 1e-2),
-                   PruneSpec(levels=2), (0.0, 0.3), "M-LeNet"))
+    register(Bench(name="nb_blobs_mlp", data=DataSpec("nb_blobs", n_val=30), model=ModelSpec("nb_mlp"),
+                   train=TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2), prune=PruneSpec(levels=2),
+                   noise_levels=(0.0, 0.3), family="M-LeNet"))
 '''))
 sys.path.insert(0, str(_d))
 _env_before = os.environ.get(ENV)

@@ -38,7 +38,7 @@ from pruning_repro.analysis import generalization_table, optimal_level_of_mean, 
 from pruning_repro.config import Bench, DataSpec, ModelSpec, PruneSpec, TrainSpec, register
 from pruning_repro.data import DataInfo, load_raw, register_dataset
 from pruning_repro.el2n import el2n_scores
-from pruning_repro.imp import run_many
+from pruning_repro.executors import run_many
 from pruning_repro.models import register_model
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, fig_test_error, to_markdown
 from pruning_repro.store import Store
@@ -66,9 +66,11 @@ def cnn1d(info, width):
 
 register_dataset("tutorial_mnist1d", DataInfo(10, (1, 40), (0.0,), (1.0,)), mnist1d_3k)
 register_model("tutorial_cnn1d", cnn1d, prune_output=True, output_name="7")
-B = register(Bench("tutorial", DataSpec("tutorial_mnist1d", n_val=300), ModelSpec("tutorial_cnn1d"),
-                   TrainSpec(8, 64, "adam", 3e-3), PruneSpec(fraction=0.5, levels=5), (0.0, 0.3), "M-LeNet",
-                   "tutorial: a 1-D CNN on 3,000 MNIST-1D examples", embedded=True, el2n_models=2, el2n_fraction=0.25))
+B = register(Bench(name="tutorial", data=DataSpec("tutorial_mnist1d", n_val=300), model=ModelSpec("tutorial_cnn1d"),
+                   train=TrainSpec(epochs=8, batch_size=64, optimizer="adam", lr=3e-3),
+                   prune=PruneSpec(fraction=0.5, levels=5), noise_levels=(0.0, 0.3), family="M-LeNet",
+                   description="tutorial: a 1-D CNN on 3,000 MNIST-1D examples", embedded=True,
+                   el2n_models=2, el2n_fraction=0.25))
 SEEDS, NOISE, store = (0, 1), B.noise_levels, Store(tempfile.mkdtemp())
 
 # %% [markdown]

@@ -22,7 +22,7 @@
 #| default_exp placement
 
 # %% [markdown]
-# A study is hundreds of independent runs. On a CPU the package's pool (`06_imp.run_pool`) runs one process per
+# A study is hundreds of independent runs. On a CPU the package's pool (`18_executors.run_pool`) runs one process per
 # core. On a GPU node the same rule would start dozens of processes, each with a CUDA context and its own resident
 # copy of the data on GPU 0 — out of memory, with the other GPUs idle. Placement decides three things:
 #
@@ -146,7 +146,7 @@ test_fail(lambda: plan_slots(["0"], 0), contains="runs per GPU")
 #
 # A ResNet-50 step at the bench's batch of 768 in fp32 needs about 90 GB of GPU memory, more than an 80 GB A100/H100:
 # a pool that places ImageNet runs one per GPU would see each die at its first step, hours into a sweep. So before a
-# pool starts (`06_imp.pool_slots`) or `imp` trains on a GPU, `check_fits` estimates one training step of each run
+# pool starts (`18_executors.pool_slots`) or `imp` trains on a GPU, `check_fits` estimates one training step of each run
 # and refuses a placement whose estimate × `runs_per_gpu` exceeds the GPU's memory, with one error naming the
 # data-parallel command (each of N ranks then holds batch / N examples).
 #
@@ -206,8 +206,8 @@ def saved_per_example(model_spec, info) -> tuple[int, int]:
     key = (model_spec, info)
     if key not in _PER_EXAMPLE:
         import torch
-        from pruning_repro.models import _meta_model
-        m = _meta_model(model_spec, info).train()
+        from pruning_repro.models import meta_model
+        m = meta_model(model_spec, info).train()
         dev = next(m.parameters(), torch.empty(0, device="meta")).device      # a factory that cannot build on meta: CPU
         two, four = (forward_memory(m, torch.zeros(n, *info.input_shape, device=dev)) for n in (2, 4))
         _PER_EXAMPLE[key] = ((four["saved"] - two["saved"]) // 2, (four["largest"] - two["largest"]) // 2)
@@ -217,9 +217,9 @@ def train_step_bytes(spec, ranks: int = 1) -> int:
     """Estimated peak GPU memory (bytes) of one training step of run `spec` on each of `ranks` data-parallel ranks
     (each holding batch / ranks examples): see above."""
     from pruning_repro.data import data_info
-    from pruning_repro.models import _meta_model
+    from pruning_repro.models import meta_model
     info, t = data_info(spec.data.dataset), spec.train
-    params = sum(p.numel() for p in _meta_model(spec.model, info).parameters())
+    params = sum(p.numel() for p in meta_model(spec.model, info).parameters())
     bf16 = t.precision == "bf16"
     state = 8 if t.optimizer == "adam" else (4 if t.momentum else 0)
     static = params * (4 + 4 + state + 4 + (2 if bf16 else 0))

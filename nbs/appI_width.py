@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from pruning_repro.analysis import (jaccard, jaccard_chance, optimal_key, stats, subgroup_deltas, summarize,
+from pruning_repro.analysis import (jaccard, jaccard_chance, ms_text, optimal_key, stats, subgroup_deltas, summarize,
                                     top_fraction)
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.paper import paper_table
@@ -90,8 +90,8 @@ def per_noise(curves_of, title, name):
     return fig
 
 lr_c = summarize(frames["LR rewinding"], ("test_err", "val_err"))
-wd_c = summarize(frames["WD"], ("test_err", "val_err"), by=("noise", "width"))
-fig11 = per_noise(lambda p: {"LRR": lr_c[lr_c.noise == p], "WD": wd_c[wd_c.noise == p]},
+width_c = summarize(frames["WD"], ("test_err", "val_err"), by=("noise", "width"))
+fig11 = per_noise(lambda p: {"LRR": lr_c[lr_c.noise == p], "WD": width_c[width_c.noise == p]},
                   f"Fig. 11 — {bench}: pruning (LRR) vs width down-scaling (WD)", "fig11_lrr_vs_wd")
 fig11
 
@@ -158,5 +158,5 @@ for p in noise_levels:
     t = table3[table3.noise == p].iloc[0]
     lines.append(f"- {p:.0%} noise: optimal one-shot {100 * best.mean()['one-shot']:.2f}% vs equalized WS "
                  f"{100 * best.mean()['WS (equalized)']:.2f}% test error; Jaccard of the top-{top:.0%} affected sets "
-                 f"{t.jaccard_mean:.2f}±{t.jaccard_std:.2f} vs chance {t.chance:.3f} — {'well above' if t.above_chance else 'not clearly above'} chance.")
+                 f"{ms_text(t.jaccard_mean, t.jaccard_std)} vs chance {t.chance:.3f} — {'well above' if t.above_chance else 'not clearly above'} chance.")
 display(Markdown("\n".join(lines)))

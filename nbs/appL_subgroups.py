@@ -80,7 +80,7 @@ print(f"ready in {time.time() - t0:.0f} s")
 
 # %%
 def evenly(last): return sorted({int(round(x)) for x in np.linspace(1, last, int(milestones))}) if last else []
-steps, wd_steps = evenly(B.prune.levels), evenly(width_steps(B))
+steps, width_ks = evenly(B.prune.levels), evenly(width_steps(B))
 rows = []
 for p in noise_levels:
     runs = algorithm_runs(B, p, seeds)
@@ -90,7 +90,7 @@ for p in noise_levels:
         of = lambda name: {key.k: spec for key, spec in runs[name].items() if key.seed == s}
         members = {"pruning": [(k, of("LR rewinding")[None], k) for k in steps],
                    "EDT": [(k, of("EDT")[None], k) for k in steps],
-                   "WD": [(k, of("WD")[k], 0) for k in wd_steps]}
+                   "WD": [(k, of("WD")[k], 0) for k in width_ks]}
         for algo, lst in members.items():
             for i, (k, spec, level) in enumerate(lst):
                 loss = store.load_per_example(spec, level)["train_loss"].numpy()

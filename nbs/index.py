@@ -19,7 +19,7 @@
 # A literate, notebook-first reproduction of *Pruning's Effect on Generalization Through the Lens of Training and
 # Regularization* (Jin, Carbin, Roy, Frankle, Dziugaite — NeurIPS 2022).
 #
-# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `24_placement`) explain and define each part
+# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `27_slurm`) explain and define each part
 # and export it to the `pruning_repro` package with nbdev; section notebooks (`sec4_noise`, …) are run by papermill,
 # once per benchmark, to regenerate the paper's figures and tables in `figures/<bench>/`.
 
@@ -268,12 +268,16 @@
 # paper's rows that report it; a new weight-selection heuristic is one `prune.register_strategy` and one
 # `algorithms.register_algorithm` call), `sweep` (`14_sweep`: which runs each section needs, keyed by typed
 # `config.RunKey`s, the second stage of App. D, E, K, and `start_section` / `train_section` for the notebooks),
-# `executors` (`18_executors`: `sweep` on the package's one local process pool, `imp.run_pool`, or a Slurm array),
+# `executors` (`18_executors`: `sweep` on the package's one local process pool, `run_pool`, or a Slurm array, whose
+# jobs, profiles and requeueing are `slurm`, `27_slurm`), `snapshots` (`26_snapshots`: in-level snapshots and the
+# preemption signal that waits for the next one), `imagenet` (`25_imagenet`: ResNet-50's JPEG batches decoded in
+# workers),
 # `report` (`16_report`: the claims C1–C6 as one rule table, used by `REPORT.md` and by the notebooks) and `cli`
 # (argument parsing and one handler per subcommand). Beside the training loop, `distributed` (`23_distributed`: the
 # data-parallel world, `GlobalBatchNorm`) and `placement` (`24_placement`: which device a run trains on, the pool's
 # slots over GPUs and CPUs, pinning a worker before CUDA starts). Tables keep numbers (`<x>_mean`, `<x>_std`,
-# `diff_mean`, `verdict`); "m±s" text is written only in their markdown. How to train (compile, optimizer
+# `diff_mean`, `verdict`); "m±s" text is written only in their markdown, by one function (`analysis.ms_text`), and
+# one rule picks every optimum (`analysis.best_of_means`: Table 6's and the star of Figures 3 and 4). How to train (compile, optimizer
 # implementation, progress, snapshot interval, runs per GPU) is a `train.Runtime`, resolved once at the edge and
 # passed down.
 #

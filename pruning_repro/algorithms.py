@@ -13,19 +13,29 @@ import pandas as pd
 from .config import ConfigError, RunKey, add_unique
 
 # %% auto #0
-__all__ = ['ALGORITHMS', 'APPJ_ALGORITHMS', 'STYLES', 'Algorithm', 'register_algorithm', 'get_algorithm', 'style',
+__all__ = ['IMP', 'WIDTH', 'ALGORITHMS', 'APPJ_ALGORITHMS', 'STYLES', 'Algorithm', 'register_algorithm', 'get_algorithm', 'style',
            'table2_algorithms', 'algorithm_runs', 'paper_values', 'versus_table']
 
 # %% ../nbs/17_algorithms.ipynb #13bdc3e2
+IMP, WIDTH = "imp", "width"   # an algorithm's family: an IMP trajectory per seed, or the width sequence (`07_width`)
+
 @dataclass(frozen=True)
 class Algorithm:
-    "A learning algorithm: IMP with `prune` fields changed (or the width sequence), its plot style and paper rows."
+    """A learning algorithm: IMP with `prune` fields changed (`family` `IMP`), or the width down-scaling sequence
+    (`family` `WIDTH`, which sets no `prune` field); its plot style and paper rows."""
     name: str
-    prune: dict | None = field(default_factory=dict)   # PruneSpec fields it sets; None: width down-scaling
+    prune: dict = field(default_factory=dict)   # PruneSpec fields an IMP algorithm sets
     marker: str = "o"
     line: str = "-"
     paper: tuple = ()          # ((table number, row label), ...): where the paper reports it, first found wins
     table2: bool = True        # one of App. C's six (Table 2)
+    family: str = IMP          # IMP: one IMP trajectory per seed; WIDTH: one dense run per width and seed
+
+    def __post_init__(self):
+        if self.family not in (IMP, WIDTH):
+            raise ConfigError(f"algorithm family must be {IMP!r} or {WIDTH!r}, got {self.family!r}")
+        if self.family == WIDTH and self.prune:
+            raise ConfigError(f"the width sequence sets no PruneSpec field, got {self.prune!r}")
 
 ALGORITHMS: dict[str, Algorithm] = {}
 
@@ -39,7 +49,7 @@ for _a in (Algorithm("LR rewinding", {}, "s", "-", ((9, "LR"), (2, "LR rewinding
            Algorithm("SNIP", {"strategy": "snip"}, "v", ":", ((2, "SNIP"),)),
            Algorithm("random", {"strategy": "random"}, "x", ":", ((10, "Random"), (2, "random"))),
            Algorithm("EDT", {"strategy": "none"}, "o", "--", ((5, "EDT"), (2, "EDT"))),
-           Algorithm("WD", None, "o", "--", ((7, "WD"),), table2=False)):
+           Algorithm("WD", {}, "o", "--", ((7, "WD"),), table2=False, family=WIDTH)):   # WD: width down-scaling
     register_algorithm(_a)
 
 APPJ_ALGORITHMS = ("LR rewinding", "weight rewinding", "SynFlow", "random")   # App. J: rewinding and selection
@@ -66,7 +76,7 @@ def algorithm_runs(b, noise: float, seeds, names=None) -> dict[str, dict]:
     out = {}
     for name in (names or ALGORITHMS):
         a = get_algorithm(name)
-        if a.prune is None: out[name] = {k: v for s in seeds for k, v in width_specs(b, noise, s).items()}
+        if a.family == WIDTH: out[name] = {k: v for s in seeds for k, v in width_specs(b, noise, s).items()}
         else: out[name] = {RunKey(b.name, name, noise, s): b.run_spec(noise, s, prune=replace(b.prune, **a.prune))
                            for s in seeds}
     return out

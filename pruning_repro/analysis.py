@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['trajectories', 'summarize', 'optimal_key', 'optimal_rows', 'dense_rows', 'optimal_level_of_mean', 'compare',
-           'verdict', 'stats', 'comparison', 'mean_std', 'partition_table', 'generalization_table', 'improving_levels',
-           'selected_levels', 'el2n_subgroups', 'subgroup_deltas', 'study_subgroup_deltas', 'subgroup_extremes',
-           'geometric_mean_change', 'top_examples', 'example_selection_levels', 'seed_mean_changes', 'rank_examples',
-           'jaccard', 'jaccard_chance', 'top_fraction', 'algorithm_table', 'dense_subset_table', 'paired_by_level',
-           'improving_range']
+__all__ = ['trajectories', 'summarize', 'best_of_means', 'optimal_key', 'optimal_rows', 'dense_rows', 'optimal_level_of_mean',
+           'compare', 'verdict', 'stats', 'comparison', 'ms_text', 'mean_std', 'partition_table',
+           'generalization_table', 'improving_levels', 'selected_levels', 'el2n_subgroups', 'subgroup_deltas',
+           'study_subgroup_deltas', 'subgroup_extremes', 'geometric_mean_change', 'top_examples',
+           'example_selection_levels', 'seed_mean_changes', 'rank_examples', 'jaccard', 'jaccard_chance',
+           'top_fraction', 'algorithm_table', 'dense_subset_table', 'paired_by_level', 'improving_range']
 
 # %% ../nbs/10_analysis.ipynb #259891da
 def trajectories(results: dict, specs: dict) -> pd.DataFrame:
@@ -39,15 +39,19 @@ def summarize(df: pd.DataFrame, metrics=("test_err", "val_err", "train_loss", "n
     return out.reset_index()
 
 # %% ../nbs/10_analysis.ipynb #2bbe2f63
-def optimal_key(df: pd.DataFrame, key: str = "level", ascending: bool = True):
-    """The `key` value (a pruning level; a width for width down-scaling) whose validation error averaged over the
-    seeds in `df` is lowest; on ties the first in `key` order (`ascending`: the least pruned level). Only values every
-    seed has compete (a mean over fewer seeds is not the same curve), and a NaN validation error never wins."""
-    g = df.groupby(key)
-    full = g["seed"].nunique() == df["seed"].nunique()
-    m = g["val_err"].mean()[full].dropna().sort_index(ascending=ascending)
-    if m.empty: raise ValueError(f"no {key} has a validation error for every seed")
+def best_of_means(means: pd.Series, complete: pd.Series | None = None, ascending: bool = True, what: str = "level"):
+    """The one optimum rule: the index value (a pruning level; a width) of the lowest mean validation error `means`.
+    Only values every seed has compete (`complete`, a boolean Series on the same index: a mean over fewer seeds is not
+    the same curve); a NaN never wins; on ties the first in index order (`ascending`: the least pruned level)."""
+    m = (means if complete is None else means[complete]).dropna().sort_index(ascending=ascending)
+    if m.empty: raise ValueError(f"no {what} has a validation error for every seed")
     return m.index[int(np.argmin(m.to_numpy()))]
+
+# %% ../nbs/10_analysis.ipynb #07c5940d
+def optimal_key(df: pd.DataFrame, key: str = "level", ascending: bool = True):
+    "`best_of_means` of the per-seed rows `df`: the `key` value whose validation error averaged over the seeds is lowest."
+    g = df.groupby(key)
+    return best_of_means(g["val_err"].mean(), g["seed"].nunique() == df["seed"].nunique(), ascending, key)
 
 def optimal_rows(df: pd.DataFrame, key: str = "level", ascending: bool = True, by=("noise",)) -> pd.DataFrame:
     "Per `by` group (a noise level): every seed's row at the one `optimal_key` of the group's seed-averaged curve."
@@ -59,10 +63,16 @@ def dense_rows(df: pd.DataFrame) -> pd.DataFrame:
     "Per (noise, seed): level 0, the dense model."
     return df[df.level == 0].reset_index(drop=True)
 
+# %% ../nbs/10_analysis.ipynb #494c5e29
 def optimal_level_of_mean(summary: pd.DataFrame) -> pd.DataFrame:
-    "Per noise level: the level whose *mean* validation error over seeds is lowest (the star in Figures 3 and 4)."
-    idx = summary.sort_values("level").groupby("noise")["val_err_mean"].idxmin()
-    return summary.loc[idx].reset_index(drop=True)
+    """Per noise level, the row of `summary` (`summarize`'s) at the optimum (the star in Figures 3 and 4): the same
+    `best_of_means` rule as `optimal_key` on the per-seed rows, so the star is Table 6's optimum."""
+    rows = []
+    for _, g in summary.groupby("noise"):
+        s = g.set_index("level")
+        full = s["n_seeds"] == s["n_seeds"].max() if "n_seeds" in s else None
+        rows.append(g[g.level == best_of_means(s["val_err_mean"], full)])
+    return pd.concat(rows).reset_index(drop=True)
 
 # %% ../nbs/10_analysis.ipynb #b61d3de1
 def compare(a, b) -> dict:
@@ -86,10 +96,17 @@ def comparison(a, b, scale: float = 1.0) -> dict:
     c = compare(a, b)
     return {"diff_mean": scale * c["diff_mean"], "diff_std": scale * c["diff_std"], "verdict": c["verdict"]}
 
+def ms_text(m: float, s: float, digits: int | None = 2, signed: bool = False) -> str:
+    """The one 'm±s' text (markdown only: numbers stay numbers until written): `digits` decimals, or None for the
+    shortest form (`:g`, the paper's transcriptions); `signed`: the mean with its sign (a difference); a NaN std
+    leaves '±s' out, a NaN mean gives ''."""
+    f = (lambda v, sg="": f"{v:{sg}g}") if digits is None else (lambda v, sg="": f"{v:{sg}.{digits}f}")
+    return "" if m != m else f(m, "+" * signed) if s != s else f"{f(m, '+' * signed)}±{f(s)}"
+
 def mean_std(x, scale: float = 1.0, digits: int = 2) -> str:
-    "'m±s' text of the values `x` (sample std), multiplied by `scale`: for markdown only."
+    "`ms_text` of the values `x` (sample std), multiplied by `scale`."
     st = stats("x", x, scale)
-    return f"{st['x_mean']:.{digits}f}±{st['x_std']:.{digits}f}"
+    return ms_text(st["x_mean"], st["x_std"], digits)
 
 # %% ../nbs/10_analysis.ipynb #ee512e77
 def partition_table(df: pd.DataFrame) -> pd.DataFrame:

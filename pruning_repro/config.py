@@ -101,9 +101,9 @@ class ModelSpec:
 # spec and hash), 'bf16' bfloat16 autocast of forward + loss (the rest true float32). On a CPU all three keep float32.
 PRECISIONS = ("fp32", "tf32", "bf16")
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainSpec:
-    "One training run of `epochs` epochs (Table 1)."
+    "One training run of `epochs` epochs (Table 1); keyword-only (`TrainSpec(epochs=60, batch_size=128, ...)`)."
     epochs: int
     batch_size: int
     optimizer: str = "sgd"       # 'sgd' (with momentum) | 'adam'
@@ -132,23 +132,20 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class PruneSpec:
-    "Iterative pruning (§2): remove `fraction` of the remaining prunable weights per level, `levels` times."
+    """Iterative pruning (§2): remove `fraction` of the remaining prunable weights per level, `levels` times. The
+    fields `<strategy>_<setting>` are a strategy's settings: it owns their defaults and validation (`05_prune`,
+    `prune.strategy_settings`, run by `check_spec`)."""
     strategy: str = "magnitude"  # weight-selection heuristic (`05_prune`)
     fraction: float = 0.2
     levels: int = 20             # pruning levels after the dense level 0
     rewind: str = "lr"           # 'lr': keep weights, replay LR from `rewind_epoch`; 'weight': also reset weights
     rewind_epoch: int = 0
-    synflow_rounds: int = 100    # SynFlow: scoring rounds per pruning level (Tanaka et al.'s 100)
-    snip_per_class: int | None = 10  # SNIP: examples scored, per class (Synaptic-Flow's 10 × classes); None: a spec
-                                     # stored before this field, whose SNIP differed (it is read, never recomputed)
+    synflow_rounds: int = 100    # SynFlow's scoring rounds per pruning level (`prune.SynFlowSettings`)
+    snip_per_class: int | None = 10  # SNIP's examples scored per class (`prune.SnipSettings`); None: a spec stored
+                                     # before this field, whose SNIP differed (it is read, never recomputed)
 
     def __post_init__(self):
         if not (0 < self.fraction < 1): raise ConfigError(f"prune fraction must be in (0, 1), got {self.fraction}")
-        if isinstance(self.synflow_rounds, bool) or not isinstance(self.synflow_rounds, int) or self.synflow_rounds < 1:
-            raise ConfigError(f"synflow_rounds must be an integer >= 1, got {self.synflow_rounds!r}")
-        if self.snip_per_class is not None and (isinstance(self.snip_per_class, bool)
-                                                or not isinstance(self.snip_per_class, int) or self.snip_per_class < 1):
-            raise ConfigError(f"snip_per_class must be an integer >= 1, got {self.snip_per_class!r}")
         if self.levels < 0: raise ConfigError(f"levels must be >= 0, got {self.levels}")
         if self.rewind not in ("lr", "weight"):
             raise ConfigError(f"rewind must be 'lr' or 'weight', got {self.rewind!r}")
@@ -227,10 +224,11 @@ def _build(cls, d: dict):
 class RunKey:
     "A run's place in a study (its identity is its spec's hash)."
     bench: str
-    algorithm: str               # 'LR rewinding', 'WD', 'EL2N', 'one-shot', 'WS (equalized)', 'App. D', ...
+    algorithm: str               # 'LR rewinding', 'WD' (width down-scaling, §5.2), 'EL2N', 'one-shot', 'WS (equalized)',
+                                 # 'App. D', ... ('WD' is the paper's name for width down-scaling, never weight decay)
     noise: float
     seed: int
-    k: int | None = None         # width step (WD), EL2N model index
+    k: int | None = None         # width step of the width sequence ('WD', 'WS (equalized)'), EL2N model index
     level: int | None = None     # the pruning level whose results chose a retraining's examples (App. D, E, K)
     kind: str = ""               # which retraining: 'TIE' / 'RND' (App. D), 'TW' / 'Rand' (App. K)
 
@@ -241,8 +239,9 @@ class RunKey:
         return s + (f"/{self.kind}" if self.kind else "")
 
 # %% ../nbs/00_config.ipynb #a86bfa8f
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Bench:
+    "One benchmark's defaults; keyword-only (`Bench(name=..., data=..., ...)`), so a field's meaning is its name."
     name: str
     data: DataSpec
     model: ModelSpec
@@ -259,8 +258,9 @@ class Bench:
                                       # level keeps (§5.2: 80% "mimics our sparsity schedule" of 20% per level)
 
     @property
-    def wd_ratio(self) -> float:
-        "The width ratio between consecutive models of the width down-scaling sequence."
+    def width_sequence_ratio(self) -> float:
+        """The width ratio between consecutive models of the width down-scaling sequence (§5.2's 'WD'):
+        `width_ratio`, or else the fraction of weights a pruning level keeps."""
         return self.width_ratio if self.width_ratio is not None else 1 - self.prune.fraction
 
     @property
@@ -308,50 +308,57 @@ def register(b: Bench) -> Bench:
     "Add a bench to the registry (a new benchmark is one call)."
     return add_unique(BENCHES, b.name, b, "bench")
 
-register(Bench("lenet_mnist", DataSpec("mnist"), ModelSpec("lenet"), _LENET_ADAM,
-               PruneSpec(levels=19, rewind_epoch=0), (0.0, 0.05, 0.10, 0.15), "M-LeNet",
-               "LeNet-300-100 on MNIST (Table 1 row 1)", scales={"smoke": _MNIST_SMOKE}))
-register(Bench("resnet20_c10", DataSpec("cifar10", augment=True, crop_fill="black"), ModelSpec("resnet20"), _PAPER_SGD,
-               PruneSpec(levels=21, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-ResNet20",
-               "ResNet-20 on CIFAR-10", scales={"smoke": _CIFAR_SMOKE}))
-register(Bench("vgg16_c10", DataSpec("cifar10", augment=True, crop_fill="black"), ModelSpec("vgg16"), _PAPER_SGD,
-               PruneSpec(levels=28, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C10-VGG-16",
-               "VGG-16 (CIFAR variant, BN) on CIFAR-10",
+register(Bench(name="lenet_mnist", data=DataSpec("mnist"), model=ModelSpec("lenet"), train=_LENET_ADAM,
+               prune=PruneSpec(levels=19, rewind_epoch=0), noise_levels=(0.0, 0.05, 0.10, 0.15), family="M-LeNet",
+               description="LeNet-300-100 on MNIST (Table 1 row 1)", scales={"smoke": _MNIST_SMOKE}))
+register(Bench(name="resnet20_c10", data=DataSpec("cifar10", augment=True, crop_fill="black"),
+               model=ModelSpec("resnet20"), train=_PAPER_SGD, prune=PruneSpec(levels=21, rewind_epoch=10),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="C10-ResNet20",
+               description="ResNet-20 on CIFAR-10", scales={"smoke": _CIFAR_SMOKE}))
+register(Bench(name="vgg16_c10", data=DataSpec("cifar10", augment=True, crop_fill="black"),
+               model=ModelSpec("vgg16"), train=_PAPER_SGD, prune=PruneSpec(levels=28, rewind_epoch=10),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="C10-VGG-16",
+               description="VGG-16 (CIFAR variant, BN) on CIFAR-10",
                # smoke: a quarter of the width (0.9M instead of 14.7M weights): the same code path, and a smoke study's
                # ~100 stored checkpoints stay in hundreds of MB instead of tens of GB
                scales={"smoke": {**_CIFAR_SMOKE, "model": dict(width=0.25)}}))
-register(Bench("resnet32_c100", DataSpec("cifar100", augment=True, crop_fill="black"), ModelSpec("resnet32"), _PAPER_SGD,
-               PruneSpec(levels=21, rewind_epoch=10), (0.0, 0.15, 0.30, 0.60), "C100-ResNet32",
-               "ResNet-32 on CIFAR-100", scales={"smoke": _CIFAR_SMOKE}))
-register(Bench("resnet50_imagenet", DataSpec("imagenet", n_val=50_000, augment=True), ModelSpec("resnet50"),
-               TrainSpec(epochs=90, batch_size=768, optimizer="sgd", lr=0.3, momentum=0.9, weight_decay=1e-4,
-                         milestones=(30, 60, 80), gamma=0.1, warmup_epochs=5),
-               PruneSpec(levels=9, rewind_epoch=10), (0.0, 0.15), "I-ResNet50",
-               "ResNet-50 on ImageNet (ImageFolder)", el2n_fraction=20 / 90,
+register(Bench(name="resnet32_c100", data=DataSpec("cifar100", augment=True, crop_fill="black"),
+               model=ModelSpec("resnet32"), train=_PAPER_SGD, prune=PruneSpec(levels=21, rewind_epoch=10),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="C100-ResNet32",
+               description="ResNet-32 on CIFAR-100", scales={"smoke": _CIFAR_SMOKE}))
+register(Bench(name="resnet50_imagenet", data=DataSpec("imagenet", n_val=50_000, augment=True),
+               model=ModelSpec("resnet50"),
+               train=TrainSpec(epochs=90, batch_size=768, optimizer="sgd", lr=0.3, momentum=0.9, weight_decay=1e-4,
+                               milestones=(30, 60, 80), gamma=0.1, warmup_epochs=5),
+               prune=PruneSpec(levels=9, rewind_epoch=10), noise_levels=(0.0, 0.15), family="I-ResNet50",
+               description="ResNet-50 on ImageNet (ImageFolder)", el2n_fraction=20 / 90,
                scales={"smoke": dict(data=dict(n_val=8), train=dict(epochs=2, batch_size=8, milestones=(1,),
                                                                      warmup_epochs=0),
                                      prune=dict(levels=1, rewind_epoch=1), el2n_models=2)}))
 
 # %% ../nbs/00_config.ipynb #38e4f328
-register(Bench("lenet_fashion_e60_l5", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
-               _LENET_ADAM, PruneSpec(levels=5, rewind_epoch=0), (0.0, 0.10, 0.15), "M-LeNet",
-               "default (issue 22): LeNet-300-100, the paper's LeNet recipe (60 epochs/level, 20%/level), 5 levels, "
-               "on 5k real Fashion-MNIST (Debian), noise 0/10/15%",
+register(Bench(name="lenet_fashion_e60_l5", data=DataSpec("fashion", n_val=2000, n_train=5_000),
+               model=ModelSpec("lenet"), train=_LENET_ADAM, prune=PruneSpec(levels=5, rewind_epoch=0),
+               noise_levels=(0.0, 0.10, 0.15), family="M-LeNet",
+               description="default (issue 22): LeNet-300-100, the paper's LeNet recipe (60 epochs/level, "
+                           "20%/level), 5 levels, on 5k real Fashion-MNIST (Debian), noise 0/10/15%",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
-register(Bench("lenet_fashion", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
-               replace(_LENET_ADAM, epochs=20), PruneSpec(fraction=0.5, levels=9, rewind_epoch=0),
-               (0.0, 0.30, 0.60), "M-LeNet",
-               "first calibration (issue 5): LeNet-300-100 on real Fashion-MNIST (Debian), 5k train, 20 epochs/level, "
-               "50% pruned/level; outside the paper's regime (issue 22)",
+register(Bench(name="lenet_fashion", data=DataSpec("fashion", n_val=2000, n_train=5_000),
+               model=ModelSpec("lenet"), train=replace(_LENET_ADAM, epochs=20),
+               prune=PruneSpec(fraction=0.5, levels=9, rewind_epoch=0),
+               noise_levels=(0.0, 0.30, 0.60), family="M-LeNet",
+               description="first calibration (issue 5): LeNet-300-100 on real Fashion-MNIST (Debian), 5k train, "
+                           "20 epochs/level, 50% pruned/level; outside the paper's regime (issue 22)",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
-register(Bench("lenet_fashion_e60", DataSpec("fashion", n_val=2000, n_train=5_000), ModelSpec("lenet"),
-               _LENET_ADAM, PruneSpec(levels=26, rewind_epoch=0),
-               (0.0, 0.15, 0.30, 0.60), "M-LeNet",
-               "the paper's LeNet recipe (60 epochs/level, 20%/level) on 5k real Fashion-MNIST (Debian)",
+register(Bench(name="lenet_fashion_e60", data=DataSpec("fashion", n_val=2000, n_train=5_000),
+               model=ModelSpec("lenet"), train=_LENET_ADAM, prune=PruneSpec(levels=26, rewind_epoch=0),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="M-LeNet",
+               description="the paper's LeNet recipe (60 epochs/level, 20%/level) on 5k real Fashion-MNIST (Debian)",
                embedded=True, scales={"smoke": _MNIST_SMOKE}))
-register(Bench("lenet_mnist1d", DataSpec("mnist1d", n_val=1000, n_generated=12_000), ModelSpec("lenet"),
-               _LENET_ADAM, PruneSpec(levels=16, rewind_epoch=0), (0.0, 0.15, 0.30, 0.60), "M-LeNet",
-               "LeNet-300-100 on MNIST-1D (12,000 generated: 8,600 train, 1,000 val, 2,400 test)",
+register(Bench(name="lenet_mnist1d", data=DataSpec("mnist1d", n_val=1000, n_generated=12_000),
+               model=ModelSpec("lenet"), train=_LENET_ADAM, prune=PruneSpec(levels=16, rewind_epoch=0),
+               noise_levels=(0.0, 0.15, 0.30, 0.60), family="M-LeNet",
+               description="LeNet-300-100 on MNIST-1D (12,000 generated: 8,600 train, 1,000 val, 2,400 test)",
                embedded=True,
                scales={"smoke": dict(data=dict(n_val=50, n_generated=1000), train=dict(epochs=2, batch_size=64),
                                      prune=dict(levels=3), el2n_models=2)}))
@@ -436,16 +443,15 @@ def check_noise_levels(noise_levels) -> tuple[float, ...]:
 # %% ../nbs/00_config.ipynb #f05e8b0d
 def check_spec(spec: RunSpec) -> RunSpec:
     """Fail before any training if `spec` names a data set, architecture or pruning strategy no registry holds (or a
-    model that cannot be built); returns `spec`. The optimizer, initialisation and rewinding rule are checked when a
+    model that cannot be built, or a strategy setting its strategy refuses); returns `spec`. The optimizer, initialisation and rewinding rule are checked when a
     spec is made (a fixed set of names); these registries can grow with plugins, so they are checked at run time."""
     from pruning_repro.data import data_info
     from pruning_repro.models import check_model
-    from pruning_repro.prune import STRATEGIES
+    from pruning_repro.prune import strategy_settings
     for what, v in (("dataset", spec.data.dataset), ("architecture", spec.model.arch), ("pruning strategy",
                                                                                           spec.prune.strategy)):
         if not isinstance(v, str): raise ConfigError(f"{what} must be a registered name, got {v!r}")
-    if spec.prune.strategy not in STRATEGIES:
-        raise ConfigError(f"unknown pruning strategy {spec.prune.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    strategy_settings(spec.prune)                   # a known strategy, its settings valid, no other strategy's given
     check_model(spec.model, data_info(spec.data.dataset))
     return spec
 

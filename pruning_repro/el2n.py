@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from .config import ConfigError, RunSpec
 from .data import load_data
-from .imp import record_data, run_many
+from .executors import run_many
+from .imp import record_data
 from .placement import run_device
 from .models import build_model
 from .store import CorruptRun, Store

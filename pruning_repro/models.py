@@ -16,8 +16,8 @@ from .config import ConfigError, ModelSpec, add_unique
 
 # %% auto #0
 __all__ = ['INITIALIZERS', 'VGG16_PLAN', 'MODELS', 'PrunableModel', 'openlth_init', 'kaiming_init', 'LeNet', 'CifarResNet',
-           'CifarVGG', 'ResNet50', 'register_model', 'check_model', 'build_model', 'count_params', 'prefers_gpu',
-           'forward_flops']
+           'CifarVGG', 'ResNet50', 'register_model', 'meta_model', 'check_model', 'build_model', 'count_params',
+           'prefers_gpu', 'forward_flops']
 
 # %% ../nbs/03_models.ipynb #b8f3e5ab
 def _w(c: int, width: float) -> int: return max(1, int(round(c * width)))
@@ -207,7 +207,7 @@ def _line(e: BaseException) -> str:
     return " ".join(str(e).split())[:300]
 
 @functools.lru_cache(maxsize=None)
-def _meta_model(spec: ModelSpec, info) -> nn.Module:
+def meta_model(spec: ModelSpec, info) -> nn.Module:
     """The architecture of `spec` on the meta device (no memory, no initialisation), built once per (spec, info); on
     the CPU, uninitialised, when its factory cannot build on the meta device (one that reads a file, say)."""
     try:
@@ -224,7 +224,7 @@ def check_model(spec: ModelSpec, info, dataset: str | None = None) -> None:
     """Fail early, before anything is trained or written, if `spec` names no usable architecture for data described
     by `info`: its factory fails, it has no prunable tensor, or its forward pass on a batch of two examples (on the
     meta device: no memory) fails or returns anything but one (2, classes) tensor of logits."""
-    m = _meta_model(spec, info)
+    m = meta_model(spec, info)
     if not m.prunable_names():
         raise ConfigError(f"architecture {spec.arch!r} has no prunable tensors (no conv or linear weight to prune)")
     problem = _forward_problem(spec, info)
@@ -235,7 +235,7 @@ def check_model(spec: ModelSpec, info, dataset: str | None = None) -> None:
 @functools.lru_cache(maxsize=None)
 def _forward_problem(spec: ModelSpec, info) -> str | None:
     "What is wrong with one forward pass of `spec` on a batch of 2 zero inputs (None: nothing): once per (spec, info)."
-    m, k, shape = _meta_model(spec, info), info.num_classes, (2, *info.input_shape)
+    m, k, shape = meta_model(spec, info), info.num_classes, (2, *info.input_shape)
     def forward(model):
         was = model.training
         try:
@@ -277,12 +277,12 @@ def count_params(model: nn.Module, names: list[str] | None = None) -> int:
 # %% ../nbs/03_models.ipynb #b653440f
 def prefers_gpu(spec: ModelSpec, info) -> bool:
     "Whether runs of `spec` go to a GPU by default (the model's `prefers_gpu`, True when it does not say)."
-    return bool(getattr(_meta_model(spec, info), "prefers_gpu", True))
+    return bool(getattr(meta_model(spec, info), "prefers_gpu", True))
 
 @functools.lru_cache(maxsize=None)
 def forward_flops(spec: ModelSpec, info) -> int:
     "FLOPs (2 × multiply-adds) of one example's forward pass through the conv and linear layers of `spec`."
-    model, total = _meta_model(spec, info), 0
+    model, total = meta_model(spec, info), 0
     def hook(m, inp, out):
         nonlocal total
         if isinstance(m, nn.Linear): total += 2 * m.in_features * m.out_features

@@ -108,8 +108,8 @@ def saved_per_example(model_spec, info) -> tuple[int, int]:
     key = (model_spec, info)
     if key not in _PER_EXAMPLE:
         import torch
-        from pruning_repro.models import _meta_model
-        m = _meta_model(model_spec, info).train()
+        from pruning_repro.models import meta_model
+        m = meta_model(model_spec, info).train()
         dev = next(m.parameters(), torch.empty(0, device="meta")).device      # a factory that cannot build on meta: CPU
         two, four = (forward_memory(m, torch.zeros(n, *info.input_shape, device=dev)) for n in (2, 4))
         _PER_EXAMPLE[key] = ((four["saved"] - two["saved"]) // 2, (four["largest"] - two["largest"]) // 2)
@@ -119,9 +119,9 @@ def train_step_bytes(spec, ranks: int = 1) -> int:
     """Estimated peak GPU memory (bytes) of one training step of run `spec` on each of `ranks` data-parallel ranks
     (each holding batch / ranks examples): see above."""
     from pruning_repro.data import data_info
-    from pruning_repro.models import _meta_model
+    from pruning_repro.models import meta_model
     info, t = data_info(spec.data.dataset), spec.train
-    params = sum(p.numel() for p in _meta_model(spec.model, info).parameters())
+    params = sum(p.numel() for p in meta_model(spec.model, info).parameters())
     bf16 = t.precision == "bf16"
     state = 8 if t.optimizer == "adam" else (4 if t.momentum else 0)
     static = params * (4 + 4 + state + 4 + (2 if bf16 else 0))

@@ -6,18 +6,20 @@
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ConfigError, add_unique
+from .config import ConfigError, PruneSpec, add_unique
 from .train import Diverged
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'full_masks', 'density', 'magnitude_scores', 'random_scores', 'synflow_scores', 'snip_scores',
-           'no_scores', 'register_strategy', 'prune_masks', 'builtin_strategy', 'strategy_scores']
+__all__ = ['STRATEGIES', 'full_masks', 'density', 'ScoringContext', 'magnitude_scores', 'random_scores', 'SynFlowSettings',
+           'synflow_scores', 'SnipSettings', 'snip_scores', 'no_scores', 'Strategy', 'register_strategy',
+           'strategy_settings', 'prune_masks', 'builtin_strategy', 'strategy_scores']
 
 # %% ../nbs/05_prune.ipynb #986aaf6b
 def full_masks(model, names: list[str] | None = None) -> dict[str, torch.Tensor]:
@@ -32,58 +34,104 @@ def density(masks: dict[str, torch.Tensor]) -> float:
     return sum(float(m.sum()) for m in masks.values()) / total
 
 # %% ../nbs/05_prune.ipynb #fa34c3d3
-def magnitude_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a heuristic is given besides the model: `generator` (the level's), `data` (the run's `Data`), `settings`
+    (the strategy's settings dataclass; None for one without settings), `masks` (the current ones), `input_shape`
+    (SynFlow's all-ones input where no data is given) and `cache`. A heuristic written against the dict this replaces
+    still reads `context["data"]` or `context.get("masks")`."""
+    generator: torch.Generator | None = None
+    data: Any = None
+    settings: Any = None
+    masks: dict[str, torch.Tensor] | None = None
+    input_shape: tuple | None = None
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __getitem__(self, key: str):
+        if key not in {f.name for f in fields(self)}: raise KeyError(key)
+        return getattr(self, key)
+    def get(self, key: str, default=None):
+        v = getattr(self, key, None) if key in {f.name for f in fields(self)} else None
+        return default if v is None else v
+
+# %% ../nbs/05_prune.ipynb #d7b5b1a2
+def magnitude_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     "|w|: the magnitude heuristic of IMP."
     params = dict(model.named_parameters())
     return {n: params[n].detach().abs().cpu() for n in names}
 
-def random_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+def random_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     "Uniform random scores (iterative random pruning, App. C)."
-    params, g = dict(model.named_parameters()), context["generator"]
+    params, g = dict(model.named_parameters()), context.generator
     return {n: torch.rand(params[n].shape, generator=g) for n in names}
 
-def synflow_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+# %% ../nbs/05_prune.ipynb #fdd1f678
+@dataclass(frozen=True)
+class SynFlowSettings:
+    "SynFlow's setting, a run's `prune.synflow_rounds`: scoring rounds per pruning level (Tanaka et al.'s 100)."
+    rounds: int = 100
+
+    def __post_init__(self):
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ConfigError(f"synflow_rounds must be an integer >= 1, got {self.rounds!r}")
+
+def synflow_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     """SynFlow (Tanaka et al. 2020; App. C item 3): every parameter and buffer replaced by its absolute value (pruned
     weights stay zero), the model in eval mode, an all-ones input, R = sum of the logits, score |dR/dw ⊙ w|, as in the
     Synaptic-Flow reference. Unlike the reference (whose `.double()` calls are commented out, so it runs in float32),
     we compute in float64, our choice: R is a product over every layer of sums of |w|, which float32 can overflow or
-    flush to zero on deep nets at high sparsity. The copy is made once per pruning step and kept in `context` across
-    SynFlow's rounds (each round only applies the current masks); the model itself is untouched."""
-    cache = context.get("_synflow")
+    flush to zero on deep nets at high sparsity. The copy is made once per pruning step and kept in `context.cache`
+    across SynFlow's rounds (each round only applies the current masks); the model itself is untouched."""
+    cache = context.cache.get("synflow")
     if cache is None or cache[0] is not model:
         m = copy.deepcopy(model).double().eval()
         with torch.no_grad():
             for n, t in list(m.state_dict().items()):
                 if t.is_floating_point(): t.abs_()
-        cache = context["_synflow"] = (model, m, {n: p.detach().clone() for n, p in m.named_parameters()})
+        cache = context.cache["synflow"] = (model, m, {n: p.detach().clone() for n, p in m.named_parameters()})
     _, m, absw = cache
-    masks = context.get("masks") or {}
+    masks = context.masks or {}
     params = dict(m.named_parameters())
     with torch.no_grad():
         for n, p in params.items(): p.copy_(absw[n])
         for n, mk in masks.items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
-    shape = context.get("input_shape") or _input_shape(model, context)
+    shape = context.input_shape or _input_shape(context)
     dev = next(m.parameters()).device
     m.zero_grad()
     m(torch.ones((1, *shape), dtype=torch.float64, device=dev)).sum().backward()
     return {n: (params[n].grad * params[n]).detach().abs().float().cpu() for n in names}
-synflow_scores.rounds = 100  # iterative: prunes in many small rounds towards the level's target (context 'synflow_rounds')
 
-def snip_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+def _input_shape(context: ScoringContext) -> tuple:
+    if context.data is None: raise ConfigError("SynFlow needs the input shape: give the context an input_shape or data")
+    return tuple(context.data.info.input_shape)
+
+# %% ../nbs/05_prune.ipynb #c1bbde4e
+@dataclass(frozen=True)
+class SnipSettings:
+    """SNIP's setting, a run's `prune.snip_per_class`: training examples scored per class (the reference's 10). None:
+    a spec stored before the setting, whose SNIP differed; its results are read, never recomputed."""
+    per_class: int | None = 10
+
+    def __post_init__(self):
+        if self.per_class is not None and (isinstance(self.per_class, bool) or not isinstance(self.per_class, int)
+                                           or self.per_class < 1):
+            raise ConfigError(f"snip_per_class must be an integer >= 1, got {self.per_class!r}")
+
+def snip_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     """SNIP (Lee et al. 2019; App. C item 4) as the Synaptic-Flow reference computes it: |w ⊙ g|, g the gradient of
-    the mean cross-entropy, accumulated over batches of at most 256, of `snip_per_class` × classes training examples
+    the mean cross-entropy, accumulated over batches of at most 256, of `per_class` × classes training examples
     (the reference's `prune_dataset_ratio` = 10) drawn at random by the level's generator and augmented as in
     training (its loader is the training one), the model in **eval mode** (its `prune_loop` calls `model.eval()`),
     the current masks applied."""
-    data, g = context["data"], context["generator"]
-    per_class = context.get("snip_per_class", 10)
+    data, g = context.data, context.generator
+    per_class = (context.settings or SnipSettings()).per_class
     if per_class is None:
         raise ConfigError("this SNIP spec predates the reference's settings (snip_per_class None): its stored results "
                           "can be read, but it cannot be recomputed; use snip_per_class=10")
     m = copy.deepcopy(model).eval()
     params = dict(m.named_parameters())
     with torch.no_grad():
-        for n, mk in (context.get("masks") or {}).items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
+        for n, mk in (context.masks or {}).items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
     n_ex, seen = min(len(data.train), per_class * data.info.num_classes), 0
     m.zero_grad()
     for xb, yb, _ in data.train.batches(min(256, n_ex), shuffle=True, generator=g):
@@ -93,41 +141,78 @@ def snip_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, 
         if seen >= n_ex: break
     return {n: (params[n].grad * params[n]).detach().abs().cpu() for n in names}
 
-def no_scores(model: nn.Module, names: list[str], context: dict) -> dict[str, torch.Tensor]:
+def no_scores(model: nn.Module, names: list[str], context: ScoringContext) -> dict[str, torch.Tensor]:
     "Placeholder scores of the 'none' strategy (extended dense training): nothing is removed."
     return {}
 
-def _input_shape(model, context):
-    data = context.get("data")
-    if data is None: raise ConfigError("SynFlow needs the input shape: pass context['input_shape'] or context['data']")
-    return tuple(data.info.input_shape)
+# %% ../nbs/05_prune.ipynb #90af032b
+@dataclass(frozen=True)
+class Strategy:
+    """A weight-selection heuristic: `scores(model, names, context) -> {tensor name: scores}` and the settings it owns
+    (a frozen dataclass with defaults, validating itself; None: it has none). Settings with `rounds` make it iterative."""
+    name: str
+    scores: Callable
+    settings: type | None = None
 
-STRATEGIES: dict[str, Callable] = {"magnitude": magnitude_scores, "random": random_scores, "synflow": synflow_scores,
-                                   "snip": snip_scores, "none": no_scores}
+    def spec_fields(self) -> dict[str, Any]:
+        "The `PruneSpec` fields holding this strategy's settings, with their defaults."
+        return {f"{self.name}_{f.name}": f.default for f in fields(self.settings)} if self.settings else {}
+    def settings_of(self, prune: PruneSpec) -> Any:
+        "This strategy's settings as `prune` holds them, validated by their class (None: it has none)."
+        if self.settings is None: return None
+        return self.settings(**{f.name: getattr(prune, f"{self.name}_{f.name}") for f in fields(self.settings)})
 
-def register_strategy(name: str, fn: Callable) -> Callable:
-    "Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`."
-    add_unique(STRATEGIES, name, fn, "pruning strategy")
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
+    Strategy("magnitude", magnitude_scores), Strategy("random", random_scores),
+    Strategy("synflow", synflow_scores, SynFlowSettings), Strategy("snip", snip_scores, SnipSettings),
+    Strategy("none", no_scores))}
+
+def register_strategy(name: str, fn: Callable, settings: type | None = None) -> Callable:
+    """Add a weight-selection heuristic `fn(model, names, context) -> {name: scores}`, with the settings dataclass it
+    owns, if any (each setting `x` a `PruneSpec` field `name_x`)."""
+    s = Strategy(name, fn, settings)
+    missing = [k for k in s.spec_fields() if k not in {f.name for f in fields(PruneSpec)}]
+    if missing: raise ConfigError(f"pruning strategy {name!r}: its settings must be PruneSpec fields; none is named "
+                                  f"{', '.join(missing)}")
+    add_unique(STRATEGIES, name, s, "pruning strategy")
     return fn
+
+def strategy_settings(prune: PruneSpec) -> Any:
+    """The settings of `prune.strategy`, validated by it; one `ConfigError` for an unknown strategy, a bad value, or a
+    setting of another strategy away from its default (None: a spec stored before that setting, not a setting)."""
+    if prune.strategy not in STRATEGIES:
+        raise ConfigError(f"unknown pruning strategy {prune.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    for s in STRATEGIES.values():
+        for k, default in s.spec_fields().items():
+            v = getattr(prune, k)
+            if s.name != prune.strategy and v is not None and v != default:
+                raise ConfigError(f"prune.{k} = {v!r} is a setting of the {s.name!r} strategy, but this run prunes "
+                                  f"with {prune.strategy!r}; leave it at its default ({default!r})")
+    return STRATEGIES[prune.strategy].settings_of(prune)
 
 # %% ../nbs/05_prune.ipynb #ba24a7de
 def prune_masks(model: nn.Module, masks: dict[str, torch.Tensor], fraction: float, strategy: str = "magnitude",
-                context: dict | None = None) -> dict[str, torch.Tensor]:
-    "New masks with `round(fraction · alive)` more weights removed, the lowest-scoring among those alive, globally."
+                context: ScoringContext | None = None) -> dict[str, torch.Tensor]:
+    """New masks with `round(fraction · alive)` more weights removed, the lowest-scoring among those alive, globally;
+    `context` without settings scores with the strategy's defaults."""
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown pruning strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     if not 0 < fraction < 1: raise ConfigError(f"prune fraction must be in (0, 1), got {fraction}")
     if strategy == "none": return {n: m.clone() for n, m in masks.items()}
-    fn, names = STRATEGIES[strategy], list(masks)
+    st, names = STRATEGIES[strategy], list(masks)
     flat_m = torch.cat([masks[n].flatten() for n in names]).bool()
     n_alive = int(flat_m.sum())
     target = n_alive - int(round(fraction * n_alive))          # weights left after this level
-    ctx = dict(context or {})
-    rounds = int(ctx.get(f"{strategy}_rounds", getattr(fn, "rounds", 1)))   # a spec's `synflow_rounds` overrides
+    ctx = context or ScoringContext()
+    settings = st.settings() if ctx.settings is None and st.settings else ctx.settings
+    if st.settings and not isinstance(settings, st.settings):
+        raise ConfigError(f"pruning strategy {strategy!r} takes {st.settings.__name__}, not {type(settings).__name__}")
+    ctx = replace(ctx, settings=settings, cache={})            # the cache lives for this call (SynFlow's rounds)
+    rounds = getattr(settings, "rounds", 1)                    # iterative heuristics: SynFlow's `rounds`
     for r in range(1, rounds + 1):
         # iterative heuristics approach the target geometrically: alive_r = alive_0 * (target/alive_0)^(r/rounds)
         keep = target if r == rounds else int(round(n_alive * (target / n_alive) ** (r / rounds)))
-        ctx["masks"] = _unflatten(flat_m, masks, names)
+        ctx = replace(ctx, masks=_unflatten(flat_m, masks, names))
         flat_s = torch.cat([s.flatten() for s in strategy_scores(model, masks, strategy, ctx).values()])
         alive = flat_m.nonzero().squeeze(1)
         if not torch.isfinite(flat_s[alive]).all():
@@ -150,11 +235,11 @@ def builtin_strategy(strategy: str) -> bool:
     "Whether `strategy` is one of the package's own heuristics (a plugin's is checked before it is first used)."
     return strategy in _BUILTIN
 
-def strategy_scores(model: nn.Module, masks: dict[str, torch.Tensor], strategy: str, context: dict) -> dict:
+def strategy_scores(model: nn.Module, masks: dict[str, torch.Tensor], strategy: str, context: ScoringContext) -> dict:
     """The scores of `strategy` for the tensors of `masks`, as float CPU tensors, checked: one score per weight of
     every tensor, else one `ConfigError` naming the strategy, the tensor and what was wrong. A registered (plugin)
     strategy that raises is one such error too."""
-    names, fn = list(masks), STRATEGIES[strategy]
+    names, fn = list(masks), STRATEGIES[strategy].scores
     try: scores = fn(model, names, context)
     except (ConfigError, Diverged, torch.OutOfMemoryError): raise
     except Exception as e:

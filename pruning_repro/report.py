@@ -14,6 +14,8 @@ from typing import Callable
 
 import pandas as pd
 
+from .analysis import ms_text
+
 # %% auto #0
 __all__ = ['C0_QUOTE', 'C1_QUOTE', 'C2_QUOTE', 'C3_QUOTE', 'C4_QUOTE', 'C4_LOW', 'C4_HIGH', 'C5_QUOTE', 'C6_QUOTE', 'APPD_QUOTE',
            'APPE_QUOTE', 'APPJ2_QUOTE', 'FIG1A_QUOTE', 'CLAIMS', 'ITEMS', 'Case', 'untested', 'beats', 'worse',
@@ -71,12 +73,12 @@ def matches(m, s) -> tuple[bool, float]:
 # %% ../nbs/16_report.ipynb #6ad05a5f
 def _ms(r, name: str, digits: int = 2) -> str:
     "The 'm±s' text of the `name`_mean / `name`_std columns of row `r` (evidence is markdown)."
-    return f"{r[f'{name}_mean']:.{digits}f}±{r[f'{name}_std']:.{digits}f}"
+    return ms_text(r[f"{name}_mean"], r[f"{name}_std"], digits)
 
 def _diff(r, test, what: str) -> Case:
     "A case from a row's paired difference (diff_mean ± diff_std) under one of the rules above."
     ok, margin = test(float(r.diff_mean), float(r.diff_std))
-    return Case(ok, f"{what} ({r.diff_mean:+.2f}±{r.diff_std:.2f})", margin)
+    return Case(ok, f"{what} ({ms_text(r.diff_mean, r.diff_std, signed=True)})", margin)
 
 def _almost_all(n: int, total: int, what: str, fraction: float = 0.9) -> Case:
     "'almost all' of `total` subgroups: at least 90% of them (18 of the paper's 20)."
@@ -205,11 +207,11 @@ def _c5(t7, t3):
         if "dense_diff_mean" in r:
             ok, m = beats(float(r.dense_diff_mean), float(r.dense_diff_std))
             out.append(Case(ok, f"{r.noise:.0%}: WD {_ms(r, 'optimal_test_err')} beats dense {r.dense_test_err:.2f} "
-                                f"({r.dense_diff_mean:+.2f}±{r.dense_diff_std:.2f})", m))
+                                f"({ms_text(r.dense_diff_mean, r.dense_diff_std, signed=True)})", m))
         lo, hi = float(r.get("paper_wd_gap_low", -math.inf)), float(r.get("paper_wd_gap_high", math.inf))
         m, s = float(r.diff_mean), float(r.diff_std)
         ok = lo - s <= m <= hi + s
-        out.append(Case(ok, f"{r.noise:.0%}: WD − LR {m:+.2f}±{s:.2f} within the family's range [{lo:g}, {hi:+g}] ± std",
+        out.append(Case(ok, f"{r.noise:.0%}: WD − LR {ms_text(m, s, signed=True)} within the family's range [{lo:g}, {hi:+g}] ± std",
                         _std_margin(min(m - (lo - s), (hi + s) - m), s)))
     for _, r in t3.sort_values("noise").iterrows():
         x, s = r.jaccard_mean - r.chance, r.jaccard_std
@@ -243,7 +245,7 @@ def _appd(t):
     m, s = float(inside.diff_mean.mean()), float((inside.diff_std ** 2).mean() ** 0.5)
     ok, margin = worse(m, s)
     return [Case(ok, f"0%: TIE − RND over the {len(inside)} improving levels ({inside.weights_remaining.max():.3g}–"
-                     f"{inside.weights_remaining.min():.3g}% weights): {m:+.2f}±{s:.2f} (TIE worse)", margin)]
+                     f"{inside.weights_remaining.min():.3g}% weights): {ms_text(m, s, signed=True)} (TIE worse)", margin)]
 
 def _appe(t8):
     return [_diff(r, matches_or_beats, f"{r.noise:.0%}: DS {_ms(r, 'DS_optimal_test_err')} vs LR "

@@ -10,6 +10,7 @@ import dataclasses
 import pandas as pd
 
 from . import algorithms
+from .config import RunKey, RunSpec
 from .sweep import SECTION_AFTER, check_sections, dependent_runs, section_noise, study_runs
 from .width import oneshot_runs, weights_remaining, width_specs
 
@@ -28,14 +29,15 @@ def algorithm_frames(b, noise_levels, seeds, store, names=None) -> dict:
         runs = algorithms.algorithm_runs(b, p, seeds, names)
         for n in names:
             res = {k: store.results(v) for k, v in runs[n].items()}
-            wd = algorithms.get_algorithm(n).prune is None
-            out[n].append(width_results(res, runs[n]) if wd else trajectories(res, runs[n]))
+            width = algorithms.get_algorithm(n).family == algorithms.WIDTH
+            out[n].append(width_results(res, runs[n]) if width else trajectories(res, runs[n]))
     return {n: pd.concat(v, ignore_index=True) for n, v in out.items()}
 
-def dependent_frame(runs: dict, store, traj=None):
-    """One row per retraining of `dependent_runs` (noise, seed, level, kind — TIE/RND, TW/Rand, or '' — and its
-    stored test/val error and number of left-out examples), with the % weights remaining of the level it was
-    selected at when the IMP trajectories `traj` (`analysis.trajectories`) are given. Reads the store."""
+def dependent_frame(runs: dict[RunKey, RunSpec], store, traj=None):
+    """One row per retraining of `dependent_runs` (`runs`, {RunKey: RunSpec}): its key's noise, seed, level and kind
+    — TIE/RND, TW/Rand, or '' — and its stored test/val error and number of left-out examples, with the % weights
+    remaining of the level it was selected at when the IMP trajectories `traj` (`analysis.trajectories`) are given.
+    Reads the store."""
     rows = []
     for key, spec in runs.items():
         r = store.results(spec).iloc[-1]

@@ -21,7 +21,7 @@ from .config import TrainSpec
 # %% auto #0
 __all__ = ['OPTIMIZER_IMPLS', 'COMPILE_MODES', 'VERIFY_TOL', 'lr_at', 'Diverged', 'Runtime', 'make_optimizer', 'apply_masks',
            'state_copy', 'eval_batch_size', 'evaluate', 'eval_metrics', 'precision_flags', 'grad_distance', 'numerics',
-           'EpochStream', 'train']
+           'progress_enabled', 'EpochStream', 'train']
 
 # %% ../nbs/04_train.ipynb #f2f4f074
 def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
@@ -42,7 +42,7 @@ class Diverged(RuntimeError):
 @dataclass(frozen=True)
 class Runtime:
     """How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (inner bars),
-    `checkpoint_min`: minutes between in-level snapshots (`06_imp`; 0: after every step, None: never), and
+    `checkpoint_min`: minutes between in-level snapshots (`26_snapshots`; 0: after every step, None: never), and
     `runs_per_gpu`: how many runs a local pool trains on each GPU at once (`24_placement`)."""
     compile: str = "auto"
     optimizer_impl: str = "fused"
@@ -343,7 +343,8 @@ def numerics(device, precision: str, forward=None) -> dict:
             "precision": precision, "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if cuda else False,
             "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32) if cuda else False, **run}
 
-def _progress_enabled(progress) -> bool:
+def progress_enabled(progress) -> bool:
+    "Whether to show progress bars: `progress` when given, else unless `$PRUNING_REPRO_PROGRESS` is 0."
     if progress is not None: return bool(progress)
     return os.environ.get("PRUNING_REPRO_PROGRESS", "1") != "0"
 
@@ -388,7 +389,7 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
     environment here, for a direct call). Returns timings, the rewind checkpoint and `numerics`.
 
     `world`: the data-parallel world (`23_distributed`; None: this process alone). `snapshots`: an object whose
-    `due()` is asked after every step and whose `save(state)` then receives what resuming needs (`06_imp` stores it);
+    `due()` is asked after every step and whose `save(state)` then receives what resuming needs (`snapshots.Snapshots`);
     `resume`: such a state (the model's weights already loaded by the caller) to continue from."""
     rt = runtime or Runtime.from_env()
     dp = world is not None and world.distributed

@@ -22,10 +22,11 @@ __all__ = ['width_steps', 'width_specs', 'weights_remaining', 'width_results', '
 
 # %% ../nbs/07_width.ipynb #3b549939
 def width_steps(bench: Bench, ratio: float | None = None) -> int:
-    """Steps of the width sequence (ratio `ratio`, default the bench's `wd_ratio`) that span the pruning range: the
-    fewest whose last model has no more prunable weights than IMP's last level keeps (`(1 − fraction)^levels`), or,
-    where the width cannot shrink the model that far (every hidden layer down to one unit), the first step there."""
-    ratio = bench.wd_ratio if ratio is None else ratio
+    """Steps of the width down-scaling sequence ('WD', §5.2; ratio `ratio`, default the bench's
+    `width_sequence_ratio`) that span the pruning range: the fewest whose last model has no more prunable weights than
+    IMP's last level keeps (`(1 − fraction)^levels`), or, where the width cannot shrink the model that far (every
+    hidden layer down to one unit), the first step there."""
+    ratio = bench.width_sequence_ratio if ratio is None else ratio
     if not 0 < ratio < 1: raise ConfigError(f"width ratio must be in (0, 1), got {ratio}")
     d, target = bench.data.dataset, 100 * (1 - bench.prune.fraction) ** bench.prune.levels
     base, floor = _prunable(bench.model, d), _prunable(replace(bench.model, width=1e-9), d)
@@ -37,10 +38,11 @@ def width_steps(bench: Bench, ratio: float | None = None) -> int:
 
 def width_specs(bench: Bench, noise: float, seed: int, steps: int | None = None, ratio: float | None = None,
                 equalized: bool = False) -> dict[RunKey, RunSpec]:
-    """Specs of the width sequence 1, r, r², ... (`steps` + 1 models): r the bench's `wd_ratio` (0.8 on the paper's
-    benches, §5.2), `steps` by default `width_steps(bench)`, so the sequence spans the weights-remaining range of the
-    bench's IMP trajectory."""
-    ratio = bench.wd_ratio if ratio is None else ratio
+    """Specs of the width sequence 1, r, r², ... (`steps` + 1 models): r the bench's `width_sequence_ratio` (0.8 on
+    the paper's benches, §5.2), `steps` by default `width_steps(bench)`, so the sequence spans the weights-remaining
+    range of the bench's IMP trajectory. Keyed `RunKey(algorithm='WD')` (the paper's name for width down-scaling), or
+    'WS (equalized)' with `equalized`."""
+    ratio = bench.width_sequence_ratio if ratio is None else ratio
     steps = width_steps(bench, ratio) if steps is None else steps
     # a width-k model trained once is the dense root (`imp.dense_root`) of its equalized variant, which only adds
     # the second cycle: both use the canonical dense PruneSpec

@@ -7,7 +7,8 @@ import torch
 
 from pruning_repro.config import get_bench
 from pruning_repro.el2n import el2n_scores
-from pruning_repro.imp import run_imp, run_many
+from pruning_repro.executors import run_many
+from pruning_repro.imp import run_imp
 from pruning_repro.leave_out import dense_spec, dense_subset_spec, tie_rnd_specs
 from pruning_repro.store import Store
 from pruning_repro.width import width_results, width_specs
@@ -114,8 +115,8 @@ def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):
     st, b = Store(), get_bench("lenet_mnist", "smoke")
     imp = b.run_spec(0.2, 0)
     edt = replace(imp, prune=replace(imp.prune, strategy="none"))
-    wd = width_specs(b, 0.2, 0, steps=3)
-    run_many({"imp": imp, "edt": edt, **wd}, st, workers=1, device="cpu")
+    widths = width_specs(b, 0.2, 0, steps=3)                    # the width down-scaling sequence ('WD', §5.2)
+    run_many({"imp": imp, "edt": edt, **widths}, st, workers=1, device="cpu")
     el2n = el2n_scores(imp, st, n_models=2, fraction=0.5, device="cpu", workers=1)
     stamps = sorted((str(p), p.stat().st_mtime_ns) for p in st.root.rglob("*.safetensors"))
 
@@ -130,9 +131,9 @@ def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):
             assert d.shape == (20,) and np.isfinite(d).all()
     assert partition_table(traj).partition.tolist() == ["Noisy", "Original", "Gap"]   # Gap: noisy − original, per seed
     assert len(top_examples(changes, 10)) == 10 and len(top_examples(changes, 10, "least")) == 10
-    wd_last = list(wd.values())[-1]
-    wd_change = st.load_per_example(wd_last, 0)["train_loss"].numpy() - dense
-    j = jaccard(top_fraction(changes[-1]), top_fraction(wd_change))
+    width_last = list(widths.values())[-1]
+    width_change = st.load_per_example(width_last, 0)["train_loss"].numpy() - dense
+    j = jaccard(top_fraction(changes[-1]), top_fraction(width_change))
     assert 0 <= j <= 1 and 0 < jaccard_chance(40, 400) < 0.1
     assert len(tie_rnd_specs(imp, st, levels[0])["TIE"].data.exclude_ids) == 80
     assert torch.equal(el2n_scores(imp, st, n_models=2, fraction=0.5, device="cpu"), el2n)

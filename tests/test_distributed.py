@@ -103,7 +103,7 @@ x, y = torch.randn(70, 3, 32, 32, dtype=torch.float64), torch.randint(0, 10, (70
 split = TensorSplit(x, y, torch.arange(70), augment=True)           # crop + flip drawn per global batch
 data = Data(split, TensorSplit(x, y, torch.arange(70)), TensorSplit(x[:33], y[:33], torch.arange(33)), y,
             torch.zeros(70, dtype=torch.bool), INFO["cifar10"])
-spec = TrainSpec(2, 32, "sgd", 0.1, weight_decay=1e-4, milestones=(1,))   # batches of 32, 32, 6: shards 16+16, 3+3
+spec = TrainSpec(epochs=2, batch_size=32, optimizer="sgd", lr=0.1, weight_decay=1e-4, milestones=(1,))  # batches of 32, 32, 6: shards 16+16, 3+3
 net = build_model(ModelSpec("resnet20", width=0.5), INFO["cifar10"], seed=0).double()
 masks = prune_masks(net, full_masks(net), 0.2, "magnitude")
 rt = Runtime(compile="0", progress=False)
@@ -158,7 +158,7 @@ class Float64(nn.Module):
     def __init__(self, m): super().__init__(); self.m = m
     def forward(self, x): return self.m(x.double())
 data = load_data(DataSpec("imagenet", n_val=4, augment=True, exclude_ids=(0, 5)), 0, "cpu")
-spec = TrainSpec(1, 9, "sgd", 0.01, weight_decay=1e-4)        # 18 images: batches of 9 (ranks: 5 + 4)
+spec = TrainSpec(epochs=1, batch_size=9, optimizer="sgd", lr=0.01, weight_decay=1e-4)  # 18 images: batches of 9 (ranks: 5 + 4)
 net = Float64(build_model(ModelSpec("resnet50", width=0.125), INFO["imagenet"], seed=0).double())
 rt = Runtime(compile="0", progress=False)
 def fit(model, world):
@@ -184,8 +184,8 @@ def test_imagenet_two_ranks_match_one_process(isolated):
     (8, 8, 2), the two runs agree to 9e-9 after the step on a global batch of 2 images, then to 2e-3 after the next —
     BatchNorm over 2 images makes the network ill-conditioned enough to turn float64 rounding into visible
     differences. The retraining's `exclude_ids` are honoured (App. D/E/K on ImageNet)."""
-    from pruning_repro import data as D
-    D.write_imagefolder(isolated / "data", n_train=8, n_val=3, classes=3, size=(96, 128), seed=1)
+    from pruning_repro.imagenet import write_imagefolder
+    write_imagefolder(isolated / "data", n_train=8, n_val=3, classes=3, size=(96, 128), seed=1)
     res = two_rank_script(isolated / "inet_check.py", IMAGENET_SCRIPT)
     print({k: res[k] for k in ("rel", "eval", "n")})
     assert res["rel"] < 1e-9 and res["eval"] < 1e-9, res
@@ -291,7 +291,7 @@ def test_stale_snapshot_is_not_used(isolated):
 
 # ---- placement on GPUs (a machine faked to have them) -------------------------------------------------------------
 def test_pool_slots_spread_runs_over_the_gpus(monkeypatch):
-    from pruning_repro.imp import pool_slots
+    from pruning_repro.executors import pool_slots
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
     r20 = {f"r{i}": get_bench("resnet20_c10", "smoke").run_spec(0.0, i) for i in range(6)}
     slots, devices = pool_slots(r20, runs_per_gpu=2)
@@ -318,7 +318,7 @@ def report_job(spec_dict, root, label, threads, device, runtime):
 
 
 def test_pool_workers_are_pinned_to_their_gpu_before_cuda_starts(monkeypatch, isolated):
-    from pruning_repro.imp import run_pool
+    from pruning_repro.executors import run_pool
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     specs = {f"r{i}": get_bench("resnet20_c10", "smoke").run_spec(0.0, i) for i in range(4)}
     done, failed = run_pool(specs, Store(isolated / "store"), runtime=Runtime(runs_per_gpu=1), job=report_job)

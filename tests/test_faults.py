@@ -19,8 +19,10 @@ import torch
 
 from conftest import BIN, REPO, run
 from pruning_repro import data as D
+from pruning_repro import imagenet as I
 from pruning_repro.config import ConfigError, get_bench
-from pruning_repro.imp import run_imp, run_many
+from pruning_repro.executors import run_many
+from pruning_repro.imp import run_imp
 from pruning_repro.store import CorruptRun, Store
 from pruning_repro.train import Diverged
 
@@ -114,7 +116,7 @@ def test_imagenet_val_classes_must_match_train(isolated, monkeypatch):
             (root / split / c).mkdir(parents=True)
             Image.new("RGB", (8, 8)).save(root / split / c / "a.JPEG")
     with pytest.raises(ConfigError, match=r"only in train: \['n02'\]; only in val: \['n03'\]"):
-        D._imagenet_folders()
+        I.imagenet_folders()
 
 
 # ---- parameters ------------------------------------------------------------------------------------------------------
@@ -263,7 +265,7 @@ def test_a_flipped_byte_in_any_stored_file_ends_in_a_recomputation(kind, isolate
     """Before: `level_ok` trusted any level whose metrics.json parsed; a damaged per-example file or rewind point was
     found only by a later reader (a raw CorruptRun), `"val_err": null` moved the optimum. Now each kind is found by
     checksum and recomputed: the tables equal the undamaged store's."""
-    from pruning_repro.imp import Snapshots
+    from pruning_repro.snapshots import Snapshots
     from pruning_repro.train import Runtime
     spec = mnist1d_spec(levels=2)
     if kind == "rewind_weight": spec = replace(spec, prune=replace(spec.prune, rewind="weight"))

@@ -191,8 +191,9 @@ def scores(model, names, context):
 register_dataset("fd_blobs", DataInfo(4, (1, 16), (0.0,), (1.0,)), blobs)
 register_model("fd_mlp", factory, output_name="3", prefers_gpu=False)
 register_strategy("fd_strategy", scores)
-register(Bench("fd_bench", DataSpec("fd_blobs", n_val=30), ModelSpec("fd_mlp"), TrainSpec(1, 32, "adam", 1e-3),
-               PruneSpec(strategy="fd_strategy", levels=1), (0.0,), "M-LeNet", embedded=True))
+register(Bench(name="fd_bench", data=DataSpec("fd_blobs", n_val=30), model=ModelSpec("fd_mlp"),
+               train=TrainSpec(epochs=1, batch_size=32, optimizer="adam", lr=1e-3),
+               prune=PruneSpec(strategy="fd_strategy", levels=1), noise_levels=(0.0,), family="M-LeNet", embedded=True))
 '''
 
 

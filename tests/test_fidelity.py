@@ -13,9 +13,10 @@ from pruning_repro.analysis import (example_selection_levels, generalization_tab
 from pruning_repro.config import ModelSpec, PruneSpec, RunSpec, get_bench
 from pruning_repro.data import INFO
 from pruning_repro.el2n import el2n_specs
-from pruning_repro.imp import run_many
+from pruning_repro.executors import run_many
 from pruning_repro.models import build_model
-from pruning_repro.prune import STRATEGIES, full_masks, prune_masks, snip_scores, synflow_scores
+from pruning_repro.prune import (STRATEGIES, ScoringContext, SynFlowSettings, full_masks, prune_masks, snip_scores,
+                                 synflow_scores)
 from pruning_repro.store import Store
 from pruning_repro.sweep import dependent_runs, section_noise, study_runs
 from pruning_repro.width import weights_remaining, width_specs, width_steps
@@ -108,11 +109,10 @@ def test_snip_and_synflow_settings_are_hashed_spec_fields():
     assert replace(s, prune=replace(s.prune, synflow_rounds=10)).hash() != s.hash()
     calls = []
     def counting(model, names, ctx): calls.append(1); return synflow_scores(model, names, ctx)
-    counting.rounds = synflow_scores.rounds
     m = build_model(ModelSpec("lenet", width=0.1), INFO["mnist"], seed=0)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(STRATEGIES, "synflow", counting)
-        prune_masks(m, full_masks(m), 0.5, "synflow", {"input_shape": (1, 28, 28), "synflow_rounds": 7})
+        mp.setitem(STRATEGIES, "synflow", replace(STRATEGIES["synflow"], scores=counting))
+        prune_masks(m, full_masks(m), 0.5, "synflow", ScoringContext(input_shape=(1, 28, 28), settings=SynFlowSettings(7)))
     assert len(calls) == 7                                             # the spec's rounds reach the heuristic
 
 
@@ -120,9 +120,8 @@ def test_imp_passes_the_specs_heuristic_settings(tiny_mnist):
     "A run's `synflow_rounds` and `snip_per_class` reach the heuristics, and SNIP scores with the model in eval mode."
     seen = {"synflow": 0, "snip": []}
     def synflow(model, names, ctx): seen["synflow"] += 1; return synflow_scores(model, names, ctx)
-    synflow.rounds = synflow_scores.rounds
     def snip(model, names, ctx):
-        seen["snip"].append(ctx["snip_per_class"])
+        seen["snip"].append(ctx.settings.per_class)
         calls = []
         hook = lambda mod, inp, out: calls.append((mod.training, len(inp[0])))
         out = snip_scores(_Hooked(model, hook), names, ctx)            # the hook is copied with the model SNIP scores
@@ -130,7 +129,8 @@ def test_imp_passes_the_specs_heuristic_settings(tiny_mnist):
         return out
     b = get_bench("lenet_mnist", "smoke")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(STRATEGIES, "synflow", synflow); mp.setitem(STRATEGIES, "snip", snip)
+        mp.setitem(STRATEGIES, "synflow", replace(STRATEGIES["synflow"], scores=synflow))
+        mp.setitem(STRATEGIES, "snip", replace(STRATEGIES["snip"], scores=snip))
         for strat, kw in (("synflow", {"synflow_rounds": 4}), ("snip", {"snip_per_class": 3})):
             s = b.run_spec(0.0, 0)
             s = replace(s, prune=replace(s.prune, strategy=strat, levels=1, **kw))

@@ -27,7 +27,7 @@ from pruning_repro.data import load_data
 from pruning_repro.el2n import el2n_of
 from pruning_repro.imp import _generator
 from pruning_repro.models import build_model
-from pruning_repro.prune import full_masks, prune_masks
+from pruning_repro.prune import ScoringContext, full_masks, prune_masks, strategy_settings
 from pruning_repro.train import eval_metrics, train
 
 RTOL = 1e-4
@@ -56,10 +56,10 @@ def measure_lenet() -> dict:
     out = {"init_w_abs_mean": w0.weight.abs().mean().item(), "init_b_abs_mean": w0.bias.abs().mean().item(),
            "el2n_init_mean": el2n_of(model, data.train).mean().item(),
            "el2n_init_first": el2n_of(model, data.train)[:3].tolist()}
-    ctx = lambda level: {"generator": _generator(spec, f"prune:{level}"), "data": data,
-                         "synflow_rounds": spec.prune.synflow_rounds, "snip_per_class": spec.prune.snip_per_class}
+    ctx = lambda level, strat: ScoringContext(_generator(spec, f"prune:{level}"), data,
+                                              strategy_settings(replace(spec.prune, strategy=strat)))
     for strat in ("magnitude", "random", "synflow", "snip"):
-        m = prune_masks(model, full_masks(model), 0.2, strat, ctx(1))
+        m = prune_masks(model, full_masks(model), 0.2, strat, ctx(1, strat))
         out[f"mask_{strat}"] = _digest(m)
         out[f"kept_{strat}"] = {n: int(v.sum()) for n, v in m.items()}
     r = train(model, data, spec.train.__class__(**{**spec.train.__dict__, "epochs": 1}),

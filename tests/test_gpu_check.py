@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pruning_repro import data as D
+from pruning_repro import imagenet as I
 
 from conftest import REPO, run
 
@@ -102,24 +102,24 @@ def test_only_the_file_the_fast_decoder_refuses_goes_to_the_cpu(monkeypatch):
         return [torch.full((3, 1, 1), 200 + next(k for k, f in enumerate(files) if f is d), dtype=torch.uint8)
                 for d in datas]
     cpu = []
-    real = D.decode_rgb
+    real = I.decode_rgb
     def on_cpu(d):
         cpu.append(next(k for k, f in enumerate(files) if f is d)); return real(d)
-    monkeypatch.setattr(D, "decode_rgb", on_cpu)
-    out = D.decode_on(files, "cpu", fast=fast)
+    monkeypatch.setattr(I, "decode_rgb", on_cpu)
+    out = I.decode_on(files, "cpu", fast=fast)
     assert calls == [[0, 1, 2, 4], [0], [1], [2], [4]]          # the batch, then each alone; CMYK never offered
     assert cpu == [1, 3]                                         # the refused file and the CMYK one, nothing else
     assert [int(o[0, 0, 0]) for o in out] == [200, int(real(bad)[0, 0, 0]), 202, int(real(files[3])[0, 0, 0]), 204]
     assert out[1].shape == (3, 20, 30) and torch.equal(out[1], real(bad))
-    assert D.jpeg_components(files[3]) == 4 and D.jpeg_components(files[2]) == 1
+    assert I.jpeg_components(files[3]) == 4 and I.jpeg_components(files[2]) == 1
 
 
 def test_prefetched_gpu_pass_is_the_synchronous_one(isolated):
     """The GPU path's batches (bytes from the loader, decoded and cropped in this process, here on the CPU) made in
     the background thread: the same batches in the same order as made synchronously, and as the workers' CPU path."""
-    D.write_imagefolder(isolated / "data", n_train=4, n_val=1, classes=3, size=(64, 80), seed=2)
-    tr, _ = D._imagenet_folders()
-    s = D.ImageFolderSplit(tr, range(len(tr)), torch.tensor(tr.targets), train=True, workers=0)
+    I.write_imagefolder(isolated / "data", n_train=4, n_val=1, classes=3, size=(64, 80), seed=2)
+    tr, _ = I.imagenet_folders()
+    s = I.ImageFolderSplit(tr, range(len(tr)), torch.tensor(tr.targets), train=True, workers=0)
     plan = s.plan(True, torch.Generator().manual_seed(3))
     seed = int(plan["aug_seed"])
 
@@ -127,7 +127,7 @@ def test_prefetched_gpu_pass_is_the_synchronous_one(isolated):
         loader, works = s._loader()
         works.set(plan["order"], 5, 0, None, seed, True, True)     # raw: the workers only read the files' bytes
         made = s._decoded(loader, seed, True)
-        return list(D._Prefetch(made, "cpu") if prefetch else made)
+        return list(I._Prefetch(made, "cpu") if prefetch else made)
 
     sync, pre = gpu_pass(False), gpu_pass(True)
     cpu_path = list(s.iterate(plan, 5))                              # workers decode with libjpeg-turbo
@@ -164,7 +164,7 @@ def test_prefetch_hands_each_batch_over_with_an_event(monkeypatch):
     monkeypatch.setattr(torch.cuda, "current_stream", lambda d=None: consumer)
     _FakeEvent.log.clear()
     got = []
-    for x, k in D._Prefetch(((torch.full((2,), k), k) for k in range(3)), torch.device("cuda")):
+    for x, k in I._Prefetch(((torch.full((2,), k), k) for k in range(3)), torch.device("cuda")):
         got.append(k)
         assert sum(kind == "wait" for kind, _ in list(_FakeEvent.log)) == k + 1   # its event waited on first
     assert got == [0, 1, 2] and len(entered) == 1 and entered[0][0] == "pruning_repro-prefetch"

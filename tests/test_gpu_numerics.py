@@ -76,14 +76,14 @@ def test_wrong_backward_falls_back_with_one_warning(fresh, monkeypatch):
     m = _resnet()
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        r = train(m, data, TrainSpec(2, 32, "sgd", 0.05), generator=torch.Generator().manual_seed(0),
-                  progress=False, runtime=Runtime(compile="1", progress=False))
+        r = train(m, data, TrainSpec(epochs=2, batch_size=32, optimizer="sgd", lr=0.05),
+                  generator=torch.Generator().manual_seed(0), progress=False, runtime=Runtime(compile="1", progress=False))
     msgs = [str(x.message) for x in w if "training this model eagerly" in str(x.message)]
     assert len(msgs) == 1 and "gradients differ from the eager model's" in msgs[0] and "relative L2" in msgs[0]
     assert r["numerics"]["compiled"] is False
     ref = _resnet()                                     # then it is the eager run, exactly
-    train(ref, data, TrainSpec(2, 32, "sgd", 0.05), generator=torch.Generator().manual_seed(0), progress=False,
-          runtime=Runtime(compile="0", progress=False))
+    train(ref, data, TrainSpec(epochs=2, batch_size=32, optimizer="sgd", lr=0.05), generator=torch.Generator().manual_seed(0),
+          progress=False, runtime=Runtime(compile="0", progress=False))
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), ref.state_dict().values()))
 
 
@@ -109,8 +109,8 @@ def test_check_under_bf16_autocast_runs_in_fp32(fresh, monkeypatch):
     # whole-run: a bf16 run trains compiled and says so
     monkeypatch.setattr(T, "_VERIFIED", {})
     monkeypatch.setattr(torch, "compile", lambda model, **kw: _scaled(model))
-    r = train(_resnet(), d, TrainSpec(1, 32, "sgd", 0.05, precision="bf16"), generator=torch.Generator().manual_seed(0),
-              progress=False, runtime=Runtime(compile="1", progress=False))
+    r = train(_resnet(), d, TrainSpec(epochs=1, batch_size=32, optimizer="sgd", lr=0.05, precision="bf16"),
+              generator=torch.Generator().manual_seed(0), progress=False, runtime=Runtime(compile="1", progress=False))
     assert r["numerics"]["compiled"] is True and r["numerics"]["precision"] == "bf16"
 
 
@@ -167,8 +167,8 @@ def test_data_parallel_training_is_checked_and_recorded(fresh, monkeypatch):
     monkeypatch.setattr(torch, "compile", fake)
     world = _FakeWorld()
     with pytest.warns(UserWarning, match="gradients differ"):
-        r = train(_resnet(), _data(), TrainSpec(1, 32, "sgd", 0.05), generator=torch.Generator().manual_seed(0),
-                  progress=False, runtime=Runtime(compile="1", progress=False), world=world)
+        r = train(_resnet(), _data(), TrainSpec(epochs=1, batch_size=32, optimizer="sgd", lr=0.05),
+                  generator=torch.Generator().manual_seed(0), progress=False, runtime=Runtime(compile="1", progress=False), world=world)
     assert len(compiled) == 2 and compiled[1] is not compiled[0]      # the trained module, then its local twin
     assert r["numerics"]["compiled"] is False
 
@@ -192,7 +192,7 @@ def test_width_sweep_stays_compiled(fresh, monkeypatch):
     torch._dynamo.reset()
     limit = lambda: sum(v for k, v in counters["unimplemented"].items() if "recompile limit" in str(k).lower())
     hits0, d = limit(), _data(n=40)
-    spec = TrainSpec(1, 16, "sgd", 0.05, steps_per_epoch=3)
+    spec = TrainSpec(epochs=1, batch_size=16, optimizer="sgd", lr=0.05, steps_per_epoch=3)
     records = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -227,7 +227,7 @@ def test_tf32_is_a_precision_and_fp32_keeps_hashes():
     assert "precision" not in fp.to_dict()["train"] and tf.to_dict()["train"]["precision"] == "tf32"
     assert fp.hash() != tf.hash() and get_bench("resnet20_c10", "smoke", "fp32").run_spec().hash() == fp.hash()
     with pytest.raises(ConfigError, match="precision must be one of fp32, tf32, bf16"):
-        TrainSpec(1, 1, precision="fp16")
+        TrainSpec(epochs=1, batch_size=1, precision="fp16")
     from pruning_repro.cli import _parser
     assert _parser().parse_args(["imp", "--precision", "tf32"]).precision == "tf32"
 

@@ -49,7 +49,7 @@ def two_fake_gpus(monkeypatch):
 
 
 def test_local_pool_refuses_imagenet_runs_one_per_80gib_gpu_before_any_run(two_fake_gpus, isolated):
-    from pruning_repro.imp import pool_slots, run_pool
+    from pruning_repro.executors import pool_slots, run_pool
     from pruning_repro.store import Store
     started = []
     specs = {RunKey("resnet50_imagenet", "LR rewinding", 0.0, s): get_bench("resnet50_imagenet").run_spec(0.0, s)
@@ -179,7 +179,7 @@ def test_dry_run_without_a_file_probes_this_device(isolated, capsys):
 
 def test_planned_retrainings_match_the_named_ones(isolated):
     "Once the first stage exists, the retrainings the store names cost what the plan said (upper bound: App. E)."
-    from pruning_repro.imp import run_many
+    from pruning_repro.executors import run_many
     from pruning_repro.store import Store
     from pruning_repro.sweep import imp_runs, study_plan
     b, st = get_bench("lenet_mnist1d", "smoke"), Store(isolated / "store")

@@ -14,6 +14,8 @@ from pruning_repro import distributed as DI
 from pruning_repro import executors as E
 from pruning_repro import imp as I
 from pruning_repro import placement as P
+from pruning_repro import slurm as SL
+from pruning_repro import snapshots as SN
 from pruning_repro.config import get_bench
 from pruning_repro.data import Data, DataInfo, TensorSplit
 from pruning_repro.store import Store
@@ -119,11 +121,11 @@ def test_pool_worker_keeps_its_threads_under_slurm_cpus_per_task(bare_env, keep_
     spec = get_bench("lenet_mnist1d", "smoke").run_spec(0.0, 0).to_dict()
     bare_env.setenv("SLURM_CPUS_PER_TASK", "32")
     bare_env.setattr(P, "SLOT", P.Slot(None, (0,), 2))
-    I.run_job(spec, str(tmp_path / "st"), "x")
+    E.run_job(spec, str(tmp_path / "st"), "x")
     assert torch.get_num_threads() == 2
     bare_env.setattr(P, "SLOT", None)                      # a Slurm task of its own (no pool): the allocation's CPUs
     bare_env.setenv("SLURM_CPUS_PER_TASK", "3")
-    I.run_job(spec, str(tmp_path / "st"), "x")
+    E.run_job(spec, str(tmp_path / "st"), "x")
     assert torch.get_num_threads() == 3
 
 
@@ -132,7 +134,7 @@ def test_pool_worker_keeps_its_threads_under_slurm_cpus_per_task(bare_env, keep_
 def test_slurm_job_asks_gpus_per_node_and_each_rank_takes_its_own(monkeypatch, tmp_path):
     "Old code: --gpus-per-task (each rank sees one GPU alone: no P2P/NVLink for NCCL)."
     import submitit
-    opts = E.SlurmOptions(gpus_per_task=1, tasks_per_node=4, nodes=2)
+    opts = SL.SlurmOptions(gpus_per_task=1, tasks_per_node=4, nodes=2)
     p = opts.submitit_parameters()
     assert p["slurm_gpus_per_node"] == 4 and "slurm_gpus_per_task" not in p
     ex = submitit.AutoExecutor(folder=str(tmp_path), cluster="slurm")
@@ -140,7 +142,7 @@ def test_slurm_job_asks_gpus_per_node_and_each_rank_takes_its_own(monkeypatch, t
     script = ex._executor._make_submission_file_text("python -c pass", "uid")
     assert "#SBATCH --gpus-per-node=4" in script and "--gpus-per-task" not in script
     assert "#SBATCH --ntasks-per-node=4" in script and "#SBATCH --nodes=2" in script
-    assert E.SlurmOptions(gpus_per_task=2, tasks_per_node=4).submitit_parameters()["slurm_gpus_per_node"] == 8
+    assert SL.SlurmOptions(gpus_per_task=2, tasks_per_node=4).submitit_parameters()["slurm_gpus_per_node"] == 8
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)  # all 4 of the node's GPUs visible to every rank
     assert [DI._rank_device("cuda", r) for r in range(4)] == [torch.device("cuda", r) for r in range(4)]
 
@@ -161,8 +163,8 @@ class Requeued(Exception):
 @pytest.fixture
 def sigterm_restored(monkeypatch):
     old = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(I.PREEMPTION, "_handlers", {}, raising=False)
-    monkeypatch.setattr(I.PREEMPTION, "pending", None)
+    monkeypatch.setattr(SN.PREEMPTION, "_handlers", {}, raising=False)
+    monkeypatch.setattr(SN.PREEMPTION, "pending", None)
     yield
     signal.signal(signal.SIGTERM, old)
 
@@ -174,13 +176,13 @@ def test_sigterm_during_a_level_takes_a_snapshot_then_requeues(monkeypatch, tmp_
     requeued = []
     def requeue(sig, frame):
         requeued.append(sig); raise Requeued
-    I.PREEMPTION.install(signal.SIGTERM, requeue)
-    due, asked = I.Snapshots.due, []
+    SN.PREEMPTION.install(signal.SIGTERM, requeue)
+    due, asked = SN.Snapshots.due, []
     def due_with_sigterm(self):
         asked.append(1)
         if len(asked) == 3: signal.raise_signal(signal.SIGTERM)       # mid-level, after the third step
         return due(self)
-    monkeypatch.setattr(I.Snapshots, "due", due_with_sigterm)
+    monkeypatch.setattr(SN.Snapshots, "due", due_with_sigterm)
     st = Store(tmp_path / "st")
     with pytest.raises(Requeued):
         I.run_imp(spec, st, "cpu", progress=False, data=_toy_data())
@@ -199,13 +201,13 @@ def test_slurm_job_hands_sigterm_to_the_requeue_only_when_preempted(monkeypatch,
     def job(*a):
         signal.raise_signal(signal.SIGTERM)             # outside a level: acts at once
         return "finished"
-    monkeypatch.setattr(I, "run_job", job)
+    monkeypatch.setattr(SL, "run_job", job)
     try:
         for state, after in (("RUNNING", [("requeue", signal.SIGTERM)]), ("CANCELLED", [])):
             seen.clear()
-            monkeypatch.setattr(E, "_job_state", lambda job_id, s=state: s)
+            monkeypatch.setattr(SL, "_job_state", lambda job_id, s=state: s)
             with pytest.raises(SystemExit) as e:
-                E.SlurmRun()({}, "root", "x", 1, "cpu", None)
+                SL.SlurmRun()({}, "root", "x", 1, "cpu", None)
             assert e.value.code == 128 + signal.SIGTERM and seen == after
     finally:
         signal.signal(signal.SIGUSR2, old_usr)

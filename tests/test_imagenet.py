@@ -1,5 +1,5 @@
 """ImageNet's streamed splits on real files: a tiny ImageFolder tree of JPEGs (with a grey JPEG, a CMYK JPEG and a PNG
-named .JPEG) written by `data.write_imagefolder` under $PRUNING_REPRO_DATA/imagenet/{train,val}."""
+named .JPEG) written by `imagenet.write_imagefolder` under $PRUNING_REPRO_DATA/imagenet/{train,val}."""
 import pickle
 
 import numpy as np
@@ -9,6 +9,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from pruning_repro import data as D
+from pruning_repro import imagenet as I
 from pruning_repro.config import ConfigError, DataSpec, ModelSpec, get_bench
 from pruning_repro.leave_out import example_images
 from pruning_repro.models import build_model
@@ -21,15 +22,15 @@ STD = torch.tensor(D.INFO["imagenet"].std).view(1, 3, 1, 1)
 @pytest.fixture
 def tree(isolated):
     "3 classes × (8 training + 3 validation) files, sides around 96×128 (some portrait)."
-    D.write_imagefolder(isolated / "data", n_train=8, n_val=3, classes=3, size=(96, 128), seed=1)
+    I.write_imagefolder(isolated / "data", n_train=8, n_val=3, classes=3, size=(96, 128), seed=1)
     return isolated / "data" / "imagenet"
 
 
-def whole(train: bool = True, workers: int = 0) -> D.ImageFolderSplit:
+def whole(train: bool = True, workers: int = 0) -> I.ImageFolderSplit:
     "A split of every file of the training (or validation) tree."
-    tr, va = D._imagenet_folders()
+    tr, va = I.imagenet_folders()
     f = tr if train else va
-    return D.ImageFolderSplit(f, range(len(f)), torch.tensor(f.targets), train=train, workers=workers)
+    return I.ImageFolderSplit(f, range(len(f)), torch.tensor(f.targets), train=train, workers=workers)
 
 
 def pixels(x: torch.Tensor) -> torch.Tensor:
@@ -138,7 +139,7 @@ def test_views_match_pil(tree):
     0.006 (evaluation) and 0.03 (training) levels, up to 0.25 on an image whose crop is enlarged. Tolerance per image:
     2 levels max, 0.5 mean."""
     from torchvision import transforms as T
-    tr, _ = D._imagenet_folders()
+    tr, _ = I.imagenet_folders()
     s = whole()
     ev = pixels(next(s.iterate({"order": torch.arange(24)}, 24, augment=False))[0]).round()
     pil_eval = T.Compose([T.Resize(256), T.CenterCrop(224)])
@@ -148,11 +149,11 @@ def test_views_match_pil(tree):
         diff = (ev[k] - ref).abs()
         assert diff.max() <= 2 and diff.mean() < 0.5, (path, diff.max(), diff.mean())
         # the training view: the same crop and flip through PIL
-        u = D.aug_draws(9, 0, k)
-        t, l, h, w = D.rrc_params(u[:40].reshape(10, 4), img.height, img.width)
+        u = I.aug_draws(9, 0, k)
+        t, l, h, w = I.rrc_params(u[:40].reshape(10, 4), img.height, img.width)
         ref = img.crop((l, t, l + w, t + h)).resize((224, 224), Image.BILINEAR)
         ref = torch.from_numpy(np.array(ref.transpose(Image.FLIP_LEFT_RIGHT) if u[40] < 0.5 else ref)).permute(2, 0, 1)
-        mine = D.train_view(D.decode_rgb(D._read(path)), u)
+        mine = I.train_view(I.decode_rgb(I._read(path)), u)
         diff = (mine.int() - ref.int()).abs()
         assert diff.max() <= 2 and diff.float().mean() < 0.5, (path, diff.max(), diff.float().mean())
 
@@ -162,12 +163,12 @@ def test_gpu_decode_path_on_cpu(tree):
     on the CPU: the same batch as the workers' CPU decoding. nvJPEG itself needs a GPU and is not tested here."""
     s = whole()
     pos, offsets = np.array([4, 0, 1, 2, 23]), np.array([3, 4, 5, 6, 7])
-    ref = D.load_batch(s.paths, pos, 2, offsets, 11, True)
-    assert torch.equal(s._on_device(D.read_batch(s.paths, pos), 2, torch.from_numpy(offsets), 11, True), ref)
+    ref = I.load_batch(s.paths, pos, 2, offsets, 11, True)
+    assert torch.equal(s._on_device(I.read_batch(s.paths, pos), 2, torch.from_numpy(offsets), 11, True), ref)
     with pytest.raises(ConfigError, match="needs a CUDA device"):
-        next(D.ImageFolderSplit(s.folder, s.rows, s.y, True, workers=0, decode="gpu").batches(4))
+        next(I.ImageFolderSplit(s.folder, s.rows, s.y, True, workers=0, decode="gpu").batches(4))
     with pytest.raises(ConfigError, match="choose auto, cpu or gpu"):
-        D.ImageFolderSplit(s.folder, s.rows, s.y, True, decode="nvjpeg")
+        I.ImageFolderSplit(s.folder, s.rows, s.y, True, decode="nvjpeg")
 
 
 def test_loader_workers_follow_the_allocation(monkeypatch):
@@ -175,18 +176,18 @@ def test_loader_workers_follow_the_allocation(monkeypatch):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.setattr(D.os, "sched_getaffinity", lambda pid: set(range(16)))     # e.g. a Slurm job's 16 CPUs
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")         # shared by 4 ranks (torchrun, an unbound srun): divided
-    assert D.loader_workers() == 3
+    assert I.loader_workers() == 3
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
-    assert D.loader_workers() == 0
+    assert I.loader_workers() == 0
     # srun --ntasks-per-node 4 --cpus-per-task 16: Slurm bound this rank to its own 16 CPUs: not divided again
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4"); monkeypatch.setenv("SLURM_CPUS_PER_TASK", "16")
-    assert D.loader_workers() == 15
+    assert I.loader_workers() == 15
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")     # affinity wider than the task's share: the ranks share it
-    assert D.loader_workers() == 3
+    assert I.loader_workers() == 3
     monkeypatch.setenv("SLURM_CPU_BIND_TYPE", "mask_cpu:")        # srun set this task's own CPU mask
-    assert D.loader_workers() == 15
+    assert I.loader_workers() == 15
     monkeypatch.setenv("PRUNING_REPRO_LOADER_WORKERS", "5")
-    assert D.loader_workers() == 5
+    assert I.loader_workers() == 5
 
 
 def test_open_passes_and_pickling(tree):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from pruning_repro.config import get_bench
-from pruning_repro.imp import run_imp, run_many
+from pruning_repro.executors import run_many
+from pruning_repro.imp import run_imp
 from pruning_repro.store import CorruptRun, Store
 
 

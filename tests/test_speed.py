@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from pruning_repro.config import ModelSpec, TrainSpec
 from pruning_repro.data import Data, DataInfo, TensorSplit
 from pruning_repro.models import build_model
-from pruning_repro.prune import full_masks, prune_masks
+from pruning_repro.prune import ScoringContext, full_masks, prune_masks
 from pruning_repro.train import evaluate, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,14 +56,14 @@ def plain_train(model, data, spec: TrainSpec, masks, seed):
 
 
 @pytest.mark.parametrize("arch,shape,spec", [
-    ("lenet", (1, 8, 8), TrainSpec(2, 32, "adam", 1e-3)),
-    ("resnet20", (3, 8, 8), TrainSpec(2, 32, "sgd", 0.05, momentum=0.9, weight_decay=1e-4)),
+    ("lenet", (1, 8, 8), TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-3)),
+    ("resnet20", (3, 8, 8), TrainSpec(epochs=2, batch_size=32, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-4)),
 ])
 def test_fast_loop_matches_plain_loop(arch, shape, spec):
     data = _data(shape)
     fast = build_model(ModelSpec(arch, width=0.25), data.info, seed=0)
     plain = build_model(ModelSpec(arch, width=0.25), data.info, seed=0)
-    masks = prune_masks(fast, full_masks(fast), 0.5, "random", {"generator": torch.Generator().manual_seed(0)})
+    masks = prune_masks(fast, full_masks(fast), 0.5, "random", ScoringContext(torch.Generator().manual_seed(0)))
     train(fast, data, spec, generator=torch.Generator().manual_seed(7), masks=masks, progress=False)
     plain_train(plain, data, spec, masks, seed=7)
     lf, cf = evaluate(fast, data.train)
@@ -80,7 +80,8 @@ from test_speed import _data
 from pruning_repro.config import ModelSpec, TrainSpec
 from pruning_repro.models import build_model
 from pruning_repro.train import Runtime, evaluate, train
-data, spec = _data((3, 8, 8)), TrainSpec(1, 32, "sgd", 0.05, momentum=0.9, weight_decay=1e-4, steps_per_epoch=3)
+data, spec = _data((3, 8, 8)), TrainSpec(epochs=1, batch_size=32, optimizer="sgd", lr=0.05, momentum=0.9,
+                                         weight_decay=1e-4, steps_per_epoch=3)
 out, fell_back = {}, []
 for mode in ("0", "1"):
     m = build_model(ModelSpec("resnet20", width=0.25), data.info, seed=0)
@@ -128,7 +129,7 @@ def test_wrong_compiled_gradients_fall_back_to_eager(monkeypatch):
     monkeypatch.setattr(T, "_VERIFIED", {})
     monkeypatch.setattr(torch, "compile", lambda model, **kw: (lambda x: 2 * model(x)))
     monkeypatch.setenv("PRUNING_REPRO_COMPILE", "1")
-    data, spec = _data((1, 8, 8)), TrainSpec(2, 32, "adam", 1e-2)
+    data, spec = _data((1, 8, 8)), TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2)
     m = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     with pytest.warns(UserWarning, match="gradients differ from the eager model's"):
         train(m, data, spec, generator=torch.Generator().manual_seed(0), progress=False)
@@ -147,10 +148,12 @@ def test_failed_compile_falls_back_to_eager(monkeypatch):
     data = _data((1, 8, 8))
     m = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     with pytest.warns(UserWarning, match="torch.compile failed"):
-        train(m, data, TrainSpec(2, 32, "adam", 1e-2), generator=torch.Generator().manual_seed(0), progress=False)
+        train(m, data, TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2), generator=torch.Generator().manual_seed(0),
+              progress=False)
     ref = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     monkeypatch.setenv("PRUNING_REPRO_COMPILE", "0")
-    train(ref, data, TrainSpec(2, 32, "adam", 1e-2), generator=torch.Generator().manual_seed(0), progress=False)
+    train(ref, data, TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2), generator=torch.Generator().manual_seed(0),
+          progress=False)
     assert torch.equal(evaluate(m, data.train)[0], evaluate(ref, data.train)[0])
 
 
@@ -169,8 +172,8 @@ def test_bf16_precision_trains_and_is_part_of_the_hash():
     data = _data((1, 8, 8))
     m = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     before, _ = evaluate(m, data.train)
-    train(m, data, TrainSpec(3, 32, "adam", 1e-2, precision="bf16"), generator=torch.Generator().manual_seed(0),
-          progress=False)
+    train(m, data, TrainSpec(epochs=3, batch_size=32, optimizer="adam", lr=1e-2, precision="bf16"),
+          generator=torch.Generator().manual_seed(0), progress=False)
     after, _ = evaluate(m, data.train)
     assert after.mean() < before.mean()
     assert all(p.dtype == torch.float32 for p in m.parameters())
@@ -181,7 +184,8 @@ def test_unknown_optimizer_impl_is_refused(monkeypatch):
     monkeypatch.setenv("PRUNING_REPRO_OPTIMIZER_IMPL", "turbo")
     m = build_model(ModelSpec("lenet", width=0.25), _data((1, 8, 8)).info, seed=0)
     with pytest.raises(ConfigError, match="PRUNING_REPRO_OPTIMIZER_IMPL"):
-        train(m, _data((1, 8, 8)), TrainSpec(1, 32, "adam", 1e-3), generator=torch.Generator(), progress=False)
+        train(m, _data((1, 8, 8)), TrainSpec(epochs=1, batch_size=32, optimizer="adam", lr=1e-3), generator=torch.Generator(),
+              progress=False)
 
 
 def test_speed_runner_writes_its_table(tmp_path):

@@ -101,7 +101,7 @@ def test_smoke_sweep_on_slurm(slurm_cluster, isolated):
     assert f"{len(runs)} runs in the study, 0 already complete, {len(runs)} submitted (slurm), {len(runs)} finished " \
            f"on {socket.gethostname()}" in r.stdout
     # split under the cluster's MaxArraySize, read from `scontrol show config`: 12 runs -> arrays of 5, 5 and 2
-    from pruning_repro.executors import array_sizes
+    from pruning_repro.slurm import array_sizes
     sizes = array_sizes(len(runs), MAX_ARRAY)
     assert len(sizes) > 1 and f"{len(sizes)} job array(s) of {', '.join(map(str, sizes))}" in r.stdout, r.stdout
     st = Store(store)

@@ -15,12 +15,14 @@ if fault == "no_prunable":                             # a model without conv or
     register_model("bad_identity", lambda info, w: nn.Sequential(nn.Flatten(), nn.BatchNorm1d(16)))
     register_dataset("bad_blobs_ok", DataInfo(4, (1, 16), (0.0,), (1.0,)),
                      lambda n: (torch.randn(100, 1, 16), torch.arange(100) % 4, torch.randn(40, 1, 16), torch.arange(40) % 4))
-    register(Bench("bad_model_bench", DataSpec("bad_blobs_ok", n_val=20), ModelSpec("bad_identity"),
-                   TrainSpec(1, 32, "adam", 1e-3), PruneSpec(levels=1), (0.0,), "M-LeNet", embedded=True))
+    register(Bench(name="bad_model_bench", data=DataSpec("bad_blobs_ok", n_val=20), model=ModelSpec("bad_identity"),
+                   train=TrainSpec(epochs=1, batch_size=32, optimizer="adam", lr=1e-3), prune=PruneSpec(levels=1),
+                   noise_levels=(0.0,), family="M-LeNet", embedded=True))
 if fault in ("shape", "labels"):                       # a data function returning what it did not declare
     bad = (lambda n: (torch.randn(100, 16), torch.arange(100) % 4, torch.randn(40, 16), torch.arange(40) % 4)) \
         if fault == "shape" else \
         (lambda n: (torch.randn(100, 1, 16), torch.arange(100) % 7, torch.randn(40, 1, 16), torch.arange(40) % 4))
     register_dataset("bad_blobs", DataInfo(4, (1, 16), (0.0,), (1.0,)), bad)
-    register(Bench("bad_data_bench", DataSpec("bad_blobs", n_val=20), ModelSpec("lenet"),
-                   TrainSpec(1, 32, "adam", 1e-3), PruneSpec(levels=1), (0.0,), "M-LeNet", embedded=True))
+    register(Bench(name="bad_data_bench", data=DataSpec("bad_blobs", n_val=20), model=ModelSpec("lenet"),
+                   train=TrainSpec(epochs=1, batch_size=32, optimizer="adam", lr=1e-3), prune=PruneSpec(levels=1),
+                   noise_levels=(0.0,), family="M-LeNet", embedded=True))

@@ -33,7 +33,8 @@ register_dataset("demo_blobs", DataInfo(4, (1, 16), (0.0,), (1.0,)), blobs)
 register_model("demo_mlp", mlp, prune_output=False, output_name="3", prefers_gpu=False)   # tiny: CPU workers
 register_strategy("demo_centred", centred)
 register_algorithm(Algorithm("centred", {"strategy": "demo_centred"}, marker="P"))
-register(Bench("demo_blobs_mlp", DataSpec("demo_blobs", n_val=60, n_generated=600), ModelSpec("demo_mlp"),
-               TrainSpec(3, 32, "adam", 3e-3), PruneSpec(strategy="demo_centred", levels=2), (0.0, 0.3), "M-LeNet",
-               "a plugin's bench: blobs, an MLP and the centred heuristic", embedded=True,
+register(Bench(name="demo_blobs_mlp", data=DataSpec("demo_blobs", n_val=60, n_generated=600),
+               model=ModelSpec("demo_mlp"), train=TrainSpec(epochs=3, batch_size=32, optimizer="adam", lr=3e-3),
+               prune=PruneSpec(strategy="demo_centred", levels=2), noise_levels=(0.0, 0.3), family="M-LeNet",
+               description="a plugin's bench: blobs, an MLP and the centred heuristic", embedded=True,
                scales={"smoke": dict(train=dict(epochs=2), el2n_models=2)}))
