@@ -69,6 +69,7 @@ from pruning_repro.config import ConfigError, PruneSpec, RunSpec, check_spec, de
 from pruning_repro.data import load_data
 from pruning_repro.distributed import RankFailed, World
 from pruning_repro.models import build_model
+from pruning_repro.placement import run_device
 from pruning_repro.prune import (ScoringContext, builtin_strategy, density, full_masks, prune_masks, strategy_scores,
                                  strategy_settings)
 from pruning_repro.snapshots import PREEMPTION, Snapshots, parent_checksum, unpack_snapshot
@@ -84,10 +85,6 @@ from pruning_repro.config import get_bench
 
 # %%
 #| export
-def default_device() -> torch.device:
-    "CUDA when available (or `$PRUNING_REPRO_DEVICE`), else CPU."
-    return torch.device(os.environ.get("PRUNING_REPRO_DEVICE", "cuda" if torch.cuda.is_available() else "cpu"))
-
 def _generator(spec: RunSpec, purpose: str) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(spec.seed, spec.stream(purpose)))
 
@@ -102,7 +99,7 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
     the ranks of a data-parallel run (`23_distributed`, each on its own device), None for this process alone."""
     store = store or Store()
     runtime = runtime or Runtime.from_env()
-    if world is None: world = World(device=torch.device(device) if device is not None else default_device())
+    if world is None: world = World(device=torch.device(run_device(spec, device)))   # the package's one device rule
     device, label = world.device, str(label)   # label: a study's `RunKey`, or any label: stored in spec.json, in bars
     if world.main_value(lambda: store.is_complete(spec)): return store.results(spec)   # reading needs no lock
     check_spec(spec)            # an unknown name, a model it cannot build: one error, nothing written

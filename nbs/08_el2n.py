@@ -46,7 +46,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from pruning_repro.config import ConfigError, RunSpec
+from pruning_repro.config import ConfigError, RunKey, RunSpec
 from pruning_repro.data import load_data
 from pruning_repro.executors import run_many
 from pruning_repro.imp import record_data
@@ -112,30 +112,6 @@ def el2n_specs(spec: RunSpec, n_models: int = 10, fraction: float = 0.1) -> dict
     # so no EL2N model is the first epochs of the dense model it is compared with
     return {n: replace(base, replica=n + 1) for n in range(n_models)}
 
-def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, fraction: float = 0.1,
-                device=None, workers: int | None = None) -> torch.Tensor:
-    "EL2N score of every training example of `spec` (on the labels used), computed once and stored."
-    store = store or Store()
-    el2n_specs(spec, n_models, fraction)               # validates before anything is written
-    name = f"el2n_n{n_models}_k{fraction:g}"
-    store.init_run(spec)
-    if store.has_extra(spec, name):
-        try: return store.load_extra(spec, name)["el2n"]
-        except CorruptRun: pass                                   # recompute below
-    specs = el2n_specs(spec, n_models, fraction)
-    run_many({f"el2n/{spec.hash()[:8]}/model={n}": s for n, s in specs.items()}, store, workers=workers, device=device)
-    device = torch.device(run_device(spec, device))       # where the scoring runs: as the models trained
-    data = load_data(spec.data, spec.seed, device)
-    record_data(spec, store, data)
-    total = torch.zeros(len(data.train))
-    for s in specs.values():
-        model = build_model(s.model, data.info).to(device)
-        model.load_state_dict(store.load_state(s, 0)[0])
-        total += el2n_of(model, data.train, input_shape=data.info.input_shape)
-    scores = total / n_models
-    store.save_extra(spec, name, {"el2n": scores})
-    return scores
-
 
 # %% [markdown]
 # The replicas share the data of the base run and differ from each other only in their random streams:
@@ -153,3 +129,47 @@ assert base.stream("init") not in {r.stream("init") for r in reps}
 assert not {base.stream("order:0")} & {r.stream("order:0") for r in reps}
 b = get_bench("resnet50_imagenet")
 test_eq({r.train.epochs for r in el2n_specs(b.run_spec(0.15, 0), b.el2n_models, b.el2n_fraction).values()}, {20})
+
+
+# %%
+#| export
+def el2n_keys(spec: RunSpec, n_models: int, key: RunKey | None = None) -> list[RunKey]:
+    """The study keys of `spec`'s EL2N models, one per model index: `key` (the run's place in a study) with algorithm
+    'EL2N' and `k` the index; without a key, the run named by its hash's first 8 characters."""
+    key = key or RunKey(f"run {spec.hash()[:8]}", "LR rewinding", spec.data.noise, spec.seed)
+    return [replace(key, algorithm="EL2N", k=n) for n in range(n_models)]
+
+
+# %%
+test_eq([str(k) for k in el2n_keys(get_bench("lenet_mnist1d").run_spec(0.2, 1), 2,
+                                   RunKey("lenet_mnist1d", "LR rewinding", 0.2, 1))],
+        ["lenet_mnist1d/EL2N/p=0.2/seed=1/k=0", "lenet_mnist1d/EL2N/p=0.2/seed=1/k=1"])
+
+
+# %%
+#| export
+def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, fraction: float = 0.1,
+                device=None, workers: int | None = None, key: RunKey | None = None) -> torch.Tensor:
+    """EL2N score of every training example of `spec` (on the labels used), computed once and stored. Its models
+    train under `el2n_keys(spec, n_models, key)`: `key`, the run's place in a study, with algorithm 'EL2N' and the
+    model's index, as a section's sweep names them."""
+    store = store or Store()
+    el2n_specs(spec, n_models, fraction)               # validates before anything is written
+    name = f"el2n_n{n_models}_k{fraction:g}"
+    store.init_run(spec)
+    if store.has_extra(spec, name):
+        try: return store.load_extra(spec, name)["el2n"]
+        except CorruptRun: pass                                   # recompute below
+    specs = el2n_specs(spec, n_models, fraction)
+    run_many(dict(zip(el2n_keys(spec, n_models, key), specs.values())), store, workers=workers, device=device)
+    device = torch.device(run_device(spec, device))       # where the scoring runs: as the models trained
+    data = load_data(spec.data, spec.seed, device)
+    record_data(spec, store, data)
+    total = torch.zeros(len(data.train))
+    for s in specs.values():
+        model = build_model(s.model, data.info).to(device)
+        model.load_state_dict(store.load_state(s, 0)[0])
+        total += el2n_of(model, data.train, input_shape=data.info.input_shape)
+    scores = total / n_models
+    store.save_extra(spec, name, {"el2n": scores})
+    return scores

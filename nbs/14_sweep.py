@@ -78,9 +78,10 @@ def imp_runs(b, seeds, noise_levels) -> dict:
 
 def _el2n_runs(b, seeds, noise_levels) -> dict:
     "The partially trained models whose EL2N scores the subgroup analyses use (App. B.3), per noise level and seed."
-    from pruning_repro.el2n import el2n_specs
-    return {RunKey(b.name, "EL2N", p, s, k=n): v for p in noise_levels for s in seeds
-            for n, v in el2n_specs(b.run_spec(p, s), b.el2n_models, b.el2n_fraction).items()}
+    from pruning_repro.el2n import el2n_keys, el2n_specs
+    return {k: v for p in noise_levels for s in seeds
+            for k, v in zip(el2n_keys(b.run_spec(p, s), b.el2n_models, RunKey(b.name, "LR rewinding", p, s)),
+                            el2n_specs(b.run_spec(p, s), b.el2n_models, b.el2n_fraction).values())}
 
 def _sec3_runs(b, seeds, noise_levels) -> dict:
     "§3: IMP (LR rewinding) without label noise, and the EL2N models of those runs."

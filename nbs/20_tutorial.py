@@ -122,7 +122,7 @@ print(to_markdown(versus_table(frames, names, NOISE, B.family)))
 
 # %%
 imp = imp_runs(B, SEEDS, [0.3])
-scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=1).numpy() for k, v in imp.items()}
+scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=1, key=k).numpy() for k, v in imp.items()}
 deltas = study_subgroup_deltas(imp, store, scores, "optimal")
 fig_subgroups(deltas, "tutorial, 30% noise: loss(optimal) − loss(dense)") if len(deltas) else "dense is optimal"
 

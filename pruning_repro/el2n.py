@@ -10,7 +10,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from .config import ConfigError, RunSpec
+from .config import ConfigError, RunKey, RunSpec
 from .data import load_data
 from .executors import run_many
 from .imp import record_data
@@ -20,7 +20,7 @@ from .store import CorruptRun, Store
 from .train import eval_batch_size
 
 # %% auto #0
-__all__ = ['el2n_of', 'el2n_specs', 'el2n_scores']
+__all__ = ['el2n_of', 'el2n_specs', 'el2n_keys', 'el2n_scores']
 
 # %% ../nbs/08_el2n.ipynb #61b4891e
 def el2n_of(model: torch.nn.Module, split, batch_size: int | None = None,
@@ -54,9 +54,19 @@ def el2n_specs(spec: RunSpec, n_models: int = 10, fraction: float = 0.1) -> dict
     # so no EL2N model is the first epochs of the dense model it is compared with
     return {n: replace(base, replica=n + 1) for n in range(n_models)}
 
+# %% ../nbs/08_el2n.ipynb #f3d8eacc
+def el2n_keys(spec: RunSpec, n_models: int, key: RunKey | None = None) -> list[RunKey]:
+    """The study keys of `spec`'s EL2N models, one per model index: `key` (the run's place in a study) with algorithm
+    'EL2N' and `k` the index; without a key, the run named by its hash's first 8 characters."""
+    key = key or RunKey(f"run {spec.hash()[:8]}", "LR rewinding", spec.data.noise, spec.seed)
+    return [replace(key, algorithm="EL2N", k=n) for n in range(n_models)]
+
+# %% ../nbs/08_el2n.ipynb #a8edf7d1
 def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, fraction: float = 0.1,
-                device=None, workers: int | None = None) -> torch.Tensor:
-    "EL2N score of every training example of `spec` (on the labels used), computed once and stored."
+                device=None, workers: int | None = None, key: RunKey | None = None) -> torch.Tensor:
+    """EL2N score of every training example of `spec` (on the labels used), computed once and stored. Its models
+    train under `el2n_keys(spec, n_models, key)`: `key`, the run's place in a study, with algorithm 'EL2N' and the
+    model's index, as a section's sweep names them."""
     store = store or Store()
     el2n_specs(spec, n_models, fraction)               # validates before anything is written
     name = f"el2n_n{n_models}_k{fraction:g}"
@@ -65,7 +75,7 @@ def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, f
         try: return store.load_extra(spec, name)["el2n"]
         except CorruptRun: pass                                   # recompute below
     specs = el2n_specs(spec, n_models, fraction)
-    run_many({f"el2n/{spec.hash()[:8]}/model={n}": s for n, s in specs.items()}, store, workers=workers, device=device)
+    run_many(dict(zip(el2n_keys(spec, n_models, key), specs.values())), store, workers=workers, device=device)
     device = torch.device(run_device(spec, device))       # where the scoring runs: as the models trained
     data = load_data(spec.data, spec.seed, device)
     record_data(spec, store, data)

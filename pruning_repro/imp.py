@@ -24,6 +24,7 @@ from .config import ConfigError, PruneSpec, RunSpec, check_spec, derive_seed
 from .data import load_data
 from .distributed import RankFailed, World
 from .models import build_model
+from .placement import run_device
 from .prune import (ScoringContext, builtin_strategy, density, full_masks, prune_masks, strategy_scores,
                                  strategy_settings)
 from .snapshots import PREEMPTION, Snapshots, parent_checksum, unpack_snapshot
@@ -31,14 +32,10 @@ from .store import CorruptRun, Store, strict_json
 from .train import Diverged, Runtime, eval_metrics, precision_flags, progress_enabled, state_copy, train
 
 # %% auto #0
-__all__ = ['default_device', 'run_imp', 'reevaluate_level', 'check_data', 'check_strategy', 'check_level', 'record_data',
-           'dense_root', 'train_level', 'oneshot_spec']
+__all__ = ['run_imp', 'reevaluate_level', 'check_data', 'check_strategy', 'check_level', 'record_data', 'dense_root',
+           'train_level', 'oneshot_spec']
 
 # %% ../nbs/06_imp.ipynb #2211d1e5
-def default_device() -> torch.device:
-    "CUDA when available (or `$PRUNING_REPRO_DEVICE`), else CPU."
-    return torch.device(os.environ.get("PRUNING_REPRO_DEVICE", "cuda" if torch.cuda.is_available() else "cpu"))
-
 def _generator(spec: RunSpec, purpose: str) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(spec.seed, spec.stream(purpose)))
 
@@ -53,7 +50,7 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
     the ranks of a data-parallel run (`23_distributed`, each on its own device), None for this process alone."""
     store = store or Store()
     runtime = runtime or Runtime.from_env()
-    if world is None: world = World(device=torch.device(device) if device is not None else default_device())
+    if world is None: world = World(device=torch.device(run_device(spec, device)))   # the package's one device rule
     device, label = world.device, str(label)   # label: a study's `RunKey`, or any label: stored in spec.json, in bars
     if world.main_value(lambda: store.is_complete(spec)): return store.results(spec)   # reading needs no lock
     check_spec(spec)            # an unknown name, a model it cannot build: one error, nothing written

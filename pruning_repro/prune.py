@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ConfigError, PruneSpec, add_unique
-from .train import Diverged
+from .train import Diverged, apply_masks
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'full_masks', 'density', 'ScoringContext', 'magnitude_scores', 'random_scores', 'SynFlowSettings',
@@ -90,11 +90,10 @@ def synflow_scores(model: nn.Module, names: list[str], context: ScoringContext) 
                 if t.is_floating_point(): t.abs_()
         cache = context.cache["synflow"] = (model, m, {n: p.detach().clone() for n, p in m.named_parameters()})
     _, m, absw = cache
-    masks = context.masks or {}
     params = dict(m.named_parameters())
     with torch.no_grad():
         for n, p in params.items(): p.copy_(absw[n])
-        for n, mk in masks.items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
+    apply_masks(m, context.masks)
     shape = context.input_shape or _input_shape(context)
     dev = next(m.parameters()).device
     m.zero_grad()
@@ -129,9 +128,8 @@ def snip_scores(model: nn.Module, names: list[str], context: ScoringContext) -> 
         raise ConfigError("this SNIP spec predates the reference's settings (snip_per_class None): its stored results "
                           "can be read, but it cannot be recomputed; use snip_per_class=10")
     m = copy.deepcopy(model).eval()
+    apply_masks(m, context.masks)
     params = dict(m.named_parameters())
-    with torch.no_grad():
-        for n, mk in (context.masks or {}).items(): params[n].mul_(mk.to(params[n].device, params[n].dtype))
     n_ex, seen = min(len(data.train), per_class * data.info.num_classes), 0
     m.zero_grad()
     for xb, yb, _ in data.train.batches(min(256, n_ex), shuffle=True, generator=g):
