@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -26,7 +26,7 @@
 # pruning-repro benches                                   # the registry
 # pruning-repro reproduce --bench lenet_fashion           # every section notebook of the bench, through papermill
 # pruning-repro section sec4_noise --bench resnet20_c10 --scale smoke --seeds 0 1
-# pruning-repro imp --bench lenet_mnist --noise 0.1 --seed 0 [--rewind weight] [--width 0.5]
+# pruning-repro imp --bench lenet_mnist --noise 0.1 --seed 0 [--rewind weight] [--width 0.5] [--train-lr 0.05 ...]
 # pruning-repro sweep --bench resnet20_c10 --sections sec4_noise --executor slurm --partition gpu --gpus-per-task 1
 # pruning-repro report --bench lenet_fashion             # figures/<bench>/REPORT.md: outputs and claims C1-C6
 # ```
@@ -45,10 +45,12 @@ import contextlib
 import os
 import sys
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
-from pruning_repro.config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, check_device, check_spec,
-                                  check_workers, get_bench, resolve_study, unset_empty_folder_vars)
+from pruning_repro.config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, DataSpec, ModelSpec, PruneSpec,
+                                  RunSpec, TrainSpec, check_device, check_spec, check_workers, get_bench, resolve_study,
+                                  unset_empty_folder_vars)
 
 # %%
 #| hide
@@ -174,6 +176,79 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
         tables[p] = t
     return tables
 
+
+# %% [markdown]
+# The `imp` command's flags are the run spec's fields (as OpenLTH's hparam dataclasses are its command line): one
+# flag per field of `DataSpec`, `ModelSpec`, `TrainSpec` and `PruneSpec`, named `--<group>-<field>`, default the
+# bench's. The label noise and the precision are the study's (`--noise`, `--precision`); four fields keep the short
+# names they had (`--epochs`, `--width`, `--levels`, `--rewind`).
+
+# %%
+#| export
+SPEC_GROUPS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec, "prune": PruneSpec}
+_STUDY_FIELDS = {("data", "noise"), ("train", "precision")}            # given as --noise and --precision
+_SHORT = {("train", "epochs"): "--epochs", ("model", "width"): "--width", ("prune", "levels"): "--levels",
+          ("prune", "rewind"): "--rewind"}
+_NONE = "none"                                                          # `--data-n-train none`: the field set to None
+
+def _number(text: str):
+    try: return int(text)
+    except ValueError: return float(text)
+
+def _flag(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"): return True
+    if text.lower() in ("false", "0", "no"): return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+def _int_or_none(text: str):
+    return _NONE if text.lower() == _NONE else int(text)
+
+_FIELD_KINDS = {"str": (str, None), "int": (int, None), "float": (float, None), "bool": (_flag, None),
+                "int | None": (_int_or_none, None), "tuple": (_number, "*")}
+
+
+# %%
+#| export
+def spec_options(parser: argparse.ArgumentParser) -> None:
+    "Add one flag per field of a run's spec to `parser` (default None: the bench's value)."
+    for group, cls in SPEC_GROUPS.items():
+        g = parser.add_argument_group(f"{group} ({cls.__name__}; default: the bench's)")
+        for f in fields(cls):
+            if (group, f.name) in _STUDY_FIELDS: continue
+            kind, nargs = _FIELD_KINDS[f.type]
+            names = [f"--{group}-{f.name.replace('_', '-')}", *([_SHORT[group, f.name]] if (group, f.name) in _SHORT else [])]
+            g.add_argument(*names, dest=f"{group}.{f.name}", type=kind, nargs=nargs, default=None,
+                           metavar=f.name.upper())
+
+def with_options(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
+    "`spec` with each field given by a `spec_options` flag in `args` replaced (validated by the spec's dataclasses)."
+    for group in SPEC_GROUPS:
+        given = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith(f"{group}.") and v is not None}
+        given = {k: None if v == _NONE else tuple(v) if isinstance(v, list) else v for k, v in given.items()}
+        if given: spec = replace(spec, **{group: replace(getattr(spec, group), **given)})
+    return spec
+
+
+# %% [markdown]
+# Every field has a flag; a field left out keeps the bench's value, one given replaces it and goes through the
+# dataclass's own validation:
+
+# %%
+_p = argparse.ArgumentParser(); spec_options(_p)
+_dests = {a.dest for a in _p._actions if "." in a.dest}
+test_eq(_dests, {f"{g}.{f.name}" for g, c in SPEC_GROUPS.items() for f in fields(c)} - {"data.noise", "train.precision"})
+_base = get_bench("lenet_mnist1d").run_spec(0.1, 0)
+test_eq(with_options(_base, _p.parse_args([])), _base)
+_s = with_options(_base, _p.parse_args(["--epochs", "7", "--train-lr", "0.05", "--train-milestones", "3", "5",
+                                        "--prune-strategy", "random", "--data-n-train", "none", "--data-augment", "true"]))
+test_eq((_s.train.epochs, _s.train.lr, _s.train.milestones, _s.prune.strategy, _s.data.n_train, _s.data.augment),
+        (7, 0.05, (3, 5), "random", None, True))
+test_eq(_s.data.noise, 0.1)
+test_fail(lambda: with_options(_base, _p.parse_args(["--train-lr", "-1"])), contains="lr must be > 0")
+
+
+# %%
+#| export
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pruning-repro", description=__doc__ or "Reproduce Jin et al. (NeurIPS 2022).")
     p.add_argument("--plugins", action="append", default=None, metavar="MODULE[,MODULE]",
@@ -209,12 +284,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "or as several Slurm tasks)")
     i.add_argument("--bench", default=DEFAULT_BENCH); i.add_argument("--scale", default="full")
     i.add_argument("--noise", type=float, default=0.0); i.add_argument("--seed", type=int, default=0)
-    i.add_argument("--rewind", choices=("lr", "weight"), default=None)
-    i.add_argument("--width", type=float, default=None, help="width multiplier of the model (default: the bench's)")
-    i.add_argument("--levels", type=int, default=None, help="pruning levels (default: the bench's)")
-    i.add_argument("--epochs", type=int, default=None, help="epochs per level (default: the bench's)")
     i.add_argument("--store", default=None)
     running(i, pool=False)
+    spec_options(i)
     r = sub.add_parser("report", help="write figures/<bench>/REPORT.md: every figure and table, and claims C1-C6")
     r.add_argument("--bench", default=DEFAULT_BENCH); r.add_argument("--scale", default="full")
     r.add_argument("--figures", default="figures")
@@ -379,7 +451,6 @@ def _algorithms(args) -> int:
 
 def _imp(args) -> int:
     "One trajectory; under torchrun (or as several Slurm tasks) one data-parallel run, rank 0 printing."
-    from dataclasses import replace
     from pruning_repro.data import check_available
     from pruning_repro.distributed import launched_world
     from pruning_repro.imp import run_imp
@@ -389,10 +460,7 @@ def _imp(args) -> int:
     runtime, precision = _running(args)
     b, (seed,), (noise,) = resolve_study(args.bench, args.scale, [args.seed], [args.noise], precision)
     spec = b.run_spec(noise, seed)
-    if args.rewind: spec = replace(spec, prune=replace(spec.prune, rewind=args.rewind))
-    if args.width is not None: spec = replace(spec, model=replace(spec.model, width=args.width))
-    if args.levels is not None: spec = replace(spec, prune=replace(spec.prune, levels=args.levels))
-    if args.epochs is not None: spec = replace(spec, train=replace(spec.train, epochs=args.epochs))
+    spec = with_options(spec, args)                     # the spec's own flags (--train-lr, --prune-strategy, ...)
     check_spec(spec)                                    # every registered name, before any data is read or trained
     check_available(b.data)
     device = run_device(spec, args.device)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -307,7 +307,7 @@ def _c4(tl):
 # %% [markdown]
 # **C5** (§5.2, Fig. 7, Tables 7, 3) — width down-scaling (WD): under noise it "significantly improves
 # generalization" (beats dense) and its optimum minus pruning's lies in the family's range (LeNet −4 to +0.4
-# points; `paper.WD_MINUS_PRUNING`), widened by the difference's std; without noise it under-performs pruning (the
+# points; `paper.WIDTH_MINUS_PRUNING`), widened by the difference's std; without noise it under-performs pruning (the
 # match rule allows a match: "matches or is worse"); the top-10% affected sets of WD and pruning overlap above chance
 # (Jaccard minus chance at least one std).
 

@@ -72,6 +72,7 @@
 # pruning-repro section sec4_noise --bench resnet20_c10 --seeds 0 1 2 --noise 0 0.15
 # pruning-repro reproduce --bench lenet_mnist --workers 1
 # pruning-repro imp --bench lenet_mnist --noise 0.1 --seed 0 --rewind weight   # one trajectory into the store
+# pruning-repro imp --bench lenet_mnist1d --train-lr 0.005 --prune-fraction 0.3   # a flag per spec field (imp --help)
 # pruning-repro algorithms --bench lenet_fashion_e60_l5 --noise 0.15   # every registered algorithm -> algorithms_p0.15.{csv,md}
 # pruning-repro section appD_leave_out --bench lenet_fashion_e60_l5    # App. D: IMP, then the TIE/RND retrainings
 # pruning-repro report --bench lenet_fashion_e60_l5   # figures/lenet_fashion_e60_l5/REPORT.md: regime, every claim, margins

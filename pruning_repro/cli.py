@@ -10,13 +10,16 @@ import contextlib
 import os
 import sys
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
-from .config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, check_device, check_spec,
-                                  check_workers, get_bench, resolve_study, unset_empty_folder_vars)
+from .config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, DataSpec, ModelSpec, PruneSpec,
+                                  RunSpec, TrainSpec, check_device, check_spec, check_workers, get_bench, resolve_study,
+                                  unset_empty_folder_vars)
 
 # %% auto #0
-__all__ = ['COMMANDS', 'nbs_dir', 'SectionFailed', 'run_section', 'compare_algorithms', 'main']
+__all__ = ['SPEC_GROUPS', 'COMMANDS', 'nbs_dir', 'SectionFailed', 'run_section', 'compare_algorithms', 'spec_options',
+           'with_options', 'main']
 
 # %% ../nbs/15_cli.ipynb #92db68ad
 from .algorithms import algorithm_runs
@@ -124,6 +127,49 @@ def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_l
         tables[p] = t
     return tables
 
+# %% ../nbs/15_cli.ipynb #f250813b
+SPEC_GROUPS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec, "prune": PruneSpec}
+_STUDY_FIELDS = {("data", "noise"), ("train", "precision")}            # given as --noise and --precision
+_SHORT = {("train", "epochs"): "--epochs", ("model", "width"): "--width", ("prune", "levels"): "--levels",
+          ("prune", "rewind"): "--rewind"}
+_NONE = "none"                                                          # `--data-n-train none`: the field set to None
+
+def _number(text: str):
+    try: return int(text)
+    except ValueError: return float(text)
+
+def _flag(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"): return True
+    if text.lower() in ("false", "0", "no"): return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+def _int_or_none(text: str):
+    return _NONE if text.lower() == _NONE else int(text)
+
+_FIELD_KINDS = {"str": (str, None), "int": (int, None), "float": (float, None), "bool": (_flag, None),
+                "int | None": (_int_or_none, None), "tuple": (_number, "*")}
+
+# %% ../nbs/15_cli.ipynb #4e327153
+def spec_options(parser: argparse.ArgumentParser) -> None:
+    "Add one flag per field of a run's spec to `parser` (default None: the bench's value)."
+    for group, cls in SPEC_GROUPS.items():
+        g = parser.add_argument_group(f"{group} ({cls.__name__}; default: the bench's)")
+        for f in fields(cls):
+            if (group, f.name) in _STUDY_FIELDS: continue
+            kind, nargs = _FIELD_KINDS[f.type]
+            names = [f"--{group}-{f.name.replace('_', '-')}", *([_SHORT[group, f.name]] if (group, f.name) in _SHORT else [])]
+            g.add_argument(*names, dest=f"{group}.{f.name}", type=kind, nargs=nargs, default=None,
+                           metavar=f.name.upper())
+
+def with_options(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
+    "`spec` with each field given by a `spec_options` flag in `args` replaced (validated by the spec's dataclasses)."
+    for group in SPEC_GROUPS:
+        given = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith(f"{group}.") and v is not None}
+        given = {k: None if v == _NONE else tuple(v) if isinstance(v, list) else v for k, v in given.items()}
+        if given: spec = replace(spec, **{group: replace(getattr(spec, group), **given)})
+    return spec
+
+# %% ../nbs/15_cli.ipynb #e206ef94
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pruning-repro", description=__doc__ or "Reproduce Jin et al. (NeurIPS 2022).")
     p.add_argument("--plugins", action="append", default=None, metavar="MODULE[,MODULE]",
@@ -159,12 +205,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "or as several Slurm tasks)")
     i.add_argument("--bench", default=DEFAULT_BENCH); i.add_argument("--scale", default="full")
     i.add_argument("--noise", type=float, default=0.0); i.add_argument("--seed", type=int, default=0)
-    i.add_argument("--rewind", choices=("lr", "weight"), default=None)
-    i.add_argument("--width", type=float, default=None, help="width multiplier of the model (default: the bench's)")
-    i.add_argument("--levels", type=int, default=None, help="pruning levels (default: the bench's)")
-    i.add_argument("--epochs", type=int, default=None, help="epochs per level (default: the bench's)")
     i.add_argument("--store", default=None)
     running(i, pool=False)
+    spec_options(i)
     r = sub.add_parser("report", help="write figures/<bench>/REPORT.md: every figure and table, and claims C1-C6")
     r.add_argument("--bench", default=DEFAULT_BENCH); r.add_argument("--scale", default="full")
     r.add_argument("--figures", default="figures")
@@ -329,7 +372,6 @@ def _algorithms(args) -> int:
 
 def _imp(args) -> int:
     "One trajectory; under torchrun (or as several Slurm tasks) one data-parallel run, rank 0 printing."
-    from dataclasses import replace
     from pruning_repro.data import check_available
     from pruning_repro.distributed import launched_world
     from pruning_repro.imp import run_imp
@@ -339,10 +381,7 @@ def _imp(args) -> int:
     runtime, precision = _running(args)
     b, (seed,), (noise,) = resolve_study(args.bench, args.scale, [args.seed], [args.noise], precision)
     spec = b.run_spec(noise, seed)
-    if args.rewind: spec = replace(spec, prune=replace(spec.prune, rewind=args.rewind))
-    if args.width is not None: spec = replace(spec, model=replace(spec.model, width=args.width))
-    if args.levels is not None: spec = replace(spec, prune=replace(spec.prune, levels=args.levels))
-    if args.epochs is not None: spec = replace(spec, train=replace(spec.train, epochs=args.epochs))
+    spec = with_options(spec, args)                     # the spec's own flags (--train-lr, --prune-strategy, ...)
     check_spec(spec)                                    # every registered name, before any data is read or trained
     check_available(b.data)
     device = run_device(spec, args.device)

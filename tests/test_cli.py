@@ -24,6 +24,10 @@ BAD = [
     (["imp", "--bench", "lenet_mnist", "--seed", "x"], 2, "invalid int value"),
     (["imp", "--bench", "lenet_mnist1d", "--width", "0"], 2, "width must be > 0"),
     (["imp", "--bench", "lenet_mnist1d", "--width", "-0.5"], 2, "width must be > 0"),
+    (["imp", "--bench", "lenet_mnist1d", "--train-lr", "-1"], 2, "lr must be > 0"),
+    (["imp", "--bench", "lenet_mnist1d", "--prune-rewind", "late"], 2, "rewind must be 'lr' or 'weight'"),
+    (["imp", "--bench", "lenet_mnist1d", "--prune-strategy", "nope"], 2, "unknown pruning strategy 'nope'"),
+    (["imp", "--bench", "lenet_mnist1d", "--data-augment", "maybe"], 2, "expected true or false"),
     (["section", "sec4_noise", "--bench", "lenet_mnist1d", "--seeds"], 2, "expected at least one argument"),
     (["sweep", "--bench", "lenet_mnist1d", "--executor", "kubernetes"], 2, "invalid choice: 'kubernetes'"),
     (["sweep", "--bench", "lenet_mnist1d", "--sections", "sec9"], 2, "unknown section 'sec9'"),
@@ -128,3 +132,17 @@ def test_executed_notebooks_carry_no_machine_path_and_no_warning():
         nb = json.loads(text)
         streams = [o.get("name") for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream"]
         assert "stderr" not in streams, p.name
+
+
+def test_imp_flags_are_the_spec_fields(isolated):
+    "`imp`'s spec flags reach the trained run: its stored spec carries them, every other field the bench's."
+    import json
+    store = isolated / "store"
+    r = run([CLI, "imp", "--bench", "lenet_mnist1d", "--scale", "smoke", "--levels", "1", "--epochs", "2",
+             "--train-lr", "0.05", "--train-milestones", "1", "--device", "cpu", "--store", str(store)])
+    assert r.returncode == 0, r.stderr
+    specs = [json.loads(p.read_text())["spec"] for p in store.glob("*/spec.json")]
+    assert specs and all((s["train"]["lr"], s["train"]["milestones"], s["train"]["epochs"]) == (0.05, [1], 2)
+                         for s in specs)
+    assert 1 in {s["prune"]["levels"] for s in specs}                   # the run (beside its dense root, 0 levels)
+    assert {s["train"]["optimizer"] for s in specs} == {"adam"}          # not given: the bench's
