@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -68,6 +68,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from filelock import FileLock, Timeout
+from fastcore.basics import patch
 from safetensors.torch import load as st_load, save as st_save
 
 from pruning_repro.config import ConfigError, RunSpec
@@ -170,6 +171,16 @@ def _atomic_write_bytes(path: Path, data: bytes) -> str:
     _remember(path, digest)
     return digest
 
+
+# %%
+with tempfile.TemporaryDirectory() as _d:
+    _f = Path(_d) / "x.bin"
+    test_eq(_atomic_write_bytes(_f, b"abc"), hashlib.sha256(b"abc").hexdigest())    # the checksum of what it wrote
+    test_eq((_f.read_bytes(), [p.name for p in Path(_d).iterdir()]), (b"abc", ["x.bin"]))   # no temporary left
+
+
+# %%
+#| export
 def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     return st_save({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()})
 
@@ -189,9 +200,27 @@ def _load_tensors(path: Path, want: str | None) -> dict[str, torch.Tensor]:
     except Exception as e:               # bytes that match a recorded checksum and are no safetensors: a bad record
         raise CorruptRun(f"{path} is not a valid safetensors file: {e}") from None
 
+
+# %%
+with tempfile.TemporaryDirectory() as _d:
+    _f = Path(_d) / "t.safetensors"
+    _sum = _atomic_save_tensors(_f, {"b": torch.ones(2), "a": torch.arange(3)})
+    test_eq(list(_load_tensors(_f, _sum)), ["a", "b"])                              # the file's (sorted) order
+    test_fail(lambda: _load_tensors(_f, "0" * 64), contains="does not match its recorded checksum")
+    _f.write_bytes(b"not tensors"); test_fail(lambda: _load_tensors(_f, hashlib.sha256(b"not tensors").hexdigest()),
+                                              contains="not a valid safetensors file")
+
+
+# %%
+#| export
 def strict_json(obj) -> bytes:
     "JSON that every parser reads: a non-finite number is refused (`ValueError`), never written as a bare `NaN`."
     return json.dumps(obj, indent=1, allow_nan=False).encode()
+
+
+# %%
+test_eq(json.loads(strict_json({"a": 1.5})), {"a": 1.5})
+test_fail(lambda: strict_json({"a": float("nan")}), exc=ValueError)
 
 
 # %%
@@ -227,6 +256,13 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError: return False
     except OSError: return True
 
+
+# %%
+test_eq((_holder_state(os.getpid()), _alive(os.getpid())), ("running", True))
+
+
+# %%
+#| export
 class RunLock:
     "The run's inter-process lock (`filelock`), which records its holder and names it to whoever waits."
     def __init__(self, path: Path, label: str = "", notice_s: float = 5.0, repeat_s: float = 300.0):
@@ -264,7 +300,8 @@ class RunLock:
 # %%
 #| export
 class Store:
-    "A directory of runs, one sub-directory per spec hash."
+    """A directory of runs, one sub-directory per spec hash. Its methods are defined below, a few per cell
+    (`@patch`): levels and their checksums, writing, reading, in-level snapshots, run-wide tensors, results."""
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root).expanduser() if root not in (None, "") else store_root()
 
@@ -288,171 +325,313 @@ class Store:
         self.run_dir(spec).mkdir(parents=True, exist_ok=True)
         return RunLock(self.run_dir(spec) / "run.lock", spec.hash()[:16])
 
-    # ---- levels ---------------------------------------------------------------------------------------------
-    def levels_done(self, spec: RunSpec) -> list[int]:
-        d = self.run_dir(spec)
-        if not d.exists(): return []
-        return sorted(int(p.parent.name[6:]) for p in d.glob("level_*/metrics.json"))
-
-    def damaged(self, spec: RunSpec, level: int) -> set[str]:
-        """The files of `level` that are missing or do not match their recorded checksums (`metrics.json` when it
-        cannot be trusted: then all of them); empty when the level is whole. Hashes are cached (`file_digest`)."""
-        d = self.level_dir(spec, level)
-        try: m = self._read_metrics(d / "metrics.json")
-        except CorruptRun: return {"metrics.json", "model.safetensors", "per_example.safetensors"}
-        return {f for f, want in m["sha256"].items() if file_digest(d / f) != want}
-
-    def level_ok(self, spec: RunSpec, level: int) -> bool:
-        "Whether `level` is stored whole: a valid `metrics.json` and tensor files matching its checksums."
-        return not self.damaged(spec, level)
-
-    def is_complete(self, spec: RunSpec) -> bool:
-        """Whether every level of `spec` (dense level 0 and its `prune.levels` pruning levels), its rewind point and
-        its data record are whole."""
-        return (all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
-                and self.extra_ok(spec, "rewind"))
-
-    def levels_to_train(self, spec: RunSpec) -> list[int]:
-        """The levels of `spec` a run must (re)train: the first one whose weights or metrics are damaged or missing, and
-        every later one (they depend on it). A damaged per-example file alone is re-evaluated, not retrained."""
-        first = next((lv for lv in range(spec.prune.levels + 1)
-                      if self.damaged(spec, lv) - {"per_example.safetensors"}), None)
-        return [] if first is None else list(range(first, spec.prune.levels + 1))
-
-    def clean_partial(self, spec: RunSpec, level: int) -> None:
-        "Remove what a killed writer left of `level` (temporary files), before the level is written again."
-        for p in self.level_dir(spec, level).glob("*.tmp*"): p.unlink(missing_ok=True)
-        for p in self.run_dir(spec).glob(f"snapshot_{level:03d}*.tmp*"): p.unlink(missing_ok=True)
-        for p in self.run_dir(spec).glob(".*.tmp"): p.unlink(missing_ok=True)
-
-    def save_level(self, spec: RunSpec, level: int, metrics: dict, per_example: dict[str, torch.Tensor],
-                   state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
-        """Write one finished level; `metrics.json` goes last and records the checksums of the tensor files. Metrics
-        that are not strict JSON (a NaN) are refused before anything is written."""
-        strict_json(metrics)
-        d = self.level_dir(spec, level); d.mkdir(parents=True, exist_ok=True)
-        # masks are 0/1: stored as uint8 (a quarter of float32's bytes), read back as float32
-        tensors = {f"state.{k}": v for k, v in state.items()} | {f"mask.{k}": v.to(torch.uint8) for k, v in masks.items()}
-        sums = {"model.safetensors": _atomic_save_tensors(d / "model.safetensors", tensors),
-                "per_example.safetensors": _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))}
-        _atomic_write_bytes(d / "metrics.json", strict_json({**metrics, "level": level, "sha256": sums}))
-        self.discard_snapshot(spec, level)          # the level is whole: its in-level snapshot has served
-
-    def save_per_example(self, spec: RunSpec, level: int, per_example: dict[str, torch.Tensor],
-                         metrics: dict | None = None) -> None:
-        "Rewrite the per-example file of a stored level (its weights unchanged), then its metrics with the new checksum."
-        strict_json(metrics or {})
-        d, m = self.level_dir(spec, level), self.metrics(spec, level)
-        digest = _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))
-        m.update(metrics or {}); m["sha256"] = {**m["sha256"], "per_example.safetensors": digest}
-        _atomic_write_bytes(d / "metrics.json", strict_json(m))
-
     METRIC_KEYS = ("val_err", "sha256")    # a level is chosen by its val_err and read through its checksums
     FINITE_KEYS = ("val_err", "test_err", "train_err", "val_loss", "test_loss", "train_loss", "density")
 
-    def _read_metrics(self, path: Path) -> dict:
-        try: m = json.loads(_read_bytes(path))
-        except ValueError as e: raise CorruptRun(f"{path} cannot be read ({type(e).__name__}: {e})") from None
-        if not isinstance(m, dict) or any(k not in m for k in self.METRIC_KEYS):
-            raise CorruptRun(f"{path} lacks {', '.join(k for k in self.METRIC_KEYS if k not in m) if isinstance(m, dict) else 'a JSON object'}")
-        bad = [k for k in self.FINITE_KEYS if k in m and not _finite_number(m[k])]
-        if bad or not isinstance(m["sha256"], dict):
-            raise CorruptRun(f"{path}: {', '.join(f'{k}={m[k]!r}' for k in bad) or 'sha256'} is not a finite number")
-        return m
 
-    def metrics(self, spec: RunSpec, level: int) -> dict:
-        "The metrics of a stored level; `CorruptRun` naming the file when it is damaged."
-        return self._read_metrics(self.level_dir(spec, level) / "metrics.json")
+# %%
+_tmp = tempfile.mkdtemp()                        # one store for this chapter's checks (removed at its end)
+from pruning_repro.config import get_bench
+spec = get_bench("lenet_mnist", "smoke").run_spec(0.1, seed=0)
+st = Store(_tmp)
+test_eq(st.init_run(spec, "demo"), Path(_tmp) / spec.hash()[:16])                  # the run's folder: its hash
+test_eq(json.loads((st.run_dir(spec) / "spec.json").read_text())["label"], "demo")
+test_eq(st.level_dir(spec, 2).name, "level_002")
+test_eq(Store("").root, store_root())                                              # '' is the default root
 
-    def _load_checked(self, spec: RunSpec, level: int, fname: str) -> dict[str, torch.Tensor]:
-        return _load_tensors(self.level_dir(spec, level) / fname, self.metrics(spec, level)["sha256"].get(fname))
 
-    def load_state(self, spec: RunSpec, level: int) -> tuple[dict, dict]:
-        "(state, masks) saved at the end of `level`, checksum-verified."
-        t = self._load_checked(spec, level, "model.safetensors")
-        state = {k[6:]: v for k, v in t.items() if k.startswith("state.")}
-        masks = {k[5:]: v.float() for k, v in t.items() if k.startswith("mask.")}
-        return state, masks
+# %% [markdown]
+# Reading: the metrics are checked (the keys a level is read by, finite numbers) before any tensor file is trusted.
 
-    def load_per_example(self, spec: RunSpec, level: int) -> dict[str, torch.Tensor]:
-        t = self._load_checked(spec, level, "per_example.safetensors")
-        return {k: (v.bool() if k.endswith("correct") else v) for k, v in t.items()}
-
-    def discard_level(self, spec: RunSpec, level: int) -> None:
-        """Forget a level (and every later one, which depends on it), and the in-level snapshots of the later ones
-        (the snapshot of `level` itself started from the level before, which stays: it is kept)."""
-        for lv in self.levels_done(spec):
-            if lv >= level: shutil.rmtree(self.level_dir(spec, lv), ignore_errors=True)
-        for lv in self.snapshot_levels(spec):
-            if lv > level: self.discard_snapshot(spec, lv)
-
-    # ---- in-level snapshots: resume inside a level ------------------------------------------------------------
-    def snapshot_levels(self, spec: RunSpec) -> list[int]:
-        "The levels that have an in-level snapshot."
-        d = self.run_dir(spec)
-        return sorted(int(p.stem[9:]) for p in d.glob("snapshot_[0-9][0-9][0-9].json")) if d.exists() else []
-
-    def save_snapshot(self, spec: RunSpec, level: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-        """Record where the training of `level` stands: `tensors` (weights, optimizer state, generator...) and
-        `meta` (JSON). The tensors go to a file named by their checksum, the JSON that names it replaces the old
-        one, and only then is the old file removed: a writer killed at any moment leaves one whole snapshot."""
-        d = self.init_run(spec)
-        data = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
-        digest = _sha256_bytes(data)
-        name = f"snapshot_{level:03d}.{digest[:16]}.safetensors"
-        _atomic_write_bytes(d / name, data)
-        _atomic_write_bytes(d / f"snapshot_{level:03d}.json", strict_json({**meta, "file": name, "sha256": digest}))
-        for old in d.glob(f"snapshot_{level:03d}.*.safetensors"):
-            if old.name != name: old.unlink(missing_ok=True)
-
-    def load_snapshot(self, spec: RunSpec, level: int) -> tuple[dict, dict] | None:
-        """(tensors, meta) of `level`'s in-level snapshot, checksum-verified; None when there is none or it is damaged
-        (the level starts over); `StoreUnreadable` when it cannot be read."""
-        d = self.run_dir(spec)
-        try:
-            meta = json.loads(_read_bytes(d / f"snapshot_{level:03d}.json"))
-            return _load_tensors(d / meta["file"], meta["sha256"]), meta
-        except (CorruptRun, ValueError, KeyError, TypeError): return None
-
-    def discard_snapshot(self, spec: RunSpec, level: int) -> None:
-        d = self.run_dir(spec)
-        (d / f"snapshot_{level:03d}.json").unlink(missing_ok=True)
-        for p in d.glob(f"snapshot_{level:03d}.*"): p.unlink(missing_ok=True)
-
-    # ---- run-wide tensors (rewind point, data description) ---------------------------------------------------
-    def save_extra(self, spec: RunSpec, name: str, tensors: dict[str, torch.Tensor]) -> None:
-        d = self.init_run(spec)
-        digest = _atomic_save_tensors(d / f"{name}.safetensors", tensors)
-        _atomic_write_bytes(d / f"{name}.sha256", digest.encode())
-
-    def _extra_sum(self, spec: RunSpec, name: str) -> str | None:
-        try: return _read_bytes(self.run_dir(spec) / f"{name}.sha256").decode("ascii", "replace").strip()
-        except CorruptRun: return None
-
-    def load_extra(self, spec: RunSpec, name: str) -> dict[str, torch.Tensor]:
-        return _load_tensors(self.run_dir(spec) / f"{name}.safetensors", self._extra_sum(spec, name))
-
-    def has_extra(self, spec: RunSpec, name: str) -> bool:
-        return (self.run_dir(spec) / f"{name}.sha256").exists()
-
-    def extra_ok(self, spec: RunSpec, name: str) -> bool:
-        "Whether the run-wide tensors `name` are stored and match their checksum."
-        want = self._extra_sum(spec, name)
-        return want is not None and file_digest(self.run_dir(spec) / f"{name}.safetensors") == want
-
-    def results(self, spec: RunSpec) -> pd.DataFrame:
-        """One row per finished level with its metrics (an undefined one, stored as null, reads as NaN); what wrote it
-        and how (`written_by`, `numerics`: device, versions, TF32, compiled) stays in `metrics`."""
-        rows = [{k: (float("nan") if v is None else v) for k, v in self.metrics(spec, lv).items()
-                 if k not in ("sha256", "written_by", "numerics")} for lv in self.levels_done(spec)]
-        return pd.DataFrame(rows)
-
+# %%
+#| export
 def _finite_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
+@patch
+def _read_metrics(self: Store, path: Path) -> dict:
+    try: m = json.loads(_read_bytes(path))
+    except ValueError as e: raise CorruptRun(f"{path} cannot be read ({type(e).__name__}: {e})") from None
+    if not isinstance(m, dict) or any(k not in m for k in self.METRIC_KEYS):
+        raise CorruptRun(f"{path} lacks {', '.join(k for k in self.METRIC_KEYS if k not in m) if isinstance(m, dict) else 'a JSON object'}")
+    bad = [k for k in self.FINITE_KEYS if k in m and not _finite_number(m[k])]
+    if bad or not isinstance(m["sha256"], dict):
+        raise CorruptRun(f"{path}: {', '.join(f'{k}={m[k]!r}' for k in bad) or 'sha256'} is not a finite number")
+    return m
+
+@patch
+def metrics(self: Store, spec: RunSpec, level: int) -> dict:
+    "The metrics of a stored level; `CorruptRun` naming the file when it is damaged."
+    return self._read_metrics(self.level_dir(spec, level) / "metrics.json")
+
+
+# %%
+_m = st.level_dir(spec, 5) / "metrics.json"; _m.parent.mkdir(parents=True)
+_m.write_text('{"val_err": 0.5, "sha256": {}}'); test_eq(st.metrics(spec, 5), {"val_err": 0.5, "sha256": {}})
+_m.write_text('{"val_err": Infinity, "sha256": {}}')
+test_fail(lambda: st.metrics(spec, 5), contains="val_err=inf is not a finite number")
+_m.write_text('{"sha256": {}}'); test_fail(lambda: st.metrics(spec, 5), contains="lacks val_err")
+shutil.rmtree(_m.parent)
+
+
+# %% [markdown]
+# A level is whole when its `metrics.json` is valid and every tensor file matches the checksum it records; the
+# levels a run must train are the first damaged one and every later one.
+
+# %%
+#| export
+@patch
+def levels_done(self: Store, spec: RunSpec) -> list[int]:
+    d = self.run_dir(spec)
+    if not d.exists(): return []
+    return sorted(int(p.parent.name[6:]) for p in d.glob("level_*/metrics.json"))
+
+@patch
+def damaged(self: Store, spec: RunSpec, level: int) -> set[str]:
+    """The files of `level` that are missing or do not match their recorded checksums (`metrics.json` when it
+    cannot be trusted: then all of them); empty when the level is whole. Hashes are cached (`file_digest`)."""
+    d = self.level_dir(spec, level)
+    try: m = self._read_metrics(d / "metrics.json")
+    except CorruptRun: return {"metrics.json", "model.safetensors", "per_example.safetensors"}
+    return {f for f, want in m["sha256"].items() if file_digest(d / f) != want}
+
+@patch
+def level_ok(self: Store, spec: RunSpec, level: int) -> bool:
+    "Whether `level` is stored whole: a valid `metrics.json` and tensor files matching its checksums."
+    return not self.damaged(spec, level)
+
+
+# %%
+test_eq((st.levels_done(spec), st.level_ok(spec, 0)), ([], False))
+test_eq(st.damaged(spec, 0), {"metrics.json", "model.safetensors", "per_example.safetensors"})
+
+
+# %%
+#| export
+@patch
+def is_complete(self: Store, spec: RunSpec) -> bool:
+    """Whether every level of `spec` (dense level 0 and its `prune.levels` pruning levels), its rewind point and
+    its data record are whole."""
+    return (all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
+            and self.extra_ok(spec, "rewind"))
+
+@patch
+def levels_to_train(self: Store, spec: RunSpec) -> list[int]:
+    """The levels of `spec` a run must (re)train: the first one whose weights or metrics are damaged or missing, and
+    every later one (they depend on it). A damaged per-example file alone is re-evaluated, not retrained."""
+    first = next((lv for lv in range(spec.prune.levels + 1)
+                  if self.damaged(spec, lv) - {"per_example.safetensors"}), None)
+    return [] if first is None else list(range(first, spec.prune.levels + 1))
+
+@patch
+def clean_partial(self: Store, spec: RunSpec, level: int) -> None:
+    "Remove what a killed writer left of `level` (temporary files), before the level is written again."
+    for p in self.level_dir(spec, level).glob("*.tmp*"): p.unlink(missing_ok=True)
+    for p in self.run_dir(spec).glob(f"snapshot_{level:03d}*.tmp*"): p.unlink(missing_ok=True)
+    for p in self.run_dir(spec).glob(".*.tmp"): p.unlink(missing_ok=True)
+
+
+# %%
+test_eq((st.is_complete(spec), st.levels_to_train(spec)), (False, list(range(spec.prune.levels + 1))))
+(st.level_dir(spec, 0)).mkdir(parents=True, exist_ok=True); (st.level_dir(spec, 0) / "x.tmp1").write_bytes(b"")
+st.clean_partial(spec, 0); test_eq(list(st.level_dir(spec, 0).iterdir()), [])
+
+
+# %% [markdown]
+# In-level snapshots (`26_snapshots`) let a preempted run resume inside a level: the tensors are written under their
+# checksum's name, then the JSON naming them, then the older file goes.
+
+# %%
+#| export
+@patch
+def snapshot_levels(self: Store, spec: RunSpec) -> list[int]:
+    "The levels that have an in-level snapshot."
+    d = self.run_dir(spec)
+    return sorted(int(p.stem[9:]) for p in d.glob("snapshot_[0-9][0-9][0-9].json")) if d.exists() else []
+
+@patch
+def save_snapshot(self: Store, spec: RunSpec, level: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Record where the training of `level` stands: `tensors` (weights, optimizer state, generator...) and
+    `meta` (JSON). The tensors go to a file named by their checksum, the JSON that names it replaces the old
+    one, and only then is the old file removed: a writer killed at any moment leaves one whole snapshot."""
+    d = self.init_run(spec)
+    data = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    digest = _sha256_bytes(data)
+    name = f"snapshot_{level:03d}.{digest[:16]}.safetensors"
+    _atomic_write_bytes(d / name, data)
+    _atomic_write_bytes(d / f"snapshot_{level:03d}.json", strict_json({**meta, "file": name, "sha256": digest}))
+    for old in d.glob(f"snapshot_{level:03d}.*.safetensors"):
+        if old.name != name: old.unlink(missing_ok=True)
+
+
+# %%
+st.save_snapshot(spec, 1, {"w": torch.zeros(2)}, {"step": 3}); test_eq(st.snapshot_levels(spec), [1])
+
+
+# %%
+#| export
+@patch
+def load_snapshot(self: Store, spec: RunSpec, level: int) -> tuple[dict, dict] | None:
+    """(tensors, meta) of `level`'s in-level snapshot, checksum-verified; None when there is none or it is damaged
+    (the level starts over); `StoreUnreadable` when it cannot be read."""
+    d = self.run_dir(spec)
+    try:
+        meta = json.loads(_read_bytes(d / f"snapshot_{level:03d}.json"))
+        return _load_tensors(d / meta["file"], meta["sha256"]), meta
+    except (CorruptRun, ValueError, KeyError, TypeError): return None
+
+@patch
+def discard_snapshot(self: Store, spec: RunSpec, level: int) -> None:
+    d = self.run_dir(spec)
+    (d / f"snapshot_{level:03d}.json").unlink(missing_ok=True)
+    for p in d.glob(f"snapshot_{level:03d}.*"): p.unlink(missing_ok=True)
+
+
+# %%
+_t, _meta = st.load_snapshot(spec, 1); test_eq((_t["w"], _meta["step"]), (torch.zeros(2), 3))
+st.discard_snapshot(spec, 1); test_eq((st.snapshot_levels(spec), st.load_snapshot(spec, 1)), ([], None))
+
+
+# %% [markdown]
+# Writing a level: the tensor files first, `metrics.json` (with their checksums) last, so a killed writer never
+# leaves a level that reads as whole.
+
+# %%
+#| export
 def _per_example_out(per_example: dict) -> dict:
     return {k: v if v.dtype != torch.bool else v.to(torch.uint8) for k, v in per_example.items()}
 
+@patch
+def save_level(self: Store, spec: RunSpec, level: int, metrics: dict, per_example: dict[str, torch.Tensor],
+               state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
+    """Write one finished level; `metrics.json` goes last and records the checksums of the tensor files. Metrics
+    that are not strict JSON (a NaN) are refused before anything is written."""
+    strict_json(metrics)
+    d = self.level_dir(spec, level); d.mkdir(parents=True, exist_ok=True)
+    # masks are 0/1: stored as uint8 (a quarter of float32's bytes), read back as float32
+    tensors = {f"state.{k}": v for k, v in state.items()} | {f"mask.{k}": v.to(torch.uint8) for k, v in masks.items()}
+    sums = {"model.safetensors": _atomic_save_tensors(d / "model.safetensors", tensors),
+            "per_example.safetensors": _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))}
+    _atomic_write_bytes(d / "metrics.json", strict_json({**metrics, "level": level, "sha256": sums}))
+    self.discard_snapshot(spec, level)          # the level is whole: its in-level snapshot has served
+
+@patch
+def save_per_example(self: Store, spec: RunSpec, level: int, per_example: dict[str, torch.Tensor],
+                     metrics: dict | None = None) -> None:
+    "Rewrite the per-example file of a stored level (its weights unchanged), then its metrics with the new checksum."
+    strict_json(metrics or {})
+    d, m = self.level_dir(spec, level), self.metrics(spec, level)
+    digest = _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))
+    m.update(metrics or {}); m["sha256"] = {**m["sha256"], "per_example.safetensors": digest}
+    _atomic_write_bytes(d / "metrics.json", strict_json(m))
+
+
+# %%
+st.save_level(spec, 0, {"val_err": 0.5}, {"train_correct": torch.tensor([True, False])}, {"w": torch.ones(2)},
+              {"w": torch.ones(2)})
+test_eq((st.levels_done(spec), st.level_ok(spec, 0)), ([0], True))
+test_eq(st.levels_to_train(spec), list(range(1, spec.prune.levels + 1)))
+test_fail(lambda: st.save_level(spec, 1, {"val_err": float("nan")}, {}, {}, {}), contains="not JSON compliant")
+test_eq(st.levels_done(spec), [0])                                                  # nothing of level 1 written
+st.save_per_example(spec, 0, {"train_correct": torch.tensor([True, True])}, {"note": 1})
+test_eq((st.level_ok(spec, 0), st.metrics(spec, 0)["note"]), (True, 1))
+
+
+# %%
+#| export
+@patch
+def _load_checked(self: Store, spec: RunSpec, level: int, fname: str) -> dict[str, torch.Tensor]:
+    return _load_tensors(self.level_dir(spec, level) / fname, self.metrics(spec, level)["sha256"].get(fname))
+
+@patch
+def load_state(self: Store, spec: RunSpec, level: int) -> tuple[dict, dict]:
+    "(state, masks) saved at the end of `level`, checksum-verified."
+    t = self._load_checked(spec, level, "model.safetensors")
+    state = {k[6:]: v for k, v in t.items() if k.startswith("state.")}
+    masks = {k[5:]: v.float() for k, v in t.items() if k.startswith("mask.")}
+    return state, masks
+
+@patch
+def load_per_example(self: Store, spec: RunSpec, level: int) -> dict[str, torch.Tensor]:
+    t = self._load_checked(spec, level, "per_example.safetensors")
+    return {k: (v.bool() if k.endswith("correct") else v) for k, v in t.items()}
+
+
+# %%
+_state, _masks = st.load_state(spec, 0)
+test_eq((_state["w"], _masks["w"].dtype), (torch.ones(2), torch.float32))                # masks stored as uint8
+test_eq(st.load_per_example(spec, 0)["train_correct"], torch.tensor([True, True]))      # bools back as bools
+
+
+# %%
+#| export
+@patch
+def discard_level(self: Store, spec: RunSpec, level: int) -> None:
+    """Forget a level (and every later one, which depends on it), and the in-level snapshots of the later ones
+    (the snapshot of `level` itself started from the level before, which stays: it is kept)."""
+    for lv in self.levels_done(spec):
+        if lv >= level: shutil.rmtree(self.level_dir(spec, lv), ignore_errors=True)
+    for lv in self.snapshot_levels(spec):
+        if lv > level: self.discard_snapshot(spec, lv)
+
+
+# %%
+st.discard_level(spec, 0); test_eq(st.levels_done(spec), [])
+
+
+# %% [markdown]
+# Run-wide tensors (the rewind point, the data record) sit beside the levels, each with its checksum file.
+
+# %%
+#| export
+@patch
+def save_extra(self: Store, spec: RunSpec, name: str, tensors: dict[str, torch.Tensor]) -> None:
+    d = self.init_run(spec)
+    digest = _atomic_save_tensors(d / f"{name}.safetensors", tensors)
+    _atomic_write_bytes(d / f"{name}.sha256", digest.encode())
+
+@patch
+def _extra_sum(self: Store, spec: RunSpec, name: str) -> str | None:
+    try: return _read_bytes(self.run_dir(spec) / f"{name}.sha256").decode("ascii", "replace").strip()
+    except CorruptRun: return None
+
+@patch
+def load_extra(self: Store, spec: RunSpec, name: str) -> dict[str, torch.Tensor]:
+    return _load_tensors(self.run_dir(spec) / f"{name}.safetensors", self._extra_sum(spec, name))
+
+@patch
+def has_extra(self: Store, spec: RunSpec, name: str) -> bool:
+    return (self.run_dir(spec) / f"{name}.sha256").exists()
+
+@patch
+def extra_ok(self: Store, spec: RunSpec, name: str) -> bool:
+    "Whether the run-wide tensors `name` are stored and match their checksum."
+    want = self._extra_sum(spec, name)
+    return want is not None and file_digest(self.run_dir(spec) / f"{name}.safetensors") == want
+
+
+# %%
+st.save_extra(spec, "rewind", {"w": torch.arange(3.)})
+test_eq((st.has_extra(spec, "rewind"), st.extra_ok(spec, "rewind"), st.extra_ok(spec, "data")), (True, True, False))
+test_eq(st.load_extra(spec, "rewind")["w"], torch.arange(3.))
+
+
+# %%
+#| export
+@patch
+def results(self: Store, spec: RunSpec) -> pd.DataFrame:
+    """One row per finished level with its metrics (an undefined one, stored as null, reads as NaN); what wrote it
+    and how (`written_by`, `numerics`: device, versions, TF32, compiled) stays in `metrics`."""
+    rows = [{k: (float("nan") if v is None else v) for k, v in self.metrics(spec, lv).items()
+             if k not in ("sha256", "written_by", "numerics")} for lv in self.levels_done(spec)]
+    return pd.DataFrame(rows)
+
+
+# %%
+st.save_level(spec, 0, {"val_err": 0.5, "noisy_train_err": None}, {}, {"w": torch.ones(2)}, {"w": torch.ones(2)})
+test_eq(list(st.results(spec).columns), ["val_err", "noisy_train_err", "level"])
+assert math.isnan(st.results(spec).noisy_train_err[0])                             # null (no noisy example) reads as NaN
+shutil.rmtree(_tmp)
 
 # %% [markdown]
 # Checks: a round trip, the checksum catching a flipped byte, discard, and the hash-named directory.

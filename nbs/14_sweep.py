@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -65,6 +65,7 @@ from pruning_repro.config import ConfigError, RunKey, RunSpec, resolve_study
 # %%
 #| hide
 from fastcore.test import test_eq, test_fail
+from pruning_repro.config import get_bench
 
 
 # %% [markdown]
@@ -83,6 +84,15 @@ def _el2n_runs(b, seeds, noise_levels) -> dict:
             for k, v in zip(el2n_keys(b.run_spec(p, s), b.el2n_models, RunKey(b.name, "LR rewinding", p, s)),
                             el2n_specs(b.run_spec(p, s), b.el2n_models, b.el2n_fraction).values())}
 
+
+# %%
+_b = get_bench("lenet_mnist1d", "smoke")
+test_eq(len(imp_runs(_b, (0, 1), (0.0, 0.3))), 4)
+test_eq(len(_el2n_runs(_b, (0,), (0.3,))), _b.el2n_models)   # EL2N models: keyed by their IMP run
+
+
+# %%
+#| export
 def _sec3_runs(b, seeds, noise_levels) -> dict:
     "§3: IMP (LR rewinding) without label noise, and the EL2N models of those runs."
     return {**imp_runs(b, seeds, [0.0]), **_el2n_runs(b, seeds, [0.0])}
@@ -91,6 +101,9 @@ def _sec4_with_el2n(b, seeds, noise_levels) -> dict:
     "§4: IMP per noise level and seed (Figures 3, 4), and the EL2N models of the noisy runs (Figure 5)."
     return {**imp_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, [p for p in noise_levels if p > 0])}
 
+
+# %%
+#| export
 def _sec5_runs(b, seeds, noise_levels) -> dict:
     "§5: per noise level and seed, IMP (LR rewinding), extended dense training (EDT) and the width sequence (WD)."
     return {k: v for p in noise_levels for runs in algorithm_runs(b, p, seeds, ("LR rewinding", "EDT", "WD")).values()
@@ -110,6 +123,9 @@ def _imp_only(b, seeds, noise_levels) -> dict:
     "IMP (LR rewinding) per noise level and seed: the first stage of App. D, E and K (their retrainings follow)."
     return imp_runs(b, seeds, noise_levels)
 
+
+# %%
+#| export
 def _appI_runs(b, seeds, noise_levels) -> dict:
     """App. I: IMP and width down-scaling (Fig. 11), one-shot pruning and equalized WD at the same sizes (Fig. 12,
     Table 3), and the EL2N models (Fig. 13)."""
@@ -127,6 +143,9 @@ def _appL_runs(b, seeds, noise_levels) -> dict:
     "App. L: pruning, EDT and WD with the EL2N models, per noise level (Figures 18-20)."
     return {**_sec5_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, noise_levels)}
 
+
+# %%
+#| export
 SECTION_RUNS = {"sec1_intro": _sec1_runs, "sec3_training": _sec3_runs, "sec4_noise": _sec4_with_el2n,
                 "sec5_isolating": _sec5_runs, "appC_algorithms": _appC_runs, "appD_leave_out": _imp_only,
                 "appE_dense_subset": _imp_only, "appI_width": _appI_runs, "appJ_ablations": _appJ_runs,
@@ -145,6 +164,15 @@ def section_noise(section: str, b, noise_levels=None) -> tuple:
     v = SECTION_NOISE.get(section, b.noise_levels)
     return tuple(v(b) if callable(v) else v)
 
+
+# %%
+test_eq(section_noise("sec1_intro", _b), (0.0,))                     # §1 and §3: no noise, as the paper
+test_eq(section_noise("appE_dense_subset", _b), tuple(p for p in _b.noise_levels if p > 0))
+test_eq(section_noise("sec4_noise", _b, [0.1]), (0.1,))                 # given: as given
+
+
+# %%
+#| export
 class Section(NamedTuple):
     "What a section notebook works with: the bench at its scale, seeds, noise levels, output folder and run store."
     bench: object
@@ -159,6 +187,9 @@ def default_figures_dir() -> Path:
         if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
     return Path.cwd() / "figures"
 
+
+# %%
+#| export
 def figures_folder(figures, bench: str, scale: str, precision: str | None = None) -> Path:
     """Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full, and
     `..._bf16` for bfloat16 runs, which never overwrite the float32 ones)."""
@@ -172,6 +203,16 @@ def check_folder(folder, what: str):
     if isinstance(folder, os.PathLike) or (isinstance(folder, str) and folder.strip()): return folder
     raise ConfigError(f"{what} must be a folder (a path) or None, got {folder!r}")
 
+
+# %%
+test_eq(figures_folder("figures", "resnet20_c10", "smoke", "bf16"), Path("figures/resnet20_c10_smoke_bf16"))
+test_eq(figures_folder("f", "lenet_mnist", "full", "fp32"), Path("f/lenet_mnist"))
+test_eq((check_folder("", "store_dir"), check_folder("s", "store_dir")), (None, "s"))
+test_fail(lambda: check_folder(7, "figures_dir"), contains="figures_dir must be a folder")
+
+
+# %%
+#| export
 def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
                   figures_dir=None, store_dir=None, precision: str | None = None, workers=None) -> Section:
     """A section notebook's first step: validate every one of its parameters (one clear error: `ConfigError`) — the
@@ -196,6 +237,12 @@ def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2)
     return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale, precision),
                    Store(store_dir))
 
+
+# %%
+# `start_section`'s checks, one per parameter, are below with the study's (they need the bench's runs).
+
+# %%
+#| export
 def _appD_after(b, seeds, noise_levels, store) -> dict:
     "App. D: per pruning level, dense runs without the top-20% improved examples (TIE) and without 20% random (RND)."
     from pruning_repro.leave_out import tie_rnd_specs
@@ -214,6 +261,9 @@ def _appE_after(b, seeds, noise_levels, store) -> dict:
                 out[RunKey(b.name, "App. E", p, s, level=lv)] = dense_subset_spec(spec, store, lv)
     return out
 
+
+# %%
+#| export
 # App. K.2 as the paper ran it: on ResNet-20 and VGG-16 / CIFAR-10 only (Fig. 17). The embedded benches keep it as
 # an extra (cheap there, and the only place a CPU user sees it); elsewhere it would be compute the paper never spent
 # (on ResNet-50 about 2.4 IMP trajectories).
@@ -233,6 +283,14 @@ def _appK_after(b, seeds, noise_levels, store) -> dict:
 
 SECTION_AFTER = {"appD_leave_out": _appD_after, "appE_dense_subset": _appE_after, "appK_examples": _appK_after}
 
+# %%
+test_eq((runs_appK2(get_bench("resnet20_c10")), runs_appK2(get_bench("resnet50_imagenet")), runs_appK2(_b)),
+        (True, False, True))
+test_eq(set(SECTION_AFTER), {"appD_leave_out", "appE_dense_subset", "appK_examples"})
+
+
+# %%
+#| export
 def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict, dict | None]:
     """The one definition of "train a study, then the retrainings its results name": every run of `study_runs` the
     store lacks goes to `execute({RunKey: spec})`; once all are complete, the App. D, E, K retrainings
@@ -255,6 +313,13 @@ def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict,
     if todo: execute(todo)
     return first, after
 
+
+# %%
+# `train_study` trains: `tests/test_sweep.py` runs it through `sweep` (both stages; a second call trains nothing),
+# `tests/test_faults_params.py` its refusal of a bad spec before anything trains.
+
+# %%
+#| export
 def train_section(section: str, b, seeds, noise_levels, store, workers=None) -> tuple[dict, dict]:
     "Train (where the store lacks them) the runs of one section, then its retrainings: (first stage, second stage)."
     from pruning_repro.executors import run_many
@@ -268,6 +333,9 @@ def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=
     imp = imp_runs(b, seeds, noise_levels)
     return imp, after, trajectories({k: store.results(v) for k, v in imp.items()}, imp)
 
+
+# %%
+#| export
 def dependent_runs(section: str, b, seeds, noise_levels, store) -> dict[RunKey, RunSpec]:
     """The runs a section can only name once its first-stage runs are in the store (which examples a retraining
     leaves out depends on the pruned models' per-example losses): App. D, E and K. {} for other sections."""
@@ -280,6 +348,9 @@ def section_runs(section: str, bench, seeds, noise_levels) -> dict[RunKey, RunSp
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
     return SECTION_RUNS[section](bench, seeds, noise_levels)
 
+
+# %%
+#| export
 def check_sections(sections) -> tuple[str, ...]:
     "Validate a list of section names (None or empty: every section)."
     if sections is None: return SECTIONS
@@ -290,6 +361,16 @@ def check_sections(sections) -> tuple[str, ...]:
     if bad: raise ConfigError(f"unknown section {bad[0]!r}; choose from: {', '.join(SECTIONS)}")
     return tuple(dict.fromkeys(sections))
 
+
+# %%
+test_eq(check_sections(None), SECTIONS)
+test_eq(check_sections("sec4_noise"), ("sec4_noise",))
+test_eq(check_sections(["sec4_noise", "sec1_intro", "sec4_noise"]), ("sec4_noise", "sec1_intro"))
+test_fail(lambda: check_sections(["sec9"]), contains="unknown section 'sec9'")
+
+
+# %%
+#| export
 def study_runs(b, sections=None, seeds=(0, 1, 2), noise_levels=None) -> dict[RunKey, RunSpec]:
     """Every run the `sections` need for bench `b`, each spec once (the first `RunKey` that names it is kept); with
     `noise_levels` None each section runs at its own (`section_noise`)."""
@@ -362,14 +443,10 @@ len(_all)
 #| export
 def _cost() -> dict: return {"runs": 0, "levels": 0, "epochs": 0, "examples": 0, "flops": 0.0}
 
-def study_cost(specs: dict[Hashable, RunSpec], store, group=None) -> dict:
-    """What training the runs of `specs` ({key: RunSpec}: `RunKey`s, or `study_plan`'s (stage, `RunKey`)) that `store`
-    lacks would take: runs, levels, epochs, training examples processed and FLOPs (both None when a data set declares
-    no sizes), without reading the data. `group(key)` names each run's group: the same counts per group under
-    "groups" (a shared dense level is counted in the group of the first run that needs it)."""
-    from pruning_repro.data import data_info, split_sizes
+def _levels_to_train(specs: dict, store) -> list[tuple]:
+    """(key, spec, levels) of what training `specs` would train: the levels each lacks, a variant's missing dense level
+    in its dense root (`imp.dense_root`), each root once."""
     from pruning_repro.imp import dense_root
-    from pruning_repro.models import forward_flops
     work, roots = [], set()
     for label, spec in specs.items():
         lvs = store.levels_to_train(spec)
@@ -379,6 +456,30 @@ def study_cost(specs: dict[Hashable, RunSpec], store, group=None) -> dict:
             if root.hash() not in roots and not store.level_ok(root, 0):
                 roots.add(root.hash()); work.append((label, root, [0]))
         work.append((label, spec, lvs))
+    return work
+
+
+# %%
+from pruning_repro.store import Store
+import tempfile
+from pruning_repro.imp import dense_root
+_j = study_runs(_b, ["appJ_ablations"], (0,), (0.3,))
+with tempfile.TemporaryDirectory() as _d: _w = _levels_to_train(_j, Store(_d))
+# four variants at one (noise, seed) share one dense root: its level 0 once, then each variant's pruned levels
+test_eq([lvs for _, _, lvs in _w], [[0]] + [list(range(1, _b.prune.levels + 1))] * 4)
+test_eq(_w[0][1], dense_root(next(iter(_j.values()))))
+
+
+# %%
+#| export
+def study_cost(specs: dict[Hashable, RunSpec], store, group=None) -> dict:
+    """What training the runs of `specs` ({key: RunSpec}: `RunKey`s, or `study_plan`'s (stage, `RunKey`)) that `store`
+    lacks would take: runs, levels, epochs, training examples processed and FLOPs (both None when a data set declares
+    no sizes), without reading the data. `group(key)` names each run's group: the same counts per group under
+    "groups" (a shared dense level is counted in the group of the first run that needs it)."""
+    from pruning_repro.data import data_info, split_sizes
+    from pruning_repro.models import forward_flops
+    work = _levels_to_train(specs, store)
     total, groups = _cost(), {}
     for label, spec in specs.items():
         if not store.is_complete(spec):
@@ -438,16 +539,27 @@ _c50
 
 # %%
 #| export
+def _stand_in(spec: RunSpec, n_examples: int | None) -> RunSpec:
+    "A dense stand-in of `spec` seeing `n_examples` per epoch (its batches: `TrainSpec.steps_per_epoch`; None: unknown)."
+    from dataclasses import replace
+    steps = -(-n_examples // spec.train.batch_size) if n_examples is not None else None
+    return replace(spec, prune=replace(spec.prune, levels=0), train=replace(spec.train, steps_per_epoch=steps))
+
+
+# %%
+_st = _stand_in(_b.run_spec(0.3, 0), 1000)
+test_eq((_st.prune.levels, _st.train.steps_per_epoch), (0, -(-1000 // _b.train.batch_size)))
+test_eq(_stand_in(_b.run_spec(), None).train.steps_per_epoch, None)
+
+
+# %%
+#| export
 def planned_retrainings(b, sections, seeds, noise_levels=None) -> dict[RunKey, RunSpec]:
     """Stand-ins ({RunKey: RunSpec}) for the App. D, E, K retrainings of `sections` while their first stage is not in
     the store: each dense, with the epochs and the examples per epoch (`TrainSpec.steps_per_epoch`) the real one will
     have (see above)."""
-    from dataclasses import replace
     from pruning_repro.data import split_sizes
     out = {}
-    def stand_in(spec, n_examples):
-        steps = -(-n_examples // spec.train.batch_size) if n_examples is not None else None
-        return replace(spec, prune=replace(spec.prune, levels=0), train=replace(spec.train, steps_per_epoch=steps))
     for sec in check_sections(sections):
         if sec not in SECTION_AFTER or (sec == "appK_examples" and not runs_appK2(b)): continue
         for p in section_noise(sec, b, noise_levels):
@@ -460,29 +572,36 @@ def planned_retrainings(b, sections, seeds, noise_levels=None) -> dict[RunKey, R
                     for lv in range(1, L + 1):
                         for k in ("TIE", "RND"):
                             out[RunKey(b.name, "App. D", p, s, level=lv, kind=k)] = \
-                                stand_in(spec, None if n is None else n - int(round(0.2 * n)))
+                                _stand_in(spec, None if n is None else n - int(round(0.2 * n)))
                 elif sec == "appE_dense_subset":    # `leave_out.dense_subset_spec`: the dense run's steps
                     for lv in range(0, L + 1):
-                        out[RunKey(b.name, "App. E", p, s, level=lv)] = stand_in(spec, n)
+                        out[RunKey(b.name, "App. E", p, s, level=lv)] = _stand_in(spec, n)
                 else:                               # `leave_out.top_worsened_specs`: 40% subsamples
                     for lv in range(1, L + 1):
                         for k in ("TW", "Rand"):
                             out[RunKey(b.name, "App. K", p, s, level=lv, kind=k)] = \
-                                stand_in(spec, None if n is None else int(round(0.4 * n)))
+                                _stand_in(spec, None if n is None else int(round(0.4 * n)))
     return out
 
+
+# %% [markdown]
+# The plan's rule, counted for the MNIST-1D smoke bench (3 pruning levels, one seed, its App. E at its noisy levels):
+
+# %%
+_pr = planned_retrainings(_b, ["appD_leave_out", "appE_dense_subset", "appK_examples"], (0,))
+_L, _nE = _b.prune.levels, len(section_noise("appE_dense_subset", _b))
+test_eq(sorted({k.algorithm for k in _pr}), ["App. D", "App. E", "App. K"])
+test_eq(len(_pr), 2 * _L + _nE * (_L + 1) + 2 * _L)
+assert all(v.prune.levels == 0 for v in _pr.values())
+
+
+# %%
+#| export
 def _num(x: str) -> float: return float(x.replace(",", "").strip())
 
-def read_throughput(path, precision: str = "fp32") -> dict:
-    """{bench: (seconds per training example, what the row says)} from a results file of `python -m bench`: a CSV
-    (comment lines `#`; columns bench, what, seconds, examples; per bench its first row whose `what` starts with
-    'train') or a markdown table (columns bench, what, seconds, examples/s; its 'train epoch' rows). A bench with a
-    row naming `precision` (e.g. 'train epoch bf16') takes that row."""
+def _throughput_rows(path, lines: list[str]) -> list[tuple]:
+    "(bench, what, seconds per training example) of each training row of a results file's `lines` (see `read_throughput`)."
     import csv
-    from pathlib import Path
-    path = Path(path)
-    if not path.is_file(): raise ConfigError(f"throughput file {str(path)!r} is not a readable file")
-    lines = path.read_text(errors="replace").splitlines()
     rows = []
     try:
         if path.suffix == ".md":
@@ -502,6 +621,27 @@ def read_throughput(path, precision: str = "fp32") -> dict:
     except (KeyError, ValueError, ZeroDivisionError):
         raise ConfigError(f"throughput file {str(path)!r}: expected a CSV with columns bench, what, seconds, examples "
                           f"(or a markdown table with bench, what, seconds, examples/s) and numbers in them") from None
+    return rows
+
+
+# %%
+test_eq(_throughput_rows(Path("r.csv"), ["# c", "bench,what,seconds,examples", "x,train epoch,2,1000", "x,eval,1,10"]),
+        [("x", "train epoch", 0.002)])
+test_eq(_throughput_rows(Path("r.md"), ["| bench | what | seconds | examples/s |", "|---|---|---|---|",
+                                        "| x | train epoch bf16 | 1 | 2,000 |"]), [("x", "train epoch bf16", 0.0005)])
+test_fail(lambda: _throughput_rows(Path("r.csv"), ["bench,what", "x,train"]), contains="expected a CSV")
+
+
+# %%
+#| export
+def read_throughput(path, precision: str = "fp32") -> dict:
+    """{bench: (seconds per training example, what the row says)} from a results file of `python -m bench`: a CSV
+    (comment lines `#`; columns bench, what, seconds, examples; per bench its first row whose `what` starts with
+    'train') or a markdown table (columns bench, what, seconds, examples/s; its 'train epoch' rows). A bench with a
+    row naming `precision` (e.g. 'train epoch bf16') takes that row."""
+    path = Path(path)
+    if not path.is_file(): raise ConfigError(f"throughput file {str(path)!r} is not a readable file")
+    rows = _throughput_rows(path, path.read_text(errors="replace").splitlines())
     out, other = {}, {"fp32", "bf16"} - {precision}
     for bench in dict.fromkeys(r[0] for r in rows):
         mine = [(spe, what) for b_, what, spe in rows if b_ == bench]
@@ -511,6 +651,22 @@ def read_throughput(path, precision: str = "fp32") -> dict:
     if not out: raise ConfigError(f"throughput file {str(path)!r} has no training row (`what` starting with 'train')")
     return out
 
+def _probe_batch(spec: RunSpec, dev) -> int:
+    "The batch a probe times: on a GPU the bench's, or one rank's share where its step does not fit; 4 on the CPU."
+    from pruning_repro.placement import gpu_memory, train_step_bytes
+    if dev.type != "cuda": return min(4, spec.train.batch_size)
+    ranks, mem = 1, gpu_memory()
+    while mem and ranks < spec.train.batch_size and train_step_bytes(spec, ranks) > mem: ranks *= 2
+    return -(-spec.train.batch_size // ranks)
+
+
+# %%
+import torch
+test_eq(_probe_batch(_b.run_spec(), torch.device("cpu")), min(4, _b.train.batch_size))
+
+
+# %%
+#| export
 def probe_throughput(b, device=None, steps: int = 2, batch: int | None = None) -> tuple[float, str]:
     """(seconds per training example, what was timed) of bench `b`'s model: `steps` SGD steps (after one warm-up)
     on synthetic inputs on `device` (default: where its runs train), batch `batch` (default: the bench's on a GPU,
@@ -520,14 +676,10 @@ def probe_throughput(b, device=None, steps: int = 2, batch: int | None = None) -
     import torch.nn.functional as F
     from pruning_repro.data import data_info
     from pruning_repro.models import build_model
-    from pruning_repro.placement import gpu_memory, run_device, train_step_bytes
+    from pruning_repro.placement import run_device
     spec, info = b.run_spec(), data_info(b.data.dataset)
     dev = torch.device(run_device(spec, device))
-    if batch is None and dev.type == "cuda":          # the bench's batch, or one rank's share where it does not fit
-        ranks, mem = 1, gpu_memory()
-        while mem and ranks < spec.train.batch_size and train_step_bytes(spec, ranks) > mem: ranks *= 2
-        batch = -(-spec.train.batch_size // ranks)
-    batch = batch or min(4, spec.train.batch_size)
+    batch = batch or _probe_batch(spec, dev)
     model = build_model(spec.model, info).to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     x = torch.randn(batch, *info.input_shape, device=dev)
@@ -545,6 +697,41 @@ def probe_throughput(b, device=None, steps: int = 2, batch: int | None = None) -
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     return (time.perf_counter() - t0) / (steps * batch), f"probe: {steps} steps of batch {batch} on {name}"
 
+
+# %% [markdown]
+# The probe trains a bench's model for a few steps on random inputs: `tests/test_gpu_plan.py` runs it and a dry run
+# that uses it, not this chapter.
+
+# %%
+#| export
+def _rate(b, throughput, device) -> tuple:
+    """(seconds per training example, its source) of bench `b`: from `throughput` (a results file, `read_throughput`;
+    a probe where it has no row for `b`), a probe (`probe_throughput`) when it is 'probe', (None, None) when None."""
+    if throughput is None: return None, None
+    if throughput == "probe": return probe_throughput(b, device)
+    rates = read_throughput(throughput, b.train.precision)
+    if b.name in rates: return rates[b.name][0], f"{throughput}: {rates[b.name][1]}"
+    spe, source = probe_throughput(b, device)
+    return spe, source + f" ({b.name} has no row in {throughput})"
+
+
+# %%
+test_eq(_rate(_b, None, None), (None, None))
+
+
+# %%
+#| export
+def _named_retrainings(b, sections, seeds, noise_levels, store) -> dict[RunKey, RunSpec]:
+    "The App. D/E/K retrainings the store's complete first stage names (`dependent_runs`), each spec once."
+    after, seen = {}, set()
+    for sec in sections:
+        for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items():
+            if v.hash() not in seen: seen.add(v.hash()); after[k] = v
+    return after
+
+
+# %%
+#| export
 def study_plan(b, sections, seeds, noise_levels, store, throughput=None, device=None) -> dict:
     """The cost plan of a study before a sweep, without reading data: `study_cost` of the runs the store lacks, the
     App. D/E/K retrainings included (named from the store when the first stage is complete, else counted by
@@ -560,24 +747,14 @@ def study_plan(b, sections, seeds, noise_levels, store, throughput=None, device=
         for v in section_runs(sec, b, seeds, section_noise(sec, b, noise_levels)).values():
             section_of.setdefault(v.hash(), sec)
     complete = all(store.is_complete(v) for v in first.values())
-    if complete:
-        after, seen = {}, set()
-        for sec in sections:
-            for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items():
-                if v.hash() not in seen: seen.add(v.hash()); after[k] = v; section_of.setdefault(v.hash(), sec)
-    else:
-        after = planned_retrainings(b, sections, seeds, noise_levels)
+    after = (_named_retrainings(b, sections, seeds, noise_levels, store) if complete
+             else planned_retrainings(b, sections, seeds, noise_levels))
     sec_after = {"App. D": "appD_leave_out", "App. E": "appE_dense_subset", "App. K": "appK_examples"}
     specs = {("1", k): v for k, v in first.items()} | {("2", k): v for k, v in after.items()}
     group = lambda lab: (sec_after[lab[1].algorithm] if lab[0] == "2" else section_of[specs[lab].hash()])
     cost = study_cost(specs, store, group)
     retr = study_cost({k: v for k, v in specs.items() if k[0] == "2"}, store)
-    spe, source = None, None
-    if throughput == "probe": spe, source = probe_throughput(b, device)
-    elif throughput is not None:
-        rates = read_throughput(throughput, b.train.precision)
-        if b.name in rates: spe, source = rates[b.name][0], f"{throughput}: {rates[b.name][1]}"
-        else: spe, source = probe_throughput(b, device); source += f" ({b.name} has no row in {throughput})"
+    spe, source = _rate(b, throughput, device)
     hours = lambda c: None if spe is None or c["examples"] is None else c["examples"] * spe / 3600
     for c in (cost, retr, *cost["groups"].values()): c["hours"] = hours(c)
     cost["sections"] = {sec: cost["groups"].get(sec, {**_cost(), "hours": hours(_cost())}) for sec in sections}
@@ -586,6 +763,12 @@ def study_plan(b, sections, seeds, noise_levels, store, throughput=None, device=
                 seconds_per_example=spe, source=source)
     return cost
 
+
+# %% [markdown]
+# `study_plan` is checked on the MNIST-1D smoke bench below, with a throughput file; `plan_text` prints it.
+
+# %%
+#| export
 def plan_text(c: dict) -> str:
     "The lines a dry run prints for `study_plan`'s cost `c`: per section, the retrainings, and the bench's total."
     cpu = c["source"] is not None and c["source"].startswith("probe") and c["source"].split(" (")[0].endswith(" cpu")

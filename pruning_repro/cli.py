@@ -42,6 +42,7 @@ def _relative(path: Path) -> str:
     try: return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError: return str(path)
 
+# %% ../nbs/15_cli.ipynb #61eb54b3
 class SectionFailed(RuntimeError):
     "A section notebook could not be executed to the end (its kernel died, or its output could not be written)."
 
@@ -53,6 +54,7 @@ def _keep_failed(tmp: Path, failed: Path) -> None:
     try: tmp.replace(failed)
     except OSError: tmp.unlink(missing_ok=True)
 
+# %% ../nbs/15_cli.ipynb #6dbe3248
 def _section_failure(section: str, e: BaseException) -> BaseException:
     "The one-line error a failed execution becomes: the notebook's own error is kept as is (main names it)."
     from papermill.exceptions import PapermillExecutionError
@@ -65,6 +67,24 @@ def _section_failure(section: str, e: BaseException) -> BaseException:
     what = "the notebook's kernel died (out of memory, or killed?)" if dead else f"{type(e).__name__}: {str(e)[:300]}"
     return SectionFailed(f"{section}: {what}; the previous outputs are kept")
 
+# %% ../nbs/15_cli.ipynb #cd6f9dd5
+def _execute(src: Path, out_dir: Path, section: str, params: dict) -> Path:
+    """Execute notebook `src` with papermill (`params` injected) into `out_dir/<section>.ipynb`, replaced only when the
+    execution finished; a failed one is kept as `<section>.failed.ipynb` when it is whole."""
+    import papermill as pm
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp, final = out_dir / f".{section}.{os.getpid()}.running.ipynb", out_dir / f"{section}.ipynb"
+    try:
+        pm.execute_notebook(_relative(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True,
+                            cwd=os.getcwd())
+    except BaseException as e:
+        _keep_failed(tmp, out_dir / f"{section}.failed.ipynb")
+        raise _section_failure(section, e) from None
+    tmp.replace(final)
+    (out_dir / f"{section}.failed.ipynb").unlink(missing_ok=True)      # an earlier failure's copy is stale now
+    return final
+
+# %% ../nbs/15_cli.ipynb #e7d28c60
 def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
                 figures: str | Path = "figures", workers: int | None = None, store: str | None = None,
                 precision: str | None = None) -> Path:
@@ -82,24 +102,12 @@ def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), 
     from pruning_repro.sweep import train_section
     given = None if noise_levels is None else levels      # None: the section's own noise levels
     train_section(section, b, seeds, section_noise(section, b, given), Store(store), workers)   # and its retrainings
-    import papermill as pm
-    out_dir = figures_folder(figures, bench, scale, precision)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp, final = out_dir / f".{section}.{os.getpid()}.running.ipynb", out_dir / f"{section}.ipynb"
     # the folder as the user named it (relative to this directory, where the kernel runs): an executed notebook is a
     # page of the docs and carries no machine path of its own
     params = dict(bench=bench, scale=scale, seeds=list(seeds), figures_dir=str(figures),
                   workers=workers, store_dir=store, precision=precision)
     if given is not None: params["noise_levels"] = list(given)   # else the notebook's default
-    try:
-        pm.execute_notebook(_relative(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True,
-                            cwd=os.getcwd())
-    except BaseException as e:
-        _keep_failed(tmp, out_dir / f"{section}.failed.ipynb")
-        raise _section_failure(section, e) from None
-    tmp.replace(final)
-    (out_dir / f"{section}.failed.ipynb").unlink(missing_ok=True)      # an earlier failure's copy is stale now
-    return final
+    return _execute(src, figures_folder(figures, bench, scale, precision), section, params)
 
 # %% ../nbs/15_cli.ipynb #80e4f5f2
 def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None, figures="figures",
@@ -170,76 +178,34 @@ def with_options(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
     return spec
 
 # %% ../nbs/15_cli.ipynb #e206ef94
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pruning-repro", description=__doc__ or "Reproduce Jin et al. (NeurIPS 2022).")
-    p.add_argument("--plugins", action="append", default=None, metavar="MODULE[,MODULE]",
-                   help="module(s) registering data sets, models, heuristics or benches; repeatable, comma-separated "
-                        "(also $PRUNING_REPRO_PLUGINS)")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("benches", help="list the registered benchmarks")
-    def running(sp, pool: bool = True):
-        "How and where runs train: their precision (part of their specs), device, snapshots, GPU sharing."
-        sp.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="fp32 (true float32), tf32 (TF32 allowed, GPUs) or bf16 (bfloat16 "
-                             "autocast, GPUs); default: the bench's (fp32)")
-        sp.add_argument("--device", default=None, help="cpu, cuda or cuda:<i> (default: a GPU for the models that gain "
-                                                       "from one when the machine has GPUs, else the CPU)")
-        sp.add_argument("--checkpoint-min", type=float, default=None,
-                        help="minutes between in-level snapshots (default 30; 0: after every step)")
-        if pool: sp.add_argument("--runs-per-gpu", type=int, default=None, help="local pool: runs trained at once on "
-                                                                               "each GPU (default 1)")
-    def study(sp):
-        sp.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
-        sp.add_argument("--scale", default="full", help=f"one of {', '.join(SCALES)}")
-        sp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-        sp.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
-        sp.add_argument("--figures", default="figures", help="output folder (figures/<bench>/...)")
-        sp.add_argument("--workers", type=int, default=None, help="parallel training processes on CPUs (default: cores)")
-        sp.add_argument("--store", default=None, help="run store folder (default $PRUNING_REPRO_STORE or ~/.pruning_repro/store)")
-        running(sp)
-    study(sub.add_parser("reproduce", help="run every section notebook for a bench")); p.set_defaults(name=None)
-    s = sub.add_parser("section", help="run one section notebook"); s.add_argument("name"); study(s)
-    a = sub.add_parser("algorithms", help="optimal test error of every learning algorithm at one noise level (Tables 2/9/10)")
-    study(a)
-    i = sub.add_parser("imp", help="train one IMP trajectory into the store (data-parallel when started by torchrun "
-                                   "or as several Slurm tasks)")
-    i.add_argument("--bench", default=DEFAULT_BENCH); i.add_argument("--scale", default="full")
-    i.add_argument("--noise", type=float, default=0.0); i.add_argument("--seed", type=int, default=0)
-    i.add_argument("--store", default=None)
-    running(i, pool=False)
-    spec_options(i)
-    r = sub.add_parser("report", help="write figures/<bench>/REPORT.md: every figure and table, and claims C1-C6")
-    r.add_argument("--bench", default=DEFAULT_BENCH); r.add_argument("--scale", default="full")
-    r.add_argument("--figures", default="figures")
-    r.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default), "
-                                                                         "tf32 or bf16 (own figures/<bench>_<p> folder)")
-    x = sub.add_parser("export", help="write every stored level of a bench's study as one tidy table (CSV or Parquet)")
-    x.add_argument("--bench", default=DEFAULT_BENCH); x.add_argument("--scale", default="full")
-    x.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    x.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
-    x.add_argument("--store", default=None); x.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    x.add_argument("--out", default=None, help="file to write (default: figures/<bench>/results.<format>)")
-    x.add_argument("--figures", default="figures")
-    x.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default), "
-                                                                         "tf32 or bf16 (its own runs, figures folder)")
-    w = sub.add_parser("sweep", help="train every missing run of a study, in local processes or as a Slurm job array")
-    w.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
-    w.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
-    w.add_argument("--scale", default="full", help=f"one of {', '.join(SCALES)}")
-    w.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    w.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
-    w.add_argument("--store", default=None, help="run store folder (shared by the nodes for --executor slurm)")
-    w.add_argument("--executor", choices=EXECUTORS, default="local")
-    w.add_argument("--workers", type=int, default=None, help="local: parallel processes on CPUs (default: cores)")
-    running(w)
-    w.add_argument("--dry-run", action="store_true", help="only count what would be submitted (runs, epochs, FLOPs, "
-                                                          "GPU-hours per section, App. D/E/K retrainings included); "
-                                                          "reads no data")
-    w.add_argument("--throughput-from", default=None, metavar="FILE",
-                   help="dry run: GPU-hours from the training rows of a `python -m bench` results file (CSV: bench, "
-                        "what, seconds, examples; or its markdown table), e.g. bench/results/<file>; default: a few "
-                        "steps timed on this machine's device")
-    g = w.add_argument_group("slurm (flags override the profile)")
+def _running_args(sp: argparse.ArgumentParser, pool: bool = True) -> None:
+    "How and where runs train: their precision (part of their specs), device, snapshots, GPU sharing (`pool`)."
+    sp.add_argument("--precision", choices=PRECISIONS, default=None,
+                    help="fp32 (true float32), tf32 (TF32 allowed, GPUs) or bf16 (bfloat16 "
+                         "autocast, GPUs); default: the bench's (fp32)")
+    sp.add_argument("--device", default=None, help="cpu, cuda or cuda:<i> (default: a GPU for the models that gain "
+                                                   "from one when the machine has GPUs, else the CPU)")
+    sp.add_argument("--checkpoint-min", type=float, default=None,
+                    help="minutes between in-level snapshots (default 30; 0: after every step)")
+    if pool: sp.add_argument("--runs-per-gpu", type=int, default=None, help="local pool: runs trained at once on "
+                                                                           "each GPU (default 1)")
+
+# %% ../nbs/15_cli.ipynb #046ff837
+def _study_args(sp: argparse.ArgumentParser) -> None:
+    "Which study: bench, scale, seeds, noise levels; where it goes (figures, store); training processes; `_running_args`."
+    sp.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
+    sp.add_argument("--scale", default="full", help=f"one of {', '.join(SCALES)}")
+    sp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    sp.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
+    sp.add_argument("--figures", default="figures", help="output folder (figures/<bench>/...)")
+    sp.add_argument("--workers", type=int, default=None, help="parallel training processes on CPUs (default: cores)")
+    sp.add_argument("--store", default=None, help="run store folder (default $PRUNING_REPRO_STORE or ~/.pruning_repro/store)")
+    _running_args(sp)
+
+# %% ../nbs/15_cli.ipynb #b1081513
+def _slurm_args(sp: argparse.ArgumentParser) -> None:
+    "`sweep --executor slurm`'s options (`slurm.slurm_options` checks them), in their own help group."
+    g = sp.add_argument_group("slurm (flags override the profile)")
     g.add_argument("--profile", default=None, help="YAML (.yaml/.yml) or INI ([slurm]) file of the options below")
     g.add_argument("--partition", default=None)
     g.add_argument("--gpus-per-task", type=int, default=None)
@@ -254,8 +220,76 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--signal-delay-s", type=int, default=None, help="seconds before the time limit at which a job "
                                                                    "snapshots and is requeued (default 120)")
     g.add_argument("--max-requeues", type=int, default=None, help="time limits a run may be requeued after (default 20)")
+
+# %% ../nbs/15_cli.ipynb #b794aa5f
+def _sweep_args(w: argparse.ArgumentParser) -> None:
+    "`sweep`: the study's runs (no figures), the executor and its options, and the dry run's estimates."
+    w.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
+    w.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
+    w.add_argument("--scale", default="full", help=f"one of {', '.join(SCALES)}")
+    w.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    w.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
+    w.add_argument("--store", default=None, help="run store folder (shared by the nodes for --executor slurm)")
+    w.add_argument("--executor", choices=EXECUTORS, default="local")
+    w.add_argument("--workers", type=int, default=None, help="local: parallel processes on CPUs (default: cores)")
+    _running_args(w)
+    w.add_argument("--dry-run", action="store_true", help="only count what would be submitted (runs, epochs, FLOPs, "
+                                                          "GPU-hours per section, App. D/E/K retrainings included); "
+                                                          "reads no data")
+    w.add_argument("--throughput-from", default=None, metavar="FILE",
+                   help="dry run: GPU-hours from the training rows of a `python -m bench` results file (CSV: bench, "
+                        "what, seconds, examples; or its markdown table), e.g. bench/results/<file>; default: a few "
+                        "steps timed on this machine's device")
+    _slurm_args(w)
+
+# %% ../nbs/15_cli.ipynb #539163d3
+def _imp_args(i: argparse.ArgumentParser) -> None:
+    "`imp`: one trajectory (bench, scale, noise, seed, store), how it trains, and a flag per spec field."
+    i.add_argument("--bench", default=DEFAULT_BENCH); i.add_argument("--scale", default="full")
+    i.add_argument("--noise", type=float, default=0.0); i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--store", default=None)
+    _running_args(i, pool=False)
+    spec_options(i)
+
+# %% ../nbs/15_cli.ipynb #91fce50e
+def _export_args(x: argparse.ArgumentParser) -> None:
+    "`export`: which study's stored levels, and the table's format and file."
+    x.add_argument("--bench", default=DEFAULT_BENCH); x.add_argument("--scale", default="full")
+    x.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    x.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
+    x.add_argument("--store", default=None); x.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    x.add_argument("--out", default=None, help="file to write (default: figures/<bench>/results.<format>)")
+    x.add_argument("--figures", default="figures")
+    x.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default), "
+                                                                         "tf32 or bf16 (its own runs, figures folder)")
+
+# %% ../nbs/15_cli.ipynb #a431b673
+def _parser() -> argparse.ArgumentParser:
+    "The `pruning-repro` command line: one subparser per entry of `COMMANDS`."
+    p = argparse.ArgumentParser(prog="pruning-repro", description=__doc__ or "Reproduce Jin et al. (NeurIPS 2022).")
+    p.add_argument("--plugins", action="append", default=None, metavar="MODULE[,MODULE]",
+                   help="module(s) registering data sets, models, heuristics or benches; repeatable, comma-separated "
+                        "(also $PRUNING_REPRO_PLUGINS)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("benches", help="list the registered benchmarks")
+    _study_args(sub.add_parser("reproduce", help="run every section notebook for a bench")); p.set_defaults(name=None)
+    s = sub.add_parser("section", help="run one section notebook"); s.add_argument("name"); _study_args(s)
+    _study_args(sub.add_parser("algorithms", help="optimal test error of every learning algorithm at one noise level "
+                                                  "(Tables 2/9/10)"))
+    _imp_args(sub.add_parser("imp", help="train one IMP trajectory into the store (data-parallel when started by "
+                                         "torchrun or as several Slurm tasks)"))
+    r = sub.add_parser("report", help="write figures/<bench>/REPORT.md: every figure and table, and claims C1-C6")
+    r.add_argument("--bench", default=DEFAULT_BENCH); r.add_argument("--scale", default="full")
+    r.add_argument("--figures", default="figures")
+    r.add_argument("--precision", choices=PRECISIONS, default=None, help="the study's precision: fp32 (default), "
+                                                                         "tf32 or bf16 (own figures/<bench>_<p> folder)")
+    _export_args(sub.add_parser("export", help="write every stored level of a bench's study as one tidy table (CSV "
+                                               "or Parquet)"))
+    _sweep_args(sub.add_parser("sweep", help="train every missing run of a study, in local processes or as a Slurm "
+                                             "job array"))
     return p
 
+# %% ../nbs/15_cli.ipynb #9e935400
 _SLURM_FLAGS = ("profile", "partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time_min", "array_parallelism",
                 "nodes", "tasks_per_node", "signal_delay_s", "max_requeues")
 _RUN_ENV = {"checkpoint_min": "PRUNING_REPRO_CHECKPOINT_MIN", "runs_per_gpu": "PRUNING_REPRO_RUNS_PER_GPU",
@@ -274,7 +308,9 @@ def _running(args, profile: dict | None = None, here: bool = True):
         if given.get(k) is not None: os.environ[var] = str(given[k])
     return Runtime.from_env(), given.get("precision")
 
+# %% ../nbs/15_cli.ipynb #23e4f612
 def _sweep_command(args) -> int:
+    "`sweep`: every missing run of the study, local or on Slurm (options checked here), or only counted (`--dry-run`)."
     import shutil
     from pruning_repro.executors import sweep
     from pruning_repro.slurm import run_options, slurm_options
@@ -301,23 +337,14 @@ def _sweep_command(args) -> int:
         return 1
     return 0
 
+# %% ../nbs/15_cli.ipynb #52e3586e
 def _benches(args) -> int:
+    "`benches`: one line per registered bench."
     for n, b in BENCHES.items():
         print(f"{n:20s} {'embedded' if b.embedded else 'paper   '} {b.description}")
     return 0
 
-def _sections(args) -> int:
-    "`reproduce` (the whole study in one process pool, every section, the report) and `section` (one)."
-    reproduce = args.name is None
-    sections = SECTIONS if reproduce else (args.name,)
-    if not reproduce and args.name not in SECTIONS:     # before any folder is made
-        raise ConfigError(f"unknown section {args.name!r}; choose one of: {', '.join(SECTIONS)}")
-    runtime, precision = _running(args)
-    resolve_study(args.bench, args.scale, args.seeds, args.noise, precision)  # validate before the first section
-    folder = figures_folder(args.figures, args.bench, args.scale, precision)
-    with _made_folder(folder):                 # an error before anything is written leaves no empty folder behind
-        return _run_sections(args, reproduce, sections, runtime, precision, folder)
-
+# %% ../nbs/15_cli.ipynb #4bbc6483
 @contextlib.contextmanager
 def _made_folder(folder: Path):
     "Create `folder` (checked writable) for the block; when the block fails, remove what it created if still empty."
@@ -330,7 +357,22 @@ def _made_folder(folder: Path):
             except OSError: break
         raise
 
+# %% ../nbs/15_cli.ipynb #8d00fde8
+def _sections(args) -> int:
+    "`reproduce` (the whole study in one process pool, every section, the report) and `section` (one)."
+    reproduce = args.name is None
+    sections = SECTIONS if reproduce else (args.name,)
+    if not reproduce and args.name not in SECTIONS:     # before any folder is made
+        raise ConfigError(f"unknown section {args.name!r}; choose one of: {', '.join(SECTIONS)}")
+    runtime, precision = _running(args)
+    resolve_study(args.bench, args.scale, args.seeds, args.noise, precision)  # validate before the first section
+    folder = figures_folder(args.figures, args.bench, args.scale, precision)
+    with _made_folder(folder):                 # an error before anything is written leaves no empty folder behind
+        return _run_sections(args, reproduce, sections, runtime, precision, folder)
+
+# %% ../nbs/15_cli.ipynb #e6befe36
 def _run_sections(args, reproduce, sections, runtime, precision, folder) -> int:
+    "Train the study (`reproduce`: every run first, in one pool), execute the section notebooks, write the report."
     t0 = time.time()
     if reproduce:
         # the whole study first, in one process pool (balanced over the cores), then the notebooks only read
@@ -351,7 +393,9 @@ def _run_sections(args, reproduce, sections, runtime, precision, folder) -> int:
     print(f"done in {time.time() - t0:.0f} s; figures in {folder}")
     return 0
 
+# %% ../nbs/15_cli.ipynb #23a8343e
 def _report(args) -> int:
+    "`report`: write REPORT.md from the section outputs; exit 1 when a claim cannot be judged (a damaged output)."
     from pruning_repro.report import claims, write_report
     get_bench(args.bench, args.scale, args.precision)
     out = write_report(args.bench, figures_folder(args.figures, args.bench, args.scale, args.precision))
@@ -365,11 +409,14 @@ def _report(args) -> int:
         return 1
     return 0
 
+# %% ../nbs/15_cli.ipynb #7b6222c6
 def _algorithms(args) -> int:
+    "`algorithms`: Tables 2/9/10's comparison at one noise level (`compare_algorithms`)."
     _, precision = _running(args)
     compare_algorithms(args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store, precision)
     return 0
 
+# %% ../nbs/15_cli.ipynb #e341e521
 def _imp(args) -> int:
     "One trajectory; under torchrun (or as several Slurm tasks) one data-parallel run, rank 0 printing."
     from pruning_repro.data import check_available
@@ -395,9 +442,21 @@ def _imp(args) -> int:
               + (f"\n({world.size} ranks)" if world else ""))
     return 0
 
+# %% ../nbs/15_cli.ipynb #1c0076cd
+def _export_target(args) -> Path:
+    "The file `export` writes: `--out` (a folder: results.<format> inside it), else the study's figures folder."
+    out = (Path(args.out) if args.out else
+           figures_folder(args.figures, args.bench, args.scale, args.precision) / f"results.{args.format}")
+    if out.is_dir(): out = out / f"results.{args.format}"      # a folder named: the table goes inside it
+    if out.is_dir(): raise ConfigError(f"--out {out} is a folder: name the file to write")
+    check_writable(out.parent, "output folder")
+    return out
+
+# %% ../nbs/15_cli.ipynb #2c9f0546
 def _export(args) -> int:
+    "`export`: every stored level of the study as one tidy table; what the table lacks is said on stderr."
     from pruning_repro.store import Store
-    from pruning_repro.results import results_table
+    from pruning_repro.results import results_table, write_table
     from pruning_repro.sweep import check_sections
     b, seeds, _ = resolve_study(args.bench, args.scale, args.seeds, None, args.precision)
     sections = check_sections(args.sections)
@@ -405,12 +464,7 @@ def _export(args) -> int:
         import importlib.util
         if importlib.util.find_spec("pyarrow") is None:
             raise ConfigError("--format parquet needs pyarrow (pip install pyarrow); or use --format csv")
-    from pruning_repro.results import write_table
-    out = (Path(args.out) if args.out else
-           figures_folder(args.figures, args.bench, args.scale, args.precision) / f"results.{args.format}")
-    if out.is_dir(): out = out / f"results.{args.format}"      # a folder named: the table goes inside it
-    if out.is_dir(): raise ConfigError(f"--out {out} is a folder: name the file to write")
-    check_writable(out.parent, "output folder")
+    out = _export_target(args)
     t = results_table(b, Store(args.store), sections, seeds)
     if t.empty: raise ConfigError(f"the store holds no run of {args.bench} ({args.scale}"
                                   f"{', ' + args.precision if args.precision else ''}): nothing to export")
@@ -424,6 +478,7 @@ def _export(args) -> int:
               + " ".join(map(str, seeds)) + "` trains or recomputes them)", file=sys.stderr)
     return 0
 
+# %% ../nbs/15_cli.ipynb #2dafcf13
 def _blank_is_default(args) -> None:
     """An empty folder (`--store ""`, `--figures ""`, `PRUNING_REPRO_STORE=""` and the other `FOLDER_VARS`) means the
     default, as when it is not given — never the current folder, which an empty path is."""
@@ -433,16 +488,32 @@ def _blank_is_default(args) -> None:
         v = getattr(args, k, None)
         if isinstance(v, str) and not v.strip(): setattr(args, k, d)
 
+# %% ../nbs/15_cli.ipynb #99b3cd2f
+def _failure(e: BaseException) -> str | None:
+    "The one `error:` line (exit 1) for a failure met while running a command; None for one `main` does not expect."
+    from papermill.exceptions import PapermillExecutionError
+    from pruning_repro.distributed import RankFailed
+    from pruning_repro.store import CorruptRun
+    from pruning_repro.train import Diverged
+    if isinstance(e, Diverged): return f"training diverged: {e}"
+    if isinstance(e, (RankFailed, SectionFailed)): return str(e)
+    if isinstance(e, CorruptRun):     # a damaged file met where nothing recomputes it (training commands do)
+        return f"a stored file is damaged: {e} (a rerun of the command that trained it recomputes it)"
+    if isinstance(e, PapermillExecutionError):
+        return f"the notebook failed: {e.ename}: {e.evalue} (executed copy kept as *.failed.ipynb)"
+    if isinstance(e, OSError) and e.errno is not None:   # a full disk, a folder gone: what was written stays
+        import errno
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+        return f"cannot {'write' if full else 'access'} {e.filename or 'a file'}: {e.strerror}"
+    return None
+
+# %% ../nbs/15_cli.ipynb #58f8a292
 COMMANDS = {"export": _export, "benches": _benches, "reproduce": _sections, "section": _sections, "report": _report,
             "sweep": _sweep_command, "algorithms": _algorithms, "imp": _imp}   # one handler per subcommand
 
 def main(argv: list[str] | None = None) -> int:
     "The `pruning-repro` command: a bad input is one `error:` line and exit 2; a failed notebook exit 1."
-    from papermill.exceptions import PapermillExecutionError
-    from pruning_repro.distributed import RankFailed
     from pruning_repro.plugins import load_plugins
-    from pruning_repro.store import CorruptRun
-    from pruning_repro.train import Diverged
     args = _parser().parse_args(argv)
     try:
         _blank_is_default(args)
@@ -451,27 +522,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except Diverged as e:
-        print(f"error: training diverged: {e}", file=sys.stderr)
-        return 1
-    except RankFailed as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except CorruptRun as e:           # a damaged file met where nothing recomputes it (training commands do)
-        print(f"error: a stored file is damaged: {e} (a rerun of the command that trained it recomputes it)",
-              file=sys.stderr)
-        return 1
-    except PapermillExecutionError as e:
-        print(f"error: the notebook failed: {e.ename}: {e.evalue} (executed copy kept as *.failed.ipynb)", file=sys.stderr)
-        return 1
-    except SectionFailed as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:         # a full disk, a folder gone: what was written before stays, nothing is half-written
-        if e.errno is None: raise
-        import errno
-        full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
-        print(f"error: cannot {'write' if full else 'access'} {e.filename or 'a file'}: {e.strerror}", file=sys.stderr)
+    except BaseException as e:
+        message = _failure(e)
+        if message is None: raise
+        print(f"error: {message}", file=sys.stderr)
         return 1
 
 # %% ../nbs/15_cli.ipynb #718a5efd

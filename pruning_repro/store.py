@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from filelock import FileLock, Timeout
+from fastcore.basics import patch
 from safetensors.torch import load as st_load, save as st_save
 
 from .config import ConfigError, RunSpec
@@ -94,6 +95,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> str:
     _remember(path, digest)
     return digest
 
+# %% ../nbs/09_store.ipynb #a77f0846
 def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     return st_save({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()})
 
@@ -113,6 +115,7 @@ def _load_tensors(path: Path, want: str | None) -> dict[str, torch.Tensor]:
     except Exception as e:               # bytes that match a recorded checksum and are no safetensors: a bad record
         raise CorruptRun(f"{path} is not a valid safetensors file: {e}") from None
 
+# %% ../nbs/09_store.ipynb #e2121110
 def strict_json(obj) -> bytes:
     "JSON that every parser reads: a non-finite number is refused (`ValueError`), never written as a bare `NaN`."
     return json.dumps(obj, indent=1, allow_nan=False).encode()
@@ -142,6 +145,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError: return False
     except OSError: return True
 
+# %% ../nbs/09_store.ipynb #0126e9bc
 class RunLock:
     "The run's inter-process lock (`filelock`), which records its holder and names it to whoever waits."
     def __init__(self, path: Path, label: str = "", notice_s: float = 5.0, repeat_s: float = 300.0):
@@ -177,7 +181,8 @@ class RunLock:
 
 # %% ../nbs/09_store.ipynb #2c166e5d
 class Store:
-    "A directory of runs, one sub-directory per spec hash."
+    """A directory of runs, one sub-directory per spec hash. Its methods are defined below, a few per cell
+    (`@patch`): levels and their checksums, writing, reading, in-level snapshots, run-wide tensors, results."""
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root).expanduser() if root not in (None, "") else store_root()
 
@@ -201,167 +206,198 @@ class Store:
         self.run_dir(spec).mkdir(parents=True, exist_ok=True)
         return RunLock(self.run_dir(spec) / "run.lock", spec.hash()[:16])
 
-    # ---- levels ---------------------------------------------------------------------------------------------
-    def levels_done(self, spec: RunSpec) -> list[int]:
-        d = self.run_dir(spec)
-        if not d.exists(): return []
-        return sorted(int(p.parent.name[6:]) for p in d.glob("level_*/metrics.json"))
-
-    def damaged(self, spec: RunSpec, level: int) -> set[str]:
-        """The files of `level` that are missing or do not match their recorded checksums (`metrics.json` when it
-        cannot be trusted: then all of them); empty when the level is whole. Hashes are cached (`file_digest`)."""
-        d = self.level_dir(spec, level)
-        try: m = self._read_metrics(d / "metrics.json")
-        except CorruptRun: return {"metrics.json", "model.safetensors", "per_example.safetensors"}
-        return {f for f, want in m["sha256"].items() if file_digest(d / f) != want}
-
-    def level_ok(self, spec: RunSpec, level: int) -> bool:
-        "Whether `level` is stored whole: a valid `metrics.json` and tensor files matching its checksums."
-        return not self.damaged(spec, level)
-
-    def is_complete(self, spec: RunSpec) -> bool:
-        """Whether every level of `spec` (dense level 0 and its `prune.levels` pruning levels), its rewind point and
-        its data record are whole."""
-        return (all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
-                and self.extra_ok(spec, "rewind"))
-
-    def levels_to_train(self, spec: RunSpec) -> list[int]:
-        """The levels of `spec` a run must (re)train: the first one whose weights or metrics are damaged or missing, and
-        every later one (they depend on it). A damaged per-example file alone is re-evaluated, not retrained."""
-        first = next((lv for lv in range(spec.prune.levels + 1)
-                      if self.damaged(spec, lv) - {"per_example.safetensors"}), None)
-        return [] if first is None else list(range(first, spec.prune.levels + 1))
-
-    def clean_partial(self, spec: RunSpec, level: int) -> None:
-        "Remove what a killed writer left of `level` (temporary files), before the level is written again."
-        for p in self.level_dir(spec, level).glob("*.tmp*"): p.unlink(missing_ok=True)
-        for p in self.run_dir(spec).glob(f"snapshot_{level:03d}*.tmp*"): p.unlink(missing_ok=True)
-        for p in self.run_dir(spec).glob(".*.tmp"): p.unlink(missing_ok=True)
-
-    def save_level(self, spec: RunSpec, level: int, metrics: dict, per_example: dict[str, torch.Tensor],
-                   state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
-        """Write one finished level; `metrics.json` goes last and records the checksums of the tensor files. Metrics
-        that are not strict JSON (a NaN) are refused before anything is written."""
-        strict_json(metrics)
-        d = self.level_dir(spec, level); d.mkdir(parents=True, exist_ok=True)
-        # masks are 0/1: stored as uint8 (a quarter of float32's bytes), read back as float32
-        tensors = {f"state.{k}": v for k, v in state.items()} | {f"mask.{k}": v.to(torch.uint8) for k, v in masks.items()}
-        sums = {"model.safetensors": _atomic_save_tensors(d / "model.safetensors", tensors),
-                "per_example.safetensors": _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))}
-        _atomic_write_bytes(d / "metrics.json", strict_json({**metrics, "level": level, "sha256": sums}))
-        self.discard_snapshot(spec, level)          # the level is whole: its in-level snapshot has served
-
-    def save_per_example(self, spec: RunSpec, level: int, per_example: dict[str, torch.Tensor],
-                         metrics: dict | None = None) -> None:
-        "Rewrite the per-example file of a stored level (its weights unchanged), then its metrics with the new checksum."
-        strict_json(metrics or {})
-        d, m = self.level_dir(spec, level), self.metrics(spec, level)
-        digest = _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))
-        m.update(metrics or {}); m["sha256"] = {**m["sha256"], "per_example.safetensors": digest}
-        _atomic_write_bytes(d / "metrics.json", strict_json(m))
-
     METRIC_KEYS = ("val_err", "sha256")    # a level is chosen by its val_err and read through its checksums
     FINITE_KEYS = ("val_err", "test_err", "train_err", "val_loss", "test_loss", "train_loss", "density")
 
-    def _read_metrics(self, path: Path) -> dict:
-        try: m = json.loads(_read_bytes(path))
-        except ValueError as e: raise CorruptRun(f"{path} cannot be read ({type(e).__name__}: {e})") from None
-        if not isinstance(m, dict) or any(k not in m for k in self.METRIC_KEYS):
-            raise CorruptRun(f"{path} lacks {', '.join(k for k in self.METRIC_KEYS if k not in m) if isinstance(m, dict) else 'a JSON object'}")
-        bad = [k for k in self.FINITE_KEYS if k in m and not _finite_number(m[k])]
-        if bad or not isinstance(m["sha256"], dict):
-            raise CorruptRun(f"{path}: {', '.join(f'{k}={m[k]!r}' for k in bad) or 'sha256'} is not a finite number")
-        return m
-
-    def metrics(self, spec: RunSpec, level: int) -> dict:
-        "The metrics of a stored level; `CorruptRun` naming the file when it is damaged."
-        return self._read_metrics(self.level_dir(spec, level) / "metrics.json")
-
-    def _load_checked(self, spec: RunSpec, level: int, fname: str) -> dict[str, torch.Tensor]:
-        return _load_tensors(self.level_dir(spec, level) / fname, self.metrics(spec, level)["sha256"].get(fname))
-
-    def load_state(self, spec: RunSpec, level: int) -> tuple[dict, dict]:
-        "(state, masks) saved at the end of `level`, checksum-verified."
-        t = self._load_checked(spec, level, "model.safetensors")
-        state = {k[6:]: v for k, v in t.items() if k.startswith("state.")}
-        masks = {k[5:]: v.float() for k, v in t.items() if k.startswith("mask.")}
-        return state, masks
-
-    def load_per_example(self, spec: RunSpec, level: int) -> dict[str, torch.Tensor]:
-        t = self._load_checked(spec, level, "per_example.safetensors")
-        return {k: (v.bool() if k.endswith("correct") else v) for k, v in t.items()}
-
-    def discard_level(self, spec: RunSpec, level: int) -> None:
-        """Forget a level (and every later one, which depends on it), and the in-level snapshots of the later ones
-        (the snapshot of `level` itself started from the level before, which stays: it is kept)."""
-        for lv in self.levels_done(spec):
-            if lv >= level: shutil.rmtree(self.level_dir(spec, lv), ignore_errors=True)
-        for lv in self.snapshot_levels(spec):
-            if lv > level: self.discard_snapshot(spec, lv)
-
-    # ---- in-level snapshots: resume inside a level ------------------------------------------------------------
-    def snapshot_levels(self, spec: RunSpec) -> list[int]:
-        "The levels that have an in-level snapshot."
-        d = self.run_dir(spec)
-        return sorted(int(p.stem[9:]) for p in d.glob("snapshot_[0-9][0-9][0-9].json")) if d.exists() else []
-
-    def save_snapshot(self, spec: RunSpec, level: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-        """Record where the training of `level` stands: `tensors` (weights, optimizer state, generator...) and
-        `meta` (JSON). The tensors go to a file named by their checksum, the JSON that names it replaces the old
-        one, and only then is the old file removed: a writer killed at any moment leaves one whole snapshot."""
-        d = self.init_run(spec)
-        data = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
-        digest = _sha256_bytes(data)
-        name = f"snapshot_{level:03d}.{digest[:16]}.safetensors"
-        _atomic_write_bytes(d / name, data)
-        _atomic_write_bytes(d / f"snapshot_{level:03d}.json", strict_json({**meta, "file": name, "sha256": digest}))
-        for old in d.glob(f"snapshot_{level:03d}.*.safetensors"):
-            if old.name != name: old.unlink(missing_ok=True)
-
-    def load_snapshot(self, spec: RunSpec, level: int) -> tuple[dict, dict] | None:
-        """(tensors, meta) of `level`'s in-level snapshot, checksum-verified; None when there is none or it is damaged
-        (the level starts over); `StoreUnreadable` when it cannot be read."""
-        d = self.run_dir(spec)
-        try:
-            meta = json.loads(_read_bytes(d / f"snapshot_{level:03d}.json"))
-            return _load_tensors(d / meta["file"], meta["sha256"]), meta
-        except (CorruptRun, ValueError, KeyError, TypeError): return None
-
-    def discard_snapshot(self, spec: RunSpec, level: int) -> None:
-        d = self.run_dir(spec)
-        (d / f"snapshot_{level:03d}.json").unlink(missing_ok=True)
-        for p in d.glob(f"snapshot_{level:03d}.*"): p.unlink(missing_ok=True)
-
-    # ---- run-wide tensors (rewind point, data description) ---------------------------------------------------
-    def save_extra(self, spec: RunSpec, name: str, tensors: dict[str, torch.Tensor]) -> None:
-        d = self.init_run(spec)
-        digest = _atomic_save_tensors(d / f"{name}.safetensors", tensors)
-        _atomic_write_bytes(d / f"{name}.sha256", digest.encode())
-
-    def _extra_sum(self, spec: RunSpec, name: str) -> str | None:
-        try: return _read_bytes(self.run_dir(spec) / f"{name}.sha256").decode("ascii", "replace").strip()
-        except CorruptRun: return None
-
-    def load_extra(self, spec: RunSpec, name: str) -> dict[str, torch.Tensor]:
-        return _load_tensors(self.run_dir(spec) / f"{name}.safetensors", self._extra_sum(spec, name))
-
-    def has_extra(self, spec: RunSpec, name: str) -> bool:
-        return (self.run_dir(spec) / f"{name}.sha256").exists()
-
-    def extra_ok(self, spec: RunSpec, name: str) -> bool:
-        "Whether the run-wide tensors `name` are stored and match their checksum."
-        want = self._extra_sum(spec, name)
-        return want is not None and file_digest(self.run_dir(spec) / f"{name}.safetensors") == want
-
-    def results(self, spec: RunSpec) -> pd.DataFrame:
-        """One row per finished level with its metrics (an undefined one, stored as null, reads as NaN); what wrote it
-        and how (`written_by`, `numerics`: device, versions, TF32, compiled) stays in `metrics`."""
-        rows = [{k: (float("nan") if v is None else v) for k, v in self.metrics(spec, lv).items()
-                 if k not in ("sha256", "written_by", "numerics")} for lv in self.levels_done(spec)]
-        return pd.DataFrame(rows)
-
+# %% ../nbs/09_store.ipynb #cbc1e8f5
 def _finite_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
+@patch
+def _read_metrics(self: Store, path: Path) -> dict:
+    try: m = json.loads(_read_bytes(path))
+    except ValueError as e: raise CorruptRun(f"{path} cannot be read ({type(e).__name__}: {e})") from None
+    if not isinstance(m, dict) or any(k not in m for k in self.METRIC_KEYS):
+        raise CorruptRun(f"{path} lacks {', '.join(k for k in self.METRIC_KEYS if k not in m) if isinstance(m, dict) else 'a JSON object'}")
+    bad = [k for k in self.FINITE_KEYS if k in m and not _finite_number(m[k])]
+    if bad or not isinstance(m["sha256"], dict):
+        raise CorruptRun(f"{path}: {', '.join(f'{k}={m[k]!r}' for k in bad) or 'sha256'} is not a finite number")
+    return m
+
+@patch
+def metrics(self: Store, spec: RunSpec, level: int) -> dict:
+    "The metrics of a stored level; `CorruptRun` naming the file when it is damaged."
+    return self._read_metrics(self.level_dir(spec, level) / "metrics.json")
+
+# %% ../nbs/09_store.ipynb #22c420c8
+@patch
+def levels_done(self: Store, spec: RunSpec) -> list[int]:
+    d = self.run_dir(spec)
+    if not d.exists(): return []
+    return sorted(int(p.parent.name[6:]) for p in d.glob("level_*/metrics.json"))
+
+@patch
+def damaged(self: Store, spec: RunSpec, level: int) -> set[str]:
+    """The files of `level` that are missing or do not match their recorded checksums (`metrics.json` when it
+    cannot be trusted: then all of them); empty when the level is whole. Hashes are cached (`file_digest`)."""
+    d = self.level_dir(spec, level)
+    try: m = self._read_metrics(d / "metrics.json")
+    except CorruptRun: return {"metrics.json", "model.safetensors", "per_example.safetensors"}
+    return {f for f, want in m["sha256"].items() if file_digest(d / f) != want}
+
+@patch
+def level_ok(self: Store, spec: RunSpec, level: int) -> bool:
+    "Whether `level` is stored whole: a valid `metrics.json` and tensor files matching its checksums."
+    return not self.damaged(spec, level)
+
+# %% ../nbs/09_store.ipynb #e86a23b0
+@patch
+def is_complete(self: Store, spec: RunSpec) -> bool:
+    """Whether every level of `spec` (dense level 0 and its `prune.levels` pruning levels), its rewind point and
+    its data record are whole."""
+    return (all(self.level_ok(spec, lv) for lv in range(spec.prune.levels + 1)) and self.extra_ok(spec, "data")
+            and self.extra_ok(spec, "rewind"))
+
+@patch
+def levels_to_train(self: Store, spec: RunSpec) -> list[int]:
+    """The levels of `spec` a run must (re)train: the first one whose weights or metrics are damaged or missing, and
+    every later one (they depend on it). A damaged per-example file alone is re-evaluated, not retrained."""
+    first = next((lv for lv in range(spec.prune.levels + 1)
+                  if self.damaged(spec, lv) - {"per_example.safetensors"}), None)
+    return [] if first is None else list(range(first, spec.prune.levels + 1))
+
+@patch
+def clean_partial(self: Store, spec: RunSpec, level: int) -> None:
+    "Remove what a killed writer left of `level` (temporary files), before the level is written again."
+    for p in self.level_dir(spec, level).glob("*.tmp*"): p.unlink(missing_ok=True)
+    for p in self.run_dir(spec).glob(f"snapshot_{level:03d}*.tmp*"): p.unlink(missing_ok=True)
+    for p in self.run_dir(spec).glob(".*.tmp"): p.unlink(missing_ok=True)
+
+# %% ../nbs/09_store.ipynb #aa5d4937
+@patch
+def snapshot_levels(self: Store, spec: RunSpec) -> list[int]:
+    "The levels that have an in-level snapshot."
+    d = self.run_dir(spec)
+    return sorted(int(p.stem[9:]) for p in d.glob("snapshot_[0-9][0-9][0-9].json")) if d.exists() else []
+
+@patch
+def save_snapshot(self: Store, spec: RunSpec, level: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Record where the training of `level` stands: `tensors` (weights, optimizer state, generator...) and
+    `meta` (JSON). The tensors go to a file named by their checksum, the JSON that names it replaces the old
+    one, and only then is the old file removed: a writer killed at any moment leaves one whole snapshot."""
+    d = self.init_run(spec)
+    data = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    digest = _sha256_bytes(data)
+    name = f"snapshot_{level:03d}.{digest[:16]}.safetensors"
+    _atomic_write_bytes(d / name, data)
+    _atomic_write_bytes(d / f"snapshot_{level:03d}.json", strict_json({**meta, "file": name, "sha256": digest}))
+    for old in d.glob(f"snapshot_{level:03d}.*.safetensors"):
+        if old.name != name: old.unlink(missing_ok=True)
+
+# %% ../nbs/09_store.ipynb #eb201d40
+@patch
+def load_snapshot(self: Store, spec: RunSpec, level: int) -> tuple[dict, dict] | None:
+    """(tensors, meta) of `level`'s in-level snapshot, checksum-verified; None when there is none or it is damaged
+    (the level starts over); `StoreUnreadable` when it cannot be read."""
+    d = self.run_dir(spec)
+    try:
+        meta = json.loads(_read_bytes(d / f"snapshot_{level:03d}.json"))
+        return _load_tensors(d / meta["file"], meta["sha256"]), meta
+    except (CorruptRun, ValueError, KeyError, TypeError): return None
+
+@patch
+def discard_snapshot(self: Store, spec: RunSpec, level: int) -> None:
+    d = self.run_dir(spec)
+    (d / f"snapshot_{level:03d}.json").unlink(missing_ok=True)
+    for p in d.glob(f"snapshot_{level:03d}.*"): p.unlink(missing_ok=True)
+
+# %% ../nbs/09_store.ipynb #24a1ef63
 def _per_example_out(per_example: dict) -> dict:
     return {k: v if v.dtype != torch.bool else v.to(torch.uint8) for k, v in per_example.items()}
+
+@patch
+def save_level(self: Store, spec: RunSpec, level: int, metrics: dict, per_example: dict[str, torch.Tensor],
+               state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
+    """Write one finished level; `metrics.json` goes last and records the checksums of the tensor files. Metrics
+    that are not strict JSON (a NaN) are refused before anything is written."""
+    strict_json(metrics)
+    d = self.level_dir(spec, level); d.mkdir(parents=True, exist_ok=True)
+    # masks are 0/1: stored as uint8 (a quarter of float32's bytes), read back as float32
+    tensors = {f"state.{k}": v for k, v in state.items()} | {f"mask.{k}": v.to(torch.uint8) for k, v in masks.items()}
+    sums = {"model.safetensors": _atomic_save_tensors(d / "model.safetensors", tensors),
+            "per_example.safetensors": _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))}
+    _atomic_write_bytes(d / "metrics.json", strict_json({**metrics, "level": level, "sha256": sums}))
+    self.discard_snapshot(spec, level)          # the level is whole: its in-level snapshot has served
+
+@patch
+def save_per_example(self: Store, spec: RunSpec, level: int, per_example: dict[str, torch.Tensor],
+                     metrics: dict | None = None) -> None:
+    "Rewrite the per-example file of a stored level (its weights unchanged), then its metrics with the new checksum."
+    strict_json(metrics or {})
+    d, m = self.level_dir(spec, level), self.metrics(spec, level)
+    digest = _atomic_save_tensors(d / "per_example.safetensors", _per_example_out(per_example))
+    m.update(metrics or {}); m["sha256"] = {**m["sha256"], "per_example.safetensors": digest}
+    _atomic_write_bytes(d / "metrics.json", strict_json(m))
+
+# %% ../nbs/09_store.ipynb #e41b977b
+@patch
+def _load_checked(self: Store, spec: RunSpec, level: int, fname: str) -> dict[str, torch.Tensor]:
+    return _load_tensors(self.level_dir(spec, level) / fname, self.metrics(spec, level)["sha256"].get(fname))
+
+@patch
+def load_state(self: Store, spec: RunSpec, level: int) -> tuple[dict, dict]:
+    "(state, masks) saved at the end of `level`, checksum-verified."
+    t = self._load_checked(spec, level, "model.safetensors")
+    state = {k[6:]: v for k, v in t.items() if k.startswith("state.")}
+    masks = {k[5:]: v.float() for k, v in t.items() if k.startswith("mask.")}
+    return state, masks
+
+@patch
+def load_per_example(self: Store, spec: RunSpec, level: int) -> dict[str, torch.Tensor]:
+    t = self._load_checked(spec, level, "per_example.safetensors")
+    return {k: (v.bool() if k.endswith("correct") else v) for k, v in t.items()}
+
+# %% ../nbs/09_store.ipynb #4557adc9
+@patch
+def discard_level(self: Store, spec: RunSpec, level: int) -> None:
+    """Forget a level (and every later one, which depends on it), and the in-level snapshots of the later ones
+    (the snapshot of `level` itself started from the level before, which stays: it is kept)."""
+    for lv in self.levels_done(spec):
+        if lv >= level: shutil.rmtree(self.level_dir(spec, lv), ignore_errors=True)
+    for lv in self.snapshot_levels(spec):
+        if lv > level: self.discard_snapshot(spec, lv)
+
+# %% ../nbs/09_store.ipynb #0e5fbb34
+@patch
+def save_extra(self: Store, spec: RunSpec, name: str, tensors: dict[str, torch.Tensor]) -> None:
+    d = self.init_run(spec)
+    digest = _atomic_save_tensors(d / f"{name}.safetensors", tensors)
+    _atomic_write_bytes(d / f"{name}.sha256", digest.encode())
+
+@patch
+def _extra_sum(self: Store, spec: RunSpec, name: str) -> str | None:
+    try: return _read_bytes(self.run_dir(spec) / f"{name}.sha256").decode("ascii", "replace").strip()
+    except CorruptRun: return None
+
+@patch
+def load_extra(self: Store, spec: RunSpec, name: str) -> dict[str, torch.Tensor]:
+    return _load_tensors(self.run_dir(spec) / f"{name}.safetensors", self._extra_sum(spec, name))
+
+@patch
+def has_extra(self: Store, spec: RunSpec, name: str) -> bool:
+    return (self.run_dir(spec) / f"{name}.sha256").exists()
+
+@patch
+def extra_ok(self: Store, spec: RunSpec, name: str) -> bool:
+    "Whether the run-wide tensors `name` are stored and match their checksum."
+    want = self._extra_sum(spec, name)
+    return want is not None and file_digest(self.run_dir(spec) / f"{name}.safetensors") == want
+
+# %% ../nbs/09_store.ipynb #2dbf719a
+@patch
+def results(self: Store, spec: RunSpec) -> pd.DataFrame:
+    """One row per finished level with its metrics (an undefined one, stored as null, reads as NaN); what wrote it
+    and how (`written_by`, `numerics`: device, versions, TF32, compiled) stays in `metrics`."""
+    rows = [{k: (float("nan") if v is None else v) for k, v in self.metrics(spec, lv).items()
+             if k not in ("sha256", "written_by", "numerics")} for lv in self.levels_done(spec)]
+    return pd.DataFrame(rows)

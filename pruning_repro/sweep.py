@@ -30,6 +30,7 @@ def _el2n_runs(b, seeds, noise_levels) -> dict:
             for k, v in zip(el2n_keys(b.run_spec(p, s), b.el2n_models, RunKey(b.name, "LR rewinding", p, s)),
                             el2n_specs(b.run_spec(p, s), b.el2n_models, b.el2n_fraction).values())}
 
+# %% ../nbs/14_sweep.ipynb #90af8056
 def _sec3_runs(b, seeds, noise_levels) -> dict:
     "§3: IMP (LR rewinding) without label noise, and the EL2N models of those runs."
     return {**imp_runs(b, seeds, [0.0]), **_el2n_runs(b, seeds, [0.0])}
@@ -38,6 +39,7 @@ def _sec4_with_el2n(b, seeds, noise_levels) -> dict:
     "§4: IMP per noise level and seed (Figures 3, 4), and the EL2N models of the noisy runs (Figure 5)."
     return {**imp_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, [p for p in noise_levels if p > 0])}
 
+# %% ../nbs/14_sweep.ipynb #1d96014e
 def _sec5_runs(b, seeds, noise_levels) -> dict:
     "§5: per noise level and seed, IMP (LR rewinding), extended dense training (EDT) and the width sequence (WD)."
     return {k: v for p in noise_levels for runs in algorithm_runs(b, p, seeds, ("LR rewinding", "EDT", "WD")).values()
@@ -57,6 +59,7 @@ def _imp_only(b, seeds, noise_levels) -> dict:
     "IMP (LR rewinding) per noise level and seed: the first stage of App. D, E and K (their retrainings follow)."
     return imp_runs(b, seeds, noise_levels)
 
+# %% ../nbs/14_sweep.ipynb #ddbd1c3d
 def _appI_runs(b, seeds, noise_levels) -> dict:
     """App. I: IMP and width down-scaling (Fig. 11), one-shot pruning and equalized WD at the same sizes (Fig. 12,
     Table 3), and the EL2N models (Fig. 13)."""
@@ -74,6 +77,7 @@ def _appL_runs(b, seeds, noise_levels) -> dict:
     "App. L: pruning, EDT and WD with the EL2N models, per noise level (Figures 18-20)."
     return {**_sec5_runs(b, seeds, noise_levels), **_el2n_runs(b, seeds, noise_levels)}
 
+# %% ../nbs/14_sweep.ipynb #04532dc4
 SECTION_RUNS = {"sec1_intro": _sec1_runs, "sec3_training": _sec3_runs, "sec4_noise": _sec4_with_el2n,
                 "sec5_isolating": _sec5_runs, "appC_algorithms": _appC_runs, "appD_leave_out": _imp_only,
                 "appE_dense_subset": _imp_only, "appI_width": _appI_runs, "appJ_ablations": _appJ_runs,
@@ -92,6 +96,7 @@ def section_noise(section: str, b, noise_levels=None) -> tuple:
     v = SECTION_NOISE.get(section, b.noise_levels)
     return tuple(v(b) if callable(v) else v)
 
+# %% ../nbs/14_sweep.ipynb #0c895c64
 class Section(NamedTuple):
     "What a section notebook works with: the bench at its scale, seeds, noise levels, output folder and run store."
     bench: object
@@ -106,6 +111,7 @@ def default_figures_dir() -> Path:
         if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
     return Path.cwd() / "figures"
 
+# %% ../nbs/14_sweep.ipynb #08066fa9
 def figures_folder(figures, bench: str, scale: str, precision: str | None = None) -> Path:
     """Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full, and
     `..._bf16` for bfloat16 runs, which never overwrite the float32 ones)."""
@@ -119,6 +125,7 @@ def check_folder(folder, what: str):
     if isinstance(folder, os.PathLike) or (isinstance(folder, str) and folder.strip()): return folder
     raise ConfigError(f"{what} must be a folder (a path) or None, got {folder!r}")
 
+# %% ../nbs/14_sweep.ipynb #b327de88
 def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
                   figures_dir=None, store_dir=None, precision: str | None = None, workers=None) -> Section:
     """A section notebook's first step: validate every one of its parameters (one clear error: `ConfigError`) — the
@@ -143,6 +150,7 @@ def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2)
     return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale, precision),
                    Store(store_dir))
 
+# %% ../nbs/14_sweep.ipynb #5197e116
 def _appD_after(b, seeds, noise_levels, store) -> dict:
     "App. D: per pruning level, dense runs without the top-20% improved examples (TIE) and without 20% random (RND)."
     from pruning_repro.leave_out import tie_rnd_specs
@@ -161,6 +169,7 @@ def _appE_after(b, seeds, noise_levels, store) -> dict:
                 out[RunKey(b.name, "App. E", p, s, level=lv)] = dense_subset_spec(spec, store, lv)
     return out
 
+# %% ../nbs/14_sweep.ipynb #23b987c3
 # App. K.2 as the paper ran it: on ResNet-20 and VGG-16 / CIFAR-10 only (Fig. 17). The embedded benches keep it as
 # an extra (cheap there, and the only place a CPU user sees it); elsewhere it would be compute the paper never spent
 # (on ResNet-50 about 2.4 IMP trajectories).
@@ -180,6 +189,7 @@ def _appK_after(b, seeds, noise_levels, store) -> dict:
 
 SECTION_AFTER = {"appD_leave_out": _appD_after, "appE_dense_subset": _appE_after, "appK_examples": _appK_after}
 
+# %% ../nbs/14_sweep.ipynb #138935af
 def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict, dict | None]:
     """The one definition of "train a study, then the retrainings its results name": every run of `study_runs` the
     store lacks goes to `execute({RunKey: spec})`; once all are complete, the App. D, E, K retrainings
@@ -202,6 +212,7 @@ def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict,
     if todo: execute(todo)
     return first, after
 
+# %% ../nbs/14_sweep.ipynb #ac53431e
 def train_section(section: str, b, seeds, noise_levels, store, workers=None) -> tuple[dict, dict]:
     "Train (where the store lacks them) the runs of one section, then its retrainings: (first stage, second stage)."
     from pruning_repro.executors import run_many
@@ -215,6 +226,7 @@ def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=
     imp = imp_runs(b, seeds, noise_levels)
     return imp, after, trajectories({k: store.results(v) for k, v in imp.items()}, imp)
 
+# %% ../nbs/14_sweep.ipynb #db96ede3
 def dependent_runs(section: str, b, seeds, noise_levels, store) -> dict[RunKey, RunSpec]:
     """The runs a section can only name once its first-stage runs are in the store (which examples a retraining
     leaves out depends on the pruned models' per-example losses): App. D, E and K. {} for other sections."""
@@ -227,6 +239,7 @@ def section_runs(section: str, bench, seeds, noise_levels) -> dict[RunKey, RunSp
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
     return SECTION_RUNS[section](bench, seeds, noise_levels)
 
+# %% ../nbs/14_sweep.ipynb #655688b7
 def check_sections(sections) -> tuple[str, ...]:
     "Validate a list of section names (None or empty: every section)."
     if sections is None: return SECTIONS
@@ -237,6 +250,7 @@ def check_sections(sections) -> tuple[str, ...]:
     if bad: raise ConfigError(f"unknown section {bad[0]!r}; choose from: {', '.join(SECTIONS)}")
     return tuple(dict.fromkeys(sections))
 
+# %% ../nbs/14_sweep.ipynb #3860affc
 def study_runs(b, sections=None, seeds=(0, 1, 2), noise_levels=None) -> dict[RunKey, RunSpec]:
     """Every run the `sections` need for bench `b`, each spec once (the first `RunKey` that names it is kept); with
     `noise_levels` None each section runs at its own (`section_noise`)."""
@@ -250,14 +264,10 @@ def study_runs(b, sections=None, seeds=(0, 1, 2), noise_levels=None) -> dict[Run
 # %% ../nbs/14_sweep.ipynb #15dd5a78
 def _cost() -> dict: return {"runs": 0, "levels": 0, "epochs": 0, "examples": 0, "flops": 0.0}
 
-def study_cost(specs: dict[Hashable, RunSpec], store, group=None) -> dict:
-    """What training the runs of `specs` ({key: RunSpec}: `RunKey`s, or `study_plan`'s (stage, `RunKey`)) that `store`
-    lacks would take: runs, levels, epochs, training examples processed and FLOPs (both None when a data set declares
-    no sizes), without reading the data. `group(key)` names each run's group: the same counts per group under
-    "groups" (a shared dense level is counted in the group of the first run that needs it)."""
-    from pruning_repro.data import data_info, split_sizes
+def _levels_to_train(specs: dict, store) -> list[tuple]:
+    """(key, spec, levels) of what training `specs` would train: the levels each lacks, a variant's missing dense level
+    in its dense root (`imp.dense_root`), each root once."""
     from pruning_repro.imp import dense_root
-    from pruning_repro.models import forward_flops
     work, roots = [], set()
     for label, spec in specs.items():
         lvs = store.levels_to_train(spec)
@@ -267,6 +277,17 @@ def study_cost(specs: dict[Hashable, RunSpec], store, group=None) -> dict:
             if root.hash() not in roots and not store.level_ok(root, 0):
                 roots.add(root.hash()); work.append((label, root, [0]))
         work.append((label, spec, lvs))
+    return work
+
+# %% ../nbs/14_sweep.ipynb #12185829
+def study_cost(specs: dict[Hashable, RunSpec], store, group=None) -> dict:
+    """What training the runs of `specs` ({key: RunSpec}: `RunKey`s, or `study_plan`'s (stage, `RunKey`)) that `store`
+    lacks would take: runs, levels, epochs, training examples processed and FLOPs (both None when a data set declares
+    no sizes), without reading the data. `group(key)` names each run's group: the same counts per group under
+    "groups" (a shared dense level is counted in the group of the first run that needs it)."""
+    from pruning_repro.data import data_info, split_sizes
+    from pruning_repro.models import forward_flops
+    work = _levels_to_train(specs, store)
     total, groups = _cost(), {}
     for label, spec in specs.items():
         if not store.is_complete(spec):
@@ -286,16 +307,19 @@ def study_cost(specs: dict[Hashable, RunSpec], store, group=None) -> dict:
     return total
 
 # %% ../nbs/14_sweep.ipynb #fa960212
+def _stand_in(spec: RunSpec, n_examples: int | None) -> RunSpec:
+    "A dense stand-in of `spec` seeing `n_examples` per epoch (its batches: `TrainSpec.steps_per_epoch`; None: unknown)."
+    from dataclasses import replace
+    steps = -(-n_examples // spec.train.batch_size) if n_examples is not None else None
+    return replace(spec, prune=replace(spec.prune, levels=0), train=replace(spec.train, steps_per_epoch=steps))
+
+# %% ../nbs/14_sweep.ipynb #0c625093
 def planned_retrainings(b, sections, seeds, noise_levels=None) -> dict[RunKey, RunSpec]:
     """Stand-ins ({RunKey: RunSpec}) for the App. D, E, K retrainings of `sections` while their first stage is not in
     the store: each dense, with the epochs and the examples per epoch (`TrainSpec.steps_per_epoch`) the real one will
     have (see above)."""
-    from dataclasses import replace
     from pruning_repro.data import split_sizes
     out = {}
-    def stand_in(spec, n_examples):
-        steps = -(-n_examples // spec.train.batch_size) if n_examples is not None else None
-        return replace(spec, prune=replace(spec.prune, levels=0), train=replace(spec.train, steps_per_epoch=steps))
     for sec in check_sections(sections):
         if sec not in SECTION_AFTER or (sec == "appK_examples" and not runs_appK2(b)): continue
         for p in section_noise(sec, b, noise_levels):
@@ -308,29 +332,23 @@ def planned_retrainings(b, sections, seeds, noise_levels=None) -> dict[RunKey, R
                     for lv in range(1, L + 1):
                         for k in ("TIE", "RND"):
                             out[RunKey(b.name, "App. D", p, s, level=lv, kind=k)] = \
-                                stand_in(spec, None if n is None else n - int(round(0.2 * n)))
+                                _stand_in(spec, None if n is None else n - int(round(0.2 * n)))
                 elif sec == "appE_dense_subset":    # `leave_out.dense_subset_spec`: the dense run's steps
                     for lv in range(0, L + 1):
-                        out[RunKey(b.name, "App. E", p, s, level=lv)] = stand_in(spec, n)
+                        out[RunKey(b.name, "App. E", p, s, level=lv)] = _stand_in(spec, n)
                 else:                               # `leave_out.top_worsened_specs`: 40% subsamples
                     for lv in range(1, L + 1):
                         for k in ("TW", "Rand"):
                             out[RunKey(b.name, "App. K", p, s, level=lv, kind=k)] = \
-                                stand_in(spec, None if n is None else int(round(0.4 * n)))
+                                _stand_in(spec, None if n is None else int(round(0.4 * n)))
     return out
 
+# %% ../nbs/14_sweep.ipynb #15c3b797
 def _num(x: str) -> float: return float(x.replace(",", "").strip())
 
-def read_throughput(path, precision: str = "fp32") -> dict:
-    """{bench: (seconds per training example, what the row says)} from a results file of `python -m bench`: a CSV
-    (comment lines `#`; columns bench, what, seconds, examples; per bench its first row whose `what` starts with
-    'train') or a markdown table (columns bench, what, seconds, examples/s; its 'train epoch' rows). A bench with a
-    row naming `precision` (e.g. 'train epoch bf16') takes that row."""
+def _throughput_rows(path, lines: list[str]) -> list[tuple]:
+    "(bench, what, seconds per training example) of each training row of a results file's `lines` (see `read_throughput`)."
     import csv
-    from pathlib import Path
-    path = Path(path)
-    if not path.is_file(): raise ConfigError(f"throughput file {str(path)!r} is not a readable file")
-    lines = path.read_text(errors="replace").splitlines()
     rows = []
     try:
         if path.suffix == ".md":
@@ -350,6 +368,17 @@ def read_throughput(path, precision: str = "fp32") -> dict:
     except (KeyError, ValueError, ZeroDivisionError):
         raise ConfigError(f"throughput file {str(path)!r}: expected a CSV with columns bench, what, seconds, examples "
                           f"(or a markdown table with bench, what, seconds, examples/s) and numbers in them") from None
+    return rows
+
+# %% ../nbs/14_sweep.ipynb #ba58d832
+def read_throughput(path, precision: str = "fp32") -> dict:
+    """{bench: (seconds per training example, what the row says)} from a results file of `python -m bench`: a CSV
+    (comment lines `#`; columns bench, what, seconds, examples; per bench its first row whose `what` starts with
+    'train') or a markdown table (columns bench, what, seconds, examples/s; its 'train epoch' rows). A bench with a
+    row naming `precision` (e.g. 'train epoch bf16') takes that row."""
+    path = Path(path)
+    if not path.is_file(): raise ConfigError(f"throughput file {str(path)!r} is not a readable file")
+    rows = _throughput_rows(path, path.read_text(errors="replace").splitlines())
     out, other = {}, {"fp32", "bf16"} - {precision}
     for bench in dict.fromkeys(r[0] for r in rows):
         mine = [(spe, what) for b_, what, spe in rows if b_ == bench]
@@ -359,6 +388,15 @@ def read_throughput(path, precision: str = "fp32") -> dict:
     if not out: raise ConfigError(f"throughput file {str(path)!r} has no training row (`what` starting with 'train')")
     return out
 
+def _probe_batch(spec: RunSpec, dev) -> int:
+    "The batch a probe times: on a GPU the bench's, or one rank's share where its step does not fit; 4 on the CPU."
+    from pruning_repro.placement import gpu_memory, train_step_bytes
+    if dev.type != "cuda": return min(4, spec.train.batch_size)
+    ranks, mem = 1, gpu_memory()
+    while mem and ranks < spec.train.batch_size and train_step_bytes(spec, ranks) > mem: ranks *= 2
+    return -(-spec.train.batch_size // ranks)
+
+# %% ../nbs/14_sweep.ipynb #0aabb921
 def probe_throughput(b, device=None, steps: int = 2, batch: int | None = None) -> tuple[float, str]:
     """(seconds per training example, what was timed) of bench `b`'s model: `steps` SGD steps (after one warm-up)
     on synthetic inputs on `device` (default: where its runs train), batch `batch` (default: the bench's on a GPU,
@@ -368,14 +406,10 @@ def probe_throughput(b, device=None, steps: int = 2, batch: int | None = None) -
     import torch.nn.functional as F
     from pruning_repro.data import data_info
     from pruning_repro.models import build_model
-    from pruning_repro.placement import gpu_memory, run_device, train_step_bytes
+    from pruning_repro.placement import run_device
     spec, info = b.run_spec(), data_info(b.data.dataset)
     dev = torch.device(run_device(spec, device))
-    if batch is None and dev.type == "cuda":          # the bench's batch, or one rank's share where it does not fit
-        ranks, mem = 1, gpu_memory()
-        while mem and ranks < spec.train.batch_size and train_step_bytes(spec, ranks) > mem: ranks *= 2
-        batch = -(-spec.train.batch_size // ranks)
-    batch = batch or min(4, spec.train.batch_size)
+    batch = batch or _probe_batch(spec, dev)
     model = build_model(spec.model, info).to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     x = torch.randn(batch, *info.input_shape, device=dev)
@@ -393,6 +427,27 @@ def probe_throughput(b, device=None, steps: int = 2, batch: int | None = None) -
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     return (time.perf_counter() - t0) / (steps * batch), f"probe: {steps} steps of batch {batch} on {name}"
 
+# %% ../nbs/14_sweep.ipynb #52449bcc
+def _rate(b, throughput, device) -> tuple:
+    """(seconds per training example, its source) of bench `b`: from `throughput` (a results file, `read_throughput`;
+    a probe where it has no row for `b`), a probe (`probe_throughput`) when it is 'probe', (None, None) when None."""
+    if throughput is None: return None, None
+    if throughput == "probe": return probe_throughput(b, device)
+    rates = read_throughput(throughput, b.train.precision)
+    if b.name in rates: return rates[b.name][0], f"{throughput}: {rates[b.name][1]}"
+    spe, source = probe_throughput(b, device)
+    return spe, source + f" ({b.name} has no row in {throughput})"
+
+# %% ../nbs/14_sweep.ipynb #be57d9e4
+def _named_retrainings(b, sections, seeds, noise_levels, store) -> dict[RunKey, RunSpec]:
+    "The App. D/E/K retrainings the store's complete first stage names (`dependent_runs`), each spec once."
+    after, seen = {}, set()
+    for sec in sections:
+        for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items():
+            if v.hash() not in seen: seen.add(v.hash()); after[k] = v
+    return after
+
+# %% ../nbs/14_sweep.ipynb #b435f3dd
 def study_plan(b, sections, seeds, noise_levels, store, throughput=None, device=None) -> dict:
     """The cost plan of a study before a sweep, without reading data: `study_cost` of the runs the store lacks, the
     App. D/E/K retrainings included (named from the store when the first stage is complete, else counted by
@@ -408,24 +463,14 @@ def study_plan(b, sections, seeds, noise_levels, store, throughput=None, device=
         for v in section_runs(sec, b, seeds, section_noise(sec, b, noise_levels)).values():
             section_of.setdefault(v.hash(), sec)
     complete = all(store.is_complete(v) for v in first.values())
-    if complete:
-        after, seen = {}, set()
-        for sec in sections:
-            for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items():
-                if v.hash() not in seen: seen.add(v.hash()); after[k] = v; section_of.setdefault(v.hash(), sec)
-    else:
-        after = planned_retrainings(b, sections, seeds, noise_levels)
+    after = (_named_retrainings(b, sections, seeds, noise_levels, store) if complete
+             else planned_retrainings(b, sections, seeds, noise_levels))
     sec_after = {"App. D": "appD_leave_out", "App. E": "appE_dense_subset", "App. K": "appK_examples"}
     specs = {("1", k): v for k, v in first.items()} | {("2", k): v for k, v in after.items()}
     group = lambda lab: (sec_after[lab[1].algorithm] if lab[0] == "2" else section_of[specs[lab].hash()])
     cost = study_cost(specs, store, group)
     retr = study_cost({k: v for k, v in specs.items() if k[0] == "2"}, store)
-    spe, source = None, None
-    if throughput == "probe": spe, source = probe_throughput(b, device)
-    elif throughput is not None:
-        rates = read_throughput(throughput, b.train.precision)
-        if b.name in rates: spe, source = rates[b.name][0], f"{throughput}: {rates[b.name][1]}"
-        else: spe, source = probe_throughput(b, device); source += f" ({b.name} has no row in {throughput})"
+    spe, source = _rate(b, throughput, device)
     hours = lambda c: None if spe is None or c["examples"] is None else c["examples"] * spe / 3600
     for c in (cost, retr, *cost["groups"].values()): c["hours"] = hours(c)
     cost["sections"] = {sec: cost["groups"].get(sec, {**_cost(), "hours": hours(_cost())}) for sec in sections}
@@ -434,6 +479,7 @@ def study_plan(b, sections, seeds, noise_levels, store, throughput=None, device=
                 seconds_per_example=spe, source=source)
     return cost
 
+# %% ../nbs/14_sweep.ipynb #8d6e846d
 def plan_text(c: dict) -> str:
     "The lines a dry run prints for `study_plan`'s cost `c`: per section, the retrainings, and the bench's total."
     cpu = c["source"] is not None and c["source"].startswith("probe") and c["source"].split(" (")[0].endswith(" cpu")
