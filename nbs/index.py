@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -19,7 +19,7 @@
 # A literate, notebook-first reproduction of *Pruning's Effect on Generalization Through the Lens of Training and
 # Regularization* (Jin, Carbin, Roy, Frankle, Dziugaite — NeurIPS 2022).
 #
-# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `27_slurm`) explain and define each part
+# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `28_sections`) explain and define each part
 # and export it to the `pruning_repro` package with nbdev; section notebooks (`sec4_noise`, …) are run by papermill,
 # once per benchmark, to regenerate the paper's figures and tables in `figures/<bench>/`.
 
@@ -273,8 +273,9 @@
 # jobs, profiles and requeueing are `slurm`, `27_slurm`), `snapshots` (`26_snapshots`: in-level snapshots and the
 # preemption signal that waits for the next one), `imagenet` (`25_imagenet`: ResNet-50's JPEG batches decoded in
 # workers),
-# `report` (`16_report`: the claims C1–C6 as one rule table, used by `REPORT.md` and by the notebooks) and `cli`
-# (argument parsing and one handler per subcommand). Beside the training loop, `distributed` (`23_distributed`: the
+# `report` (`16_report`: the claims C1–C6 as one rule table, used by `REPORT.md` and by the notebooks), `sections`
+# (`28_sections`: a section notebook executed by papermill after its runs are trained; every algorithm at one noise
+# level) and `cli` (`15_cli`: argument parsing and one handler per subcommand). Beside the training loop, `distributed` (`23_distributed`: the
 # data-parallel world, `GlobalBatchNorm`) and `placement` (`24_placement`: which device a run trains on, the pool's
 # slots over GPUs and CPUs, pinning a worker before CUDA starts). Tables keep numbers (`<x>_mean`, `<x>_std`,
 # `diff_mean`, `verdict`); "m±s" text is written only in their markdown, by one function (`analysis.ms_text`), and

@@ -94,7 +94,7 @@ def test_tie_and_rnd_leave_out_same_number(tiny_mnist):
 
 def test_compare_algorithms_table(tiny_mnist, isolated):
     from pruning_repro.algorithms import ALGORITHMS
-    from pruning_repro.cli import compare_algorithms
+    from pruning_repro.sections import compare_algorithms
     tables = compare_algorithms("lenet_mnist", "smoke", seeds=[0, 1], noise_levels=[0.1],
                                 figures=isolated / "figures", workers=1)
     t = tables[0.1]

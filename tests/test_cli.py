@@ -119,7 +119,7 @@ def test_export_writes_every_stored_level(isolated):
 def test_executed_notebooks_carry_no_machine_path_and_no_warning():
     import json
     from pathlib import Path
-    from pruning_repro.cli import _relative
+    from pruning_repro.sections import _relative
     here = Path.cwd()
     assert _relative(here / "nbs" / "sec4_noise.ipynb") == "nbs/sec4_noise.ipynb"
     assert _relative(Path("/") / "elsewhere" / "x.ipynb") == "/elsewhere/x.ipynb"     # outside: left as it is

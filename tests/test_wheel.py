@@ -27,7 +27,7 @@ def test_the_wheel_reproduces_outside_the_checkout(tmp_path, isolated):
     r = run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)])
     assert r.returncode == 0, r.stderr[-2000:]
     work = tmp_path / "empty"; work.mkdir()
-    where = subprocess.run([str(py), "-c", "import pruning_repro.cli as c; print(c.__file__, c.nbs_dir())"], cwd=work,
+    where = subprocess.run([str(py), "-c", "import pruning_repro.sections as c; print(c.__file__, c.nbs_dir())"], cwd=work,
                            capture_output=True, text=True).stdout.split()
     assert where[0].startswith(str(site)) and where[1].startswith(str(site)), where   # the installed copy
     r = run([str(env / "bin" / "pruning-repro"), "reproduce", "--bench", "lenet_mnist1d", "--scale", "smoke",

@@ -1,0 +1,211 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: python3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Running the section notebooks
+#
+# > Execute a section notebook of one bench with papermill, after training what it needs, and compare every learning algorithm at a noise level; the `pruning-repro` command (`15_cli`) calls these, and so can a notebook or a script.
+
+# %%
+#| default_exp sections
+
+# %% [markdown]
+# A section notebook (`sec4_noise`, …) regenerates a part of the paper for one bench: `run_section` validates the
+# study, trains (once, into the run store) the runs the section needs and its retrainings (`sweep.train_section`),
+# then executes the notebook with papermill, which only reads the store. The executed notebook is saved next to its
+# figures (`figures/<bench>/<section>.ipynb`) only when it succeeds; a failed execution is kept as
+# `<section>.failed.ipynb` and the previous good one stays.
+
+# %%
+#| export
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pruning_repro.config import ConfigError, check_workers, resolve_study
+
+# %%
+#| hide
+from fastcore.test import test_eq, test_fail
+
+# %% [markdown]
+# ## Sections
+#
+# The section notebooks, in the order `reproduce` runs them; the runs each needs are defined in `14_sweep`. They live
+# in the repository's `nbs/` folder (found next to the package in a checkout, or through `$PRUNING_REPRO_NBS`).
+
+# %%
+#| export
+from pruning_repro.algorithms import algorithm_runs
+from pruning_repro.store import check_writable
+from pruning_repro.sweep import SECTIONS, figures_folder, section_noise
+
+def nbs_dir() -> Path:
+    "The folder holding the section notebooks: a checkout's nbs/, or those the installed wheel ships."
+    here = Path(__file__).resolve().parent
+    cands = [os.environ.get("PRUNING_REPRO_NBS"), here.parent / "nbs", here / "notebooks", Path.cwd() / "nbs"]
+    for c in cands:
+        if c and (Path(c) / f"{SECTIONS[0]}.ipynb").exists(): return Path(c)
+    raise ConfigError("section notebooks not found: install the pruning_repro wheel (it ships them), run from a "
+                      "checkout, or set PRUNING_REPRO_NBS to a folder holding them")
+
+
+# %%
+#| export
+def _relative(path: Path) -> str:
+    "`path` relative to this directory when it lies below it (papermill records it in the executed notebook)."
+    try: return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError: return str(path)
+
+
+# %%
+test_eq(_relative(Path.cwd() / "a" / "b.ipynb"), str(Path("a") / "b.ipynb"))
+test_eq(_relative(Path("/nowhere/b.ipynb")), "/nowhere/b.ipynb")              # not below: as given
+
+
+# %%
+#| export
+class SectionFailed(RuntimeError):
+    "A section notebook could not be executed to the end (its kernel died, or its output could not be written)."
+
+def _keep_failed(tmp: Path, failed: Path) -> None:
+    "Keep a failed execution's notebook as `failed` only when it is a whole, readable notebook; else drop it."
+    import nbformat
+    try: nbformat.read(str(tmp), as_version=4)
+    except Exception: tmp.unlink(missing_ok=True); return      # absent, or truncated by a full disk
+    try: tmp.replace(failed)
+    except OSError: tmp.unlink(missing_ok=True)
+
+
+# %%
+import tempfile, nbformat
+with tempfile.TemporaryDirectory() as _t:
+    _t = Path(_t)
+    (_t / "run.ipynb").write_text('{"cells": [')                      # truncated: dropped, nothing kept
+    _keep_failed(_t / "run.ipynb", _t / "s.failed.ipynb"); test_eq(sorted(_t.iterdir()), [])
+    nbformat.write(nbformat.v4.new_notebook(), str(_t / "run.ipynb"))  # whole: kept under the failed name
+    _keep_failed(_t / "run.ipynb", _t / "s.failed.ipynb"); test_eq(sorted(_t.iterdir()), [_t / "s.failed.ipynb"])
+
+
+# %%
+#| export
+def _section_failure(section: str, e: BaseException) -> BaseException:
+    "The one-line error a failed execution becomes: the notebook's own error is kept as is (main names it)."
+    from papermill.exceptions import PapermillExecutionError
+    if isinstance(e, (PapermillExecutionError, KeyboardInterrupt, SystemExit, ConfigError)): return e
+    if isinstance(e, OSError) and e.errno is not None:
+        return SectionFailed(f"{section}: cannot write its outputs: {e.strerror}"
+                             + (f" (in {Path(e.filename).parent})" if e.filename else "")
+                             + "; the previous outputs are kept")
+    dead = type(e).__name__ == "DeadKernelError" or "kernel died" in str(e).lower()
+    what = "the notebook's kernel died (out of memory, or killed?)" if dead else f"{type(e).__name__}: {str(e)[:300]}"
+    return SectionFailed(f"{section}: {what}; the previous outputs are kept")
+
+
+# %%
+import errno
+_e = ConfigError("bad"); assert _section_failure("sec4_noise", _e) is _e          # said by main as it is
+test_eq(str(_section_failure("sec4_noise", OSError(errno.ENOSPC, "No space left on device", "/f/x.png"))),
+        "sec4_noise: cannot write its outputs: No space left on device (in /f); the previous outputs are kept")
+test_eq(str(_section_failure("sec4_noise", RuntimeError("Kernel died before replying"))),
+        "sec4_noise: the notebook's kernel died (out of memory, or killed?); the previous outputs are kept")
+
+
+# %%
+#| export
+def _execute(src: Path, out_dir: Path, section: str, params: dict) -> Path:
+    """Execute notebook `src` with papermill (`params` injected) into `out_dir/<section>.ipynb`, replaced only when the
+    execution finished; a failed one is kept as `<section>.failed.ipynb` when it is whole."""
+    import papermill as pm
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp, final = out_dir / f".{section}.{os.getpid()}.running.ipynb", out_dir / f"{section}.ipynb"
+    try:
+        pm.execute_notebook(_relative(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True,
+                            cwd=os.getcwd())
+    except BaseException as e:
+        _keep_failed(tmp, out_dir / f"{section}.failed.ipynb")
+        raise _section_failure(section, e) from None
+    tmp.replace(final)
+    (out_dir / f"{section}.failed.ipynb").unlink(missing_ok=True)      # an earlier failure's copy is stale now
+    return final
+
+
+# %%
+#| export
+def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
+                figures: str | Path = "figures", workers: int | None = None, store: str | None = None,
+                precision: str | None = None) -> Path:
+    "Execute one section notebook with papermill; returns the saved executed notebook."
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
+    from pruning_repro.data import check_available
+    check_available(b.data)
+    check_workers(workers)
+    src = nbs_dir() / f"{section}.ipynb"
+    check_writable(figures_folder(figures, bench, scale, precision), "figures folder")   # before any training
+    # train what the section needs here, with progress in the terminal; the notebook then only reads the store
+    from pruning_repro.store import Store
+    from pruning_repro.sweep import train_section
+    given = None if noise_levels is None else levels      # None: the section's own noise levels
+    train_section(section, b, seeds, section_noise(section, b, given), Store(store), workers)   # and its retrainings
+    # the folder as the user named it (relative to this directory, where the kernel runs): an executed notebook is a
+    # page of the docs and carries no machine path of its own
+    params = dict(bench=bench, scale=scale, seeds=list(seeds), figures_dir=str(figures),
+                  workers=workers, store_dir=store, precision=precision)
+    if given is not None: params["noise_levels"] = list(given)   # else the notebook's default
+    return _execute(src, figures_folder(figures, bench, scale, precision), section, params)
+
+
+# %% [markdown]
+# `_execute` and `run_section` start a kernel and train: `tests/test_cli.py` runs a section end to end (and its
+# failures: a notebook error, a dead kernel, a full disk), not this chapter. A bad input is refused before anything
+# trains:
+
+# %%
+test_fail(lambda: run_section("sec9", "lenet_mnist1d"), contains="unknown section 'sec9'")
+test_fail(lambda: run_section("sec4_noise", "lenet_mnist1d", "smoke", workers=0), contains="workers")
+
+
+# %% [markdown]
+# ## Every learning algorithm at one noise level
+
+# %%
+#| export
+def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None, figures="figures",
+                       workers: int | None = None, store: str | None = None, precision: str | None = None):
+    """Train (once) and compare every registered learning algorithm (App. C's six and width down-scaling) at each noise
+    level; writes `algorithms_p<noise>` (App. C's notebook writes Table 2, without width down-scaling)."""
+    from pruning_repro.algorithms import versus_table
+    from pruning_repro.results import algorithm_frames
+    from pruning_repro.data import check_available
+    from pruning_repro.executors import run_many
+    from pruning_repro.plots import save_table, to_markdown
+    from pruning_repro.store import Store
+    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
+    check_available(b.data)
+    st, out = Store(store), figures_folder(figures, bench, scale, precision)
+    tables = {}
+    for p in levels:
+        runs = algorithm_runs(b, p, seeds)
+        run_many({k: v for r in runs.values() for k, v in r.items()}, st, workers=workers)
+        t = versus_table(algorithm_frames(b, [p], seeds, st, list(runs)), list(runs), [p], b.family)
+        save_table(t, out, f"algorithms_p{p:g}", f"{bench}, {p:.0%} label noise: optimal test error (%) per learning "
+                   f"algorithm, {len(seeds)} seeds; paper: {b.paper_label}")
+        print(f"\n{bench}, {p:.0%} label noise ({len(seeds)} seeds; paper: {b.paper_label}):")
+        print(to_markdown(t))
+        tables[p] = t
+    return tables
