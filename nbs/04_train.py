@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -285,19 +285,19 @@ def evaluate(model: nn.Module, split, batch_size: int | None = None, world=None)
 
 def eval_metrics(model: nn.Module, data, batch_size: int | None = None, world=None) -> tuple[dict, dict]:
     """Summary metrics (errors, mean losses, partition losses) and per-example train arrays of `model` on `data`.
-    Train metrics use the labels used for training; `noisy`/`original` split them by the noise mask."""
+    Train metrics use the labels used for training; `noisy`/`original` split them by the noise mask (NaN for an
+    empty part: no noisy label, or a training subset holding noisy labels only)."""
     batch_size = batch_size or eval_batch_size(model, data.info.input_shape)
     tl, tc = evaluate(model, data.train, batch_size, world)
     vl, vc = evaluate(model, data.val, batch_size, world)
     sl, sc = evaluate(model, data.test, batch_size, world)
     nz = data.noisy
+    part = lambda x, sel: x[sel].mean().item() if sel.any() else float("nan")     # an empty partition: undefined
     m = {"train_loss": tl.mean().item(), "train_err": 1 - tc.float().mean().item(),
          "val_loss": vl.mean().item(), "val_err": 1 - vc.float().mean().item(),
          "test_loss": sl.mean().item(), "test_err": 1 - sc.float().mean().item(),
-         "noisy_loss": tl[nz].mean().item() if nz.any() else float("nan"),
-         "original_loss": tl[~nz].mean().item(),
-         "noisy_err": 1 - tc[nz].float().mean().item() if nz.any() else float("nan"),
-         "original_err": 1 - tc[~nz].float().mean().item()}
+         "noisy_loss": part(tl, nz), "original_loss": part(tl, ~nz),
+         "noisy_err": 1 - part(tc.float(), nz), "original_err": 1 - part(tc.float(), ~nz)}
     return m, {"train_loss": tl, "train_correct": tc}
 
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -191,14 +191,21 @@ def check_strategy(spec: RunSpec, data, device) -> None:
     model = build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device)
     strategy_scores(model, full_masks(model), spec.prune.strategy, _prune_context(spec, 0, data))
 
+def _empty_partition(metric: str, data) -> bool:
+    """Whether `metric` averages over an empty part of the training set: `noisy_*` when no label is noisy,
+    `original_*` when every one is (App. E's dense subset of a memorizing model can hold noisy examples only)."""
+    if metric.startswith("noisy_"): return not bool(data.noisy.any())
+    if metric.startswith("original_"): return bool(data.noisy.all())
+    return False
+
 def check_level(metrics: dict, per_example: dict, state: dict, data, where: str) -> dict:
-    """A level's results before they are stored: every metric a finite number (the noisy partition's are undefined,
-    stored as null, when no label is noisy), the per-example arrays and the weights finite; else `Diverged` and
-    nothing is stored. Returns the metrics as they are stored."""
+    """A level's results before they are stored: every metric a finite number (a partition's metrics are undefined,
+    stored as null, when the partition is empty: `_empty_partition`), the per-example arrays and the weights finite;
+    else `Diverged` and nothing is stored. Returns the metrics as they are stored."""
     out = {}
     for k, v in metrics.items():
         if isinstance(v, float) and not math.isfinite(v):
-            if k.startswith("noisy_") and not bool(data.noisy.any()): out[k] = None; continue
+            if _empty_partition(k, data): out[k] = None; continue
             raise Diverged(f"{where}: the evaluation gave {k} = {v} (non-finite outputs); nothing was stored")
         out[k] = v
     for what, tensors in (("per-example result", per_example), ("weight", state)):
@@ -207,6 +214,21 @@ def check_level(metrics: dict, per_example: dict, state: dict, data, where: str)
     strict_json(out)
     return out
 
+
+# %%
+from types import SimpleNamespace
+from fastcore.test import test_fail
+_nan = float("nan")
+_m = {"test_err": 0.5, "noisy_loss": 0.1, "original_loss": _nan, "noisy_err": 0.0, "original_err": _nan}
+_all_noisy = SimpleNamespace(noisy=torch.ones(5, dtype=torch.bool))     # a dense subset of memorized examples only
+test_eq(check_level(_m, {}, {}, _all_noisy, "demo")["original_loss"], None)
+test_fail(lambda: check_level(_m, {}, {}, SimpleNamespace(noisy=torch.tensor([True, False])), "demo"),
+          contains="original_loss = nan")                                # both parts present: NaN is a divergence
+test_fail(lambda: check_level({**_m, "test_err": _nan}, {}, {}, _all_noisy, "demo"), contains="test_err = nan")
+
+
+# %%
+#| export
 def record_data(spec: RunSpec, store: Store, data) -> None:
     "Store, once per run, what the analyses need of its data: noisy mask, clean and used labels, example ids."
     if not store.extra_ok(spec, "data"):

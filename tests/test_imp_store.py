@@ -97,3 +97,23 @@ def test_run_many_in_process_pool(tiny_mnist):
         assert out[k].test_err.tolist() == ref[k].test_err.tolist()
         assert all(torch.equal(a, b) for a, b in zip(st.load_state(s, 1)[0].values(),
                                                      Store(st.root.parent / "ref").load_state(s, 1)[0].values()))
+
+
+# issue 25 (a fresh-clone run on another CPU): App. E's dense subset — the training examples the dense model
+# classifies correctly — can hold noisy (memorized) labels only; the original partition is then empty, and its
+# metrics are undefined (stored as null, read as NaN), not a divergence that stops the section
+def test_training_set_of_noisy_labels_only_stores_its_original_metrics_as_null(tmp_path):
+    import math
+    from pruning_repro.data import load_data
+    b = get_bench("lenet_mnist1d", "smoke")
+    spec = b.run_spec(0.3, 0)
+    data = load_data(spec.data, spec.seed, "cpu")
+    original = tuple(sorted(int(i) for i in data.train.ids[~data.noisy]))
+    s = replace(spec, data=replace(spec.data, exclude_ids=original), prune=replace(spec.prune, levels=0))
+    assert bool(load_data(s.data, s.seed, "cpu").noisy.all())             # every label left is a noisy one
+    st = Store(tmp_path)
+    res = run_imp(s, st, "cpu", progress=False)
+    m = st.metrics(s, 0)
+    assert (m["original_loss"], m["original_err"]) == (None, None)
+    assert math.isfinite(m["noisy_loss"]) and math.isfinite(m["test_err"])
+    assert math.isnan(res.original_loss.iloc[0]) and st.is_complete(s)
