@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 from tqdm import tqdm
+
+from fastcore.basics import patch
 
 from pruning_repro.config import ConfigError, RunSpec, check_spec, check_workers, resolve_study
 from pruning_repro.placement import check_fits, pin_worker, plan_slots, run_device, visible_gpus
@@ -164,6 +166,24 @@ test_eq((len(_slots), {s.gpu for s in _slots}, _devs), (2, {None}, {"a": "cpu", 
 
 # %%
 #| export
+def _levels_bar(specs: dict, store: Store, slots: list, progress: bool | None):
+    "A bar over the levels of `specs`, counted from the store (finished levels), and the count it is updated to."
+    total = sum(s.prune.levels + 1 for s in specs.values())
+    done = lambda: sum(len(store.levels_done(s)) for s in specs.values())
+    where = f"{len({s.gpu for s in slots})} GPUs" if slots[0].gpu is not None else "CPU"
+    bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({len(slots)} workers, {where})",
+               unit="level", disable=not progress_enabled(progress))
+    return bar, done
+
+def _kill(ex: ProcessPoolExecutor) -> None:
+    """Stop a pool now: its workers must not outlive it (Ctrl-C, SIGTERM, a failure). Finished levels are in the store;
+    a level a worker was writing resumes from its last snapshot (`Store.clean_partial`)."""
+    for proc in list((getattr(ex, "_processes", None) or {}).values()): proc.terminate()
+    ex.shutdown(wait=True, cancel_futures=True)
+
+
+# %%
+#| export
 def run_pool(specs: dict[Hashable, RunSpec], store: Store, workers: int | None = None, device=None,
              progress: bool | None = None, runtime: Runtime | None = None,
              job=None) -> tuple[list[dict], dict[Hashable, BaseException]]:
@@ -175,11 +195,7 @@ def run_pool(specs: dict[Hashable, RunSpec], store: Store, workers: int | None =
     job = job or run_job
     slots, devices = pool_slots(specs, workers, device, runtime.runs_per_gpu)
     slots = slots[:len(specs)]
-    total = sum(s.prune.levels + 1 for s in specs.values())
-    done = lambda: sum(len(store.levels_done(s)) for s in specs.values())
-    where = f"{len({s.gpu for s in slots})} GPUs" if slots[0].gpu is not None else "CPU"
-    bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({len(slots)} workers, {where})",
-               unit="level", disable=not progress_enabled(progress))
+    bar, done = _levels_bar(specs, store, slots, progress)
     finished, failed = [], {}
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -196,11 +212,8 @@ def run_pool(specs: dict[Hashable, RunSpec], store: Store, workers: int | None =
                     try: finished.append(f.result())
                     except Exception as e: failed[futs[f]] = e
                 bar.update(done() - bar.n)
-        except BaseException:
-            # interrupted (Ctrl-C, SIGTERM) or failing: the workers must not outlive the pool. Finished levels are
-            # in the store; a level a worker was writing resumes from its last snapshot (`Store.clean_partial`).
-            for proc in list((getattr(ex, "_processes", None) or {}).values()): proc.terminate()
-            ex.shutdown(wait=True, cancel_futures=True)
+        except BaseException:                           # interrupted (Ctrl-C, SIGTERM) or failing
+            _kill(ex)
             raise
         finally: bar.close()
     ex.shutdown(wait=True)
@@ -287,24 +300,36 @@ class SweepReport:
     @property
     def ok(self) -> bool: return not self.failed
 
-    def summary(self) -> str:
-        hosts = sorted({r["host"] for r in self.finished})
-        s = (f"{self.runs} runs in the study, {self.complete_before} already complete, {self.submitted} submitted "
-             f"({self.executor}), {len(self.finished)} finished" + (f" on {', '.join(hosts)}" if hosts else ""))
-        if self.arrays: s += f"; {len(self.arrays)} job array(s) of {', '.join(map(str, self.arrays))}"
-        if self.cost is not None:
-            c = self.cost
-            flops = "an unknown number of FLOPs (a data set declares no sizes)" if c["flops"] is None else \
-                f"{c['flops']:.3g} FLOPs (dense)"
-            s += (f"; dry run: {c['runs']} runs would train {c['levels']} levels, {c['epochs']} epochs, {flops}")
-        if self.pending_stage: s += (f"; the retrainings of {', '.join(self.pending_stage)} are named once their "
-                                     f"first-stage runs are complete (run the sweep again)"
-                                     + ("; the dry run counts them from the sections' rules" if self.cost else ""))
-        if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
-        if self.cost is not None and "sections" in self.cost:
-            from pruning_repro.sweep import plan_text
-            s += "\n" + plan_text(self.cost)
-        return s
+
+# %%
+#| export
+@patch
+def summary(self: SweepReport) -> str:
+    "One line of what the sweep found, submitted and got back (and a dry run's cost plan below it)."
+    hosts = sorted({r["host"] for r in self.finished})
+    s = (f"{self.runs} runs in the study, {self.complete_before} already complete, {self.submitted} submitted "
+         f"({self.executor}), {len(self.finished)} finished" + (f" on {', '.join(hosts)}" if hosts else ""))
+    if self.arrays: s += f"; {len(self.arrays)} job array(s) of {', '.join(map(str, self.arrays))}"
+    if self.cost is not None:
+        c = self.cost
+        flops = "an unknown number of FLOPs (a data set declares no sizes)" if c["flops"] is None else \
+            f"{c['flops']:.3g} FLOPs (dense)"
+        s += (f"; dry run: {c['runs']} runs would train {c['levels']} levels, {c['epochs']} epochs, {flops}")
+    if self.pending_stage: s += (f"; the retrainings of {', '.join(self.pending_stage)} are named once their "
+                                 f"first-stage runs are complete (run the sweep again)"
+                                 + ("; the dry run counts them from the sections' rules" if self.cost else ""))
+    if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
+    if self.cost is not None and "sections" in self.cost:
+        from pruning_repro.sweep import plan_text
+        s += "\n" + plan_text(self.cost)
+    return s
+
+
+# %%
+_r = SweepReport("local", runs=5, complete_before=2, submitted=3, finished=[{"host": "n1"}, {"host": "n1"}],
+                 failed={"k": "diverged"})
+test_eq(_r.summary(), "5 runs in the study, 2 already complete, 3 submitted (local), 2 finished on n1, 1 FAILED: k: diverged")
+test_eq((_r.ok, SweepReport("local", 1, 1, 0).ok), (False, True))
 
 
 # %%

@@ -18,6 +18,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from fastcore.basics import patch
+
 from .config import ConfigError, RunSpec, check_spec, check_workers, resolve_study
 from .placement import check_fits, pin_worker, plan_slots, run_device, visible_gpus
 from .store import Store
@@ -76,6 +78,22 @@ def pool_slots(specs: dict[Hashable, RunSpec], workers: int | None = None, devic
     return slots, devices
 
 # %% ../nbs/18_executors.ipynb #dbbb0cec
+def _levels_bar(specs: dict, store: Store, slots: list, progress: bool | None):
+    "A bar over the levels of `specs`, counted from the store (finished levels), and the count it is updated to."
+    total = sum(s.prune.levels + 1 for s in specs.values())
+    done = lambda: sum(len(store.levels_done(s)) for s in specs.values())
+    where = f"{len({s.gpu for s in slots})} GPUs" if slots[0].gpu is not None else "CPU"
+    bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({len(slots)} workers, {where})",
+               unit="level", disable=not progress_enabled(progress))
+    return bar, done
+
+def _kill(ex: ProcessPoolExecutor) -> None:
+    """Stop a pool now: its workers must not outlive it (Ctrl-C, SIGTERM, a failure). Finished levels are in the store;
+    a level a worker was writing resumes from its last snapshot (`Store.clean_partial`)."""
+    for proc in list((getattr(ex, "_processes", None) or {}).values()): proc.terminate()
+    ex.shutdown(wait=True, cancel_futures=True)
+
+# %% ../nbs/18_executors.ipynb #b5eb2b97
 def run_pool(specs: dict[Hashable, RunSpec], store: Store, workers: int | None = None, device=None,
              progress: bool | None = None, runtime: Runtime | None = None,
              job=None) -> tuple[list[dict], dict[Hashable, BaseException]]:
@@ -87,11 +105,7 @@ def run_pool(specs: dict[Hashable, RunSpec], store: Store, workers: int | None =
     job = job or run_job
     slots, devices = pool_slots(specs, workers, device, runtime.runs_per_gpu)
     slots = slots[:len(specs)]
-    total = sum(s.prune.levels + 1 for s in specs.values())
-    done = lambda: sum(len(store.levels_done(s)) for s in specs.values())
-    where = f"{len({s.gpu for s in slots})} GPUs" if slots[0].gpu is not None else "CPU"
-    bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({len(slots)} workers, {where})",
-               unit="level", disable=not progress_enabled(progress))
+    bar, done = _levels_bar(specs, store, slots, progress)
     finished, failed = [], {}
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -108,11 +122,8 @@ def run_pool(specs: dict[Hashable, RunSpec], store: Store, workers: int | None =
                     try: finished.append(f.result())
                     except Exception as e: failed[futs[f]] = e
                 bar.update(done() - bar.n)
-        except BaseException:
-            # interrupted (Ctrl-C, SIGTERM) or failing: the workers must not outlive the pool. Finished levels are
-            # in the store; a level a worker was writing resumes from its last snapshot (`Store.clean_partial`).
-            for proc in list((getattr(ex, "_processes", None) or {}).values()): proc.terminate()
-            ex.shutdown(wait=True, cancel_futures=True)
+        except BaseException:                           # interrupted (Ctrl-C, SIGTERM) or failing
+            _kill(ex)
             raise
         finally: bar.close()
     ex.shutdown(wait=True)
@@ -168,24 +179,27 @@ class SweepReport:
     @property
     def ok(self) -> bool: return not self.failed
 
-    def summary(self) -> str:
-        hosts = sorted({r["host"] for r in self.finished})
-        s = (f"{self.runs} runs in the study, {self.complete_before} already complete, {self.submitted} submitted "
-             f"({self.executor}), {len(self.finished)} finished" + (f" on {', '.join(hosts)}" if hosts else ""))
-        if self.arrays: s += f"; {len(self.arrays)} job array(s) of {', '.join(map(str, self.arrays))}"
-        if self.cost is not None:
-            c = self.cost
-            flops = "an unknown number of FLOPs (a data set declares no sizes)" if c["flops"] is None else \
-                f"{c['flops']:.3g} FLOPs (dense)"
-            s += (f"; dry run: {c['runs']} runs would train {c['levels']} levels, {c['epochs']} epochs, {flops}")
-        if self.pending_stage: s += (f"; the retrainings of {', '.join(self.pending_stage)} are named once their "
-                                     f"first-stage runs are complete (run the sweep again)"
-                                     + ("; the dry run counts them from the sections' rules" if self.cost else ""))
-        if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
-        if self.cost is not None and "sections" in self.cost:
-            from pruning_repro.sweep import plan_text
-            s += "\n" + plan_text(self.cost)
-        return s
+# %% ../nbs/18_executors.ipynb #985bba21
+@patch
+def summary(self: SweepReport) -> str:
+    "One line of what the sweep found, submitted and got back (and a dry run's cost plan below it)."
+    hosts = sorted({r["host"] for r in self.finished})
+    s = (f"{self.runs} runs in the study, {self.complete_before} already complete, {self.submitted} submitted "
+         f"({self.executor}), {len(self.finished)} finished" + (f" on {', '.join(hosts)}" if hosts else ""))
+    if self.arrays: s += f"; {len(self.arrays)} job array(s) of {', '.join(map(str, self.arrays))}"
+    if self.cost is not None:
+        c = self.cost
+        flops = "an unknown number of FLOPs (a data set declares no sizes)" if c["flops"] is None else \
+            f"{c['flops']:.3g} FLOPs (dense)"
+        s += (f"; dry run: {c['runs']} runs would train {c['levels']} levels, {c['epochs']} epochs, {flops}")
+    if self.pending_stage: s += (f"; the retrainings of {', '.join(self.pending_stage)} are named once their "
+                                 f"first-stage runs are complete (run the sweep again)"
+                                 + ("; the dry run counts them from the sections' rules" if self.cost else ""))
+    if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
+    if self.cost is not None and "sections" in self.cost:
+        from pruning_repro.sweep import plan_text
+        s += "\n" + plan_text(self.cost)
+    return s
 
 # %% ../nbs/18_executors.ipynb #40938cff
 def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
