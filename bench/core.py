@@ -20,7 +20,7 @@ from pruning_repro.imp import record_data, train_level
 from pruning_repro.models import build_model
 from pruning_repro.prune import full_masks, prune_masks
 from pruning_repro.store import Store
-from pruning_repro.train import EpochStream, Runtime, evaluate, train
+from pruning_repro.train import EpochStream, Runtime, Segment, evaluate, train
 
 from .reference import reference_loader, reference_steps
 
@@ -103,14 +103,12 @@ def time_train(model, data, spec: TrainSpec, masks, device, steps: int | None, r
     "Best seconds over `repeats` of one epoch (or `steps` steps) of the package's loop, after a short warmup; examples."
     dev_masks = {k: v.to(device) for k, v in masks.items()}
     warm = replace(spec, epochs=1, steps_per_epoch=3)
-    train(model, data, warm, generator=torch.Generator().manual_seed(1), masks=dev_masks, progress=False,
-          runtime=runtime)
+    train(model, data, warm, Segment(torch.Generator().manual_seed(1), masks=dev_masks), runtime=runtime)
     run = replace(spec, epochs=1, steps_per_epoch=steps)
     best = float("inf")
     for i in range(repeats or REPEATS):
         _sync(device)
-        r = train(model, data, run, generator=torch.Generator().manual_seed(2 + i), masks=dev_masks, progress=False,
-                  runtime=runtime)
+        r = train(model, data, run, Segment(torch.Generator().manual_seed(2 + i), masks=dev_masks), runtime=runtime)
         _sync(device)
         best = min(best, r["seconds"])
     n = steps * spec.batch_size if steps else len(data.train)
@@ -266,9 +264,9 @@ def _imp_level(rows, name, b, data, device, epochs, fwd, n, s_per_example, how="
         store, alone = Store(d), World(device=torch.device(device))
         store.init_run(spec)
         record_data(spec, store, data)
-        train_level(spec, store, 0, data, device, False, RUNTIME, alone)
+        train_level(spec, store, 0, data, RUNTIME, alone)
         t = time.perf_counter()
-        train_level(spec, store, 1, data, device, False, RUNTIME, alone)
+        train_level(spec, store, 1, data, RUNTIME, alone)
         rows.add(name, f"IMP level ({retrain} epochs retrain + eval + store)", time.perf_counter() - t,
                  n * retrain, flops)
 

@@ -53,7 +53,7 @@ from pruning_repro.el2n import el2n_of
 from pruning_repro.imp import record_data, train_level
 from pruning_repro.models import build_model
 from pruning_repro.store import Store
-from pruning_repro.train import Runtime, eval_batch_size, evaluate, train
+from pruning_repro.train import Runtime, Segment, eval_batch_size, evaluate, train
 
 from .core import RESULTS, data_of, prepare, synthetic, time_train
 
@@ -164,10 +164,10 @@ def step_sync_debug(c: Check) -> dict:
     model = build_model(b.model, info, 0).to(c.device)
     spec = replace(c.spec(b.train), epochs=epochs, steps_per_epoch=spe)
     train(model, data, replace(spec, epochs=1, steps_per_epoch=1 if c.dry else 3),
-          generator=torch.Generator().manual_seed(1), runtime=rt)    # warm-up: compile and its check not counted
+          Segment(torch.Generator().manual_seed(1)), runtime=rt)    # warm-up: compile and its check not counted
     _sync(c.device)
     with _count_syncs(c.cuda) as syncs:
-        r = train(model, data, spec, generator=torch.Generator().manual_seed(2), runtime=rt)
+        r = train(model, data, spec, Segment(torch.Generator().manual_seed(2)), runtime=rt)
     out = {"train_steps": r["steps"], "train_epochs": epochs}
     if c.cuda:
         per_step = (len(syncs) - epochs) / max(r["steps"], 1)
@@ -183,11 +183,11 @@ def step_sync_debug(c: Check) -> dict:
         store, alone = Store(d), World(device=c.device)
         store.init_run(run)
         record_data(run, store, data)
-        train_level(run, store, 0, data, c.device, False, rt, alone)
+        train_level(run, store, 0, data, rt, alone)
         _sync(c.device)
         t = time.perf_counter()
         with _count_syncs(c.cuda) as level_syncs:
-            train_level(run, store, 1, data, c.device, False, rt, alone)
+            train_level(run, store, 1, data, rt, alone)
         out["level_seconds"] = round(time.perf_counter() - t, 3)
     if c.cuda:
         out.update(level_syncs=len(level_syncs), level_sync_sites=_where(level_syncs))
@@ -244,7 +244,7 @@ def step_width_sweep(c: Check) -> dict:
         t = time.perf_counter()
         with _caught_warnings() as ws:
             train(model, data, replace(c.spec(b.train), epochs=1, steps_per_epoch=spe),
-                  generator=torch.Generator().manual_seed(0), runtime=c.runtime(mode))
+                  Segment(torch.Generator().manual_seed(0)), runtime=c.runtime(mode))
         _sync(c.device)
         row = {"width": w, "seconds": round(time.perf_counter() - t, 2), **DYNAMO.counts(before),
                "new_graphs": counters["stats"]["unique_graphs"] - graphs0, "fallback": _eager_fallbacks(ws) or None}
@@ -332,10 +332,10 @@ def _ddp_worker(rank: int, size: int, port: int, steps: int, out_path: str, back
             model = global_batchnorm(model) if kind == "GlobalBatchNorm" else \
                 nn.SyncBatchNorm.convert_sync_batchnorm(model)
             train(model, data, replace(spec, steps_per_epoch=3 if nccl else 1),
-                  generator=torch.Generator().manual_seed(1), runtime=rt, world=world)   # warm-up: DDP, communicators
+                  Segment(torch.Generator().manual_seed(1)), runtime=rt, world=world)   # warm-up: DDP, communicators
             if nccl: torch.cuda.synchronize(device)
-            r = train(model, data, replace(spec, steps_per_epoch=steps), generator=torch.Generator().manual_seed(2),
-                      runtime=rt, world=world)
+            r = train(model, data, replace(spec, steps_per_epoch=steps),
+                      Segment(torch.Generator().manual_seed(2)), runtime=rt, world=world)
             ev = evaluate(model, data.test, world=world)[0]
             res[kind] = {"s_per_step": round(r["seconds"] / steps, 5), "eval_loss": float(ev.mean())}
             states[kind] = {k: v.detach().float().cpu() for k, v in model.state_dict().items()

@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         write_imagefolder(tmp, n_train=a.images // a.classes, n_val=1, classes=a.classes, size=(375, 500),
-                          spread=0.2, quality=90, seed=0, odd=True)
+                          seed=0, odd=True)
         folder = ImageFolder(str(Path(tmp) / "imagenet" / "train"))
         info = files_info(folder)
         print(f"{info['files']} files written in {time.perf_counter() - t:.1f}s: mean {info['mean_width']}x"

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -694,6 +694,68 @@ test_fail(lambda: ModelSpec("lenet", width=1e-300), contains="cannot be stored")
 test_eq(ModelSpec("lenet", width=-0.0 + 1e-3).width, 0.001)
 _w = replace(s, model=replace(s.model, width=0.8 ** 3))
 test_eq(RunSpec.from_dict(json.loads(_w.canonical())).hash(), _w.hash())      # a width round-trips through JSON
+
+
+# %% [markdown]
+# ### The study, one value
+#
+# What a reproduction studies — the bench at a scale and precision, the seeds, the noise levels, the sections, where
+# runs are stored and figures written — is one frozen `Study`, built (and so validated) once at the edge: by the
+# command from its flags, by a section notebook from its papermill parameters. It goes down as one value; `to_dict`
+# is the same value as plain data (a papermill parameter, a job's argument). How the runs train is the other value,
+# `train.Runtime`.
+
+# %%
+#| export
+def _folder(folder, what: str) -> str | None:
+    "A folder setting: None (its default; '' counts as None) or a path, kept as the user wrote it (no machine path)."
+    import os
+    if folder is None or folder == "": return None
+    if isinstance(folder, os.PathLike) or (isinstance(folder, str) and folder.strip()): return str(folder)
+    raise ConfigError(f"{what} must be a folder (a path) or None, got {folder!r}")
+
+@dataclass(frozen=True)
+class Study:
+    """A study: `bench` at `scale` and `precision`, `seeds`, `noise_levels` (None: the bench's own, or a section's),
+    `store` (runs; None: `Store`'s default), `figures` (None: the checkout's figures/) and `sections` (None: every
+    one). Validated when built: one `ConfigError` naming the bad setting."""
+    bench: str
+    scale: str = "full"
+    seeds: tuple = (0, 1, 2)
+    noise_levels: tuple | None = None
+    store: str | None = None
+    figures: str | None = None
+    precision: str | None = None
+    sections: tuple | None = None
+
+    def __post_init__(self):
+        _, seeds, levels = resolve_study(self.bench, self.scale, self.seeds, self.noise_levels, self.precision)
+        set_ = lambda k, v: object.__setattr__(self, k, v)
+        set_("seeds", seeds)
+        if self.noise_levels is not None: set_("noise_levels", levels)
+        set_("store", _folder(self.store, "store_dir")); set_("figures", _folder(self.figures, "figures_dir"))
+        if self.sections is not None:
+            from pruning_repro.sweep import check_sections
+            set_("sections", check_sections(self.sections))
+
+    def resolved(self) -> tuple[Bench, tuple, tuple]:
+        "(the bench at scale and precision, seeds, noise levels — the bench's own when none were given)."
+        return resolve_study(self.bench, self.scale, self.seeds, self.noise_levels, self.precision)
+
+    def to_dict(self) -> dict:
+        "The study as plain values (lists for tuples); `Study(**d)` is the inverse."
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+# %%
+from pathlib import Path
+_st = Study("lenet_mnist", "smoke", [1, 0], [0.1], store="", figures=Path("figs"))
+test_eq((_st.seeds, _st.noise_levels, _st.store, _st.figures), ((1, 0), (0.1,), None, "figs"))
+test_eq(Study(**_st.to_dict()), _st)
+test_eq(Study("lenet_mnist").resolved()[2], (0.0, 0.05, 0.10, 0.15))
+test_fail(lambda: Study("lenet_mnist", figures=7), contains="figures_dir must be a folder")
+test_fail(lambda: Study("lenet_mnist", seeds="0"), contains="seeds must be a non-empty list")
+test_fail(lambda: Study("lenet_mnist", sections=["sec9"]), contains="unknown section 'sec9'")
 
 
 # %% [markdown]

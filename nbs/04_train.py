@@ -50,7 +50,7 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -113,8 +113,9 @@ fig.tight_layout()
 # %% [markdown]
 # **Runtime settings** say *how* to train, never *what*: they are not part of a run's spec (its hash), and results
 # agree across them to float rounding. They are resolved **once, at the edge** — a command, a notebook, a worker
-# process — into a `Runtime` (from the environment: `$PRUNING_REPRO_COMPILE`, `$PRUNING_REPRO_OPTIMIZER_IMPL`,
-# `$PRUNING_REPRO_PROGRESS`, or given), and passed down to every level and epoch; nothing below reads the environment.
+# process — into a `Runtime` (from flags, or the environment: `$PRUNING_REPRO_COMPILE`,
+# `$PRUNING_REPRO_OPTIMIZER_IMPL`, `$PRUNING_REPRO_PROGRESS`, `$PRUNING_REPRO_DEVICE`, ...), and passed down as one
+# value to every pool, worker, level and epoch; nothing below reads the environment (a function called without one uses `Runtime()`'s defaults).
 
 # %%
 #| export
@@ -126,17 +127,21 @@ class Diverged(RuntimeError):
 
 @dataclass(frozen=True)
 class Runtime:
-    """How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (inner bars),
-    `checkpoint_min`: minutes between in-level snapshots (`26_snapshots`; 0: after every step, None: never), and
-    `runs_per_gpu`: how many runs a local pool trains on each GPU at once (`24_placement`)."""
+    """How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (bars),
+    `checkpoint_min`: minutes between in-level snapshots (`26_snapshots`; 0: after every step, None: never),
+    `runs_per_gpu`: how many runs a local pool trains on each GPU at once (`24_placement`), `device` the runs are
+    asked to train on (None: each run's preferred one, `placement.run_device`) and `workers`: training processes of
+    a local pool (None: one per core, or `runs_per_gpu` per GPU)."""
     compile: str = "auto"
     optimizer_impl: str = "fused"
     progress: bool = True
     checkpoint_min: float | None = 30.0
     runs_per_gpu: int = 1
+    device: str | None = None
+    workers: int | None = None
 
     def __post_init__(self):
-        from pruning_repro.config import ConfigError
+        from pruning_repro.config import ConfigError, check_workers
         if self.compile not in COMPILE_MODES:
             raise ConfigError(f"PRUNING_REPRO_COMPILE (Runtime.compile) must be auto, 1 or 0, got {self.compile!r}")
         if self.optimizer_impl not in OPTIMIZER_IMPLS:
@@ -149,6 +154,11 @@ class Runtime:
         r = self.runs_per_gpu
         if isinstance(r, bool) or not isinstance(r, int) or r < 1:
             raise ConfigError(f"PRUNING_REPRO_RUNS_PER_GPU (Runtime.runs_per_gpu) must be an integer >= 1, got {r!r}")
+        if self.device in ("", "auto"): object.__setattr__(self, "device", None)     # not asked: each run's own
+        elif self.device is not None and not isinstance(self.device, str):
+            raise ConfigError(f"PRUNING_REPRO_DEVICE (Runtime.device) must be a device name or None, "
+                              f"got {self.device!r}")
+        check_workers(self.workers)
 
     @classmethod
     def from_env(cls, environ=None) -> "Runtime":
@@ -160,14 +170,19 @@ class Runtime:
         try: r = int(r)
         except ValueError: pass
         return cls(e.get("PRUNING_REPRO_COMPILE", "auto"), e.get("PRUNING_REPRO_OPTIMIZER_IMPL", "fused"),
-                   e.get("PRUNING_REPRO_PROGRESS", "1") != "0", c, r)
+                   e.get("PRUNING_REPRO_PROGRESS", "1") != "0", c, r, e.get("PRUNING_REPRO_DEVICE") or None)
 
     def environ(self) -> dict[str, str]:
         "These settings as the environment variables `from_env` reads (for processes started from this one)."
         return {"PRUNING_REPRO_COMPILE": self.compile, "PRUNING_REPRO_OPTIMIZER_IMPL": self.optimizer_impl,
                 "PRUNING_REPRO_PROGRESS": "1" if self.progress else "0",
                 "PRUNING_REPRO_CHECKPOINT_MIN": "never" if self.checkpoint_min is None else str(self.checkpoint_min),
-                "PRUNING_REPRO_RUNS_PER_GPU": str(self.runs_per_gpu)}
+                "PRUNING_REPRO_RUNS_PER_GPU": str(self.runs_per_gpu),
+                **({"PRUNING_REPRO_DEVICE": self.device} if self.device else {})}
+
+    def to_dict(self) -> dict:
+        "These settings as plain values (a papermill parameter, JSON); `Runtime(**d)` is the inverse."
+        return asdict(self)
 
 _IMPL_FLAGS = {"fused": dict(fused=True), "foreach": dict(foreach=True), "for-loop": dict(foreach=False)}
 
@@ -189,6 +204,11 @@ test_fail(lambda: Runtime.from_env({"PRUNING_REPRO_CHECKPOINT_MIN": "often"}), c
 test_eq(Runtime.from_env({"PRUNING_REPRO_COMPILE": "0", "PRUNING_REPRO_PROGRESS": "0"}), Runtime("0", "fused", False))
 test_fail(lambda: Runtime(optimizer_impl="turbo"), contains="PRUNING_REPRO_OPTIMIZER_IMPL")
 test_fail(lambda: Runtime.from_env({"PRUNING_REPRO_COMPILE": "yes"}), contains="auto, 1 or 0")
+test_eq(Runtime.from_env({"PRUNING_REPRO_DEVICE": "cpu"}).device, "cpu")
+test_eq(Runtime.from_env(Runtime(device="cpu", workers=1).environ()).device, "cpu")   # workers: never inherited
+test_eq(Runtime(**Runtime(device="cpu", workers=1).to_dict()), Runtime(device="cpu", workers=1))
+test_eq(Runtime(device="auto").device, None)
+test_fail(lambda: Runtime(workers=0), contains="workers must be")
 
 
 # %% [markdown]
@@ -533,11 +553,6 @@ def numerics(device, precision: str, forward=None) -> dict:
             "precision": precision, "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if cuda else False,
             "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32) if cuda else False, **run}
 
-def progress_enabled(progress) -> bool:
-    "Whether to show progress bars: `progress` when given, else unless `$PRUNING_REPRO_PROGRESS` is 0."
-    if progress is not None: return bool(progress)
-    return os.environ.get("PRUNING_REPRO_PROGRESS", "1") != "0"
-
 class EpochStream:
     """The batches of one epoch: a shuffled pass over `split`, or exactly `steps` batches from successive passes
     (`TrainSpec.steps_per_epoch`). Yields `(x, y, n)` — this rank's part of a batch (`shard`) and the size `n` of the
@@ -565,23 +580,36 @@ def _under_precision_flags(f):
     "`f(model, data, spec, ...)` run under `precision_flags(spec.precision, <the model's device>)`."
     import functools
     @functools.wraps(f)
-    def inner(model, data, spec, **kw):
+    def inner(model, data, spec, *args, **kw):
         with precision_flags(spec.precision, next(iter(model.parameters()), torch.empty(0)).device):
-            return f(model, data, spec, **kw)
+            return f(model, data, spec, *args, **kw)
     return inner
 
+@dataclass
+class Segment:
+    """The stretch of a run's training one `train` call runs: epochs [`start_epoch`, spec.epochs) in the data order
+    of `generator`, `masks` held at zero after every step, the weights at the start of `checkpoint_epoch` kept (the
+    rewind point), continued from `resume` (an in-level snapshot's state, the model's weights already loaded by the
+    caller) when given. `name` labels its progress bar and its errors ('level 3')."""
+    generator: torch.Generator
+    start_epoch: int = 0
+    masks: dict | None = None
+    checkpoint_epoch: int | None = None
+    resume: dict | None = None
+    name: str = "train"
+
 @_under_precision_flags
-def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator, start_epoch: int = 0,
-          masks: dict | None = None, checkpoint_epoch: int | None = None, progress: bool | None = None,
-          desc: str = "train", runtime: Runtime | None = None, world=None, resume: dict | None = None,
+def train(model: nn.Module, data, spec: TrainSpec, segment: Segment, runtime: Runtime | None = None, world=None,
           snapshots=None) -> dict:
-    """Train `model` on `data.train` for epochs [start_epoch, spec.epochs) as `runtime` says (None: resolved from the
-    environment here, for a direct call). Returns timings, the rewind checkpoint and `numerics`.
+    """Train `model` on `data.train` for the `segment` of `spec` as `runtime` says (None: `Runtime()`'s defaults; its
+    `progress`: a bar over the epochs). Returns timings, the rewind checkpoint and `numerics`.
 
     `world`: the data-parallel world (`23_distributed`; None: this process alone). `snapshots`: an object whose
-    `due()` is asked after every step and whose `save(state)` then receives what resuming needs (`snapshots.Snapshots`);
-    `resume`: such a state (the model's weights already loaded by the caller) to continue from."""
-    rt = runtime or Runtime.from_env()
+    `due()` is asked after every step and whose `save(state)` then receives what resuming needs (`snapshots.Snapshots`),
+    given back as `Segment.resume`."""
+    rt = runtime or Runtime()
+    generator, start_epoch, masks, desc = segment.generator, segment.start_epoch, segment.masks, segment.name
+    checkpoint_epoch, resume = segment.checkpoint_epoch, segment.resume
     dp = world is not None and world.distributed
     opt = make_optimizer(model, spec, rt.optimizer_impl)
     steps_per_epoch = spec.steps_per_epoch or -(-len(data.train) // spec.batch_size)
@@ -604,8 +632,7 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
         start_epoch, step, stream_state = resume["epoch"], resume["step"], resume["stream"]
         ckpt, seconds0 = resume.get("rewind"), resume.get("seconds", 0.0)
     t0 = time.perf_counter()
-    bar = tqdm(range(start_epoch, spec.epochs), desc=desc, leave=False,
-               disable=not (rt.progress if progress is None else progress))
+    bar = tqdm(range(start_epoch, spec.epochs), desc=desc, leave=False, disable=not rt.progress)
     for epoch in bar:
         if checkpoint_epoch is not None and epoch == checkpoint_epoch and stream_state is None:
             ckpt = state_copy(model)
@@ -665,7 +692,7 @@ def run(seed=0):
     mask = {"fc_layers.0.weight": (torch.rand_like(m.fc_layers[0].weight) > 0.5).float()}
     init = state_copy(m)
     r = train(m, toy(), TrainSpec(epochs=5, batch_size=64, optimizer="adam", lr=1e-2),
-              generator=torch.Generator().manual_seed(seed), masks=mask, checkpoint_epoch=0, progress=False)
+              Segment(torch.Generator().manual_seed(seed), masks=mask, checkpoint_epoch=0))
     return m, mask, init, r
 
 m, mask, init, r = run()
@@ -679,7 +706,7 @@ assert torch.equal(run()[0].fc.weight, m.fc.weight)
 net, calls = LeNet(8, 2, width=0.1), []
 net.register_forward_pre_hook(lambda mod, inp: calls.append(1))
 train(net, toy(), TrainSpec(epochs=3, batch_size=64, optimizer="adam", lr=1e-2, steps_per_epoch=7),
-      generator=torch.Generator().manual_seed(0), progress=False)
+      Segment(torch.Generator().manual_seed(0)))
 test_eq(len(calls), 21)
 metrics
 
@@ -719,11 +746,10 @@ class AtStep:
 spec = TrainSpec(epochs=3, batch_size=64, optimizer="adam", lr=1e-2, steps_per_epoch=8, milestones=(2,))
 torch.manual_seed(0); whole = LeNet(8, 2, width=0.1); first = state_copy(whole)
 snap = AtStep(11)
-r1 = train(whole, toy(500), spec, generator=torch.Generator().manual_seed(5), checkpoint_epoch=1, snapshots=snap,
-           progress=False)
+r1 = train(whole, toy(500), spec, Segment(torch.Generator().manual_seed(5), checkpoint_epoch=1), snapshots=snap)
 test_eq((snap.saved["epoch"], snap.saved["step"], snap.saved["stream"]["taken"]), (1, 11, 3))
 again = LeNet(8, 2, width=0.1); again.load_state_dict(snap.saved["model"])
-r2 = train(again, toy(500), spec, generator=torch.Generator(), checkpoint_epoch=1, resume=snap.saved, progress=False)
+r2 = train(again, toy(500), spec, Segment(torch.Generator(), checkpoint_epoch=1, resume=snap.saved))
 assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), again.state_dict().values()))
 assert all(torch.equal(r1["checkpoint"][k], r2["checkpoint"][k]) for k in r1["checkpoint"])
 test_eq((r2["epochs"], r2["steps"]), (r1["epochs"], r1["steps"]))

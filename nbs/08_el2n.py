@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -51,6 +51,7 @@ from pruning_repro.data import load_data
 from pruning_repro.executors import run_many
 from pruning_repro.imp import record_data
 from pruning_repro.placement import run_device
+from pruning_repro.train import Runtime
 from pruning_repro.models import build_model
 from pruning_repro.store import CorruptRun, Store
 from pruning_repro.train import eval_batch_size
@@ -149,10 +150,10 @@ test_eq([str(k) for k in el2n_keys(get_bench("lenet_mnist1d").run_spec(0.2, 1), 
 # %%
 #| export
 def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, fraction: float = 0.1,
-                device=None, workers: int | None = None, key: RunKey | None = None) -> torch.Tensor:
+                runtime: Runtime | None = None, key: RunKey | None = None) -> torch.Tensor:
     """EL2N score of every training example of `spec` (on the labels used), computed once and stored. Its models
     train under `el2n_keys(spec, n_models, key)`: `key`, the run's place in a study, with algorithm 'EL2N' and the
-    model's index, as a section's sweep names them."""
+    model's index, as a section's sweep names them; `runtime` says how (its device and workers)."""
     store = store or Store()
     el2n_specs(spec, n_models, fraction)               # validates before anything is written
     name = f"el2n_n{n_models}_k{fraction:g}"
@@ -161,8 +162,8 @@ def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, f
         try: return store.load_extra(spec, name)["el2n"]
         except CorruptRun: pass                                   # recompute below
     specs = el2n_specs(spec, n_models, fraction)
-    run_many(dict(zip(el2n_keys(spec, n_models, key), specs.values())), store, workers=workers, device=device)
-    device = torch.device(run_device(spec, device))       # where the scoring runs: as the models trained
+    run_many(dict(zip(el2n_keys(spec, n_models, key), specs.values())), store, runtime=runtime)
+    device = torch.device(run_device(spec, runtime and runtime.device))   # where the scoring runs: as the models trained
     data = load_data(spec.data, spec.seed, device)
     record_data(spec, store, data)
     total = torch.zeros(len(data.train))

@@ -56,11 +56,12 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
 from pruning_repro.algorithms import APPJ_ALGORITHMS, algorithm_runs, table2_algorithms
-from pruning_repro.config import ConfigError, RunKey, RunSpec, resolve_study
+from pruning_repro.config import ConfigError, RunKey, RunSpec, Study
 
 # %%
 #| hide
@@ -174,12 +175,14 @@ test_eq(section_noise("sec4_noise", _b, [0.1]), (0.1,))                 # given:
 # %%
 #| export
 class Section(NamedTuple):
-    "What a section notebook works with: the bench at its scale, seeds, noise levels, output folder and run store."
+    """What a section notebook works with: the bench at its scale, seeds, noise levels, output folder, run store and
+    how its runs train (`train.Runtime`)."""
     bench: object
     seeds: tuple
     noise_levels: tuple
     out: Path
     store: object
+    runtime: object
 
 def default_figures_dir() -> Path:
     "`figures/` of the checkout the current directory is in (found by its settings.ini), else `./figures`."
@@ -196,31 +199,31 @@ def figures_folder(figures, bench: str, scale: str, precision: str | None = None
     name = bench if scale == "full" else f"{bench}_{scale}"
     return Path(figures) / (name if precision in (None, "fp32") else f"{name}_{precision}")
 
-def check_folder(folder, what: str):
-    "A folder parameter: None (the default) or a non-empty path (str or `os.PathLike`); '' counts as None."
-    import os
-    if folder is None or folder == "": return None
-    if isinstance(folder, os.PathLike) or (isinstance(folder, str) and folder.strip()): return folder
-    raise ConfigError(f"{what} must be a folder (a path) or None, got {folder!r}")
-
 
 # %%
 test_eq(figures_folder("figures", "resnet20_c10", "smoke", "bf16"), Path("figures/resnet20_c10_smoke_bf16"))
 test_eq(figures_folder("f", "lenet_mnist", "full", "fp32"), Path("f/lenet_mnist"))
-test_eq((check_folder("", "store_dir"), check_folder("s", "store_dir")), (None, "s"))
-test_fail(lambda: check_folder(7, "figures_dir"), contains="figures_dir must be a folder")
 
 
 # %%
 #| export
-def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
-                  figures_dir=None, store_dir=None, precision: str | None = None, workers=None) -> Section:
-    """A section notebook's first step: validate every one of its parameters (one clear error: `ConfigError`) — the
-    bench, scale, seeds, noise levels, folders, precision, training processes (`workers`, even when nothing needs
-    training) and the device asked for — check that the data is on disk, resolve its noise levels (`section_noise`),
-    name its output folder and open the run store. Writes nothing."""
-    import os
-    from pruning_repro.config import check_device, check_workers, unset_empty_folder_vars
+def section_runtime(runtime=None):
+    """How a section notebook's runs train: `runtime` as given (a `train.Runtime`), or the environment's settings
+    (`$PRUNING_REPRO_*`, read here: a notebook's parameters are an edge) with a dict of `Runtime`'s fields over them."""
+    from pruning_repro.train import Runtime
+    if isinstance(runtime, Runtime): return runtime
+    names = {f.name for f in fields(Runtime)}
+    if runtime is not None and (not isinstance(runtime, dict) or not set(runtime) <= names):
+        raise ConfigError(f"runtime must be None or a dict of train.Runtime's fields ({', '.join(sorted(names))}), "
+                          f"got {runtime!r}")
+    return replace(Runtime.from_env(), **(runtime or {}))
+
+def start_section(section: str, study: Study, runtime=None) -> Section:
+    """A section notebook's first step: `study` (built from its parameters, so validated) and `runtime`
+    (`section_runtime`) checked — one clear error, `ConfigError` — the device asked for checked on this machine, the
+    data found on disk, the section's noise levels resolved (`section_noise`), its output folder named and the run
+    store opened. Writes nothing."""
+    from pruning_repro.config import check_device, unset_empty_folder_vars
     from pruning_repro.data import check_available
     from pruning_repro.plugins import load_plugins
     from pruning_repro.store import Store
@@ -228,14 +231,12 @@ def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2)
     load_plugins()                                      # a papermill kernel imports the plugins its command named
     if not isinstance(section, str) or section not in SECTION_RUNS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
-    figures_dir, store_dir = check_folder(figures_dir, "figures_dir"), check_folder(store_dir, "store_dir")
-    check_workers(workers)
-    check_device(os.environ.get("PRUNING_REPRO_DEVICE"))
+    runtime = section_runtime(runtime)
+    check_device(runtime.device)
+    b, seeds, _ = study.resolved()
     check_available(b.data)
-    levels = section_noise(section, b, levels if noise_levels is not None else None)
-    return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale, precision),
-                   Store(store_dir))
+    out = figures_folder(study.figures or default_figures_dir(), study.bench, study.scale, study.precision)
+    return Section(b, seeds, section_noise(section, b, study.noise_levels), out, Store(study.store), runtime)
 
 
 # %%
@@ -320,16 +321,17 @@ def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict,
 
 # %%
 #| export
-def train_section(section: str, b, seeds, noise_levels, store, workers=None) -> tuple[dict, dict]:
-    "Train (where the store lacks them) the runs of one section, then its retrainings: (first stage, second stage)."
+def train_section(section: str, b, seeds, noise_levels, store, runtime=None) -> tuple[dict, dict]:
+    """Train (where the store lacks them, as `runtime` says) the runs of one section, then its retrainings: (first
+    stage, second stage)."""
     from pruning_repro.executors import run_many
-    return train_study(b, [section], seeds, noise_levels, store, lambda todo: run_many(todo, store, workers=workers))
+    return train_study(b, [section], seeds, noise_levels, store, lambda todo: run_many(todo, store, runtime=runtime))
 
-def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=None) -> tuple:
+def train_with_retrainings(section: str, b, seeds, noise_levels, store, runtime=None) -> tuple:
     """A two-stage section (App. D, E, K), trained by `train_section`. Returns (its IMP runs, retrainings,
     `analysis.trajectories` of the IMP runs)."""
     from pruning_repro.analysis import trajectories
-    _, after = train_section(section, b, seeds, noise_levels, store, workers)
+    _, after = train_section(section, b, seeds, noise_levels, store, runtime)
     imp = imp_runs(b, seeds, noise_levels)
     return imp, after, trajectories({k: store.results(v) for k, v in imp.items()}, imp)
 
@@ -397,11 +399,14 @@ test_eq(len(study_runs(_b, ["sec4_noise"], (0, 1), (0.0, 0.3))), 2 * 2 + 2 * 2)
 test_eq(len(study_runs(_b, ["sec3_training"], (0, 1), (0.0, 0.3))), 2 + 2 * 2)
 test_fail(lambda: study_runs(_b, ["sec2"], (0,), (0.0,)), contains="unknown section 'sec2'")
 # a section notebook's parameters: each bad one is one ConfigError from its first cell, before anything is read
-_bad = [dict(bench=[1, 2]), dict(figures_dir=7), dict(store_dir=[1]), dict(workers="x"), dict(workers=-4),
-        dict(noise_levels={0.3: 1}), dict(seeds="0"), dict(seeds={0: 1}), dict(seeds=[0.5]), dict(seeds=None),
-        dict(noise_levels=[0.1, 0.1000001]), dict(scale=["smoke"]), dict(precision=16)]
+_bad = [dict(bench=[1, 2]), dict(figures=7), dict(store=[1]), dict(noise_levels={0.3: 1}), dict(seeds="0"),
+        dict(seeds={0: 1}), dict(seeds=[0.5]), dict(seeds=None), dict(noise_levels=[0.1, 0.1000001]),
+        dict(scale=["smoke"]), dict(precision=16)]
 for kw in _bad:
-    test_fail(lambda: start_section("sec4_noise", **{"bench": "lenet_mnist1d", "scale": "smoke", **kw}), exc=ConfigError)
+    test_fail(lambda: start_section("sec4_noise", Study(**{"bench": "lenet_mnist1d", "scale": "smoke", **kw})),
+              exc=ConfigError)
+for rt in ({"workers": "x"}, {"workers": -4}, {"device": "tpu"}, {"speed": 2}, ["cpu"]):
+    test_fail(lambda: start_section("sec4_noise", Study("lenet_mnist1d", "smoke"), rt), exc=ConfigError)
 list(_r)[:3]
 
 # %% [markdown]

@@ -49,7 +49,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from pruning_repro.config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, DataSpec, ModelSpec, PruneSpec,
-                                  RunSpec, TrainSpec, check_device, check_spec, check_workers, get_bench, resolve_study,
+                                  RunSpec, Study, TrainSpec, check_device, check_spec, get_bench, resolve_study,
                                   unset_empty_folder_vars)
 
 # %%
@@ -314,21 +314,25 @@ test_eq({a.dest for a in _parser()._actions if a.dest == "cmd"}, {"cmd"})
 #| export
 _SLURM_FLAGS = ("profile", "partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time_min", "array_parallelism",
                 "nodes", "tasks_per_node", "signal_delay_s", "max_requeues")
-_RUN_ENV = {"checkpoint_min": "PRUNING_REPRO_CHECKPOINT_MIN", "runs_per_gpu": "PRUNING_REPRO_RUNS_PER_GPU",
-            "device": "PRUNING_REPRO_DEVICE"}
+_RUN_FLAGS = ("checkpoint_min", "runs_per_gpu", "device", "workers")
 
 def _running(args, profile: dict | None = None, here: bool = True):
-    """The runs' settings given on the command line (or by a profile, which the flags override), resolved once here
-    — the edge — and exported to the environment, which papermill kernels, pool workers and Slurm jobs inherit.
-    The device asked for (flag or `$PRUNING_REPRO_DEVICE`) is checked on this machine when the runs train `here`
-    (not for Slurm jobs, whose nodes have the GPUs a login node lacks). Returns (`train.Runtime`, precision)."""
+    """How the runs train, resolved once here — the edge: the environment's settings (`Runtime.from_env`, the
+    `$PRUNING_REPRO_*` a user set), a Slurm profile's over them and the flags over both. The `Runtime` goes down as
+    one value (to pool workers, Slurm jobs, and papermill kernels as their `runtime` parameter); the environment is
+    left as it was. The device asked for is checked on this machine when the runs train `here` (not for Slurm jobs,
+    whose nodes have the GPUs a login node lacks). Returns (`train.Runtime`, the study's precision)."""
     from pruning_repro.train import Runtime
-    given = {**(profile or {}), **{k: getattr(args, k) for k in (*_RUN_ENV, "precision")
+    given = {**(profile or {}), **{k: getattr(args, k) for k in (*_RUN_FLAGS, "precision")
                                   if getattr(args, k, None) is not None}}
-    if here: check_device(given["device"] if given.get("device") is not None else os.environ.get("PRUNING_REPRO_DEVICE"))
-    for k, var in _RUN_ENV.items():          # exported only once valid: a refused value leaves no trace behind
-        if given.get(k) is not None: os.environ[var] = str(given[k])
-    return Runtime.from_env(), given.get("precision")
+    runtime = replace(Runtime.from_env(), **{k: v for k, v in given.items() if k in _RUN_FLAGS})
+    if here: check_device(runtime.device)
+    return runtime, given.get("precision")
+
+def _study(args, precision: str | None, sections=None) -> Study:
+    "The study the flags name, validated once (`config.Study`: one `ConfigError` naming the bad flag's value)."
+    return Study(args.bench, args.scale, args.seeds, args.noise, store=args.store,
+                 figures=getattr(args, "figures", None), precision=precision, sections=sections)
 
 
 # %% [markdown]
@@ -366,9 +370,8 @@ def _sweep_command(args) -> int:
     if args.throughput_from is not None and not args.dry_run: raise ConfigError("--throughput-from is for --dry-run")
     runtime, precision = _running(args, run_options(args.profile) if args.executor == "slurm" and args.profile else None,
                                   here=args.executor == "local")
-    rep = sweep(args.bench, args.sections, args.scale, args.seeds, args.noise, args.executor, args.store,
-                args.workers, opts, os.environ.get("PRUNING_REPRO_DEVICE"), dry_run=args.dry_run, runtime=runtime,
-                precision=precision, throughput=(args.throughput_from or "probe") if args.dry_run else None)
+    rep = sweep(_study(args, precision, args.sections), runtime, args.executor, opts, dry_run=args.dry_run,
+                throughput=(args.throughput_from or "probe") if args.dry_run else None)
     print(rep.summary())
     if not rep.ok:
         print(f"error: {len(rep.failed)} of {rep.submitted} runs failed (finished runs are kept; rerun to retry)",
@@ -432,10 +435,10 @@ def _sections(args) -> int:
     if not reproduce and args.name not in SECTIONS:     # before any folder is made
         raise ConfigError(f"unknown section {args.name!r}; choose one of: {', '.join(SECTIONS)}")
     runtime, precision = _running(args)
-    resolve_study(args.bench, args.scale, args.seeds, args.noise, precision)  # validate before the first section
-    folder = figures_folder(args.figures, args.bench, args.scale, precision)
+    study = _study(args, precision)            # validated before the first section
+    folder = figures_folder(study.figures, study.bench, study.scale, study.precision)
     with _made_folder(folder):                 # an error before anything is written leaves no empty folder behind
-        return _run_sections(args, reproduce, sections, runtime, precision, folder)
+        return _run_sections(study, runtime, sections, reproduce, folder)
 
 
 # %%
@@ -445,25 +448,23 @@ test_fail(lambda: _sections(_parser().parse_args(["reproduce", "--scale", "huge"
 
 # %%
 #| export
-def _run_sections(args, reproduce, sections, runtime, precision, folder) -> int:
+def _run_sections(study, runtime, sections, reproduce: bool, folder: Path) -> int:
     "Train the study (`reproduce`: every run first, in one pool), execute the section notebooks, write the report."
     t0 = time.time()
     if reproduce:
         # the whole study first, in one process pool (balanced over the cores), then the notebooks only read
         from pruning_repro.executors import sweep
-        rep = sweep(args.bench, SECTIONS, args.scale, args.seeds, args.noise, "local", args.store, args.workers,
-                    runtime=runtime, precision=precision)
+        rep = sweep(study, runtime)
         print(rep.summary())
         if not rep.ok:
             print(f"error: {len(rep.failed)} runs failed (finished runs are kept; rerun to retry)", file=sys.stderr)
             return 1
     for sec in sections:
-        out = run_section(sec, args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store,
-                          precision)
+        out = run_section(sec, study, runtime)
         print(f"{sec}: {out}")
     if reproduce:
         from pruning_repro.report import write_report
-        print(f"report: {write_report(args.bench, folder)}")
+        print(f"report: {write_report(study.bench, folder)}")
     print(f"done in {time.time() - t0:.0f} s; figures in {folder}")
     return 0
 
@@ -498,8 +499,8 @@ test_fail(lambda: _report(_parser().parse_args(["report", "--bench", "nope"])), 
 #| export
 def _algorithms(args) -> int:
     "`algorithms`: Tables 2/9/10's comparison at one noise level (`compare_algorithms`)."
-    _, precision = _running(args)
-    compare_algorithms(args.bench, args.scale, args.seeds, args.noise, args.figures, args.workers, args.store, precision)
+    runtime, precision = _running(args)
+    compare_algorithms(_study(args, precision), runtime)
     return 0
 
 
@@ -519,7 +520,7 @@ def _imp(args) -> int:
     spec = with_options(spec, args)                     # the spec's own flags (--train-lr, --prune-strategy, ...)
     check_spec(spec)                                    # every registered name, before any data is read or trained
     check_available(b.data)
-    device = run_device(spec, args.device)
+    device = run_device(spec, runtime.device)
     with launched_world(device) as world:
         if device.startswith("cuda"):                   # a step too big for one GPU: refused before anything trains
             check_fits({RunKey(args.bench, "LR rewinding", noise, seed): spec}, ranks=world.size if world else 1)

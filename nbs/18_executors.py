@@ -38,7 +38,7 @@ import socket
 import time
 from collections.abc import Hashable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import torch
@@ -46,11 +46,11 @@ from tqdm import tqdm
 
 from fastcore.basics import patch
 
-from pruning_repro.config import ConfigError, RunSpec, check_spec, check_workers, resolve_study
+from pruning_repro.config import ConfigError, RunSpec, Study, check_spec
 from pruning_repro.placement import check_fits, pin_worker, plan_slots, run_device, visible_gpus
 from pruning_repro.store import Store
-from pruning_repro.sweep import SECTION_AFTER, check_sections, train_study
-from pruning_repro.train import Runtime, progress_enabled
+from pruning_repro.sweep import SECTION_AFTER, SECTIONS, train_study
+from pruning_repro.train import Runtime
 
 # %%
 #| hide
@@ -113,7 +113,7 @@ def run_job(spec_dict: dict, root: str, label, threads: int | None = None, devic
     spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
     before = len(st.levels_done(spec))
     with launched_world(device) as world:
-        run_imp(spec, st, device=device, progress=False, label=label, runtime=runtime, world=world)
+        run_imp(spec, st, device, label, runtime=replace(runtime or Runtime(), progress=False), world=world)
     return {"label": str(label), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
             "ranks": world.size if world else 1, "levels_trained": len(st.levels_done(spec)) - before,
             "seconds": round(time.time() - t0, 2)}
@@ -166,13 +166,13 @@ test_eq((len(_slots), {s.gpu for s in _slots}, _devs), (2, {None}, {"a": "cpu", 
 
 # %%
 #| export
-def _levels_bar(specs: dict, store: Store, slots: list, progress: bool | None):
+def _levels_bar(specs: dict, store: Store, slots: list, progress: bool):
     "A bar over the levels of `specs`, counted from the store (finished levels), and the count it is updated to."
     total = sum(s.prune.levels + 1 for s in specs.values())
     done = lambda: sum(len(store.levels_done(s)) for s in specs.values())
     where = f"{len({s.gpu for s in slots})} GPUs" if slots[0].gpu is not None else "CPU"
     bar = tqdm(total=total, initial=done(), desc=f"levels of {len(specs)} runs ({len(slots)} workers, {where})",
-               unit="level", disable=not progress_enabled(progress))
+               unit="level", disable=not progress)
     return bar, done
 
 def _kill(ex: ProcessPoolExecutor) -> None:
@@ -184,18 +184,17 @@ def _kill(ex: ProcessPoolExecutor) -> None:
 
 # %%
 #| export
-def run_pool(specs: dict[Hashable, RunSpec], store: Store, workers: int | None = None, device=None,
-             progress: bool | None = None, runtime: Runtime | None = None,
+def run_pool(specs: dict[Hashable, RunSpec], store: Store, runtime: Runtime | None = None,
              job=None) -> tuple[list[dict], dict[Hashable, BaseException]]:
     """The one local process pool (used by `run_many`, the sections and `sweep --executor local`): every run of
-    `specs` in a spawned worker pinned to its slot (`pool_slots`: its GPU or its CPUs), as many at a time as there
-    are slots. Progress counts finished levels, read from the store. Returns (`job` reports, {key: exception});
-    `job` is `run_job` unless told (a test's stand-in)."""
-    runtime = runtime or Runtime.from_env()          # resolved here, once, and given to every worker
-    job = job or run_job
-    slots, devices = pool_slots(specs, workers, device, runtime.runs_per_gpu)
+    `specs` in a spawned worker pinned to its slot (`pool_slots` for `runtime`'s workers, device and runs per GPU:
+    its GPU or its CPUs), as many at a time as there are slots; `runtime` goes to every worker. Progress counts
+    finished levels, read from the store. Returns (`job` reports, {key: exception}); `job` is `run_job` unless told
+    (a test's stand-in)."""
+    runtime, job = runtime or Runtime(), job or run_job
+    slots, devices = pool_slots(specs, runtime.workers, runtime.device, runtime.runs_per_gpu)
     slots = slots[:len(specs)]
-    bar, done = _levels_bar(specs, store, slots, progress)
+    bar, done = _levels_bar(specs, store, slots, runtime.progress)
     finished, failed = [], {}
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -250,21 +249,22 @@ test_eq((_code, signal.getsignal(signal.SIGTERM)), (128 + signal.SIGTERM, _old))
 #| export
 def run_many(specs: dict[Hashable, RunSpec], store: Store | None = None, workers: int | None = None,
              device=None, progress: bool | None = None, runtime: Runtime | None = None) -> dict[Hashable, pd.DataFrame]:
-    """Complete every run of `specs` ({key: spec}: a study's `RunKey`s, or any hashable labels) that the store lacks:
-    in this process when there is one run or one slot, else in `run_pool`; a failed run raises its error. Returns the
-    results by key."""
+    """Complete every run of `specs` ({key: spec}: a study's `RunKey`s, or any hashable labels) that the store lacks,
+    as `runtime` says (default `Runtime()`; `workers`, `device` and `progress`, when given, over its own): in this process when
+    there is one run or one slot, else in `run_pool`; a failed run raises its error. Returns the results by key."""
     from pruning_repro.imp import run_imp
-    store, runtime, workers = store or Store(), runtime or Runtime.from_env(), check_workers(workers)
+    given = {k: v for k, v in (("workers", workers), ("device", device), ("progress", progress)) if v is not None}
+    store, runtime = store or Store(), replace(runtime or Runtime(), **given)     # validated by `Runtime`
     missing = {k: s for k, s in specs.items() if not store.is_complete(s)}
     for s in missing.values(): check_spec(s)   # every name known, every model buildable: before the first run trains
     if missing: store.check_writable()     # one clear error before any training, not a traceback after it
     if missing:
-        slots, devices = pool_slots(missing, workers, device, runtime.runs_per_gpu)
+        slots, devices = pool_slots(missing, runtime.workers, runtime.device, runtime.runs_per_gpu)
         if len(missing) == 1 or len(slots) == 1:
-            for k, s in tqdm(missing.items(), desc="runs", disable=not progress_enabled(progress)):
-                run_imp(s, store, run_device(s, device), progress, label=k, runtime=runtime)
+            for k, s in tqdm(missing.items(), desc="runs", disable=not runtime.progress):
+                run_imp(s, store, run_device(s, runtime.device), k, runtime=runtime)
         else:
-            _, failed = run_pool(missing, store, workers, device, progress, runtime)
+            _, failed = run_pool(missing, store, runtime)
             if failed: raise next(iter(failed.values()))        # a failed run stops the caller with its error
     return {k: store.results(s) for k, s in specs.items()}
 
@@ -334,26 +334,23 @@ test_eq((_r.ok, SweepReport("local", 1, 1, 0).ok), (False, True))
 
 # %%
 #| export
-def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
-          executor: str = "local", store=None, workers: int | None = None, slurm: SlurmOptions | None = None,
-          device: str | None = None, progress: bool | None = None, dry_run: bool = False, runtime=None,
-          precision: str | None = None, throughput=None) -> SweepReport:
-    """Train every run of the study (bench × sections × seeds × noise levels, in `precision`) that the store lacks.
-    A dry run reads no data: it counts what would be trained, the App. D/E/K retrainings included, per section, with
-    hours from `throughput` (a results file, or 'probe': `sweep.study_plan`) and, on Slurm, the arrays."""
+def sweep(study: Study, runtime: Runtime | None = None, executor: str = "local", slurm: SlurmOptions | None = None,
+          dry_run: bool = False, throughput=None) -> SweepReport:
+    """Train every run of `study` (bench × sections × seeds × noise levels, at its precision) that its store lacks,
+    as `runtime` says (default `Runtime()`). A dry run reads no data: it counts what would be trained, the App. D/E/K
+    retrainings included, per section, with hours from `throughput` (a results file, or 'probe':
+    `sweep.study_plan`) and, on Slurm, the arrays."""
     from pruning_repro.data import check_available
     from pruning_repro.sweep import study_plan
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
-    sections = check_sections(sections)
-    check_workers(workers)
+    runtime, (b, seeds, _) = runtime or Runtime(), study.resolved()
+    sections, device = study.sections or SECTIONS, runtime.device
     if executor == "slurm":                             # (the Slurm executor, `27_slurm`, imports submitit)
         from pruning_repro.slurm import SlurmOptions, array_sizes, max_array_size, slurm_device, sweep_slurm
         slurm = slurm or SlurmOptions()
     if not dry_run: check_available(b.data)
-    st = Store(store)
-    given = None if noise_levels is None else levels
+    st, given = Store(study.store), study.noise_levels
     rep, wanted = SweepReport(executor, 0, 0, 0), []
     def execute(todo):
         wanted.append(len(todo))
@@ -363,8 +360,8 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
         if dry_run: return
         st.check_writable()                                # before the first run, not after it failed
         rep.submitted += len(todo)
-        if executor == "local": _sweep_local(todo, st, rep, workers, device, progress, runtime)
-        else: sweep_slurm(todo, st, rep, slurm, dev, progress, runtime)
+        if executor == "local": _sweep_local(todo, st, rep, runtime)
+        else: sweep_slurm(todo, st, rep, slurm, dev, runtime)
     first, after = train_study(b, sections, seeds, given, st, execute)
     rep.runs = len(first) + len({v.hash() for v in (after or {}).values()})     # each spec once
     rep.complete_before = rep.runs - sum(wanted)
@@ -378,9 +375,9 @@ def sweep(bench: str, sections=None, scale: str = "full", seeds=(0, 1, 2), noise
 
 # %%
 #| export
-def _sweep_local(missing: dict, st, rep: SweepReport, workers, device, progress, runtime) -> None:
+def _sweep_local(missing: dict, st, rep: SweepReport, runtime) -> None:
     "The local executor: `run_pool`, the one process pool of the package (on the machine's GPUs, if it has any)."
-    finished, failed = run_pool(missing, st, workers, device, progress, runtime)
+    finished, failed = run_pool(missing, st, runtime)
     rep.finished += finished
     rep.failed.update({k: f"{type(e).__name__}: {e}" for k, e in failed.items()})
 
@@ -389,18 +386,18 @@ def _sweep_local(missing: dict, st, rep: SweepReport, workers, device, progress,
 # A local sweep of the smoke study: every run is trained once, and a second sweep finds nothing to do.
 
 # %%
-import os as _os
-_os.environ["PRUNING_REPRO_PROGRESS"] = "0"
-_st = _tmp / "store"
+_study = Study("lenet_mnist1d", "smoke", seeds=(0,), store=_tmp / "store", sections=["sec3_training"])
+_quiet = Runtime(progress=False, workers=2)
 # the package's `sweep`: a spawned worker unpickles `run_job` from the package (it cannot import this notebook's)
 from pruning_repro import executors as _E
-_rep = _E.sweep("lenet_mnist1d", ["sec3_training"], "smoke", seeds=(0,), store=_st, workers=2)
+_rep = _E.sweep(_study, _quiet)
 test_eq((_rep.runs, _rep.complete_before, _rep.submitted, len(_rep.finished), _rep.ok), (3, 0, 3, 3, True))
-_again = sweep("lenet_mnist1d", ["sec3_training"], "smoke", seeds=(0,), store=_st, workers=2)
+_again = sweep(_study, _quiet)
 test_eq((_again.complete_before, _again.submitted), (3, 0))
-test_fail(lambda: sweep("lenet_mnist1d", executor="kubernetes"), contains="unknown executor 'kubernetes'")
+test_fail(lambda: sweep(Study("lenet_mnist1d"), executor="kubernetes"), contains="unknown executor 'kubernetes'")
 # a dry run reads no data (there is no ImageNet here) and counts the first stage of the study
 # (one IMP trajectory of 90 + 9 x 80 epochs and its 10 EL2N models of 20 epochs)
-_dry = sweep("resnet50_imagenet", ["sec4_noise"], seeds=(0,), noise_levels=[0.15], store=_tmp / "dry", dry_run=True)
+_dry = sweep(Study("resnet50_imagenet", seeds=(0,), noise_levels=[0.15], store=_tmp / "dry", sections=["sec4_noise"]),
+             dry_run=True)
 test_eq((_dry.submitted, _dry.cost["runs"], _dry.cost["epochs"]), (0, 1 + 10, 90 + 9 * 80 + 10 * 20))
 print(_rep.summary())

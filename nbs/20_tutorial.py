@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -39,6 +39,7 @@ from pruning_repro.config import Bench, DataSpec, ModelSpec, PruneSpec, TrainSpe
 from pruning_repro.data import DataInfo, load_raw, register_dataset
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.executors import run_many
+from pruning_repro.train import Runtime
 from pruning_repro.models import register_model
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, fig_test_error, to_markdown
 from pruning_repro.store import Store
@@ -122,7 +123,7 @@ print(to_markdown(versus_table(frames, names, NOISE, B.family)))
 
 # %%
 imp = imp_runs(B, SEEDS, [0.3])
-scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=1, key=k).numpy() for k, v in imp.items()}
+scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, Runtime(workers=1), key=k).numpy() for k, v in imp.items()}
 deltas = study_subgroup_deltas(imp, store, scores, "optimal")
 fig_subgroups(deltas, "tutorial, 30% noise: loss(optimal) − loss(dense)") if len(deltas) else "dense is optimal"
 

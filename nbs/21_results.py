@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -194,8 +194,9 @@ import tempfile
 from pruning_repro.config import get_bench
 from pruning_repro.store import Store
 from pruning_repro.sweep import train_section
+from pruning_repro.train import Runtime
 _b, _st = get_bench("lenet_mnist1d", "smoke"), Store(tempfile.mkdtemp())
-train_section("sec5_isolating", _b, (0,), (0.3,), _st, workers=1)
+train_section("sec5_isolating", _b, (0,), (0.3,), _st, Runtime(workers=1))
 _f = algorithm_frames(_b, (0.3,), (0,), _st, ("LR rewinding", "WD"))
 test_eq(list(_f["LR rewinding"].level), list(range(_b.prune.levels + 1)))
 test_eq(_f["WD"].weights_remaining.iloc[0], 100.0)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -733,10 +733,14 @@ def _natural_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 # %%
 #| export
+SIDE_SPREAD, JPEG_QUALITY = 0.2, 90     # ImageNet's photos: sides log-normal around the typical 375 x 500, quality 90
+
 def write_imagefolder(root: Path, n_train: int = 8, n_val: int = 4, classes: int = 2, size: tuple = (375, 500),
-                      spread: float = 0.2, quality: int = 90, seed: int = 0, odd: bool = True) -> Path:
+                      seed: int = 0, odd: bool = True) -> Path:
     """Write an ImageNet-like ImageFolder data set under `root/imagenet/{train,val}/<class>/`: `n_train` and `n_val`
-    JPEG files per class, sides around `size` (h, w) scaled by a log-normal factor (`spread`), one in four portrait."""
+    JPEG files per class, sides around `size` (h, w) scaled by a log-normal factor (`SIDE_SPREAD`), one in four
+    portrait; with `odd`, three files of the first class are greyscale, CMYK and PNG (all of which ImageNet holds)."""
+    spread, quality = SIDE_SPREAD, JPEG_QUALITY
     from PIL import Image
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("val", n_val)):

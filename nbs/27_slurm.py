@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -78,7 +78,7 @@ import submitit
 from pruning_repro.config import ConfigError
 from pruning_repro.executors import SweepReport, run_job, terminating_on_sigterm
 from pruning_repro.snapshots import PREEMPTION
-from pruning_repro.train import Runtime, progress_enabled
+from pruning_repro.train import Runtime
 
 # %%
 #| hide
@@ -360,14 +360,14 @@ class SlurmRun(submitit.helpers.Checkpointable):
 
 # %%
 #| export
-def sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, progress, runtime) -> None:
+def sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, runtime) -> None:
     """The Slurm executor of `executors.sweep`: the `missing` runs ({RunKey: RunSpec}) as job arrays (under
     `MaxArraySize`) of `SlurmRun`s, waited for (`_poll`), each result or failure written into `rep`; an interrupted
     sweep cancels them."""
     import logging
     from tqdm import tqdm
     logging.getLogger("submitit").setLevel(logging.ERROR)   # without accounting every poll warns about sacct
-    runtime = runtime or Runtime.from_env()
+    runtime = runtime or Runtime()
     folder = st.root / "_slurm"
     folder.mkdir(parents=True, exist_ok=True)
     ex = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm", slurm_max_num_timeout=opts.max_requeues)
@@ -389,7 +389,7 @@ def sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device,
             rep.job_ids = [j.job_id for j in jobs]
             arrays = sorted({j.job_id.split("_")[0] for j in jobs})
             bar = tqdm(total=len(jobs), desc=f"runs (slurm array{'s' if len(arrays) > 1 else ''} {', '.join(arrays)})",
-                       unit="run", disable=not progress_enabled(progress))
+                       unit="run", disable=not runtime.progress)
             _poll(dict(zip(labels, jobs)), {}, rep, opts, bar)
         except BaseException:
             # Ctrl-C, SIGTERM, or a later array refused: no job may run on without the sweep that reports it

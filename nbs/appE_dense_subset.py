@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -34,9 +34,9 @@ scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: the bench's noisy levels (App. E is about label noise)
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
-workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
+runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 
 # %%
 import time
@@ -50,10 +50,11 @@ from pruning_repro.paper import paper_table
 from pruning_repro.plots import noise_colors, pct_axis, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.results import dependent_frame
+from pruning_repro.config import Study
 from pruning_repro.sweep import start_section, train_with_retrainings
 
-B, seeds, noise_levels, out, store = start_section("appE_dense_subset", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision, workers)
+B, seeds, noise_levels, out, store, runtime = start_section(
+    "appE_dense_subset", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
 # %% [markdown]
@@ -63,7 +64,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-imp, subsets, traj = train_with_retrainings("appE_dense_subset", B, seeds, noise_levels, store, workers)
+imp, subsets, traj = train_with_retrainings("appE_dense_subset", B, seeds, noise_levels, store, runtime)
 ds = dependent_frame(subsets, store, traj)
 print(f"{len(imp)} trajectories and {len(subsets)} dense-subset models ready in {time.time() - t0:.0f} s")
 

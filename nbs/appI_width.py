@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -36,9 +36,9 @@ scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
-workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
+runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 subgroups = 20              # M, the number of EL2N-percentile subgroups
 top = 0.1                   # the fraction of most-affected examples compared by Jaccard similarity
 
@@ -56,11 +56,12 @@ from pruning_repro.el2n import el2n_scores
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, save_figure, save_table
 from pruning_repro.results import algorithm_frames
+from pruning_repro.config import Study
 from pruning_repro.sweep import start_section, train_section
 from pruning_repro.results import equalized_models
 
-B, seeds, noise_levels, out, store = start_section("appI_width", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision, workers)
+B, seeds, noise_levels, out, store, runtime = start_section(
+    "appI_width", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 if not 0 < float(top) < 1: raise ValueError(f"top must be a fraction in (0, 1), got {top!r}")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
@@ -69,10 +70,10 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-train_section("appI_width", B, seeds, noise_levels, store, workers)
+train_section("appI_width", B, seeds, noise_levels, store, runtime)
 frames = algorithm_frames(B, noise_levels, seeds, store, ("LR rewinding", "WD"))
 eq = equalized_models(B, noise_levels, seeds, store)
-scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()
+scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, runtime=runtime).numpy()
           for p in noise_levels for s in seeds}
 print(f"{len(eq)} equalized models ready in {time.time() - t0:.0f} s")
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -35,9 +35,9 @@ scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: every noise level of the bench, 0% included (Tables 9, 10 have a 0% column)
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
-workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
+runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 
 # %%
 import time
@@ -52,10 +52,11 @@ from pruning_repro.analysis import summarize
 from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
 from pruning_repro.report import claim_line
+from pruning_repro.config import Study
 from pruning_repro.sweep import start_section, train_section
 
-B, seeds, noise_levels, out, store = start_section("appJ_ablations", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision, workers)
+B, seeds, noise_levels, out, store, runtime = start_section(
+    "appJ_ablations", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
 # %% [markdown]
@@ -63,7 +64,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-train_section("appJ_ablations", B, seeds, noise_levels, store, workers)
+train_section("appJ_ablations", B, seeds, noise_levels, store, runtime)
 frames = algorithm_frames(B, noise_levels, seeds, store, APPJ_ALGORITHMS)
 curves = {k: summarize(v, ("test_err", "val_err")) for k, v in frames.items()}
 print(f"ready in {time.time() - t0:.0f} s")

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -33,9 +33,9 @@ scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
-workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
+runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 subgroups = 20              # M, the number of EL2N-percentile subgroups
 milestones = 5              # evenly spaced sparsities / training times / widths shown
 
@@ -52,11 +52,12 @@ from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.algorithms import algorithm_runs
+from pruning_repro.config import Study
 from pruning_repro.sweep import start_section, train_section
 from pruning_repro.width import weights_remaining, width_steps
 
-B, seeds, noise_levels, out, store = start_section("appL_subgroups", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision, workers)
+B, seeds, noise_levels, out, store, runtime = start_section(
+    "appL_subgroups", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 if int(subgroups) < 2 or int(milestones) < 1: raise ValueError("subgroups must be >= 2 and milestones >= 1")
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")
 
@@ -65,8 +66,8 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-train_section("appL_subgroups", B, seeds, noise_levels, store, workers)
-scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()
+train_section("appL_subgroups", B, seeds, noise_levels, store, runtime)
+scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, runtime=runtime).numpy()
           for p in noise_levels for s in seeds}
 print(f"ready in {time.time() - t0:.0f} s")
 

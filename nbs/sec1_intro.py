@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -36,9 +36,9 @@ scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: no label noise, as in Figure 1
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
-workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
+runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 subgroups = 20              # M, the number of EL2N-percentile subgroups
 
 # %%
@@ -53,11 +53,12 @@ from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.results import algorithm_frames
+from pruning_repro.config import Study
 from pruning_repro.sweep import imp_runs, start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out, store = start_section("sec1_intro", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision, workers)
+B, seeds, noise_levels, out, store, runtime = start_section(
+    "sec1_intro", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")
 p0 = noise_levels[0]
 print(f"{B.name} at scale {scale!r}: noise {p0:.0%}, seeds {seeds} -> {out}")
@@ -67,10 +68,10 @@ print(f"{B.name} at scale {scale!r}: noise {p0:.0%}, seeds {seeds} -> {out}")
 
 # %%
 t0 = time.time()
-train_section("sec1_intro", B, seeds, [p0], store, workers)
+train_section("sec1_intro", B, seeds, [p0], store, runtime)
 frames = algorithm_frames(B, [p0], seeds, store, ("LR rewinding", "EDT"))
 imp = imp_runs(B, seeds, [p0])
-scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=workers).numpy() for k, v in imp.items()}
+scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, runtime=runtime).numpy() for k, v in imp.items()}
 print(f"ready in {time.time() - t0:.0f} s")
 
 # %% [markdown]

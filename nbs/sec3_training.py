@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -37,9 +37,9 @@ scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # ignored beyond 0: §3 is the noise-free setting (kept for a uniform interface)
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
-workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
+runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 subgroups = 20              # M, the number of EL2N-percentile subgroups (App. L)
 
 # %%
@@ -51,12 +51,14 @@ from IPython.display import Markdown, display
 
 from pruning_repro.analysis import generalization_table, study_subgroup_deltas, subgroup_extremes, trajectories
 from pruning_repro.report import claim_line
+from pruning_repro.config import Study
 from pruning_repro.sweep import imp_runs, start_section, train_section
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, _, out, store = start_section("sec3_training", bench, scale, seeds, [0.0], figures_dir, store_dir, precision, workers)
+B, seeds, _, out, store, runtime = start_section(
+    "sec3_training", Study(bench, scale, seeds, [0.0], store_dir, figures_dir, precision), runtime)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")
 print(f"{B.name} ({B.description}) at scale {scale!r}, no label noise, seeds {seeds}, EL2N from "
       f"{B.el2n_models} models × {B.el2n_fraction:.0%} of training -> {out}")
@@ -66,9 +68,9 @@ print(f"{B.name} ({B.description}) at scale {scale!r}, no label noise, seeds {se
 
 # %%
 t0 = time.time()
-runs, _ = train_section("sec3_training", B, seeds, [0.0], store, workers)
+runs, _ = train_section("sec3_training", B, seeds, [0.0], store, runtime)
 imp = imp_runs(B, seeds, [0.0])
-scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=workers).numpy() for k, v in imp.items()}
+scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, runtime=runtime).numpy() for k, v in imp.items()}
 print(f"{len(runs)} runs ready in {time.time() - t0:.0f} s")
 
 # %% [markdown]

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -33,9 +33,9 @@ scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
-workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
+runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 
 # %%
 import time
@@ -47,13 +47,14 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import (generalization_table, optimal_level_of_mean, partition_table, subgroup_extremes,
                                     summarize, trajectories)
 from pruning_repro.report import claim_line
+from pruning_repro.config import Study
 from pruning_repro.sweep import imp_runs, start_section, train_section
 from pruning_repro.paper import paper_ranges, paper_table6, paper_table11
 from pruning_repro.plots import fig_partition_loss, fig_test_error, save_figure, save_table
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out, store = start_section("sec4_noise", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision, workers)
+B, seeds, noise_levels, out, store, runtime = start_section(
+    "sec4_noise", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, seeds {seeds}, "
       f"{B.prune.levels} pruning levels, {B.train.epochs} epochs per level -> {out}")
 
@@ -62,7 +63,7 @@ print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, see
 
 # %%
 t0 = time.time()
-train_section("sec4_noise", B, seeds, noise_levels, store, workers)  # IMP + EL2N models
+train_section("sec4_noise", B, seeds, noise_levels, store, runtime)  # IMP + EL2N models
 specs = imp_runs(B, seeds, noise_levels)
 df = trajectories({k: store.results(v) for k, v in specs.items()}, specs)
 summary = summarize(df)
@@ -123,7 +124,7 @@ from pruning_repro.plots import fig_subgroups
 
 noisy_specs = {k: v for k, v in specs.items() if v.data.noise > 0}
 if noisy_specs:
-    el2n = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, workers=workers).numpy()
+    el2n = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, runtime=runtime).numpy()
             for k, v in noisy_specs.items()}
     fig5_frame = study_subgroup_deltas(noisy_specs, store, el2n, "optimal")
     if len(fig5_frame):

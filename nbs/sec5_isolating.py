@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -37,9 +37,9 @@ scale = "full"              # "full" or "smoke"
 seeds = [0, 1, 2]
 noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
-workers = None              # training processes (None: one per core)
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
+runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 
 # %%
 import time
@@ -53,11 +53,12 @@ from pruning_repro.analysis import summarize
 from pruning_repro.paper import paper_ranges, paper_table
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
 from pruning_repro.report import claim_line
+from pruning_repro.config import Study
 from pruning_repro.sweep import start_section, train_section
 
 # bad parameters or missing data: one clear error, nothing written
-B, seeds, noise_levels, out, store = start_section("sec5_isolating", bench, scale, seeds, noise_levels, figures_dir, store_dir,
-                                                   precision, workers)
+B, seeds, noise_levels, out, store, runtime = start_section(
+    "sec5_isolating", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.prune.levels} levels / widths -> {out}")
 
 # %% [markdown]
@@ -65,7 +66,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.pru
 
 # %%
 t0 = time.time()
-train_section("sec5_isolating", B, seeds, noise_levels, store, workers)
+train_section("sec5_isolating", B, seeds, noise_levels, store, runtime)
 frames = algorithm_frames(B, noise_levels, seeds, store, ("LR rewinding", "EDT", "WD"))
 curves = {"LR rewinding": summarize(frames["LR rewinding"], ("test_err", "val_err")),
           "EDT": summarize(frames["EDT"], ("test_err", "val_err")),

@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ['INITS', 'MAX_WIDTH', 'PRECISIONS', 'SPEC_VERSION', 'FAMILY_DATA', 'DATASET_NAMES', 'BENCHES', 'DEFAULT_BENCH',
            'SCALES', 'FOLDER_VARS', 'ConfigError', 'DataSpec', 'check_noise', 'check_width', 'ModelSpec', 'TrainSpec',
            'PruneSpec', 'RunSpec', 'derive_seed', 'canonical_json', 'RunKey', 'Bench', 'add_unique', 'register',
-           'get_bench', 'check_seeds', 'check_workers', 'resolve_study', 'check_noise_levels', 'check_spec',
+           'get_bench', 'check_seeds', 'check_workers', 'resolve_study', 'check_noise_levels', 'Study', 'check_spec',
            'check_device', 'unset_empty_folder_vars']
 
 # %% ../nbs/00_config.ipynb #6912cecb
@@ -439,6 +439,46 @@ def check_noise_levels(noise_levels) -> tuple[float, ...]:
             raise ConfigError(f"noise levels {a!r} and {b!r} would be two rows printed alike ({same[0]}): "
                               f"give levels that differ in whole percent")
     return levels
+
+# %% ../nbs/00_config.ipynb #4c9a3a8f
+def _folder(folder, what: str) -> str | None:
+    "A folder setting: None (its default; '' counts as None) or a path, kept as the user wrote it (no machine path)."
+    import os
+    if folder is None or folder == "": return None
+    if isinstance(folder, os.PathLike) or (isinstance(folder, str) and folder.strip()): return str(folder)
+    raise ConfigError(f"{what} must be a folder (a path) or None, got {folder!r}")
+
+@dataclass(frozen=True)
+class Study:
+    """A study: `bench` at `scale` and `precision`, `seeds`, `noise_levels` (None: the bench's own, or a section's),
+    `store` (runs; None: `Store`'s default), `figures` (None: the checkout's figures/) and `sections` (None: every
+    one). Validated when built: one `ConfigError` naming the bad setting."""
+    bench: str
+    scale: str = "full"
+    seeds: tuple = (0, 1, 2)
+    noise_levels: tuple | None = None
+    store: str | None = None
+    figures: str | None = None
+    precision: str | None = None
+    sections: tuple | None = None
+
+    def __post_init__(self):
+        _, seeds, levels = resolve_study(self.bench, self.scale, self.seeds, self.noise_levels, self.precision)
+        set_ = lambda k, v: object.__setattr__(self, k, v)
+        set_("seeds", seeds)
+        if self.noise_levels is not None: set_("noise_levels", levels)
+        set_("store", _folder(self.store, "store_dir")); set_("figures", _folder(self.figures, "figures_dir"))
+        if self.sections is not None:
+            from pruning_repro.sweep import check_sections
+            set_("sections", check_sections(self.sections))
+
+    def resolved(self) -> tuple[Bench, tuple, tuple]:
+        "(the bench at scale and precision, seeds, noise levels — the bench's own when none were given)."
+        return resolve_study(self.bench, self.scale, self.seeds, self.noise_levels, self.precision)
+
+    def to_dict(self) -> dict:
+        "The study as plain values (lists for tuples); `Study(**d)` is the inverse."
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 # %% ../nbs/00_config.ipynb #f05e8b0d
 def check_spec(spec: RunSpec) -> RunSpec:

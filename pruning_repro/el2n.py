@@ -15,6 +15,7 @@ from .data import load_data
 from .executors import run_many
 from .imp import record_data
 from .placement import run_device
+from .train import Runtime
 from .models import build_model
 from .store import CorruptRun, Store
 from .train import eval_batch_size
@@ -63,10 +64,10 @@ def el2n_keys(spec: RunSpec, n_models: int, key: RunKey | None = None) -> list[R
 
 # %% ../nbs/08_el2n.ipynb #a8edf7d1
 def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, fraction: float = 0.1,
-                device=None, workers: int | None = None, key: RunKey | None = None) -> torch.Tensor:
+                runtime: Runtime | None = None, key: RunKey | None = None) -> torch.Tensor:
     """EL2N score of every training example of `spec` (on the labels used), computed once and stored. Its models
     train under `el2n_keys(spec, n_models, key)`: `key`, the run's place in a study, with algorithm 'EL2N' and the
-    model's index, as a section's sweep names them."""
+    model's index, as a section's sweep names them; `runtime` says how (its device and workers)."""
     store = store or Store()
     el2n_specs(spec, n_models, fraction)               # validates before anything is written
     name = f"el2n_n{n_models}_k{fraction:g}"
@@ -75,8 +76,8 @@ def el2n_scores(spec: RunSpec, store: Store | None = None, n_models: int = 10, f
         try: return store.load_extra(spec, name)["el2n"]
         except CorruptRun: pass                                   # recompute below
     specs = el2n_specs(spec, n_models, fraction)
-    run_many(dict(zip(el2n_keys(spec, n_models, key), specs.values())), store, workers=workers, device=device)
-    device = torch.device(run_device(spec, device))       # where the scoring runs: as the models trained
+    run_many(dict(zip(el2n_keys(spec, n_models, key), specs.values())), store, runtime=runtime)
+    device = torch.device(run_device(spec, runtime and runtime.device))   # where the scoring runs: as the models trained
     data = load_data(spec.data, spec.seed, device)
     record_data(spec, store, data)
     total = torch.zeros(len(data.train))

@@ -22,9 +22,9 @@ from .data import INFO, Data, DataError, DataInfo, DataMissing, data_root, draw_
 IMAGENET_CROP, IMAGENET_RESIZE = 224, 256   # training/evaluation crop side, evaluation shorter side before the crop
 
 # %% auto #0
-__all__ = ['IMAGENET_CROP', 'IMAGENET_RESIZE', 'loader_workers', 'decode_rgb', 'rrc_params', 'aug_draws', 'train_view',
-           'eval_view', 'load_batch', 'read_batch', 'jpeg_components', 'decode_on', 'ImageFolderSplit',
-           'imagenet_folders', 'imagenet_data', 'write_imagefolder']
+__all__ = ['IMAGENET_CROP', 'IMAGENET_RESIZE', 'SIDE_SPREAD', 'JPEG_QUALITY', 'loader_workers', 'decode_rgb', 'rrc_params',
+           'aug_draws', 'train_view', 'eval_view', 'load_batch', 'read_batch', 'jpeg_components', 'decode_on',
+           'ImageFolderSplit', 'imagenet_folders', 'imagenet_data', 'write_imagefolder']
 
 # %% ../nbs/25_imagenet.ipynb #912c4158
 def loader_workers() -> int:
@@ -388,10 +388,14 @@ def _natural_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(base + mid + rng.normal(0, 14, (h, w, 3)), 0, 255).astype(np.uint8)
 
 # %% ../nbs/25_imagenet.ipynb #7a577a81
+SIDE_SPREAD, JPEG_QUALITY = 0.2, 90     # ImageNet's photos: sides log-normal around the typical 375 x 500, quality 90
+
 def write_imagefolder(root: Path, n_train: int = 8, n_val: int = 4, classes: int = 2, size: tuple = (375, 500),
-                      spread: float = 0.2, quality: int = 90, seed: int = 0, odd: bool = True) -> Path:
+                      seed: int = 0, odd: bool = True) -> Path:
     """Write an ImageNet-like ImageFolder data set under `root/imagenet/{train,val}/<class>/`: `n_train` and `n_val`
-    JPEG files per class, sides around `size` (h, w) scaled by a log-normal factor (`spread`), one in four portrait."""
+    JPEG files per class, sides around `size` (h, w) scaled by a log-normal factor (`SIDE_SPREAD`), one in four
+    portrait; with `odd`, three files of the first class are greyscale, CMYK and PNG (all of which ImageNet holds)."""
+    spread, quality = SIDE_SPREAD, JPEG_QUALITY
     from PIL import Image
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("val", n_val)):

@@ -29,7 +29,7 @@ from .prune import (ScoringContext, builtin_strategy, density, full_masks, prune
                                  strategy_settings)
 from .snapshots import PREEMPTION, Snapshots, parent_checksum, unpack_snapshot
 from .store import CorruptRun, Store, strict_json
-from .train import Diverged, Runtime, eval_metrics, precision_flags, progress_enabled, state_copy, train
+from .train import Diverged, Runtime, Segment, eval_metrics, precision_flags, state_copy, train
 
 # %% auto #0
 __all__ = ['run_imp', 'reevaluate_level', 'check_data', 'check_strategy', 'check_level', 'record_data', 'dense_root',
@@ -43,13 +43,15 @@ def _locked(store: Store, spec: RunSpec, world: World):
     "The run's lock, held by rank 0 alone (the other ranks of a data-parallel run follow its decisions)."
     return store.lock(spec) if world.main else contextlib.nullcontext()
 
-def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bool | None = None,
-            label: Hashable = "", data=None, runtime: Runtime | None = None, world: World | None = None) -> pd.DataFrame:
+def run_imp(spec: RunSpec, store: Store | None = None, device=None, label: Hashable = "", data=None,
+            runtime: Runtime | None = None, world: World | None = None) -> pd.DataFrame:
     """Train the dense model and every pruning level of `spec` that the store lacks; return one row per level.
-    `runtime` (how to train; default resolved from the environment here, once) goes down to every level. `world`:
-    the ranks of a data-parallel run (`23_distributed`, each on its own device), None for this process alone."""
+    `runtime` (how to train, with a bar over the levels when its `progress` says so, and on which device when `device`
+    is None; default `Runtime()`) goes down to every level. `world`: the ranks of a data-parallel run
+    (`23_distributed`, each on its own device), None for this process alone; `data`: the run's data already loaded."""
     store = store or Store()
-    runtime = runtime or Runtime.from_env()
+    runtime = runtime or Runtime()
+    device = runtime.device if device is None else device
     if world is None: world = World(device=torch.device(run_device(spec, device)))   # the package's one device rule
     device, label = world.device, str(label)   # label: a study's `RunKey`, or any label: stored in spec.json, in bars
     if world.main_value(lambda: store.is_complete(spec)): return store.results(spec)   # reading needs no lock
@@ -60,9 +62,9 @@ def run_imp(spec: RunSpec, store: Store | None = None, device=None, progress: bo
     if world.main: store.init_run(spec, label)
     with _locked(store, spec, world):
         todo = world.main_value(lambda: _levels_todo(spec, store, data, device))
-        bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not (world.main and progress_enabled(progress)))
+        bar = tqdm(todo, desc=label or spec.hash()[:8], disable=not (world.main and runtime.progress))
         for level in bar:
-            try: train_level(spec, store, level, data, device, progress, runtime, world)
+            try: train_level(spec, store, level, data, runtime, world)
             except Diverged as e: raise Diverged(f"run {label or spec.hash()[:12]} ({store.run_dir(spec)}), {e}") from None
             except torch.distributed.DistError as e:        # a peer died inside a gradient all-reduce
                 raise RankFailed(f"run {label or spec.hash()[:12]}, level {level}: a rank of this data-parallel run is "
@@ -195,14 +197,14 @@ def _root_trained(root: RunSpec, store: Store) -> bool:
     store.discard_level(root, 0)
     return False
 
-def _share_level0(spec: RunSpec, store: Store, data, device, progress, runtime, world) -> None:
+def _share_level0(spec: RunSpec, store: Store, data, runtime, world) -> None:
     "Level 0 of `spec` from its dense root: trained there once (under the root's lock), then copied, checksums and all."
     root = dense_root(spec)
     if world.main: store.init_run(root, "dense")
     with _locked(store, root, world):
         if not world.main_value(lambda: _root_trained(root, store)):
             if world.main: record_data(root, store, data)
-            train_level(root, store, 0, data, device, progress, runtime, world)
+            train_level(root, store, 0, data, runtime, world)
         if not world.main: return
         src, dst = store.level_dir(root, 0), store.level_dir(spec, 0)
         dst.mkdir(parents=True, exist_ok=True)
@@ -230,19 +232,19 @@ def _level_start(spec: RunSpec, store: Store, level: int, model, data) -> dict |
     if p.rewind == "weight": state = store.load_extra(spec, "rewind")
     return {"state": state, "masks": masks}
 
-def train_level(spec: RunSpec, store: Store, level: int, data, device, progress, runtime, world) -> None:
+def train_level(spec: RunSpec, store: Store, level: int, data, runtime, world) -> None:
     """Train `level` of `spec` into the store, in this process (every rank of `world`): from its in-level snapshot
     (`26_snapshots`) when one matches, else from the previous level pruned (and rewound), the level before first
     when that one cannot be trusted; the level's results are checked, then stored by rank 0. `run_imp` calls it for
-    each missing level; the benchmarks (`bench/`) time it directly."""
-    t, p = spec.train, spec.prune
+    each missing level; the benchmarks (`bench/`) time it directly. It trains on `world`'s device."""
+    t, p, device = spec.train, spec.prune, world.device
     if world.main: store.clean_partial(spec, level)     # a killed writer's temporary files
     if level == 0 and p.levels > 0 and dense_root(spec) != spec:      # a dense-only run needs no sharing
-        return _share_level0(spec, store, data, device, progress, runtime, world)
+        return _share_level0(spec, store, data, runtime, world)
     model = world.prepare(build_model(spec.model, data.info, spec.seed, spec.stream("init")).to(device))
     start = world.main_value(lambda: _level_start(spec, store, level, model, data))
     if start is None:                                   # the previous level cannot be trusted: recomputed first
-        train_level(spec, store, level - 1, data, device, progress, runtime, world)
+        train_level(spec, store, level - 1, data, runtime, world)
         start = world.main_value(lambda: _level_start(spec, store, level, model, data))
         if start is None: raise CorruptRun(f"level {level - 1} of run {spec.hash()[:12]} ({store.run_dir(spec)}) "
                                            f"was recomputed but cannot be read back")
@@ -251,15 +253,11 @@ def train_level(spec: RunSpec, store: Store, level: int, data, device, progress,
     state = resume["model"] if resume else start["state"]
     if state is not None: model.load_state_dict(state)
     snapshots = Snapshots(store, spec, level, runtime.checkpoint_min, masks) if world.main else None
-    inner = False if progress is None else progress
-    common = dict(progress=inner, desc=f"level {level}", runtime=runtime, world=world, resume=resume,
-                  snapshots=snapshots)
-    with PREEMPTION.training():
-        if level == 0:
-            r = train(model, data, t, generator=_generator(spec, "order:0"), checkpoint_epoch=p.rewind_epoch, **common)
-        else:
-            r = train(model, data, t, generator=_generator(spec, f"order:{level}"), start_epoch=p.rewind_epoch,
-                      masks={k: v.to(device) for k, v in masks.items()}, **common)
+    if level == 0: seg = Segment(_generator(spec, "order:0"), checkpoint_epoch=p.rewind_epoch)
+    else: seg = Segment(_generator(spec, f"order:{level}"), p.rewind_epoch, {k: v.to(device) for k, v in masks.items()})
+    seg = replace(seg, resume=resume, name=f"level {level}")
+    with PREEMPTION.training():      # no bar per epoch: `run_imp`'s bar counts the levels
+        r = train(model, data, t, seg, replace(runtime, progress=False), world, snapshots)
     with precision_flags(t.precision, device):       # evaluated in the precision it trained in (TF32 or not)
         metrics, per_ex = eval_metrics(model, data, world=world)     # each rank its part; every rank the whole arrays
     state = state_copy(model)

@@ -18,9 +18,9 @@ __all__ = ['GiB', 'MEMORY_MARGIN', 'CONTEXT_BYTES', 'SLOT', 'LAUNCHER_VARS', 're
 
 # %% ../nbs/24_placement.ipynb #7a075081
 def requested_device(device=None) -> str | None:
-    "The device asked for: `device`, else `$PRUNING_REPRO_DEVICE`, else None ('auto' counts as not asked)."
-    d = device if device is not None else os.environ.get("PRUNING_REPRO_DEVICE")
-    return None if d in (None, "", "auto") else str(d)
+    """The device asked for (`Runtime.device`, resolved at the edge from `--device` or `$PRUNING_REPRO_DEVICE`), or
+    None: '' and 'auto' count as not asked."""
+    return None if device in (None, "", "auto") else str(device)
 
 def run_device(spec, device=None, gpus: bool | None = None) -> str:
     """Where run `spec` trains: the device asked for; else 'cuda' when GPUs are visible (`gpus`, default: asked of

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import ConfigError, check_workers, resolve_study
+from .config import ConfigError, Study
+from .train import Runtime
 
 # %% auto #0
 __all__ = ['nbs_dir', 'SectionFailed', 'run_section', 'compare_algorithms']
@@ -16,7 +17,7 @@ __all__ = ['nbs_dir', 'SectionFailed', 'run_section', 'compare_algorithms']
 # %% ../nbs/28_sections.ipynb #d0f66104
 from .algorithms import algorithm_runs
 from .store import check_writable
-from .sweep import SECTIONS, figures_folder, section_noise
+from .sweep import SECTIONS, default_figures_dir, figures_folder, section_noise
 
 def nbs_dir() -> Path:
     "The folder holding the section notebooks: a checkout's nbs/, or those the installed wheel ships."
@@ -76,52 +77,53 @@ def _execute(src: Path, out_dir: Path, section: str, params: dict) -> Path:
     return final
 
 # %% ../nbs/28_sections.ipynb #2b156e76
-def run_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
-                figures: str | Path = "figures", workers: int | None = None, store: str | None = None,
-                precision: str | None = None) -> Path:
-    "Execute one section notebook with papermill; returns the saved executed notebook."
-    if section not in SECTIONS:
-        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
+def run_section(section: str, study: Study, runtime: Runtime | None = None) -> Path:
+    """Execute one section notebook of `study` with papermill, after training the runs it needs as `runtime` says
+    (default `Runtime()`); returns the saved executed notebook."""
     from pruning_repro.data import check_available
-    check_available(b.data)
-    check_workers(workers)
-    src = nbs_dir() / f"{section}.ipynb"
-    check_writable(figures_folder(figures, bench, scale, precision), "figures folder")   # before any training
-    # train what the section needs here, with progress in the terminal; the notebook then only reads the store
     from pruning_repro.store import Store
     from pruning_repro.sweep import train_section
-    given = None if noise_levels is None else levels      # None: the section's own noise levels
-    train_section(section, b, seeds, section_noise(section, b, given), Store(store), workers)   # and its retrainings
-    # the folder as the user named it (relative to this directory, where the kernel runs): an executed notebook is a
-    # page of the docs and carries no machine path of its own
-    params = dict(bench=bench, scale=scale, seeds=list(seeds), figures_dir=str(figures),
-                  workers=workers, store_dir=store, precision=precision)
-    if given is not None: params["noise_levels"] = list(given)   # else the notebook's default
-    return _execute(src, figures_folder(figures, bench, scale, precision), section, params)
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
+    runtime, (b, seeds, _) = runtime or Runtime(), study.resolved()
+    check_available(b.data)
+    src, out = nbs_dir() / f"{section}.ipynb", _out(study)
+    check_writable(out, "figures folder")              # before any training
+    # train what the section needs here, with progress in the terminal; the notebook then only reads the store
+    train_section(section, b, seeds, section_noise(section, b, study.noise_levels), Store(study.store), runtime)
+    # the folders as the user named them (relative to this directory, where the kernel runs): an executed notebook is
+    # a page of the docs and carries no machine path of its own
+    params = dict(bench=study.bench, scale=study.scale, seeds=list(seeds), figures_dir=study.figures,
+                  store_dir=study.store, precision=study.precision, runtime=runtime.to_dict())
+    if study.noise_levels is not None: params["noise_levels"] = list(study.noise_levels)   # else the section's own
+    return _execute(src, out, section, params)
+
+def _out(study: Study) -> Path:
+    "The study's figures folder (`sweep.figures_folder`; its `figures` None: the checkout's figures/)."
+    return figures_folder(study.figures or default_figures_dir(), study.bench, study.scale, study.precision)
 
 # %% ../nbs/28_sections.ipynb #b3dd3042
-def compare_algorithms(bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None, figures="figures",
-                       workers: int | None = None, store: str | None = None, precision: str | None = None):
-    """Train (once) and compare every registered learning algorithm (App. C's six and width down-scaling) at each noise
-    level; writes `algorithms_p<noise>` (App. C's notebook writes Table 2, without width down-scaling)."""
+def compare_algorithms(study: Study, runtime: Runtime | None = None):
+    """Train (once, as `runtime` says) and compare every registered learning algorithm (App. C's six and width
+    down-scaling) at each noise level of `study`; writes `algorithms_p<noise>` (App. C's notebook writes Table 2,
+    without width down-scaling)."""
     from pruning_repro.algorithms import versus_table
     from pruning_repro.results import algorithm_frames
     from pruning_repro.data import check_available
     from pruning_repro.executors import run_many
     from pruning_repro.plots import save_table, to_markdown
     from pruning_repro.store import Store
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
+    b, seeds, levels = study.resolved()
     check_available(b.data)
-    st, out = Store(store), figures_folder(figures, bench, scale, precision)
+    st, out = Store(study.store), _out(study)
     tables = {}
     for p in levels:
         runs = algorithm_runs(b, p, seeds)
-        run_many({k: v for r in runs.values() for k, v in r.items()}, st, workers=workers)
+        run_many({k: v for r in runs.values() for k, v in r.items()}, st, runtime=runtime)
         t = versus_table(algorithm_frames(b, [p], seeds, st, list(runs)), list(runs), [p], b.family)
-        save_table(t, out, f"algorithms_p{p:g}", f"{bench}, {p:.0%} label noise: optimal test error (%) per learning "
+        save_table(t, out, f"algorithms_p{p:g}", f"{study.bench}, {p:.0%} label noise: optimal test error (%) per learning "
                    f"algorithm, {len(seeds)} seeds; paper: {b.paper_label}")
-        print(f"\n{bench}, {p:.0%} label noise ({len(seeds)} seeds; paper: {b.paper_label}):")
+        print(f"\n{study.bench}, {p:.0%} label noise ({len(seeds)} seeds; paper: {b.paper_label}):")
         print(to_markdown(t))
         tables[p] = t
     return tables

@@ -19,7 +19,7 @@ import submitit
 from .config import ConfigError
 from .executors import SweepReport, run_job, terminating_on_sigterm
 from .snapshots import PREEMPTION
-from .train import Runtime, progress_enabled
+from .train import Runtime
 
 # %% auto #0
 __all__ = ['RUN_KEYS', 'SlurmOptions', 'load_profile', 'slurm_options', 'run_options', 'max_array_size', 'array_sizes',
@@ -202,14 +202,14 @@ class SlurmRun(submitit.helpers.Checkpointable):
         return run_job(spec_dict, root, label, threads, device, runtime)
 
 # %% ../nbs/27_slurm.ipynb #01ca66f9
-def sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, progress, runtime) -> None:
+def sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, runtime) -> None:
     """The Slurm executor of `executors.sweep`: the `missing` runs ({RunKey: RunSpec}) as job arrays (under
     `MaxArraySize`) of `SlurmRun`s, waited for (`_poll`), each result or failure written into `rep`; an interrupted
     sweep cancels them."""
     import logging
     from tqdm import tqdm
     logging.getLogger("submitit").setLevel(logging.ERROR)   # without accounting every poll warns about sacct
-    runtime = runtime or Runtime.from_env()
+    runtime = runtime or Runtime()
     folder = st.root / "_slurm"
     folder.mkdir(parents=True, exist_ok=True)
     ex = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm", slurm_max_num_timeout=opts.max_requeues)
@@ -231,7 +231,7 @@ def sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device,
             rep.job_ids = [j.job_id for j in jobs]
             arrays = sorted({j.job_id.split("_")[0] for j in jobs})
             bar = tqdm(total=len(jobs), desc=f"runs (slurm array{'s' if len(arrays) > 1 else ''} {', '.join(arrays)})",
-                       unit="run", disable=not progress_enabled(progress))
+                       unit="run", disable=not runtime.progress)
             _poll(dict(zip(labels, jobs)), {}, rep, opts, bar)
         except BaseException:
             # Ctrl-C, SIGTERM, or a later array refused: no job may run on without the sweep that reports it

@@ -6,15 +6,16 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
 from .algorithms import APPJ_ALGORITHMS, algorithm_runs, table2_algorithms
-from .config import ConfigError, RunKey, RunSpec, resolve_study
+from .config import ConfigError, RunKey, RunSpec, Study
 
 # %% auto #0
 __all__ = ['SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'K2_BENCHES', 'SECTION_AFTER', 'imp_runs', 'section_noise', 'Section',
-           'default_figures_dir', 'figures_folder', 'check_folder', 'start_section', 'runs_appK2', 'train_study',
+           'default_figures_dir', 'figures_folder', 'section_runtime', 'start_section', 'runs_appK2', 'train_study',
            'train_section', 'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections', 'study_runs',
            'study_cost', 'planned_retrainings', 'read_throughput', 'probe_throughput', 'study_plan', 'plan_text']
 
@@ -98,12 +99,14 @@ def section_noise(section: str, b, noise_levels=None) -> tuple:
 
 # %% ../nbs/14_sweep.ipynb #0c895c64
 class Section(NamedTuple):
-    "What a section notebook works with: the bench at its scale, seeds, noise levels, output folder and run store."
+    """What a section notebook works with: the bench at its scale, seeds, noise levels, output folder, run store and
+    how its runs train (`train.Runtime`)."""
     bench: object
     seeds: tuple
     noise_levels: tuple
     out: Path
     store: object
+    runtime: object
 
 def default_figures_dir() -> Path:
     "`figures/` of the checkout the current directory is in (found by its settings.ini), else `./figures`."
@@ -118,22 +121,24 @@ def figures_folder(figures, bench: str, scale: str, precision: str | None = None
     name = bench if scale == "full" else f"{bench}_{scale}"
     return Path(figures) / (name if precision in (None, "fp32") else f"{name}_{precision}")
 
-def check_folder(folder, what: str):
-    "A folder parameter: None (the default) or a non-empty path (str or `os.PathLike`); '' counts as None."
-    import os
-    if folder is None or folder == "": return None
-    if isinstance(folder, os.PathLike) or (isinstance(folder, str) and folder.strip()): return folder
-    raise ConfigError(f"{what} must be a folder (a path) or None, got {folder!r}")
-
 # %% ../nbs/14_sweep.ipynb #b327de88
-def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2), noise_levels=None,
-                  figures_dir=None, store_dir=None, precision: str | None = None, workers=None) -> Section:
-    """A section notebook's first step: validate every one of its parameters (one clear error: `ConfigError`) — the
-    bench, scale, seeds, noise levels, folders, precision, training processes (`workers`, even when nothing needs
-    training) and the device asked for — check that the data is on disk, resolve its noise levels (`section_noise`),
-    name its output folder and open the run store. Writes nothing."""
-    import os
-    from pruning_repro.config import check_device, check_workers, unset_empty_folder_vars
+def section_runtime(runtime=None):
+    """How a section notebook's runs train: `runtime` as given (a `train.Runtime`), or the environment's settings
+    (`$PRUNING_REPRO_*`, read here: a notebook's parameters are an edge) with a dict of `Runtime`'s fields over them."""
+    from pruning_repro.train import Runtime
+    if isinstance(runtime, Runtime): return runtime
+    names = {f.name for f in fields(Runtime)}
+    if runtime is not None and (not isinstance(runtime, dict) or not set(runtime) <= names):
+        raise ConfigError(f"runtime must be None or a dict of train.Runtime's fields ({', '.join(sorted(names))}), "
+                          f"got {runtime!r}")
+    return replace(Runtime.from_env(), **(runtime or {}))
+
+def start_section(section: str, study: Study, runtime=None) -> Section:
+    """A section notebook's first step: `study` (built from its parameters, so validated) and `runtime`
+    (`section_runtime`) checked — one clear error, `ConfigError` — the device asked for checked on this machine, the
+    data found on disk, the section's noise levels resolved (`section_noise`), its output folder named and the run
+    store opened. Writes nothing."""
+    from pruning_repro.config import check_device, unset_empty_folder_vars
     from pruning_repro.data import check_available
     from pruning_repro.plugins import load_plugins
     from pruning_repro.store import Store
@@ -141,14 +146,12 @@ def start_section(section: str, bench: str, scale: str = "full", seeds=(0, 1, 2)
     load_plugins()                                      # a papermill kernel imports the plugins its command named
     if not isinstance(section, str) or section not in SECTION_RUNS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
-    b, seeds, levels = resolve_study(bench, scale, seeds, noise_levels, precision)
-    figures_dir, store_dir = check_folder(figures_dir, "figures_dir"), check_folder(store_dir, "store_dir")
-    check_workers(workers)
-    check_device(os.environ.get("PRUNING_REPRO_DEVICE"))
+    runtime = section_runtime(runtime)
+    check_device(runtime.device)
+    b, seeds, _ = study.resolved()
     check_available(b.data)
-    levels = section_noise(section, b, levels if noise_levels is not None else None)
-    return Section(b, seeds, levels, figures_folder(figures_dir or default_figures_dir(), bench, scale, precision),
-                   Store(store_dir))
+    out = figures_folder(study.figures or default_figures_dir(), study.bench, study.scale, study.precision)
+    return Section(b, seeds, section_noise(section, b, study.noise_levels), out, Store(study.store), runtime)
 
 # %% ../nbs/14_sweep.ipynb #5197e116
 def _appD_after(b, seeds, noise_levels, store) -> dict:
@@ -213,16 +216,17 @@ def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict,
     return first, after
 
 # %% ../nbs/14_sweep.ipynb #ac53431e
-def train_section(section: str, b, seeds, noise_levels, store, workers=None) -> tuple[dict, dict]:
-    "Train (where the store lacks them) the runs of one section, then its retrainings: (first stage, second stage)."
+def train_section(section: str, b, seeds, noise_levels, store, runtime=None) -> tuple[dict, dict]:
+    """Train (where the store lacks them, as `runtime` says) the runs of one section, then its retrainings: (first
+    stage, second stage)."""
     from pruning_repro.executors import run_many
-    return train_study(b, [section], seeds, noise_levels, store, lambda todo: run_many(todo, store, workers=workers))
+    return train_study(b, [section], seeds, noise_levels, store, lambda todo: run_many(todo, store, runtime=runtime))
 
-def train_with_retrainings(section: str, b, seeds, noise_levels, store, workers=None) -> tuple:
+def train_with_retrainings(section: str, b, seeds, noise_levels, store, runtime=None) -> tuple:
     """A two-stage section (App. D, E, K), trained by `train_section`. Returns (its IMP runs, retrainings,
     `analysis.trajectories` of the IMP runs)."""
     from pruning_repro.analysis import trajectories
-    _, after = train_section(section, b, seeds, noise_levels, store, workers)
+    _, after = train_section(section, b, seeds, noise_levels, store, runtime)
     imp = imp_runs(b, seeds, noise_levels)
     return imp, after, trajectories({k: store.results(v) for k, v in imp.items()}, imp)
 

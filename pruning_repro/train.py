@@ -9,7 +9,7 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from .config import TrainSpec
 # %% auto #0
 __all__ = ['OPTIMIZER_IMPLS', 'COMPILE_MODES', 'VERIFY_TOL', 'lr_at', 'Diverged', 'Runtime', 'make_optimizer', 'apply_masks',
            'state_copy', 'eval_batch_size', 'evaluate', 'eval_metrics', 'precision_flags', 'grad_distance', 'numerics',
-           'progress_enabled', 'EpochStream', 'train']
+           'EpochStream', 'Segment', 'train']
 
 # %% ../nbs/04_train.ipynb #f2f4f074
 def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
@@ -41,17 +41,21 @@ class Diverged(RuntimeError):
 
 @dataclass(frozen=True)
 class Runtime:
-    """How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (inner bars),
-    `checkpoint_min`: minutes between in-level snapshots (`26_snapshots`; 0: after every step, None: never), and
-    `runs_per_gpu`: how many runs a local pool trains on each GPU at once (`24_placement`)."""
+    """How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (bars),
+    `checkpoint_min`: minutes between in-level snapshots (`26_snapshots`; 0: after every step, None: never),
+    `runs_per_gpu`: how many runs a local pool trains on each GPU at once (`24_placement`), `device` the runs are
+    asked to train on (None: each run's preferred one, `placement.run_device`) and `workers`: training processes of
+    a local pool (None: one per core, or `runs_per_gpu` per GPU)."""
     compile: str = "auto"
     optimizer_impl: str = "fused"
     progress: bool = True
     checkpoint_min: float | None = 30.0
     runs_per_gpu: int = 1
+    device: str | None = None
+    workers: int | None = None
 
     def __post_init__(self):
-        from pruning_repro.config import ConfigError
+        from pruning_repro.config import ConfigError, check_workers
         if self.compile not in COMPILE_MODES:
             raise ConfigError(f"PRUNING_REPRO_COMPILE (Runtime.compile) must be auto, 1 or 0, got {self.compile!r}")
         if self.optimizer_impl not in OPTIMIZER_IMPLS:
@@ -64,6 +68,11 @@ class Runtime:
         r = self.runs_per_gpu
         if isinstance(r, bool) or not isinstance(r, int) or r < 1:
             raise ConfigError(f"PRUNING_REPRO_RUNS_PER_GPU (Runtime.runs_per_gpu) must be an integer >= 1, got {r!r}")
+        if self.device in ("", "auto"): object.__setattr__(self, "device", None)     # not asked: each run's own
+        elif self.device is not None and not isinstance(self.device, str):
+            raise ConfigError(f"PRUNING_REPRO_DEVICE (Runtime.device) must be a device name or None, "
+                              f"got {self.device!r}")
+        check_workers(self.workers)
 
     @classmethod
     def from_env(cls, environ=None) -> "Runtime":
@@ -75,14 +84,19 @@ class Runtime:
         try: r = int(r)
         except ValueError: pass
         return cls(e.get("PRUNING_REPRO_COMPILE", "auto"), e.get("PRUNING_REPRO_OPTIMIZER_IMPL", "fused"),
-                   e.get("PRUNING_REPRO_PROGRESS", "1") != "0", c, r)
+                   e.get("PRUNING_REPRO_PROGRESS", "1") != "0", c, r, e.get("PRUNING_REPRO_DEVICE") or None)
 
     def environ(self) -> dict[str, str]:
         "These settings as the environment variables `from_env` reads (for processes started from this one)."
         return {"PRUNING_REPRO_COMPILE": self.compile, "PRUNING_REPRO_OPTIMIZER_IMPL": self.optimizer_impl,
                 "PRUNING_REPRO_PROGRESS": "1" if self.progress else "0",
                 "PRUNING_REPRO_CHECKPOINT_MIN": "never" if self.checkpoint_min is None else str(self.checkpoint_min),
-                "PRUNING_REPRO_RUNS_PER_GPU": str(self.runs_per_gpu)}
+                "PRUNING_REPRO_RUNS_PER_GPU": str(self.runs_per_gpu),
+                **({"PRUNING_REPRO_DEVICE": self.device} if self.device else {})}
+
+    def to_dict(self) -> dict:
+        "These settings as plain values (a papermill parameter, JSON); `Runtime(**d)` is the inverse."
+        return asdict(self)
 
 _IMPL_FLAGS = {"fused": dict(fused=True), "foreach": dict(foreach=True), "for-loop": dict(foreach=False)}
 
@@ -343,11 +357,6 @@ def numerics(device, precision: str, forward=None) -> dict:
             "precision": precision, "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if cuda else False,
             "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32) if cuda else False, **run}
 
-def progress_enabled(progress) -> bool:
-    "Whether to show progress bars: `progress` when given, else unless `$PRUNING_REPRO_PROGRESS` is 0."
-    if progress is not None: return bool(progress)
-    return os.environ.get("PRUNING_REPRO_PROGRESS", "1") != "0"
-
 class EpochStream:
     """The batches of one epoch: a shuffled pass over `split`, or exactly `steps` batches from successive passes
     (`TrainSpec.steps_per_epoch`). Yields `(x, y, n)` — this rank's part of a batch (`shard`) and the size `n` of the
@@ -375,23 +384,36 @@ def _under_precision_flags(f):
     "`f(model, data, spec, ...)` run under `precision_flags(spec.precision, <the model's device>)`."
     import functools
     @functools.wraps(f)
-    def inner(model, data, spec, **kw):
+    def inner(model, data, spec, *args, **kw):
         with precision_flags(spec.precision, next(iter(model.parameters()), torch.empty(0)).device):
-            return f(model, data, spec, **kw)
+            return f(model, data, spec, *args, **kw)
     return inner
 
+@dataclass
+class Segment:
+    """The stretch of a run's training one `train` call runs: epochs [`start_epoch`, spec.epochs) in the data order
+    of `generator`, `masks` held at zero after every step, the weights at the start of `checkpoint_epoch` kept (the
+    rewind point), continued from `resume` (an in-level snapshot's state, the model's weights already loaded by the
+    caller) when given. `name` labels its progress bar and its errors ('level 3')."""
+    generator: torch.Generator
+    start_epoch: int = 0
+    masks: dict | None = None
+    checkpoint_epoch: int | None = None
+    resume: dict | None = None
+    name: str = "train"
+
 @_under_precision_flags
-def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator, start_epoch: int = 0,
-          masks: dict | None = None, checkpoint_epoch: int | None = None, progress: bool | None = None,
-          desc: str = "train", runtime: Runtime | None = None, world=None, resume: dict | None = None,
+def train(model: nn.Module, data, spec: TrainSpec, segment: Segment, runtime: Runtime | None = None, world=None,
           snapshots=None) -> dict:
-    """Train `model` on `data.train` for epochs [start_epoch, spec.epochs) as `runtime` says (None: resolved from the
-    environment here, for a direct call). Returns timings, the rewind checkpoint and `numerics`.
+    """Train `model` on `data.train` for the `segment` of `spec` as `runtime` says (None: `Runtime()`'s defaults; its
+    `progress`: a bar over the epochs). Returns timings, the rewind checkpoint and `numerics`.
 
     `world`: the data-parallel world (`23_distributed`; None: this process alone). `snapshots`: an object whose
-    `due()` is asked after every step and whose `save(state)` then receives what resuming needs (`snapshots.Snapshots`);
-    `resume`: such a state (the model's weights already loaded by the caller) to continue from."""
-    rt = runtime or Runtime.from_env()
+    `due()` is asked after every step and whose `save(state)` then receives what resuming needs (`snapshots.Snapshots`),
+    given back as `Segment.resume`."""
+    rt = runtime or Runtime()
+    generator, start_epoch, masks, desc = segment.generator, segment.start_epoch, segment.masks, segment.name
+    checkpoint_epoch, resume = segment.checkpoint_epoch, segment.resume
     dp = world is not None and world.distributed
     opt = make_optimizer(model, spec, rt.optimizer_impl)
     steps_per_epoch = spec.steps_per_epoch or -(-len(data.train) // spec.batch_size)
@@ -414,8 +436,7 @@ def train(model: nn.Module, data, spec: TrainSpec, *, generator: torch.Generator
         start_epoch, step, stream_state = resume["epoch"], resume["step"], resume["stream"]
         ckpt, seconds0 = resume.get("rewind"), resume.get("seconds", 0.0)
     t0 = time.perf_counter()
-    bar = tqdm(range(start_epoch, spec.epochs), desc=desc, leave=False,
-               disable=not (rt.progress if progress is None else progress))
+    bar = tqdm(range(start_epoch, spec.epochs), desc=desc, leave=False, disable=not rt.progress)
     for epoch in bar:
         if checkpoint_epoch is not None and epoch == checkpoint_epoch and stream_state is None:
             ckpt = state_copy(model)

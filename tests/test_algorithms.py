@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from pruning_repro.config import get_bench
+from pruning_repro.config import Study, get_bench
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.executors import run_many
 from pruning_repro.imp import run_imp
 from pruning_repro.leave_out import dense_spec, dense_subset_spec, tie_rnd_specs
 from pruning_repro.store import Store
+from pruning_repro.train import Runtime
 from pruning_repro.width import width_results, width_specs
 
 
@@ -62,12 +63,12 @@ def test_width_downscaling_sequence(tiny_mnist):
 
 def test_el2n_stored_once_and_bounded(tiny_mnist):
     st, s = Store(), smoke(levels=0)
-    sc = el2n_scores(s, st, n_models=2, fraction=0.5, device="cpu", workers=1)
+    sc = el2n_scores(s, st, n_models=2, fraction=0.5, runtime=Runtime(device="cpu", workers=1))
     assert sc.shape == (400,) and float(sc.min()) >= 0 and float(sc.max()) <= 2 ** 0.5 + 1e-6
     noisy = st.load_extra(s, "data")["noisy"].bool()
     assert float(sc[noisy].mean()) > float(sc[~noisy].mean())      # mislabelled examples score higher
     before = sorted(p.stat().st_mtime_ns for p in st.root.rglob("metrics.json"))
-    assert torch.equal(el2n_scores(s, st, n_models=2, fraction=0.5, device="cpu"), sc)
+    assert torch.equal(el2n_scores(s, st, n_models=2, fraction=0.5, runtime=Runtime(device="cpu")), sc)
     assert before == sorted(p.stat().st_mtime_ns for p in st.root.rglob("metrics.json"))
 
 
@@ -95,8 +96,8 @@ def test_tie_and_rnd_leave_out_same_number(tiny_mnist):
 def test_compare_algorithms_table(tiny_mnist, isolated):
     from pruning_repro.algorithms import ALGORITHMS
     from pruning_repro.sections import compare_algorithms
-    tables = compare_algorithms("lenet_mnist", "smoke", seeds=[0, 1], noise_levels=[0.1],
-                                figures=isolated / "figures", workers=1)
+    tables = compare_algorithms(Study("lenet_mnist", "smoke", seeds=[0, 1], noise_levels=[0.1],
+                                      figures=isolated / "figures"), Runtime(workers=1))
     t = tables[0.1]
     assert t.algorithm.tolist() == list(ALGORITHMS) and (t.n_seeds == 2).all()
     folder = isolated / "figures" / "lenet_mnist_smoke"
@@ -117,7 +118,7 @@ def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):
     edt = replace(imp, prune=replace(imp.prune, strategy="none"))
     widths = width_specs(b, 0.2, 0, steps=3)                    # the width down-scaling sequence ('WD', §5.2)
     run_many({"imp": imp, "edt": edt, **widths}, st, workers=1, device="cpu")
-    el2n = el2n_scores(imp, st, n_models=2, fraction=0.5, device="cpu", workers=1)
+    el2n = el2n_scores(imp, st, n_models=2, fraction=0.5, runtime=Runtime(device="cpu", workers=1))
     stamps = sorted((str(p), p.stat().st_mtime_ns) for p in st.root.rglob("*.safetensors"))
 
     traj = trajectories({"imp": st.results(imp)}, {"imp": imp})
@@ -136,7 +137,7 @@ def test_one_store_serves_every_analysis_without_retraining(tiny_mnist):
     j = jaccard(top_fraction(changes[-1]), top_fraction(width_change))
     assert 0 <= j <= 1 and 0 < jaccard_chance(40, 400) < 0.1
     assert len(tie_rnd_specs(imp, st, levels[0])["TIE"].data.exclude_ids) == 80
-    assert torch.equal(el2n_scores(imp, st, n_models=2, fraction=0.5, device="cpu"), el2n)
+    assert torch.equal(el2n_scores(imp, st, n_models=2, fraction=0.5, runtime=Runtime(device="cpu")), el2n)
     assert stamps == sorted((str(p), p.stat().st_mtime_ns) for p in st.root.rglob("*.safetensors"))
 
 

@@ -97,7 +97,7 @@ from pruning_repro.data import INFO, Data, TensorSplit
 from pruning_repro.distributed import World, close_world, init_world
 from pruning_repro.models import build_model
 from pruning_repro.prune import full_masks, prune_masks
-from pruning_repro.train import Runtime, eval_metrics, state_copy, train
+from pruning_repro.train import Runtime, Segment, eval_metrics, state_copy, train
 torch.manual_seed(0)
 x, y = torch.randn(70, 3, 32, 32, dtype=torch.float64), torch.randint(0, 10, (70,))
 split = TensorSplit(x, y, torch.arange(70), augment=True)           # crop + flip drawn per global batch
@@ -108,7 +108,7 @@ net = build_model(ModelSpec("resnet20", width=0.5), INFO["cifar10"], seed=0).dou
 masks = prune_masks(net, full_masks(net), 0.2, "magnitude")
 rt = Runtime(compile="0", progress=False)
 def fit(model, world):
-    train(model, data, spec, generator=torch.Generator().manual_seed(1), masks=masks, runtime=rt, world=world)
+    train(model, data, spec, Segment(torch.Generator().manual_seed(1), masks=masks), rt, world)
     return state_copy(model), eval_metrics(model, data, world=world)[1]["train_loss"]
 world = init_world("cpu")
 many, loss_many = fit(world.prepare(copy.deepcopy(net)), world)            # BatchNorm over the global batch
@@ -152,7 +152,7 @@ from pruning_repro.config import DataSpec, ModelSpec, TrainSpec
 from pruning_repro.data import INFO, load_data
 from pruning_repro.distributed import World, close_world, init_world
 from pruning_repro.models import build_model
-from pruning_repro.train import Runtime, eval_metrics, state_copy, train
+from pruning_repro.train import Runtime, Segment, eval_metrics, state_copy, train
 class Float64(nn.Module):
     "The batches arrive as float32; the network computes in float64 (rounding out of the way)."
     def __init__(self, m): super().__init__(); self.m = m
@@ -162,7 +162,7 @@ spec = TrainSpec(epochs=1, batch_size=9, optimizer="sgd", lr=0.01, weight_decay=
 net = Float64(build_model(ModelSpec("resnet50", width=0.125), INFO["imagenet"], seed=0).double())
 rt = Runtime(compile="0", progress=False)
 def fit(model, world):
-    train(model, data, spec, generator=torch.Generator().manual_seed(3), runtime=rt, world=world)
+    train(model, data, spec, Segment(torch.Generator().manual_seed(3)), rt, world)
     return state_copy(model), eval_metrics(model, data, batch_size=5, world=world)[1]["train_loss"]
 world = init_world("cpu")
 many, loss_many = fit(world.prepare(copy.deepcopy(net)), world)
@@ -244,7 +244,7 @@ from pruning_repro.store import Store
 from pruning_repro.train import Runtime
 s = get_bench("lenet_mnist1d", "smoke").run_spec(0.3, 0)
 s = replace(s, train=replace(s.train, epochs=30), prune=replace(s.prune, levels=3, strategy="{strategy}"))
-run_imp(s, Store(sys.argv[1]), "cpu", progress=False, runtime=Runtime(checkpoint_min={minutes}))
+run_imp(s, Store(sys.argv[1]), "cpu", runtime=Runtime(progress=False, checkpoint_min={minutes}))
 """
 
 
@@ -264,9 +264,9 @@ def test_run_killed_mid_level_resumes_from_its_snapshot_bit_identically(isolated
     snap_step = st.load_snapshot(spec, 2)[1]["step"]
     assert st.levels_done(spec) == [0, 1] and p.returncode == -signal.SIGKILL
     torch.set_num_threads(1)
-    resumed = run_imp(spec, st, "cpu", progress=False, runtime=Runtime(checkpoint_min=None))
+    resumed = run_imp(spec, st, "cpu", runtime=Runtime(progress=False, checkpoint_min=None))
     ref_store = Store(isolated / "ref")
-    ref = run_imp(spec, ref_store, "cpu", progress=False, runtime=Runtime(checkpoint_min=None))
+    ref = run_imp(spec, ref_store, "cpu", runtime=Runtime(progress=False, checkpoint_min=None))
     assert st.metrics(spec, 2)["written_by"]["resumed_at_step"] >= snap_step
     assert resumed.test_err.tolist() == ref.test_err.tolist()
     for lv in range(4):
@@ -281,11 +281,11 @@ def test_stale_snapshot_is_not_used(isolated):
     "A snapshot taken from weights that have since been recomputed differently (another machine) starts over."
     from pruning_repro.imp import run_imp
     spec, st = spec_of(levels=2), Store(isolated / "store")
-    run_imp(spec, st, "cpu", progress=False)
+    run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     want = st.metrics(spec, 2)["test_err"]
     st.save_snapshot(spec, 2, {"x": torch.zeros(1)}, {"parent": "not-the-weights-level-2-started-from"})
     st.discard_level(spec, 2)
-    run_imp(spec, st, "cpu", progress=False)
+    run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     assert "resumed_at_step" not in st.metrics(spec, 2)["written_by"] and st.metrics(spec, 2)["test_err"] == want
 
 

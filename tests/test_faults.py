@@ -24,7 +24,7 @@ from pruning_repro.config import ConfigError, get_bench
 from pruning_repro.executors import run_many
 from pruning_repro.imp import run_imp
 from pruning_repro.store import CorruptRun, Store
-from pruning_repro.train import Diverged
+from pruning_repro.train import Diverged, Runtime
 
 CLI = str(BIN / "pruning-repro")
 
@@ -40,7 +40,7 @@ def test_divergence_stops_the_run_naming_run_level_and_steps(isolated):
     st = Store()
     with pytest.raises(Diverged, match=r"run lenet_mnist1d .*level 0: the training loss became (nan|inf).*epoch \d+ "
                                        r"\(steps \d+-\d+\)"):
-        run_imp(spec, st, "cpu", progress=False, label="lenet_mnist1d diverging")
+        run_imp(spec, st, "cpu", runtime=Runtime(progress=False), label="lenet_mnist1d diverging")
     assert st.levels_done(spec) == [] and not st.levels_done(replace(spec, prune=replace(spec.prune, levels=0)))
 
 
@@ -139,7 +139,7 @@ def test_two_spellings_of_a_value_are_one_run():
 @pytest.mark.parametrize("damage", ["truncated_metrics", "empty_metrics", "removed_per_example", "removed_data"])
 def test_damaged_store_files_are_recomputed(damage, isolated):
     spec, st = mnist1d_spec(levels=2), Store()
-    ref = run_imp(spec, st, "cpu", progress=False)
+    ref = run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     lv = st.level_dir(spec, 1)
     if damage == "truncated_metrics": (lv / "metrics.json").write_text((lv / "metrics.json").read_text()[:40])
     elif damage == "empty_metrics": (lv / "metrics.json").write_text("{}")
@@ -148,7 +148,7 @@ def test_damaged_store_files_are_recomputed(damage, isolated):
     assert not st.is_complete(spec)
     if damage.endswith("metrics"):
         with pytest.raises(CorruptRun, match=str(lv / "metrics.json")): st.metrics(spec, 1)
-    again = run_imp(spec, st, "cpu", progress=False)                  # recomputes what was damaged, nothing else
+    again = run_imp(spec, st, "cpu", runtime=Runtime(progress=False))                  # recomputes what was damaged, nothing else
     assert st.is_complete(spec) and again.test_err.tolist() == ref.test_err.tolist()
     assert st.load_extra(spec, "data")["train_ids"].numel() > 0
 
@@ -156,12 +156,12 @@ def test_damaged_store_files_are_recomputed(damage, isolated):
 def test_a_damaged_shared_dense_root_is_retrained_not_copied(isolated):
     from pruning_repro.imp import dense_root
     st, a = Store(), mnist1d_spec(levels=1)
-    run_imp(a, st, "cpu", progress=False)
+    run_imp(a, st, "cpu", runtime=Runtime(progress=False))
     root = dense_root(a)
     ck = st.level_dir(root, 0) / "model.safetensors"
     ck.write_bytes(ck.read_bytes()[:200])                              # truncated checkpoint of the shared root
     edt = replace(a, prune=replace(a.prune, strategy="none"))
-    res = run_imp(edt, st, "cpu", progress=False)                      # before: failed forever naming the copy
+    res = run_imp(edt, st, "cpu", runtime=Runtime(progress=False))                      # before: failed forever naming the copy
     assert len(res) == 2 and st.load_state(root, 0) and st.load_state(edt, 0)
 
 
@@ -198,10 +198,10 @@ def test_unwritable_figures_folder_is_found_before_training(isolated):
 
 def test_a_complete_store_is_read_without_writing(isolated, monkeypatch):
     spec, st = mnist1d_spec(levels=1), Store()
-    ref = run_imp(spec, st, "cpu", progress=False)
+    ref = run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     def refuse(*a, **k): raise PermissionError("read-only file system")
     monkeypatch.setattr(Store, "lock", refuse); monkeypatch.setattr(Store, "init_run", refuse)
-    assert run_imp(spec, st, "cpu", progress=False).test_err.tolist() == ref.test_err.tolist()
+    assert run_imp(spec, st, "cpu", runtime=Runtime(progress=False)).test_err.tolist() == ref.test_err.tolist()
     assert run_many({"a": spec}, st, workers=1, device="cpu")["a"].test_err.tolist() == ref.test_err.tolist()
 
 
@@ -269,7 +269,7 @@ def test_a_flipped_byte_in_any_stored_file_ends_in_a_recomputation(kind, isolate
     from pruning_repro.train import Runtime
     spec = mnist1d_spec(levels=2)
     if kind == "rewind_weight": spec = replace(spec, prune=replace(spec.prune, rewind="weight"))
-    ref = run_imp(spec, Store(isolated / "ref"), "cpu", progress=False)[METRICS]
+    ref = run_imp(spec, Store(isolated / "ref"), "cpu", runtime=Runtime(progress=False))[METRICS]
     st = Store()
     if kind == "snapshot":                            # a run killed in level 1, its snapshot then damaged
         calls = []
@@ -279,13 +279,13 @@ def test_a_flipped_byte_in_any_stored_file_ends_in_a_recomputation(kind, isolate
         orig = Snapshots.save
         monkeypatch.setattr(Snapshots, "save", save_then_die)
         with pytest.raises(KeyboardInterrupt):
-            run_imp(spec, st, "cpu", progress=False, runtime=Runtime(checkpoint_min=0))
+            run_imp(spec, st, "cpu", runtime=Runtime(progress=False, checkpoint_min=0))
         monkeypatch.setattr(Snapshots, "save", orig)
         meta = __import__("json").loads((st.run_dir(spec) / "snapshot_001.json").read_text())
         _flip(st.run_dir(spec) / meta["file"])
         assert st.load_snapshot(spec, 1) is None
     else:
-        run_imp(spec, st, "cpu", progress=False)
+        run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
         lv1 = st.level_dir(spec, 1)
         before = st.metrics(spec, 1)["written_by"]
         if kind == "weights": _flip(lv1 / "model.safetensors", _tensor_offset(lv1 / "model.safetensors", "state."))
@@ -300,7 +300,7 @@ def test_a_flipped_byte_in_any_stored_file_ends_in_a_recomputation(kind, isolate
                          else m.read_text().replace('"test_err": ', '"test_err": NaN, "_was": ', 1))
         assert not st.is_complete(spec)
     capsys.readouterr()
-    again = run_imp(spec, st, "cpu", progress=False)
+    again = run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     said = capsys.readouterr().err
     if kind != "snapshot":                                            # the damage is said, not only cured
         assert "damaged" in said and {"weights": "model.safetensors", "masks": "model.safetensors",
@@ -375,7 +375,7 @@ def test_nan_evaluation_outputs_end_in_one_error_and_nothing_stored(isolated, mo
     monkeypatch.setattr(T, "evaluate", nan_on_test)
     st = Store()
     with pytest.raises(Diverged, match=r"level 0: the evaluation gave test_loss = nan.*nothing was stored"):
-        run_imp(spec, st, "cpu", progress=False)
+        run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     assert not list(st.root.rglob("metrics.json")) and not list(st.root.rglob("rewind.safetensors"))
 
 
@@ -386,14 +386,14 @@ def test_non_finite_weights_are_not_stored(isolated, monkeypatch):
                                                     for k, v in real(m).items()})
     st = Store()
     with pytest.raises(Diverged, match=r"the weight .* holds non-finite values; nothing was stored"):
-        run_imp(mnist1d_spec(levels=1), st, "cpu", progress=False)
+        run_imp(mnist1d_spec(levels=1), st, "cpu", runtime=Runtime(progress=False))
     assert not list(st.root.rglob("metrics.json"))
 
 
 def test_metrics_are_strict_json_with_undefined_noisy_partition_as_null(isolated):
     import json
     spec, st = mnist1d_spec(levels=1, noise=0.0), Store()
-    run_imp(spec, st, "cpu", progress=False)
+    run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     def refuse(c): raise ValueError(f"bare {c} in metrics.json")
     m = json.loads((st.level_dir(spec, 0) / "metrics.json").read_text(), parse_constant=refuse)
     assert m["noisy_loss"] is None and m["noisy_err"] is None
@@ -409,7 +409,7 @@ def test_empty_split_or_non_finite_inputs_are_refused_before_training(fault, mes
     if fault == "empty_val": data.val = D.TensorSplit(data.val.x[:0], data.val.y[:0], data.val.ids[:0])
     else: data.test.x[3, 0, 0] = float("nan")
     st = Store()
-    with pytest.raises(ConfigError, match=message): run_imp(spec, st, "cpu", progress=False, data=data)
+    with pytest.raises(ConfigError, match=message): run_imp(spec, st, "cpu", runtime=Runtime(progress=False), data=data)
     assert not st.root.exists() or not list(st.root.rglob("*.safetensors"))
 
 
@@ -417,10 +417,10 @@ def test_empty_split_or_non_finite_inputs_are_refused_before_training(fault, mes
 def test_a_store_path_that_is_not_utf8_trains_and_reads_back(isolated):
     root = isolated / os.fsdecode(b"store-\xff\xfe")
     spec, st = mnist1d_spec(levels=1), Store(root)
-    ref = run_imp(spec, st, "cpu", progress=False)
+    ref = run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     assert st.is_complete(spec) and st.load_state(spec, 1)[0]
     files = sorted(p.name for p in Path(os.fsencode(root).decode("utf-8", "surrogateescape")).rglob("*"))
-    again = run_imp(spec, st, "cpu", progress=False)                   # before: deleted the levels, then crashed
+    again = run_imp(spec, st, "cpu", runtime=Runtime(progress=False))                   # before: deleted the levels, then crashed
     assert again.test_err.tolist() == ref.test_err.tolist()
     assert sorted(p.name for p in root.rglob("*")) == files
 
@@ -428,7 +428,7 @@ def test_a_store_path_that_is_not_utf8_trains_and_reads_back(isolated):
 def test_an_unreadable_stored_file_is_an_error_and_nothing_is_deleted(isolated, monkeypatch):
     from pruning_repro.store import StoreUnreadable
     spec, st = mnist1d_spec(levels=2), Store()
-    run_imp(spec, st, "cpu", progress=False)
+    run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     ck = st.level_dir(spec, 1) / "model.safetensors"
     real_read = Path.read_bytes
     def denied(self):
@@ -440,10 +440,10 @@ def test_an_unreadable_stored_file_is_an_error_and_nothing_is_deleted(isolated, 
         st.load_state(spec, 1)
     # a run that needs it (level 2 damaged: level 1's weights are read) stops with the error, deleting nothing
     (st.level_dir(spec, 2) / "metrics.json").write_text("{")
-    with pytest.raises(StoreUnreadable): run_imp(spec, st, "cpu", progress=False)
+    with pytest.raises(StoreUnreadable): run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     assert ck.exists() and st.levels_done(spec) == [0, 1]       # the damaged level 2 alone is gone
     monkeypatch.undo()
-    assert run_imp(spec, st, "cpu", progress=False).level.tolist() == [0, 1, 2]
+    assert run_imp(spec, st, "cpu", runtime=Runtime(progress=False)).level.tolist() == [0, 1, 2]
 
 
 # ---- issue 23: leftovers and waits --------------------------------------------------------------------------------------
@@ -451,12 +451,12 @@ def test_a_full_disk_leaves_no_temporary_store_file(isolated, monkeypatch):
     import errno, shutil as sh
     from pruning_repro import imp as I, store as S
     spec, st = mnist1d_spec(levels=1), Store()
-    run_imp(spec, st, "cpu", progress=False)
+    run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     def full(src, dst, *a, **k):
         Path(dst).write_bytes(b"partial"); raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(sh, "copyfile", full)
     edt = replace(spec, prune=replace(spec.prune, strategy="none"))
-    with pytest.raises(OSError, match="No space"): run_imp(edt, st, "cpu", progress=False)
+    with pytest.raises(OSError, match="No space"): run_imp(edt, st, "cpu", runtime=Runtime(progress=False))
     assert not [p for p in st.root.rglob("*") if ".tmp" in p.name]         # before: .rewind.safetensors.<pid>.tmp
     monkeypatch.undo()
     real_fsync = os.fsync

@@ -28,7 +28,7 @@ from pruning_repro.el2n import el2n_of
 from pruning_repro.imp import _generator
 from pruning_repro.models import build_model
 from pruning_repro.prune import ScoringContext, full_masks, prune_masks, strategy_settings
-from pruning_repro.train import eval_metrics, train
+from pruning_repro.train import Segment, eval_metrics, train
 
 RTOL = 1e-4
 # a BatchNorm network's first optimizer steps (see above), measured: 1.1e-4 apart between two CPUs (Nov); on the
@@ -63,7 +63,7 @@ def measure_lenet() -> dict:
         out[f"mask_{strat}"] = _digest(m)
         out[f"kept_{strat}"] = {n: int(v.sum()) for n, v in m.items()}
     r = train(model, data, spec.train.__class__(**{**spec.train.__dict__, "epochs": 1}),
-              generator=_generator(spec, "order:0"), progress=False)
+              Segment(_generator(spec, "order:0")))
     metrics, per_ex = eval_metrics(model, data)
     out.update(steps=r["steps"], loss_after_1_epoch=metrics["train_loss"], noisy_loss=metrics["noisy_loss"])
     return out
@@ -77,7 +77,7 @@ def measure_resnet(crop_fill: str | None = None) -> dict:
     bn = torch.cat([m.weight.detach() for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)])
     out = {"bn_weight_mean": bn.mean().item(), "bn_weight_first": bn[:3].tolist()}
     t = spec.train.__class__(**{**spec.train.__dict__, "epochs": 1, "milestones": ()})
-    r = train(model, data, t, generator=_generator(spec, "order:0"), progress=False)
+    r = train(model, data, t, Segment(_generator(spec, "order:0")))
     out.update(steps=r["steps"], loss_after_1_epoch=eval_metrics(model, data)[0]["train_loss"])
     return out
 

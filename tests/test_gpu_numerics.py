@@ -14,7 +14,7 @@ from pruning_repro import train as T
 from pruning_repro.config import ConfigError, ModelSpec, TrainSpec, get_bench
 from pruning_repro.data import Data, DataInfo, TensorSplit
 from pruning_repro.models import CifarResNet, build_model
-from pruning_repro.train import Runtime, _Compiled, grad_distance, precision_flags, train
+from pruning_repro.train import Runtime, Segment, _Compiled, grad_distance, precision_flags, train
 
 
 def _data(shape=(3, 8, 8), n=96, seed=0):
@@ -77,13 +77,13 @@ def test_wrong_backward_falls_back_with_one_warning(fresh, monkeypatch):
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         r = train(m, data, TrainSpec(epochs=2, batch_size=32, optimizer="sgd", lr=0.05),
-                  generator=torch.Generator().manual_seed(0), progress=False, runtime=Runtime(compile="1", progress=False))
+                  Segment(torch.Generator().manual_seed(0)), runtime=Runtime(compile="1", progress=False))
     msgs = [str(x.message) for x in w if "training this model eagerly" in str(x.message)]
     assert len(msgs) == 1 and "gradients differ from the eager model's" in msgs[0] and "relative L2" in msgs[0]
     assert r["numerics"]["compiled"] is False
     ref = _resnet()                                     # then it is the eager run, exactly
-    train(ref, data, TrainSpec(epochs=2, batch_size=32, optimizer="sgd", lr=0.05), generator=torch.Generator().manual_seed(0),
-          progress=False, runtime=Runtime(compile="0", progress=False))
+    train(ref, data, TrainSpec(epochs=2, batch_size=32, optimizer="sgd", lr=0.05),
+          Segment(torch.Generator().manual_seed(0)), runtime=Runtime(compile="0", progress=False))
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), ref.state_dict().values()))
 
 
@@ -110,7 +110,7 @@ def test_check_under_bf16_autocast_runs_in_fp32(fresh, monkeypatch):
     monkeypatch.setattr(T, "_VERIFIED", {})
     monkeypatch.setattr(torch, "compile", lambda model, **kw: _scaled(model))
     r = train(_resnet(), d, TrainSpec(epochs=1, batch_size=32, optimizer="sgd", lr=0.05, precision="bf16"),
-              generator=torch.Generator().manual_seed(0), progress=False, runtime=Runtime(compile="1", progress=False))
+              Segment(torch.Generator().manual_seed(0)), runtime=Runtime(compile="1", progress=False))
     assert r["numerics"]["compiled"] is True and r["numerics"]["precision"] == "bf16"
 
 
@@ -168,7 +168,7 @@ def test_data_parallel_training_is_checked_and_recorded(fresh, monkeypatch):
     world = _FakeWorld()
     with pytest.warns(UserWarning, match="gradients differ"):
         r = train(_resnet(), _data(), TrainSpec(epochs=1, batch_size=32, optimizer="sgd", lr=0.05),
-                  generator=torch.Generator().manual_seed(0), progress=False, runtime=Runtime(compile="1", progress=False), world=world)
+                  Segment(torch.Generator().manual_seed(0)), runtime=Runtime(compile="1", progress=False), world=world)
     assert len(compiled) == 2 and compiled[1] is not compiled[0]      # the trained module, then its local twin
     assert r["numerics"]["compiled"] is False
 
@@ -198,7 +198,8 @@ def test_width_sweep_stays_compiled(fresh, monkeypatch):
         warnings.simplefilter("always")
         for w in (1.0, 0.25, 0.5, 0.75, 1.25, 1.5, 1.75, 2.0, 2.25):
             m = CifarResNet(8, 2, w)
-            records.append(train(m, d, spec, generator=torch.Generator().manual_seed(0), progress=False,
+            records.append(train(m, d, spec,
+                                 Segment(torch.Generator().manual_seed(0)),
                                  runtime=Runtime(compile="1", progress=False))["numerics"])
     torch._dynamo.reset()
     assert limit() == hits0

@@ -19,6 +19,7 @@ from pruning_repro import snapshots as SN
 from pruning_repro.config import get_bench
 from pruning_repro.data import Data, DataInfo, TensorSplit
 from pruning_repro.store import Store
+from pruning_repro.train import Runtime
 
 # what each launcher leaves in a process's environment (the variables that matter here)
 SBATCH_SCRIPT = {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "8", "SLURM_NTASKS_PER_NODE": "8", "SLURM_PROCID": "0",
@@ -185,7 +186,7 @@ def test_sigterm_during_a_level_takes_a_snapshot_then_requeues(monkeypatch, tmp_
     monkeypatch.setattr(SN.Snapshots, "due", due_with_sigterm)
     st = Store(tmp_path / "st")
     with pytest.raises(Requeued):
-        I.run_imp(spec, st, "cpu", progress=False, data=_toy_data())
+        I.run_imp(spec, st, "cpu", runtime=Runtime(progress=False), data=_toy_data())
     assert requeued == [signal.SIGTERM] and len(asked) == 3
     root = I.dense_root(spec)                            # level 0 is trained as the run's shared dense model
     assert st.snapshot_levels(root) == [0] and not st.levels_done(root)

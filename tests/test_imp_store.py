@@ -10,6 +10,7 @@ from pruning_repro.config import get_bench
 from pruning_repro.executors import run_many
 from pruning_repro.imp import run_imp
 from pruning_repro.store import CorruptRun, Store
+from pruning_repro.train import Runtime
 
 
 def spec_of(rewind="lr", noise=0.1, seed=0, levels=3):
@@ -112,7 +113,7 @@ def test_training_set_of_noisy_labels_only_stores_its_original_metrics_as_null(t
     s = replace(spec, data=replace(spec.data, exclude_ids=original), prune=replace(spec.prune, levels=0))
     assert bool(load_data(s.data, s.seed, "cpu").noisy.all())             # every label left is a noisy one
     st = Store(tmp_path)
-    res = run_imp(s, st, "cpu", progress=False)
+    res = run_imp(s, st, "cpu", runtime=Runtime(progress=False))
     m = st.metrics(s, 0)
     assert (m["original_loss"], m["original_err"]) == (None, None)
     assert math.isfinite(m["noisy_loss"]) and math.isfinite(m["test_err"])

@@ -13,7 +13,7 @@ from pruning_repro.config import ModelSpec, TrainSpec
 from pruning_repro.data import Data, DataInfo, TensorSplit
 from pruning_repro.models import build_model
 from pruning_repro.prune import ScoringContext, full_masks, prune_masks
-from pruning_repro.train import evaluate, train
+from pruning_repro.train import Segment, evaluate, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def test_fast_loop_matches_plain_loop(arch, shape, spec):
     fast = build_model(ModelSpec(arch, width=0.25), data.info, seed=0)
     plain = build_model(ModelSpec(arch, width=0.25), data.info, seed=0)
     masks = prune_masks(fast, full_masks(fast), 0.5, "random", ScoringContext(torch.Generator().manual_seed(0)))
-    train(fast, data, spec, generator=torch.Generator().manual_seed(7), masks=masks, progress=False)
+    train(fast, data, spec, Segment(torch.Generator().manual_seed(7), masks=masks))
     plain_train(plain, data, spec, masks, seed=7)
     lf, cf = evaluate(fast, data.train)
     lp, cp = evaluate(plain, data.train)
@@ -79,7 +79,7 @@ sys.path.insert(0, sys.argv[1])
 from test_speed import _data
 from pruning_repro.config import ModelSpec, TrainSpec
 from pruning_repro.models import build_model
-from pruning_repro.train import Runtime, evaluate, train
+from pruning_repro.train import Runtime, Segment, evaluate, train
 data, spec = _data((3, 8, 8)), TrainSpec(epochs=1, batch_size=32, optimizer="sgd", lr=0.05, momentum=0.9,
                                          weight_decay=1e-4, steps_per_epoch=3)
 out, fell_back = {}, []
@@ -87,8 +87,7 @@ for mode in ("0", "1"):
     m = build_model(ModelSpec("resnet20", width=0.25), data.info, seed=0)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        train(m, data, spec, generator=torch.Generator().manual_seed(7), progress=False,
-              runtime=Runtime(compile=mode, progress=False))
+        train(m, data, spec, Segment(torch.Generator().manual_seed(7)), Runtime(compile=mode, progress=False))
     fell_back += [str(x.message) for x in w if "training this model eagerly" in str(x.message)]
     out[mode] = (torch.cat([p.detach().flatten() for p in m.parameters()]), evaluate(m, data.train)[0])
 print("RESULT", json.dumps({"fell_back": fell_back, "same": torch.equal(out["0"][0], out["1"][0]) and
@@ -132,10 +131,10 @@ def test_wrong_compiled_gradients_fall_back_to_eager(monkeypatch):
     data, spec = _data((1, 8, 8)), TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2)
     m = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     with pytest.warns(UserWarning, match="gradients differ from the eager model's"):
-        train(m, data, spec, generator=torch.Generator().manual_seed(0), progress=False)
+        train(m, data, spec, Segment(torch.Generator().manual_seed(0)))
     ref = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     monkeypatch.setenv("PRUNING_REPRO_COMPILE", "0")
-    train(ref, data, spec, generator=torch.Generator().manual_seed(0), progress=False)
+    train(ref, data, spec, Segment(torch.Generator().manual_seed(0)))
     assert torch.equal(evaluate(m, data.train)[0], evaluate(ref, data.train)[0])
 
 
@@ -148,12 +147,12 @@ def test_failed_compile_falls_back_to_eager(monkeypatch):
     data = _data((1, 8, 8))
     m = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     with pytest.warns(UserWarning, match="torch.compile failed"):
-        train(m, data, TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2), generator=torch.Generator().manual_seed(0),
-              progress=False)
+        train(m, data, TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2),
+              Segment(torch.Generator().manual_seed(0)))
     ref = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     monkeypatch.setenv("PRUNING_REPRO_COMPILE", "0")
-    train(ref, data, TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2), generator=torch.Generator().manual_seed(0),
-          progress=False)
+    train(ref, data, TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2),
+          Segment(torch.Generator().manual_seed(0)))
     assert torch.equal(evaluate(m, data.train)[0], evaluate(ref, data.train)[0])
 
 
@@ -173,7 +172,7 @@ def test_bf16_precision_trains_and_is_part_of_the_hash():
     m = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     before, _ = evaluate(m, data.train)
     train(m, data, TrainSpec(epochs=3, batch_size=32, optimizer="adam", lr=1e-2, precision="bf16"),
-          generator=torch.Generator().manual_seed(0), progress=False)
+          Segment(torch.Generator().manual_seed(0)))
     after, _ = evaluate(m, data.train)
     assert after.mean() < before.mean()
     assert all(p.dtype == torch.float32 for p in m.parameters())
@@ -184,8 +183,8 @@ def test_unknown_optimizer_impl_is_refused(monkeypatch):
     monkeypatch.setenv("PRUNING_REPRO_OPTIMIZER_IMPL", "turbo")
     m = build_model(ModelSpec("lenet", width=0.25), _data((1, 8, 8)).info, seed=0)
     with pytest.raises(ConfigError, match="PRUNING_REPRO_OPTIMIZER_IMPL"):
-        train(m, _data((1, 8, 8)), TrainSpec(epochs=1, batch_size=32, optimizer="adam", lr=1e-3), generator=torch.Generator(),
-              progress=False)
+        train(m, _data((1, 8, 8)), TrainSpec(epochs=1, batch_size=32, optimizer="adam", lr=1e-3),
+              Segment(torch.Generator()))
 
 
 def test_speed_runner_writes_its_table(tmp_path):

@@ -18,6 +18,7 @@ from conftest import BIN, REPO, run
 from pruning_repro.config import get_bench
 from pruning_repro.store import CorruptRun, Store
 from pruning_repro.sweep import study_runs
+from pruning_repro.train import Runtime
 
 CLI = str(BIN / "pruning-repro")
 
@@ -210,7 +211,7 @@ def test_two_task_data_parallel_run_on_slurm(slurm_cluster, isolated):
     st, one = Store(store), Store(isolated / "one")
     for k, spec in runs.items():
         assert st.is_complete(spec)
-        ref = run_imp(spec, one, "cpu", progress=False)                   # the same run in one process
+        ref = run_imp(spec, one, "cpu", runtime=Runtime(progress=False))                   # the same run in one process
         for lv in range(spec.prune.levels + 1):
             m = st.metrics(spec, lv)
             assert m["written_by"]["ranks"] == 2, (k, lv)
@@ -241,9 +242,10 @@ torch.set_num_threads({threads})
 from pruning_repro.config import get_bench
 from pruning_repro.imp import run_imp
 from pruning_repro.store import Store
+from pruning_repro.train import Runtime
 s = get_bench("lenet_mnist", "smoke").run_spec(0.1, 0)
 s = replace(s, train=replace(s.train, epochs={epochs}), prune=replace(s.prune, levels={levels}))
-res = run_imp(s, Store(), "cpu", progress=False)
+res = run_imp(s, Store(), "cpu", runtime=Runtime(progress=False))
 print("RESULT", res.test_err.round(6).tolist(), flush=True)
 """
 
@@ -271,9 +273,9 @@ def test_sigkill_mid_level_resumes_bit_identical(tiny_mnist, isolated):
     assert p.returncode == -signal.SIGKILL and done and done[-1] < levels, (p.returncode, done)
     # resume in this process; the reference is an uninterrupted run in another store
     from pruning_repro.imp import run_imp
-    resumed = run_imp(spec, st, "cpu", progress=False)
+    resumed = run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     ref_store = Store(isolated / "ref")
-    ref = run_imp(spec, ref_store, "cpu", progress=False)
+    ref = run_imp(spec, ref_store, "cpu", runtime=Runtime(progress=False))
     assert resumed.test_err.tolist() == ref.test_err.tolist()
     for lv in range(levels + 1):
         a, b = st.load_state(spec, lv)[0], ref_store.load_state(spec, lv)[0]
@@ -301,7 +303,7 @@ def test_two_processes_same_run_train_it_once(tiny_mnist):
 def test_checkpoint_never_unpickled(tiny_mnist, isolated):
     from pruning_repro.imp import run_imp
     spec, st = _spec(2, 1), Store()
-    ref = run_imp(spec, st, "cpu", progress=False)
+    ref = run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     stored = {p.suffix for p in st.run_dir(spec).rglob("*") if p.is_file()}
     assert stored <= {".json", ".safetensors", ".sha256", ".lock"}, stored   # no pickle anywhere
     # an attacker's pickle in place of a checkpoint, even with a matching checksum, is refused and never executed
@@ -319,7 +321,7 @@ def test_checkpoint_never_unpickled(tiny_mnist, isolated):
     assert not sentinel.exists()
     # IMP recomputes the level (its successor needs it) and ends where it did before
     st.discard_level(spec, 1)
-    again = run_imp(spec, st, "cpu", progress=False)
+    again = run_imp(spec, st, "cpu", runtime=Runtime(progress=False))
     assert again.test_err.tolist() == ref.test_err.tolist() and not sentinel.exists()
 
 
@@ -328,11 +330,15 @@ def test_local_sweep_trains_dependent_retrainings_once(isolated):
     from pruning_repro.config import get_bench
     from pruning_repro.executors import sweep
     b = get_bench("lenet_mnist1d", "smoke")
-    rep = sweep("lenet_mnist1d", ["appD_leave_out"], "smoke", seeds=(0,), store=isolated / "store", workers=2)
+    from pruning_repro.config import Study
+    from pruning_repro.train import Runtime
+    study = Study("lenet_mnist1d", "smoke", seeds=(0,), store=isolated / "store", sections=["appD_leave_out"])
+    rep = sweep(study, Runtime(workers=2))
     assert rep.ok and rep.runs == 1 + 2 * b.prune.levels and rep.submitted == rep.runs, rep.summary()
-    again = sweep("lenet_mnist1d", ["appD_leave_out"], "smoke", seeds=(0,), store=isolated / "store", workers=2)
+    again = sweep(study, Runtime(workers=2))
     assert (again.runs, again.complete_before, again.submitted) == (rep.runs, rep.runs, 0)
-    dry = sweep("lenet_mnist1d", ["appE_dense_subset"], "smoke", seeds=(0,), store=isolated / "store2", dry_run=True)
+    dry = sweep(Study("lenet_mnist1d", "smoke", seeds=(0,), store=isolated / "store2", sections=["appE_dense_subset"]),
+                dry_run=True)
     assert dry.pending_stage == ["appE_dense_subset"] and "named once" in dry.summary()
 
 
