@@ -56,12 +56,10 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import fields, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from pruning_repro.algorithms import APPJ_ALGORITHMS, algorithm_runs, table2_algorithms
-from pruning_repro.config import ConfigError, RunKey, RunSpec, Study
+from pruning_repro.config import ConfigError, RunKey, RunSpec
 
 # %%
 #| hide
@@ -171,76 +169,6 @@ test_eq(section_noise("sec1_intro", _b), (0.0,))                     # §1 and �
 test_eq(section_noise("appE_dense_subset", _b), tuple(p for p in _b.noise_levels if p > 0))
 test_eq(section_noise("sec4_noise", _b, [0.1]), (0.1,))                 # given: as given
 
-
-# %%
-#| export
-class Section(NamedTuple):
-    """What a section notebook works with: the bench at its scale, seeds, noise levels, output folder, run store and
-    how its runs train (`train.Runtime`)."""
-    bench: object
-    seeds: tuple
-    noise_levels: tuple
-    out: Path
-    store: object
-    runtime: object
-
-def default_figures_dir() -> Path:
-    "`figures/` of the checkout the current directory is in (found by its settings.ini), else `./figures`."
-    for d in (Path.cwd(), *Path.cwd().parents):
-        if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
-    return Path.cwd() / "figures"
-
-
-# %%
-#| export
-def figures_folder(figures, bench: str, scale: str, precision: str | None = None) -> Path:
-    """Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full, and
-    `..._bf16` for bfloat16 runs, which never overwrite the float32 ones)."""
-    name = bench if scale == "full" else f"{bench}_{scale}"
-    return Path(figures) / (name if precision in (None, "fp32") else f"{name}_{precision}")
-
-
-# %%
-test_eq(figures_folder("figures", "resnet20_c10", "smoke", "bf16"), Path("figures/resnet20_c10_smoke_bf16"))
-test_eq(figures_folder("f", "lenet_mnist", "full", "fp32"), Path("f/lenet_mnist"))
-
-
-# %%
-#| export
-def section_runtime(runtime=None):
-    """How a section notebook's runs train: `runtime` as given (a `train.Runtime`), or the environment's settings
-    (`$PRUNING_REPRO_*`, read here: a notebook's parameters are an edge) with a dict of `Runtime`'s fields over them."""
-    from pruning_repro.train import Runtime
-    if isinstance(runtime, Runtime): return runtime
-    names = {f.name for f in fields(Runtime)}
-    if runtime is not None and (not isinstance(runtime, dict) or not set(runtime) <= names):
-        raise ConfigError(f"runtime must be None or a dict of train.Runtime's fields ({', '.join(sorted(names))}), "
-                          f"got {runtime!r}")
-    return replace(Runtime.from_env(), **(runtime or {}))
-
-def start_section(section: str, study: Study, runtime=None) -> Section:
-    """A section notebook's first step: `study` (built from its parameters, so validated) and `runtime`
-    (`section_runtime`) checked — one clear error, `ConfigError` — the device asked for checked on this machine, the
-    data found on disk, the section's noise levels resolved (`section_noise`), its output folder named and the run
-    store opened. Writes nothing."""
-    from pruning_repro.config import check_device, unset_empty_folder_vars
-    from pruning_repro.data import check_available
-    from pruning_repro.plugins import load_plugins
-    from pruning_repro.store import Store
-    unset_empty_folder_vars()                           # PRUNING_REPRO_STORE="" is the default store, not this folder
-    load_plugins()                                      # a papermill kernel imports the plugins its command named
-    if not isinstance(section, str) or section not in SECTION_RUNS:
-        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
-    runtime = section_runtime(runtime)
-    check_device(runtime.device)
-    b, seeds, _ = study.resolved()
-    check_available(b.data)
-    out = figures_folder(study.figures or default_figures_dir(), study.bench, study.scale, study.precision)
-    return Section(b, seeds, section_noise(section, b, study.noise_levels), out, Store(study.store), runtime)
-
-
-# %%
-# `start_section`'s checks, one per parameter, are below with the study's (they need the bench's runs).
 
 # %%
 #| export
@@ -398,15 +326,6 @@ test_eq(len(_r), 2 * 2 + 2 * 2 * 2)
 test_eq(len(study_runs(_b, ["sec4_noise"], (0, 1), (0.0, 0.3))), 2 * 2 + 2 * 2)
 test_eq(len(study_runs(_b, ["sec3_training"], (0, 1), (0.0, 0.3))), 2 + 2 * 2)
 test_fail(lambda: study_runs(_b, ["sec2"], (0,), (0.0,)), contains="unknown section 'sec2'")
-# a section notebook's parameters: each bad one is one ConfigError from its first cell, before anything is read
-_bad = [dict(bench=[1, 2]), dict(figures=7), dict(store=[1]), dict(noise_levels={0.3: 1}), dict(seeds="0"),
-        dict(seeds={0: 1}), dict(seeds=[0.5]), dict(seeds=None), dict(noise_levels=[0.1, 0.1000001]),
-        dict(scale=["smoke"]), dict(precision=16)]
-for kw in _bad:
-    test_fail(lambda: start_section("sec4_noise", Study(**{"bench": "lenet_mnist1d", "scale": "smoke", **kw})),
-              exc=ConfigError)
-for rt in ({"workers": "x"}, {"workers": -4}, {"device": "tpu"}, {"speed": 2}, ["cpu"]):
-    test_fail(lambda: start_section("sec4_noise", Study("lenet_mnist1d", "smoke"), rt), exc=ConfigError)
 list(_r)[:3]
 
 # %% [markdown]

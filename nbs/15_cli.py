@@ -59,9 +59,9 @@ from fastcore.test import test_eq, test_fail
 # %%
 #| export
 from pruning_repro.executors import EXECUTORS
-from pruning_repro.sections import SectionFailed, compare_algorithms, run_section
+from pruning_repro.sections import SectionFailed, compare_algorithms, figures_folder, run_section
 from pruning_repro.store import check_writable
-from pruning_repro.sweep import SECTIONS, figures_folder
+from pruning_repro.sweep import SECTIONS
 
 # %% [markdown]
 # The `imp` command's flags are the run spec's fields (as OpenLTH's hparam dataclasses are its command line): one

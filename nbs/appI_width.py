@@ -57,7 +57,8 @@ from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, save_figure, save_table
 from pruning_repro.results import algorithm_frames
 from pruning_repro.config import Study
-from pruning_repro.sweep import start_section, train_section
+from pruning_repro.sections import start_section
+from pruning_repro.sweep import train_section
 from pruning_repro.results import equalized_models
 
 B, seeds, noise_levels, out, store, runtime = start_section(

@@ -53,7 +53,8 @@ from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.config import Study
-from pruning_repro.sweep import start_section, train_section
+from pruning_repro.sections import start_section
+from pruning_repro.sweep import train_section
 
 B, seeds, noise_levels, out, store, runtime = start_section(
     "appJ_ablations", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)

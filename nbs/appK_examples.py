@@ -59,7 +59,8 @@ from pruning_repro.paper import APPENDIX_TEXT
 from pruning_repro.plots import pct_axis, example_grid, save_figure, save_table
 from pruning_repro.results import dependent_frame
 from pruning_repro.config import Study
-from pruning_repro.sweep import K2_BENCHES, start_section, train_with_retrainings
+from pruning_repro.sections import start_section
+from pruning_repro.sweep import K2_BENCHES, train_with_retrainings
 
 B, seeds, noise_levels, out, store, runtime = start_section(
     "appK_examples", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)

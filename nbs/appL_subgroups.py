@@ -53,7 +53,8 @@ from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.algorithms import algorithm_runs
 from pruning_repro.config import Study
-from pruning_repro.sweep import start_section, train_section
+from pruning_repro.sections import start_section
+from pruning_repro.sweep import train_section
 from pruning_repro.width import weights_remaining, width_steps
 
 B, seeds, noise_levels, out, store, runtime = start_section(

@@ -69,6 +69,7 @@
 # ```bash
 # # one section notebook for one bench (papermill directly, or through the CLI)
 # papermill nbs/sec4_noise.ipynb out.ipynb -k python3 -p bench vgg16_c10
+# papermill nbs/sec4_noise.ipynb out.ipynb -k python3 -p bench lenet_mnist -y 'runtime: {workers: 2, device: cpu}'
 # pruning-repro section sec4_noise --bench resnet20_c10 --seeds 0 1 2 --noise 0 0.15
 # pruning-repro reproduce --bench lenet_mnist --workers 1
 # pruning-repro imp --bench lenet_mnist --noise 0.1 --seed 0 --rewind weight   # one trajectory into the store
@@ -268,20 +269,22 @@
 # `algorithms` (`17_algorithms`: the registry of learning algorithms — how each changes a run, its plot style, the
 # paper's rows that report it; a new weight-selection heuristic is one `prune.register_strategy` and one
 # `algorithms.register_algorithm` call), `sweep` (`14_sweep`: which runs each section needs, keyed by typed
-# `config.RunKey`s, the second stage of App. D, E, K, and `start_section` / `train_section` for the notebooks),
+# `config.RunKey`s, the second stage of App. D, E, K, and `train_section` for the notebooks),
 # `executors` (`18_executors`: `sweep` on the package's one local process pool, `run_pool`, or a Slurm array, whose
 # jobs, profiles and requeueing are `slurm`, `27_slurm`), `snapshots` (`26_snapshots`: in-level snapshots and the
 # preemption signal that waits for the next one), `imagenet` (`25_imagenet`: ResNet-50's JPEG batches decoded in
 # workers),
 # `report` (`16_report`: the claims C1–C6 as one rule table, used by `REPORT.md` and by the notebooks), `sections`
-# (`28_sections`: a section notebook executed by papermill after its runs are trained; every algorithm at one noise
-# level) and `cli` (`15_cli`: argument parsing and one handler per subcommand). Beside the training loop, `distributed` (`23_distributed`: the
+# (`28_sections`: a section notebook executed by papermill after its runs are trained, `start_section` as its first
+# step; every algorithm at one noise level) and `cli` (`15_cli`: argument parsing and one handler per subcommand). Beside the training loop, `distributed` (`23_distributed`: the
 # data-parallel world, `GlobalBatchNorm`) and `placement` (`24_placement`: which device a run trains on, the pool's
 # slots over GPUs and CPUs, pinning a worker before CUDA starts). Tables keep numbers (`<x>_mean`, `<x>_std`,
 # `diff_mean`, `verdict`); "m±s" text is written only in their markdown, by one function (`analysis.ms_text`), and
-# one rule picks every optimum (`analysis.best_of_means`: Table 6's and the star of Figures 3 and 4). How to train (compile, optimizer
-# implementation, progress, snapshot interval, runs per GPU) is a `train.Runtime`, resolved once at the edge and
-# passed down.
+# one rule picks every optimum (`analysis.best_of_means`: Table 6's and the star of Figures 3 and 4). Two values are built once at the edge
+# (the command's flags, or a section notebook's parameters) and passed down as values: *what* is studied is a
+# `config.Study` (bench, scale, precision, seeds, noise levels, sections, store, figures folder), *how* it trains a
+# `train.Runtime` (device, training processes, compile, optimizer implementation, progress, snapshot interval, runs per
+# GPU); `$PRUNING_REPRO_*` variables are read there, by `Runtime.from_env`, never below.
 #
 # ## Developing
 #

@@ -54,7 +54,8 @@ from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.results import algorithm_frames
 from pruning_repro.config import Study
-from pruning_repro.sweep import imp_runs, start_section, train_section
+from pruning_repro.sections import start_section
+from pruning_repro.sweep import imp_runs, train_section
 
 # bad parameters or missing data: one clear error, nothing written
 B, seeds, noise_levels, out, store, runtime = start_section(

@@ -52,7 +52,8 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import generalization_table, study_subgroup_deltas, subgroup_extremes, trajectories
 from pruning_repro.report import claim_line
 from pruning_repro.config import Study
-from pruning_repro.sweep import imp_runs, start_section, train_section
+from pruning_repro.sections import start_section
+from pruning_repro.sweep import imp_runs, train_section
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 

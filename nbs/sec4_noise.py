@@ -48,7 +48,8 @@ from pruning_repro.analysis import (generalization_table, optimal_level_of_mean,
                                     summarize, trajectories)
 from pruning_repro.report import claim_line
 from pruning_repro.config import Study
-from pruning_repro.sweep import imp_runs, start_section, train_section
+from pruning_repro.sections import start_section
+from pruning_repro.sweep import imp_runs, train_section
 from pruning_repro.paper import paper_ranges, paper_table6, paper_table11
 from pruning_repro.plots import fig_partition_loss, fig_test_error, save_figure, save_table
 

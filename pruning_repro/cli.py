@@ -22,9 +22,9 @@ __all__ = ['SPEC_GROUPS', 'COMMANDS', 'spec_options', 'with_options', 'main']
 
 # %% ../nbs/15_cli.ipynb #366fd6fa
 from .executors import EXECUTORS
-from .sections import SectionFailed, compare_algorithms, run_section
+from .sections import SectionFailed, compare_algorithms, figures_folder, run_section
 from .store import check_writable
-from .sweep import SECTIONS, figures_folder
+from .sweep import SECTIONS
 
 # %% ../nbs/15_cli.ipynb #f250813b
 SPEC_GROUPS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec, "prune": PruneSpec}

@@ -6,18 +6,21 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import ConfigError, Study
 from .train import Runtime
 
 # %% auto #0
-__all__ = ['nbs_dir', 'SectionFailed', 'run_section', 'compare_algorithms']
+__all__ = ['nbs_dir', 'Section', 'default_figures_dir', 'figures_folder', 'section_runtime', 'start_section', 'SectionFailed',
+           'run_section', 'compare_algorithms']
 
 # %% ../nbs/28_sections.ipynb #d0f66104
 from .algorithms import algorithm_runs
 from .store import check_writable
-from .sweep import SECTIONS, default_figures_dir, figures_folder, section_noise
+from .sweep import SECTIONS, section_noise
 
 def nbs_dir() -> Path:
     "The folder holding the section notebooks: a checkout's nbs/, or those the installed wheel ships."
@@ -27,6 +30,63 @@ def nbs_dir() -> Path:
         if c and (Path(c) / f"{SECTIONS[0]}.ipynb").exists(): return Path(c)
     raise ConfigError("section notebooks not found: install the pruning_repro wheel (it ships them), run from a "
                       "checkout, or set PRUNING_REPRO_NBS to a folder holding them")
+
+# %% ../nbs/28_sections.ipynb #c5b44290
+class Section(NamedTuple):
+    """What a section notebook works with: the bench at its scale, seeds, noise levels, output folder, run store and
+    how its runs train (`train.Runtime`)."""
+    bench: object
+    seeds: tuple
+    noise_levels: tuple
+    out: Path
+    store: object
+    runtime: object
+
+def default_figures_dir() -> Path:
+    "`figures/` of the checkout the current directory is in (found by its settings.ini), else `./figures`."
+    for d in (Path.cwd(), *Path.cwd().parents):
+        if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
+    return Path.cwd() / "figures"
+
+# %% ../nbs/28_sections.ipynb #9bb74d93
+def figures_folder(figures, bench: str, scale: str, precision: str | None = None) -> Path:
+    """Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full, and
+    `..._bf16` for bfloat16 runs, which never overwrite the float32 ones)."""
+    name = bench if scale == "full" else f"{bench}_{scale}"
+    return Path(figures) / (name if precision in (None, "fp32") else f"{name}_{precision}")
+
+# %% ../nbs/28_sections.ipynb #c6278794
+def section_runtime(runtime=None):
+    """How a section notebook's runs train: `runtime` as given (a `train.Runtime`), or the environment's settings
+    (`$PRUNING_REPRO_*`, read here: a notebook's parameters are an edge) with a dict of `Runtime`'s fields over them."""
+    from pruning_repro.train import Runtime
+    if isinstance(runtime, Runtime): return runtime
+    names = {f.name for f in fields(Runtime)}
+    if runtime is not None and (not isinstance(runtime, dict) or not set(runtime) <= names):
+        raise ConfigError(f"runtime must be None or a dict of train.Runtime's fields ({', '.join(sorted(names))}), "
+                          f"got {runtime!r}")
+    return replace(Runtime.from_env(), **(runtime or {}))
+
+# %% ../nbs/28_sections.ipynb #ef8d92e0
+def start_section(section: str, study: Study, runtime=None) -> Section:
+    """A section notebook's first step: `study` (built from its parameters, so validated) and `runtime`
+    (`section_runtime`) checked — one clear error, `ConfigError` — the device asked for checked on this machine, the
+    data found on disk, the section's noise levels resolved (`section_noise`), its output folder named and the run
+    store opened. Writes nothing."""
+    from pruning_repro.config import check_device, unset_empty_folder_vars
+    from pruning_repro.data import check_available
+    from pruning_repro.plugins import load_plugins
+    from pruning_repro.store import Store
+    unset_empty_folder_vars()                           # PRUNING_REPRO_STORE="" is the default store, not this folder
+    load_plugins()                                      # a papermill kernel imports the plugins its command named
+    if not isinstance(section, str) or section not in SECTIONS:
+        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
+    runtime = section_runtime(runtime)
+    check_device(runtime.device)
+    b, seeds, _ = study.resolved()
+    check_available(b.data)
+    out = figures_folder(study.figures or default_figures_dir(), study.bench, study.scale, study.precision)
+    return Section(b, seeds, section_noise(section, b, study.noise_levels), out, Store(study.store), runtime)
 
 # %% ../nbs/28_sections.ipynb #c28bbe96
 def _relative(path: Path) -> str:

@@ -6,18 +6,16 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import fields, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from .algorithms import APPJ_ALGORITHMS, algorithm_runs, table2_algorithms
-from .config import ConfigError, RunKey, RunSpec, Study
+from .config import ConfigError, RunKey, RunSpec
 
 # %% auto #0
-__all__ = ['SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'K2_BENCHES', 'SECTION_AFTER', 'imp_runs', 'section_noise', 'Section',
-           'default_figures_dir', 'figures_folder', 'section_runtime', 'start_section', 'runs_appK2', 'train_study',
-           'train_section', 'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections', 'study_runs',
-           'study_cost', 'planned_retrainings', 'read_throughput', 'probe_throughput', 'study_plan', 'plan_text']
+__all__ = ['SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'K2_BENCHES', 'SECTION_AFTER', 'imp_runs', 'section_noise', 'runs_appK2',
+           'train_study', 'train_section', 'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections',
+           'study_runs', 'study_cost', 'planned_retrainings', 'read_throughput', 'probe_throughput', 'study_plan',
+           'plan_text']
 
 # %% ../nbs/14_sweep.ipynb #0b707d63
 def imp_runs(b, seeds, noise_levels) -> dict:
@@ -96,62 +94,6 @@ def section_noise(section: str, b, noise_levels=None) -> tuple:
     if noise_levels is not None: return tuple(noise_levels)
     v = SECTION_NOISE.get(section, b.noise_levels)
     return tuple(v(b) if callable(v) else v)
-
-# %% ../nbs/14_sweep.ipynb #0c895c64
-class Section(NamedTuple):
-    """What a section notebook works with: the bench at its scale, seeds, noise levels, output folder, run store and
-    how its runs train (`train.Runtime`)."""
-    bench: object
-    seeds: tuple
-    noise_levels: tuple
-    out: Path
-    store: object
-    runtime: object
-
-def default_figures_dir() -> Path:
-    "`figures/` of the checkout the current directory is in (found by its settings.ini), else `./figures`."
-    for d in (Path.cwd(), *Path.cwd().parents):
-        if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d / "figures"
-    return Path.cwd() / "figures"
-
-# %% ../nbs/14_sweep.ipynb #08066fa9
-def figures_folder(figures, bench: str, scale: str, precision: str | None = None) -> Path:
-    """Where a bench's figures go: `<figures>/<bench>` (`<bench>_<scale>` for scales other than full, and
-    `..._bf16` for bfloat16 runs, which never overwrite the float32 ones)."""
-    name = bench if scale == "full" else f"{bench}_{scale}"
-    return Path(figures) / (name if precision in (None, "fp32") else f"{name}_{precision}")
-
-# %% ../nbs/14_sweep.ipynb #b327de88
-def section_runtime(runtime=None):
-    """How a section notebook's runs train: `runtime` as given (a `train.Runtime`), or the environment's settings
-    (`$PRUNING_REPRO_*`, read here: a notebook's parameters are an edge) with a dict of `Runtime`'s fields over them."""
-    from pruning_repro.train import Runtime
-    if isinstance(runtime, Runtime): return runtime
-    names = {f.name for f in fields(Runtime)}
-    if runtime is not None and (not isinstance(runtime, dict) or not set(runtime) <= names):
-        raise ConfigError(f"runtime must be None or a dict of train.Runtime's fields ({', '.join(sorted(names))}), "
-                          f"got {runtime!r}")
-    return replace(Runtime.from_env(), **(runtime or {}))
-
-def start_section(section: str, study: Study, runtime=None) -> Section:
-    """A section notebook's first step: `study` (built from its parameters, so validated) and `runtime`
-    (`section_runtime`) checked — one clear error, `ConfigError` — the device asked for checked on this machine, the
-    data found on disk, the section's noise levels resolved (`section_noise`), its output folder named and the run
-    store opened. Writes nothing."""
-    from pruning_repro.config import check_device, unset_empty_folder_vars
-    from pruning_repro.data import check_available
-    from pruning_repro.plugins import load_plugins
-    from pruning_repro.store import Store
-    unset_empty_folder_vars()                           # PRUNING_REPRO_STORE="" is the default store, not this folder
-    load_plugins()                                      # a papermill kernel imports the plugins its command named
-    if not isinstance(section, str) or section not in SECTION_RUNS:
-        raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
-    runtime = section_runtime(runtime)
-    check_device(runtime.device)
-    b, seeds, _ = study.resolved()
-    check_available(b.data)
-    out = figures_folder(study.figures or default_figures_dir(), study.bench, study.scale, study.precision)
-    return Section(b, seeds, section_noise(section, b, study.noise_levels), out, Store(study.store), runtime)
 
 # %% ../nbs/14_sweep.ipynb #5197e116
 def _appD_after(b, seeds, noise_levels, store) -> dict:
