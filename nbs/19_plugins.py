@@ -32,7 +32,7 @@
 # * or an entry point of the group `pruning_repro.plugins` in the plugin's own package —
 #
 # and `load_plugins` imports it in every process that runs work: the command line and the section notebooks
-# (`sections.start_section`), each local worker and each Slurm job (`executors.run_job`). Names given to `load_plugins` are
+# (their first cell, before its `Study` names a plugin's bench), each local worker and each Slurm job (`executors.run_job`). Names given to `load_plugins` are
 # added to `$PRUNING_REPRO_PLUGINS`, which every process started from this one inherits. Registering a name twice is
 # an error, so two plugins can never silently replace each other's definitions.
 

@@ -50,10 +50,12 @@ from pruning_repro.results import algorithm_frames
 from pruning_repro.analysis import summarize
 from pruning_repro.plots import fig_algorithm_curves, save_figure, save_table
 from pruning_repro.config import Study
+from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import train_section
 
 # bad parameters or missing data: one clear error, nothing written
+load_plugins()       # the plugins this command named (its benches, models): before the Study names one
 B, seeds, noise_levels, out, store, runtime = start_section(
     "appC_algorithms", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 NAMES = table2_algorithms()       # App. C's six (the registry of `17_algorithms`)

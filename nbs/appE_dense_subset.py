@@ -51,9 +51,11 @@ from pruning_repro.plots import noise_colors, pct_axis, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.results import dependent_frame
 from pruning_repro.config import Study
+from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import train_with_retrainings
 
+load_plugins()       # the plugins this command named (its benches, models): before the Study names one
 B, seeds, noise_levels, out, store, runtime = start_section(
     "appE_dense_subset", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out}")

@@ -57,10 +57,12 @@ from pruning_repro.paper import paper_table
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, save_figure, save_table
 from pruning_repro.results import algorithm_frames
 from pruning_repro.config import Study
+from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import train_section
 from pruning_repro.results import equalized_models
 
+load_plugins()       # the plugins this command named (its benches, models): before the Study names one
 B, seeds, noise_levels, out, store, runtime = start_section(
     "appI_width", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 if not 0 < float(top) < 1: raise ValueError(f"top must be a fraction in (0, 1), got {top!r}")

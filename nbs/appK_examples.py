@@ -59,9 +59,11 @@ from pruning_repro.paper import APPENDIX_TEXT
 from pruning_repro.plots import pct_axis, example_grid, save_figure, save_table
 from pruning_repro.results import dependent_frame
 from pruning_repro.config import Study
+from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import K2_BENCHES, train_with_retrainings
 
+load_plugins()       # the plugins this command named (its benches, models): before the Study names one
 B, seeds, noise_levels, out, store, runtime = start_section(
     "appK_examples", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 if int(n_examples) < 1: raise ValueError(f"n_examples must be >= 1, got {n_examples!r}")

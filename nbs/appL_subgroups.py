@@ -53,10 +53,12 @@ from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.algorithms import algorithm_runs
 from pruning_repro.config import Study
+from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import train_section
 from pruning_repro.width import weights_remaining, width_steps
 
+load_plugins()       # the plugins this command named (its benches, models): before the Study names one
 B, seeds, noise_levels, out, store, runtime = start_section(
     "appL_subgroups", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 if int(subgroups) < 2 or int(milestones) < 1: raise ValueError("subgroups must be >= 2 and milestones >= 1")

@@ -54,10 +54,12 @@ from pruning_repro.plots import fig_subgroups, save_figure, save_table
 from pruning_repro.report import claim_line
 from pruning_repro.results import algorithm_frames
 from pruning_repro.config import Study
+from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import imp_runs, train_section
 
 # bad parameters or missing data: one clear error, nothing written
+load_plugins()       # the plugins this command named (its benches, models): before the Study names one
 B, seeds, noise_levels, out, store, runtime = start_section(
     "sec1_intro", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")

@@ -52,12 +52,14 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import generalization_table, study_subgroup_deltas, subgroup_extremes, trajectories
 from pruning_repro.report import claim_line
 from pruning_repro.config import Study
+from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import imp_runs, train_section
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
 
 # bad parameters or missing data: one clear error, nothing written
+load_plugins()       # the plugins this command named (its benches, models): before the Study names one
 B, seeds, _, out, store, runtime = start_section(
     "sec3_training", Study(bench, scale, seeds, [0.0], store_dir, figures_dir, precision), runtime)
 if int(subgroups) < 2: raise ValueError(f"subgroups must be >= 2, got {subgroups!r}")

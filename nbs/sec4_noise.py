@@ -48,12 +48,14 @@ from pruning_repro.analysis import (generalization_table, optimal_level_of_mean,
                                     summarize, trajectories)
 from pruning_repro.report import claim_line
 from pruning_repro.config import Study
+from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import imp_runs, train_section
 from pruning_repro.paper import paper_ranges, paper_table6, paper_table11
 from pruning_repro.plots import fig_partition_loss, fig_test_error, save_figure, save_table
 
 # bad parameters or missing data: one clear error, nothing written
+load_plugins()       # the plugins this command named (its benches, models): before the Study names one
 B, seeds, noise_levels, out, store, runtime = start_section(
     "sec4_noise", Study(bench, scale, seeds, noise_levels, store_dir, figures_dir, precision), runtime)
 print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, seeds {seeds}, "

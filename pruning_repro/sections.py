@@ -75,10 +75,8 @@ def start_section(section: str, study: Study, runtime=None) -> Section:
     store opened. Writes nothing."""
     from pruning_repro.config import check_device, unset_empty_folder_vars
     from pruning_repro.data import check_available
-    from pruning_repro.plugins import load_plugins
     from pruning_repro.store import Store
     unset_empty_folder_vars()                           # PRUNING_REPRO_STORE="" is the default store, not this folder
-    load_plugins()                                      # a papermill kernel imports the plugins its command named
     if not isinstance(section, str) or section not in SECTIONS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
     runtime = section_runtime(runtime)

@@ -13,7 +13,7 @@ from pruning_repro.config import ModelSpec, TrainSpec
 from pruning_repro.data import Data, DataInfo, TensorSplit
 from pruning_repro.models import build_model
 from pruning_repro.prune import ScoringContext, full_masks, prune_masks
-from pruning_repro.train import Segment, evaluate, train
+from pruning_repro.train import Runtime, Segment, evaluate, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,14 +127,12 @@ def test_wrong_compiled_gradients_fall_back_to_eager(monkeypatch):
     from pruning_repro import train as T
     monkeypatch.setattr(T, "_VERIFIED", {})
     monkeypatch.setattr(torch, "compile", lambda model, **kw: (lambda x: 2 * model(x)))
-    monkeypatch.setenv("PRUNING_REPRO_COMPILE", "1")
     data, spec = _data((1, 8, 8)), TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2)
     m = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     with pytest.warns(UserWarning, match="gradients differ from the eager model's"):
-        train(m, data, spec, Segment(torch.Generator().manual_seed(0)))
+        train(m, data, spec, Segment(torch.Generator().manual_seed(0)), Runtime(compile="1", progress=False))
     ref = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
-    monkeypatch.setenv("PRUNING_REPRO_COMPILE", "0")
-    train(ref, data, spec, Segment(torch.Generator().manual_seed(0)))
+    train(ref, data, spec, Segment(torch.Generator().manual_seed(0)), Runtime(compile="0", progress=False))
     assert torch.equal(evaluate(m, data.train)[0], evaluate(ref, data.train)[0])
 
 
@@ -143,16 +141,14 @@ def test_failed_compile_falls_back_to_eager(monkeypatch):
         def f(x): raise RuntimeError("no C++ compiler")
         return f
     monkeypatch.setattr(torch, "compile", broken)
-    monkeypatch.setenv("PRUNING_REPRO_COMPILE", "1")
     data = _data((1, 8, 8))
     m = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
     with pytest.warns(UserWarning, match="torch.compile failed"):
         train(m, data, TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2),
-              Segment(torch.Generator().manual_seed(0)))
+              Segment(torch.Generator().manual_seed(0)), Runtime(compile="1", progress=False))
     ref = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
-    monkeypatch.setenv("PRUNING_REPRO_COMPILE", "0")
     train(ref, data, TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2),
-          Segment(torch.Generator().manual_seed(0)))
+          Segment(torch.Generator().manual_seed(0)), Runtime(compile="0", progress=False))
     assert torch.equal(evaluate(m, data.train)[0], evaluate(ref, data.train)[0])
 
 
@@ -179,12 +175,15 @@ def test_bf16_precision_trains_and_is_part_of_the_hash():
 
 
 def test_unknown_optimizer_impl_is_refused(monkeypatch):
+    "The environment is read once, at the edge (`Runtime.from_env`), and a bad value stops there with its name."
     from pruning_repro.config import ConfigError
     monkeypatch.setenv("PRUNING_REPRO_OPTIMIZER_IMPL", "turbo")
-    m = build_model(ModelSpec("lenet", width=0.25), _data((1, 8, 8)).info, seed=0)
     with pytest.raises(ConfigError, match="PRUNING_REPRO_OPTIMIZER_IMPL"):
-        train(m, _data((1, 8, 8)), TrainSpec(epochs=1, batch_size=32, optimizer="adam", lr=1e-3),
-              Segment(torch.Generator()))
+        Runtime.from_env()
+    with pytest.raises(ConfigError, match="PRUNING_REPRO_OPTIMIZER_IMPL"):
+        Runtime(optimizer_impl="turbo")
+    monkeypatch.setenv("PRUNING_REPRO_OPTIMIZER_IMPL", "for-loop")
+    assert Runtime.from_env().optimizer_impl == "for-loop"
 
 
 def test_speed_runner_writes_its_table(tmp_path):
