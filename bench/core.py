@@ -14,13 +14,15 @@ import torch
 from torch import nn
 
 from pruning_repro.config import TrainSpec, get_bench
-from pruning_repro.data import Data, TensorSplit, data_info
+from pruning_repro.data import Data, data_info
+from pruning_repro.tensors import TensorSplit
 from pruning_repro.distributed import World
 from pruning_repro.imp import record_data, train_level
 from pruning_repro.models import build_model
 from pruning_repro.prune import full_masks, prune_masks
 from pruning_repro.store import Store
-from pruning_repro.train import EpochStream, Runtime, Segment, evaluate, train
+from pruning_repro.train import EpochStream, Segment, evaluate, train
+from pruning_repro.runtime import Runtime
 
 from .reference import reference_loader, reference_steps
 

@@ -53,7 +53,8 @@ from pruning_repro.el2n import el2n_of
 from pruning_repro.imp import record_data, train_level
 from pruning_repro.models import build_model
 from pruning_repro.store import Store
-from pruning_repro.train import Runtime, Segment, eval_batch_size, evaluate, train
+from pruning_repro.train import Segment, eval_batch_size, evaluate, train
+from pruning_repro.runtime import Runtime
 
 from .core import RESULTS, data_of, prepare, synthetic, time_train
 

@@ -48,9 +48,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +57,7 @@ from torch import nn
 from tqdm import tqdm
 
 from pruning_repro.config import TrainSpec
+from pruning_repro.runtime import Runtime
 
 # %%
 #| hide
@@ -103,6 +103,7 @@ ax.axvline(10, color="k", ls=":", lw=0.8, label="rewind epoch (CIFAR, ImageNet)"
 ax.set_yscale("log"); ax.set_xlabel("epoch"); ax.set_ylabel("learning rate"); ax.legend(fontsize=7)
 fig.tight_layout()
 
+
 # %% [markdown]
 # **Optimizer implementation.** torch offers three implementations of the same update: a Python loop over
 # parameters (its CPU default), `foreach` (one batched kernel per operation over all parameters) and `fused` (one
@@ -110,79 +111,10 @@ fig.tight_layout()
 # `tests/test_speed.py` bounds the difference). `bench/` measured the three on this machine's CPU (LeNet-300-100,
 # 60k examples, see `bench/results/`) and `fused` is the default; `$PRUNING_REPRO_OPTIMIZER_IMPL` picks another.
 
-# %% [markdown]
-# **Runtime settings** say *how* to train, never *what*: they are not part of a run's spec (its hash), and results
-# agree across them to float rounding. They are resolved **once, at the edge** — a command, a notebook, a worker
-# process — into a `Runtime` (from flags, or the environment: `$PRUNING_REPRO_COMPILE`,
-# `$PRUNING_REPRO_OPTIMIZER_IMPL`, `$PRUNING_REPRO_PROGRESS`, `$PRUNING_REPRO_DEVICE`, ...), and passed down as one
-# value to every pool, worker, level and epoch; nothing below reads the environment (a function called without one uses `Runtime()`'s defaults).
-
 # %%
 #| export
-OPTIMIZER_IMPLS = ("fused", "foreach", "for-loop")
-COMPILE_MODES = ("auto", "1", "0")
-
 class Diverged(RuntimeError):
     "Training produced a non-finite loss: the run stops (nothing of the level is stored) with where it happened."
-
-@dataclass(frozen=True)
-class Runtime:
-    """How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (bars),
-    `checkpoint_min`: minutes between in-level snapshots (`26_snapshots`; 0: after every step, None: never),
-    `runs_per_gpu`: how many runs a local pool trains on each GPU at once (`24_placement`), `device` the runs are
-    asked to train on (None: each run's preferred one, `placement.run_device`) and `workers`: training processes of
-    a local pool (None: one per core, or `runs_per_gpu` per GPU)."""
-    compile: str = "auto"
-    optimizer_impl: str = "fused"
-    progress: bool = True
-    checkpoint_min: float | None = 30.0
-    runs_per_gpu: int = 1
-    device: str | None = None
-    workers: int | None = None
-
-    def __post_init__(self):
-        from pruning_repro.config import ConfigError, check_workers
-        if self.compile not in COMPILE_MODES:
-            raise ConfigError(f"PRUNING_REPRO_COMPILE (Runtime.compile) must be auto, 1 or 0, got {self.compile!r}")
-        if self.optimizer_impl not in OPTIMIZER_IMPLS:
-            raise ConfigError(f"PRUNING_REPRO_OPTIMIZER_IMPL (Runtime.optimizer_impl) must be one of "
-                              f"{', '.join(OPTIMIZER_IMPLS)}, got {self.optimizer_impl!r}")
-        c = self.checkpoint_min
-        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not c >= 0):
-            raise ConfigError(f"PRUNING_REPRO_CHECKPOINT_MIN (Runtime.checkpoint_min, minutes between in-level "
-                              f"snapshots) must be a number >= 0 or 'never', got {c!r}")
-        r = self.runs_per_gpu
-        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-            raise ConfigError(f"PRUNING_REPRO_RUNS_PER_GPU (Runtime.runs_per_gpu) must be an integer >= 1, got {r!r}")
-        if self.device in ("", "auto"): object.__setattr__(self, "device", None)     # not asked: each run's own
-        elif self.device is not None and not isinstance(self.device, str):
-            raise ConfigError(f"PRUNING_REPRO_DEVICE (Runtime.device) must be a device name or None, "
-                              f"got {self.device!r}")
-        check_workers(self.workers)
-
-    @classmethod
-    def from_env(cls, environ=None) -> "Runtime":
-        "The settings the environment asks for (read here, once, by the caller at the edge)."
-        e = os.environ if environ is None else environ
-        c, r = e.get("PRUNING_REPRO_CHECKPOINT_MIN", "30"), e.get("PRUNING_REPRO_RUNS_PER_GPU", "1")
-        try: c = None if c.strip().lower() == "never" else float(c)
-        except ValueError: pass                     # __post_init__ says what is expected
-        try: r = int(r)
-        except ValueError: pass
-        return cls(e.get("PRUNING_REPRO_COMPILE", "auto"), e.get("PRUNING_REPRO_OPTIMIZER_IMPL", "fused"),
-                   e.get("PRUNING_REPRO_PROGRESS", "1") != "0", c, r, e.get("PRUNING_REPRO_DEVICE") or None)
-
-    def environ(self) -> dict[str, str]:
-        "These settings as the environment variables `from_env` reads (for processes started from this one)."
-        return {"PRUNING_REPRO_COMPILE": self.compile, "PRUNING_REPRO_OPTIMIZER_IMPL": self.optimizer_impl,
-                "PRUNING_REPRO_PROGRESS": "1" if self.progress else "0",
-                "PRUNING_REPRO_CHECKPOINT_MIN": "never" if self.checkpoint_min is None else str(self.checkpoint_min),
-                "PRUNING_REPRO_RUNS_PER_GPU": str(self.runs_per_gpu),
-                **({"PRUNING_REPRO_DEVICE": self.device} if self.device else {})}
-
-    def to_dict(self) -> dict:
-        "These settings as plain values (a papermill parameter, JSON); `Runtime(**d)` is the inverse."
-        return asdict(self)
 
 _IMPL_FLAGS = {"fused": dict(fused=True), "foreach": dict(foreach=True), "for-loop": dict(foreach=False)}
 
@@ -194,21 +126,6 @@ def make_optimizer(model: nn.Module, spec: TrainSpec, impl: str = "fused") -> to
                                 weight_decay=spec.weight_decay, **flags)
     return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
                            **flags)
-
-
-# %%
-test_eq(Runtime.from_env({}), Runtime("auto", "fused", True, 30.0, 1))
-test_eq(Runtime.from_env(Runtime(checkpoint_min=None, runs_per_gpu=3).environ()), Runtime(checkpoint_min=None, runs_per_gpu=3))
-test_eq(Runtime.from_env({"PRUNING_REPRO_CHECKPOINT_MIN": "never"}).checkpoint_min, None)
-test_fail(lambda: Runtime.from_env({"PRUNING_REPRO_CHECKPOINT_MIN": "often"}), contains="CHECKPOINT_MIN")
-test_eq(Runtime.from_env({"PRUNING_REPRO_COMPILE": "0", "PRUNING_REPRO_PROGRESS": "0"}), Runtime("0", "fused", False))
-test_fail(lambda: Runtime(optimizer_impl="turbo"), contains="PRUNING_REPRO_OPTIMIZER_IMPL")
-test_fail(lambda: Runtime.from_env({"PRUNING_REPRO_COMPILE": "yes"}), contains="auto, 1 or 0")
-test_eq(Runtime.from_env({"PRUNING_REPRO_DEVICE": "cpu"}).device, "cpu")
-test_eq(Runtime.from_env(Runtime(device="cpu", workers=1).environ()).device, "cpu")   # workers: never inherited
-test_eq(Runtime(**Runtime(device="cpu", workers=1).to_dict()), Runtime(device="cpu", workers=1))
-test_eq(Runtime(device="auto").device, None)
-test_fail(lambda: Runtime(workers=0), contains="workers must be")
 
 
 # %% [markdown]
@@ -286,7 +203,7 @@ def eval_batch_size(model: nn.Module, input_shape: tuple | None = None, memory: 
 def evaluate(model: nn.Module, split, batch_size: int | None = None, world=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-example (loss, correct) of `model` on `split`, no augmentation, eval mode; with a data-parallel `world`,
     each rank evaluates its part and every rank gets the whole arrays."""
-    from pruning_repro.data import shard_bounds
+    from pruning_repro.tensors import shard_bounds
     batch_size = batch_size or eval_batch_size(model)
     order = torch.arange(len(split))
     if world is not None and world.distributed: order = order[slice(*shard_bounds(len(order), *world.shard))]
@@ -677,7 +594,8 @@ def train(model: nn.Module, data, spec: TrainSpec, segment: Segment, runtime: Ru
 # give identical weights.
 
 # %%
-from pruning_repro.data import TensorSplit, Data, DataInfo
+from pruning_repro.data import Data, DataInfo
+from pruning_repro.tensors import TensorSplit
 from pruning_repro.models import LeNet
 
 def toy(n=512, seed=0):

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -430,7 +430,8 @@ test_fail(lambda: prune_masks(t, full_masks(t), 0.5, "synflow", ScoringContext(s
 # the batch (the reference's `CrossEntropyLoss`), which autograd must reproduce.
 
 # %%
-from pruning_repro.data import Data, DataInfo, TensorSplit
+from pruning_repro.data import Data, DataInfo
+from pruning_repro.tensors import TensorSplit
 x = torch.tensor([[1.0, 2.0], [-1.0, 0.5]]); y = torch.tensor([0, 1])
 split = TensorSplit(x, y, torch.arange(2))
 d = Data(split, split, split, y, torch.zeros(2, dtype=torch.bool), DataInfo(2, (2,), (0.,), (1.,)))

@@ -65,7 +65,8 @@ from collections.abc import Hashable
 from dataclasses import replace
 from pathlib import Path
 
-from pruning_repro.config import ConfigError, PruneSpec, RunSpec, check_spec, derive_seed
+from pruning_repro.config import ConfigError, PruneSpec, RunSpec, derive_seed
+from pruning_repro.study import check_spec
 from pruning_repro.data import load_data
 from pruning_repro.distributed import RankFailed, World
 from pruning_repro.models import build_model
@@ -74,7 +75,8 @@ from pruning_repro.prune import (ScoringContext, builtin_strategy, density, full
                                  strategy_settings)
 from pruning_repro.snapshots import PREEMPTION, Snapshots, parent_checksum, unpack_snapshot
 from pruning_repro.store import CorruptRun, Store, strict_json
-from pruning_repro.train import Diverged, Runtime, Segment, eval_metrics, precision_flags, state_copy, train
+from pruning_repro.train import Diverged, Segment, eval_metrics, precision_flags, state_copy, train
+from pruning_repro.runtime import Runtime
 
 # %%
 #| hide
@@ -373,7 +375,8 @@ with tempfile.TemporaryDirectory() as _d:
 # %%
 from dataclasses import replace
 from pruning_repro.config import get_bench, PruneSpec
-from pruning_repro.data import Data, DataInfo, TensorSplit
+from pruning_repro.data import Data, DataInfo
+from pruning_repro.tensors import TensorSplit
 
 def toy_data(n=256, seed=0):
     g = torch.Generator().manual_seed(seed)

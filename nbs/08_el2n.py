@@ -51,7 +51,7 @@ from pruning_repro.data import load_data
 from pruning_repro.executors import run_many
 from pruning_repro.imp import record_data
 from pruning_repro.placement import run_device
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 from pruning_repro.models import build_model
 from pruning_repro.store import CorruptRun, Store
 from pruning_repro.train import eval_batch_size
@@ -87,7 +87,7 @@ def el2n_of(model: torch.nn.Module, split, batch_size: int | None = None,
 # example; a confidently wrong one √2.
 
 # %%
-from pruning_repro.data import TensorSplit
+from pruning_repro.tensors import TensorSplit
 y = torch.tensor([0, 1, 2, 1])
 split = TensorSplit(torch.eye(3)[y], y, torch.arange(4))
 class Lookup(torch.nn.Module):

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -290,7 +290,7 @@ paper_table6("M-LeNet")
 # %% [markdown]
 # ## Ranges the claims are judged against
 #
-# Where the paper's models sit, per family, for the rules of `report.CLAIMS`. **Optimum range**: Table 4 lists the
+# Where the paper's models sit, per family, for the rules of `rules.CLAIMS`. **Optimum range**: Table 4 lists the
 # sparsities the paper measures "with improved generalization" (most-improved, upper end 80%) and "generalization no
 # worse than that of the dense models by 2%" (least-affected, lower end): LeNet 80–1.4%, ResNet-20 80–5.5%, VGG-16
 # 80–0.19%, ResNet-32 80–8.6%, ResNet-50 80–13.4%. An optimum outside its family's range is not the paper's regime.

@@ -49,8 +49,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from pruning_repro.config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, DataSpec, ModelSpec, PruneSpec,
-                                  RunSpec, Study, TrainSpec, check_device, check_spec, get_bench, resolve_study,
-                                  unset_empty_folder_vars)
+                                  RunSpec, TrainSpec, get_bench)
+from pruning_repro.study import Study, check_device, check_spec, resolve_study, unset_empty_folder_vars
 
 # %%
 #| hide
@@ -321,8 +321,8 @@ def _running(args, profile: dict | None = None, here: bool = True):
     `$PRUNING_REPRO_*` a user set), a Slurm profile's over them and the flags over both. The `Runtime` goes down as
     one value (to pool workers, Slurm jobs, and papermill kernels as their `runtime` parameter); the environment is
     left as it was. The device asked for is checked on this machine when the runs train `here` (not for Slurm jobs,
-    whose nodes have the GPUs a login node lacks). Returns (`train.Runtime`, the study's precision)."""
-    from pruning_repro.train import Runtime
+    whose nodes have the GPUs a login node lacks). Returns (`runtime.Runtime`, the study's precision)."""
+    from pruning_repro.runtime import Runtime
     given = {**(profile or {}), **{k: getattr(args, k) for k in (*_RUN_FLAGS, "precision")
                                   if getattr(args, k, None) is not None}}
     runtime = replace(Runtime.from_env(), **{k: v for k, v in given.items() if k in _RUN_FLAGS})
@@ -330,7 +330,7 @@ def _running(args, profile: dict | None = None, here: bool = True):
     return runtime, given.get("precision")
 
 def _study(args, precision: str | None, sections=None) -> Study:
-    "The study the flags name, validated once (`config.Study`: one `ConfigError` naming the bad flag's value)."
+    "The study the flags name, validated once (`study.Study`: one `ConfigError` naming the bad flag's value)."
     return Study(args.bench, args.scale, args.seeds, args.noise, store=args.store,
                  figures=getattr(args, "figures", None), precision=precision, sections=sections)
 
@@ -342,7 +342,7 @@ def _study(args, precision: str | None, sections=None) -> Study:
 
 # %%
 _before = dict(os.environ)
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 test_eq(_running(_parser().parse_args(["imp"]), here=False), (Runtime.from_env(), None))
 test_fail(lambda: _running(_parser().parse_args(["imp", "--device", "tpu"])), contains="unknown device 'tpu'")
 test_eq(dict(os.environ), _before)

@@ -46,11 +46,12 @@ from tqdm import tqdm
 
 from fastcore.basics import patch
 
-from pruning_repro.config import ConfigError, RunSpec, Study, check_spec
+from pruning_repro.config import ConfigError, RunSpec
+from pruning_repro.study import Study, check_spec
 from pruning_repro.placement import check_fits, pin_worker, plan_slots, run_device, visible_gpus
 from pruning_repro.store import Store
 from pruning_repro.sweep import SECTION_AFTER, SECTIONS, train_study
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 
 # %%
 #| hide
@@ -294,7 +295,7 @@ class SweepReport:
     failed: dict = field(default_factory=dict)     # run key -> reason (and log)
     job_ids: list = field(default_factory=list)
     pending_stage: list = field(default_factory=list)  # sections whose retrainings wait for their first stage
-    cost: dict | None = None                    # a dry run: what the missing runs would train (`sweep.study_plan`)
+    cost: dict | None = None                    # a dry run: what the missing runs would train (`plan.study_plan`)
     arrays: list = field(default_factory=list)  # Slurm: the size of each job array (split under MaxArraySize)
 
     @property
@@ -320,7 +321,7 @@ def summary(self: SweepReport) -> str:
                                  + ("; the dry run counts them from the sections' rules" if self.cost else ""))
     if self.failed: s += f", {len(self.failed)} FAILED: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
     if self.cost is not None and "sections" in self.cost:
-        from pruning_repro.sweep import plan_text
+        from pruning_repro.plan import plan_text
         s += "\n" + plan_text(self.cost)
     return s
 
@@ -339,9 +340,9 @@ def sweep(study: Study, runtime: Runtime | None = None, executor: str = "local",
     """Train every run of `study` (bench × sections × seeds × noise levels, at its precision) that its store lacks,
     as `runtime` says (default `Runtime()`). A dry run reads no data: it counts what would be trained, the App. D/E/K
     retrainings included, per section, with hours from `throughput` (a results file, or 'probe':
-    `sweep.study_plan`) and, on Slurm, the arrays."""
+    `plan.study_plan`) and, on Slurm, the arrays."""
     from pruning_repro.data import check_available
-    from pruning_repro.sweep import study_plan
+    from pruning_repro.plan import study_plan
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
     runtime, (b, seeds, _) = runtime or Runtime(), study.resolved()

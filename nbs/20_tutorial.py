@@ -39,7 +39,7 @@ from pruning_repro.config import Bench, DataSpec, ModelSpec, PruneSpec, TrainSpe
 from pruning_repro.data import DataInfo, load_raw, register_dataset
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.executors import run_many
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 from pruning_repro.models import register_model
 from pruning_repro.plots import fig_algorithm_curves, fig_subgroups, fig_test_error, to_markdown
 from pruning_repro.store import Store

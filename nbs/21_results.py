@@ -194,7 +194,7 @@ import tempfile
 from pruning_repro.config import get_bench
 from pruning_repro.store import Store
 from pruning_repro.sweep import train_section
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 _b, _st = get_bench("lenet_mnist1d", "smoke"), Store(tempfile.mkdtemp())
 train_section("sec5_isolating", _b, (0,), (0.3,), _st, Runtime(workers=1))
 _f = algorithm_frames(_b, (0.3,), (0,), _st, ("LR rewinding", "WD"))

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -32,7 +32,7 @@
 #   N`, or by `srun` in a script of yours) has `SLURM_PROCID`, `SLURM_NTASKS` and its node list, from which submitit
 #   derives the same. `init_world` reads either and joins the process group (NCCL on GPUs, gloo on CPUs);
 # * **the batch is split, the stream is not.** Every rank draws the same per-epoch permutation from the same
-#   generator as one process would, and takes its contiguous part of each global batch (`data.shard_bounds`); the
+#   generator as one process would, and takes its contiguous part of each global batch (`tensors.shard_bounds`); the
 #   augmentation draws are the whole batch's, so every example is augmented as in one process. Each rank's loss is
 #   its examples' summed cross-entropy × world ÷ global batch, and `DistributedDataParallel` averages the gradients
 #   over the ranks: the step is the gradient of the mean loss over the global batch, whatever the split, the last,
@@ -432,7 +432,7 @@ script = textwrap.dedent('''
     import sys, torch, torch.distributed as dist
     import torch.nn.functional as F
     from pruning_repro.distributed import init_world, close_world
-    from pruning_repro.data import shard_bounds
+    from pruning_repro.tensors import shard_bounds
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
     x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))

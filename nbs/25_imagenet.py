@@ -40,7 +40,7 @@
 # batches, uint8 travels, the augmentation is drawn from the pass's plan.
 #
 # `data.load_data` hands a run on ImageNet to `imagenet_data` (this module imports `data`, so `data` imports it inside
-# that function); its splits, `ImageFolderSplit`, speak the split protocol of `data.TensorSplit`.
+# that function); its splits, `ImageFolderSplit`, speak the split protocol of `tensors.TensorSplit`.
 
 # %%
 #| export

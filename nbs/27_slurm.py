@@ -58,7 +58,7 @@
 #   (`--gpus-per-task` would hide the others from each rank, and NCCL would lose peer-to-peer/NVLink);
 # * **a dry run reads no data**: `--dry-run` counts the runs, levels, epochs and FLOPs the sweep would submit, the
 #   App. D/E/K retrainings included before their first stage exists, per section, with GPU-hours from a measured
-#   throughput (`sweep.study_plan`), and the arrays, on a login node that has no data.
+#   throughput (`plan.study_plan`), and the arrays, on a login node that has no data.
 
 # %%
 #| export
@@ -78,7 +78,7 @@ import submitit
 from pruning_repro.config import ConfigError
 from pruning_repro.executors import SweepReport, run_job, terminating_on_sigterm
 from pruning_repro.snapshots import PREEMPTION
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 
 # %%
 #| hide

@@ -37,8 +37,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from pruning_repro.config import ConfigError, Study
-from pruning_repro.train import Runtime
+from pruning_repro.config import ConfigError
+from pruning_repro.study import Study
+from pruning_repro.runtime import Runtime
 
 # %%
 #| hide
@@ -69,7 +70,7 @@ def nbs_dir() -> Path:
 # %% [markdown]
 # ## The notebook's side
 #
-# A section notebook's first cell builds its `config.Study` from its papermill parameters and hands it, with its
+# A section notebook's first cell builds its `study.Study` from its papermill parameters and hands it, with its
 # `runtime` parameter, to `start_section`: the notebook's edge, where everything it was given is checked and
 # resolved once. Its figures go to `figures_folder`.
 
@@ -77,7 +78,7 @@ def nbs_dir() -> Path:
 #| export
 class Section(NamedTuple):
     """What a section notebook works with: the bench at its scale, seeds, noise levels, output folder, run store and
-    how its runs train (`train.Runtime`)."""
+    how its runs train (`runtime.Runtime`)."""
     bench: object
     seeds: tuple
     noise_levels: tuple
@@ -109,13 +110,13 @@ test_eq(figures_folder("f", "lenet_mnist", "full", "fp32"), Path("f/lenet_mnist"
 # %%
 #| export
 def section_runtime(runtime=None):
-    """How a section notebook's runs train: `runtime` as given (a `train.Runtime`), or the environment's settings
+    """How a section notebook's runs train: `runtime` as given (a `runtime.Runtime`), or the environment's settings
     (`$PRUNING_REPRO_*`, read here: a notebook's parameters are an edge) with a dict of `Runtime`'s fields over them."""
-    from pruning_repro.train import Runtime
+    from pruning_repro.runtime import Runtime
     if isinstance(runtime, Runtime): return runtime
     names = {f.name for f in fields(Runtime)}
     if runtime is not None and (not isinstance(runtime, dict) or not set(runtime) <= names):
-        raise ConfigError(f"runtime must be None or a dict of train.Runtime's fields ({', '.join(sorted(names))}), "
+        raise ConfigError(f"runtime must be None or a dict of runtime.Runtime's fields ({', '.join(sorted(names))}), "
                           f"got {runtime!r}")
     return replace(Runtime.from_env(), **(runtime or {}))
 
@@ -132,7 +133,7 @@ def start_section(section: str, study: Study, runtime=None) -> Section:
     (`section_runtime`) checked — one clear error, `ConfigError` — the device asked for checked on this machine, the
     data found on disk, the section's noise levels resolved (`section_noise`), its output folder named and the run
     store opened. Writes nothing."""
-    from pruning_repro.config import check_device, unset_empty_folder_vars
+    from pruning_repro.study import check_device, unset_empty_folder_vars
     from pruning_repro.data import check_available
     from pruning_repro.store import Store
     unset_empty_folder_vars()                           # PRUNING_REPRO_STORE="" is the default store, not this folder

@@ -35,7 +35,7 @@ noise_levels = None         # None: no label noise, as in the paper's Figure 9
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
-runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 
 # %%
 import time
@@ -47,9 +47,9 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import improving_levels, improving_range, paired_by_level
 from pruning_repro.paper import APPENDIX_TEXT
 from pruning_repro.plots import pct_axis, save_figure, save_table
-from pruning_repro.report import claim_line
+from pruning_repro.rules import claim_line
 from pruning_repro.results import dependent_frame
-from pruning_repro.config import Study
+from pruning_repro.study import Study
 from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import train_with_retrainings

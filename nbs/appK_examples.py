@@ -42,7 +42,7 @@ noise_levels = None         # None: no label noise
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
-runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 n_examples = 20             # examples shown per category
 
 # %%
@@ -58,7 +58,7 @@ from pruning_repro.leave_out import example_images, loss_changes
 from pruning_repro.paper import APPENDIX_TEXT
 from pruning_repro.plots import pct_axis, example_grid, save_figure, save_table
 from pruning_repro.results import dependent_frame
-from pruning_repro.config import Study
+from pruning_repro.study import Study
 from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import K2_BENCHES, train_with_retrainings

@@ -35,7 +35,7 @@ noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
-runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 subgroups = 20              # M, the number of EL2N-percentile subgroups
 milestones = 5              # evenly spaced sparsities / training times / widths shown
 
@@ -50,9 +50,9 @@ from IPython.display import Markdown, display
 from pruning_repro.analysis import subgroup_deltas, subgroup_extremes
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.plots import fig_subgroups, save_figure, save_table
-from pruning_repro.report import claim_line
+from pruning_repro.rules import claim_line
 from pruning_repro.algorithms import algorithm_runs
-from pruning_repro.config import Study
+from pruning_repro.study import Study
 from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import train_section

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: python3
 #     language: python
@@ -31,7 +31,7 @@
 # * **(c)** Fig. 3's shape: between dense and the optimum no level's mean test error exceeds dense's by more than
 #   dense's std;
 # * **(d)** without noise the optimum beats dense by the paper's match rule;
-# * **(e)** every claim of `report.CLAIMS` holds, each with its margin;
+# * **(e)** every claim of `rules.CLAIMS` holds, each with its margin;
 # * **(f)** `make reproduce` on a fresh 2-core machine within 60 minutes.
 #
 # The levers: training-set size, LeNet width, epochs per level, fraction pruned per level, levels, noise levels (0%
@@ -83,7 +83,7 @@ cal[[c for c in cols if c in cal]]
 #
 # Per candidate (LR rewinding rows): the targets (a), (b), (d) it meets on its calibration seeds, against the
 # estimated wall time of the whole study on 2 cores — the epochs of every run of every section and their
-# retrainings (`sweep.study_cost`, at 0% and the two highest noise levels calibrated: three, as every default), at
+# retrainings (`plan.study_cost`, at 0% and the two highest noise levels calibrated: three, as every default), at
 # the candidate's measured seconds per epoch (measured while other work shared the machine: an upper bound), with
 # the 20% the notebooks, evaluation and EL2N scoring added in the first reproduction (24.5 min measured for 17.4k
 # epochs of `lenet_fashion`).
@@ -111,7 +111,8 @@ def study_minutes(name, noise_levels, seconds_per_run):
     import tempfile
     from dataclasses import replace
     from pruning_repro.store import Store
-    from pruning_repro.sweep import study_cost, study_runs
+    from pruning_repro.sweep import study_runs
+    from pruning_repro.plan import study_cost
     b = replace(candidate_of(name), noise_levels=tuple(noise_levels))
     epochs = study_cost(study_runs(b), Store(tempfile.mkdtemp()))["epochs"]
     L, noisy = b.prune.levels, sum(p > 0 for p in noise_levels)
@@ -185,7 +186,7 @@ display(Markdown(f"`{BENCH}`: {b.description}. Data {b.data}; training {b.train}
 #
 # `make reproduce` (= `pruning-repro reproduce --bench lenet_fashion_e60_l5`) wrote `figures/lenet_fashion_e60_l5/`
 # and its `REPORT.md`; below, `report.regime` and `report.claims` on those files (the rules, with the paper's
-# sentences, are in `16_report`; the wall time and what reproduces are in the README).
+# sentences, are in `33_rules`; the wall time and what reproduces are in the README).
 
 # %%
 if FIG.is_dir():

@@ -19,7 +19,7 @@
 # A literate, notebook-first reproduction of *Pruning's Effect on Generalization Through the Lens of Training and
 # Regularization* (Jin, Carbin, Roy, Frankle, Dziugaite — NeurIPS 2022).
 #
-# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `28_sections`) explain and define each part
+# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `33_rules`) explain and define each part
 # and export it to the `pruning_repro` package with nbdev; section notebooks (`sec4_noise`, …) are run by papermill,
 # once per benchmark, to regenerate the paper's figures and tables in `figures/<bench>/`.
 
@@ -265,26 +265,39 @@
 #
 # ## How the package is organised
 #
-# Components (`00_config` … `13_plots`) define the paper's pieces; above them, each orchestration module has one job:
+# Components (`00_config` … `13_plots`, with `31_tensors`: a split resident on its device, batched and augmented on
+# tensors) define the paper's pieces; above them, each orchestration module has one job:
 # `algorithms` (`17_algorithms`: the registry of learning algorithms — how each changes a run, its plot style, the
 # paper's rows that report it; a new weight-selection heuristic is one `prune.register_strategy` and one
 # `algorithms.register_algorithm` call), `sweep` (`14_sweep`: which runs each section needs, keyed by typed
-# `config.RunKey`s, the second stage of App. D, E, K, and `train_section` for the notebooks),
+# `config.RunKey`s, the second stage of App. D, E, K, and `train_section` for the notebooks), `plan` (`30_plan`: what
+# a study would train and cost, counted without data, before a sweep),
 # `executors` (`18_executors`: `sweep` on the package's one local process pool, `run_pool`, or a Slurm array, whose
 # jobs, profiles and requeueing are `slurm`, `27_slurm`), `snapshots` (`26_snapshots`: in-level snapshots and the
 # preemption signal that waits for the next one), `imagenet` (`25_imagenet`: ResNet-50's JPEG batches decoded in
 # workers),
-# `report` (`16_report`: the claims C1–C6 as one rule table, used by `REPORT.md` and by the notebooks), `sections`
+# `rules` (`33_rules`: the paper's claims as one rule table, used by `REPORT.md` and by the notebooks), `report`
+# (`16_report`: a figures folder's claims, the bench's regime and `REPORT.md`), `sections`
 # (`28_sections`: a section notebook executed by papermill after its runs are trained, `start_section` as its first
-# step; every algorithm at one noise level) and `cli` (`15_cli`: argument parsing and one handler per subcommand). Beside the training loop, `distributed` (`23_distributed`: the
-# data-parallel world, `GlobalBatchNorm`) and `placement` (`24_placement`: which device a run trains on, the pool's
-# slots over GPUs and CPUs, pinning a worker before CUDA starts). Tables keep numbers (`<x>_mean`, `<x>_std`,
-# `diff_mean`, `verdict`); "m±s" text is written only in their markdown, by one function (`analysis.ms_text`), and
-# one rule picks every optimum (`analysis.best_of_means`: Table 6's and the star of Figures 3 and 4). Two values are built once at the edge
-# (the command's flags, or a section notebook's parameters) and passed down as values: *what* is studied is a
-# `config.Study` (bench, scale, precision, seeds, noise levels, sections, store, figures folder), *how* it trains a
-# `train.Runtime` (device, training processes, compile, optimizer implementation, progress, snapshot interval, runs per
-# GPU); `$PRUNING_REPRO_*` variables are read there, by `Runtime.from_env`, never below.
+# step; every algorithm at one noise level) and `cli` (`15_cli`: argument parsing and one handler per subcommand).
+# Beside the training loop, `distributed` (`23_distributed`: the data-parallel world, `GlobalBatchNorm`) and
+# `placement` (`24_placement`: which device a run trains on, the pool's slots over GPUs and CPUs, pinning a worker
+# before CUDA starts). Tables keep numbers (`<x>_mean`, `<x>_std`, `diff_mean`, `verdict`); "m±s" text is written only
+# in their markdown, by one function (`analysis.ms_text`), and one rule picks every optimum (`analysis.best_of_means`:
+# Table 6's and the star of Figures 3 and 4).
+#
+# Two values are built once at the edge (the command's flags, or a section notebook's parameters) and passed down as
+# values: *what* is studied is a `study.Study` (`29_study`: bench, scale, precision, seeds, noise levels, sections,
+# store, figures folder), *how* it trains a `runtime.Runtime` (`32_runtime`: device, training processes, compile,
+# optimizer implementation, progress, snapshot interval, runs per GPU); the `$PRUNING_REPRO_*` variables that set
+# them are read there, by `Runtime.from_env` and the command's flags, never below. What the environment still says
+# below the edge is where things are, not how a result is computed: the default folders of the run store, the data
+# and the cache (`$PRUNING_REPRO_STORE`, `_DATA`, `_CACHE`: read where a folder left unset is needed, so that an
+# executed notebook's parameters carry no machine path; `$PRUNING_REPRO_NBS`, where the section notebooks are),
+# ImageNet's loader settings (`$PRUNING_REPRO_LOADER_WORKERS`, `$PRUNING_REPRO_DECODE`, read where a loader starts,
+# in its own process, beside the CPUs Slurm gave it), the data-parallel timeout (`$PRUNING_REPRO_DIST_TIMEOUT_MIN`,
+# read when a rank joins its process group) and facts of the process a scheduler or launcher sets (Slurm's and
+# torchrun's variables, `CUDA_VISIBLE_DEVICES`).
 #
 # ## Developing
 #
@@ -308,7 +321,7 @@
 # **Wall time and compute** — `make reproduce` on a fresh clone with a fresh venv and an empty run store
 # (`PRUNING_REPRO_STORE=<empty>`), on the 2-core AMD EPYC VM of an earlier session: **35 min 43 s** in all; `pruning-repro reproduce` **2022 s**
 # for 360 runs (291 first-stage runs: IMP trajectories of every algorithm, EL2N models, width sequences, one-shot runs;
-# 69 retrainings of App. D, E, K), the eleven notebooks and the report. The study is **213.5 TFLOP** (`sweep.study_cost`:
+# 69 retrainings of App. D, E, K), the eleven notebooks and the report. The study is **213.5 TFLOP** (`plan.study_cost`:
 # 191.3 first stage + 22.2 retrainings); at this machine's measured GEMM rate (330.9 GFLOP/s on 2 threads,
 # `bench/results/latest-cpu.md`) that is 645 s, so the reproduction runs at **3.1× its compute bound** (evaluation,
 # EL2N scoring, the notebooks and a small MLP's per-step overhead are the rest). A rerun trains nothing.

@@ -39,7 +39,7 @@ noise_levels = None         # ignored beyond 0: §3 is the noise-free setting (k
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
-runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 subgroups = 20              # M, the number of EL2N-percentile subgroups (App. L)
 
 # %%
@@ -50,8 +50,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from pruning_repro.analysis import generalization_table, study_subgroup_deltas, subgroup_extremes, trajectories
-from pruning_repro.report import claim_line
-from pruning_repro.config import Study
+from pruning_repro.rules import claim_line
+from pruning_repro.study import Study
 from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import imp_runs, train_section

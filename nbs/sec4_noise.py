@@ -35,7 +35,7 @@ noise_levels = None         # None: the bench's own levels
 figures_dir = None          # None: the checkout's figures/; outputs go to <figures_dir>/<bench>[_<scale>]/
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
-runtime = None              # how to train: train.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
 
 # %%
 import time
@@ -46,8 +46,8 @@ from IPython.display import Markdown, display
 
 from pruning_repro.analysis import (generalization_table, optimal_level_of_mean, partition_table, subgroup_extremes,
                                     summarize, trajectories)
-from pruning_repro.report import claim_line
-from pruning_repro.config import Study
+from pruning_repro.rules import claim_line
+from pruning_repro.study import Study
 from pruning_repro.plugins import load_plugins
 from pruning_repro.sections import start_section
 from pruning_repro.sweep import imp_runs, train_section
@@ -143,7 +143,7 @@ if noisy_specs:
 # %% [markdown]
 # ## What this bench shows
 #
-# The claims this section decides (their rules: `report.CLAIMS`), and Fig. 5's concentration on high-EL2N examples.
+# The claims this section decides (their rules: `rules.CLAIMS`), and Fig. 5's concentration on high-EL2N examples.
 
 # %%
 lines = [claim_line("C1", gen)]

@@ -14,8 +14,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from .config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, DataSpec, ModelSpec, PruneSpec,
-                                  RunSpec, Study, TrainSpec, check_device, check_spec, get_bench, resolve_study,
-                                  unset_empty_folder_vars)
+                                  RunSpec, TrainSpec, get_bench)
+from .study import Study, check_device, check_spec, resolve_study, unset_empty_folder_vars
 
 # %% auto #0
 __all__ = ['SPEC_GROUPS', 'COMMANDS', 'spec_options', 'with_options', 'main']
@@ -190,8 +190,8 @@ def _running(args, profile: dict | None = None, here: bool = True):
     `$PRUNING_REPRO_*` a user set), a Slurm profile's over them and the flags over both. The `Runtime` goes down as
     one value (to pool workers, Slurm jobs, and papermill kernels as their `runtime` parameter); the environment is
     left as it was. The device asked for is checked on this machine when the runs train `here` (not for Slurm jobs,
-    whose nodes have the GPUs a login node lacks). Returns (`train.Runtime`, the study's precision)."""
-    from pruning_repro.train import Runtime
+    whose nodes have the GPUs a login node lacks). Returns (`runtime.Runtime`, the study's precision)."""
+    from pruning_repro.runtime import Runtime
     given = {**(profile or {}), **{k: getattr(args, k) for k in (*_RUN_FLAGS, "precision")
                                   if getattr(args, k, None) is not None}}
     runtime = replace(Runtime.from_env(), **{k: v for k, v in given.items() if k in _RUN_FLAGS})
@@ -199,7 +199,7 @@ def _running(args, profile: dict | None = None, here: bool = True):
     return runtime, given.get("precision")
 
 def _study(args, precision: str | None, sections=None) -> Study:
-    "The study the flags name, validated once (`config.Study`: one `ConfigError` naming the bad flag's value)."
+    "The study the flags name, validated once (`study.Study`: one `ConfigError` naming the bad flag's value)."
     return Study(args.bench, args.scale, args.seeds, args.noise, store=args.store,
                  figures=getattr(args, "figures", None), precision=precision, sections=sections)
 

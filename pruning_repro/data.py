@@ -12,21 +12,21 @@ import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .config import ConfigError, DataSpec, add_unique, derive_seed
 from .noise import add_label_noise
+from .tensors import TensorSplit, black_fill
 
 if TYPE_CHECKING:                  # `imagenet` imports this module: a name for annotations only
     from pruning_repro.imagenet import ImageFolderSplit
 
 # %% auto #0
 __all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'CLASS_NAMES', 'DATASETS', 'DataMissing', 'DataError', 'data_root', 'cache_dir',
-           'DataInfo', 'register_dataset', 'data_info', 'split_sizes', 'load_raw', 'crop_flip_params', 'black_fill',
-           'apply_crop_flip', 'crop_flip', 'shard_bounds', 'TensorSplit', 'Data', 'draw_rows', 'load_data',
+           'DataInfo', 'register_dataset', 'data_info', 'split_sizes', 'load_raw', 'Data', 'draw_rows', 'load_data',
            'check_available', 'write_cifar', 'write_idx']
 
 # %% ../nbs/01_data.ipynb #cc2d3bbc
@@ -304,97 +304,6 @@ def _load_raw(dataset, n_generated, root, cache, stamp=None):
         s = torch.tensor(info.std).view(1, -1, *[1] * (x.dim() - 2))
         return ((x - m) / s).contiguous()
     return norm(xtr), ytr.long(), norm(xte), yte.long()
-
-# %% ../nbs/01_data.ipynb #5021c507
-def crop_flip_params(n: int, generator: torch.Generator | None = None, device="cpu", pad: int = 4) -> torch.Tensor:
-    """The draws of `crop_flip` for a batch of `n` examples: rows (row shift, column shift, flip) of a (3, n) int64
-    tensor on `device`, drawn in the order the first version drew them and sent to a GPU in one pinned,
-    non-blocking copy."""
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    flip = torch.rand(n, generator=generator) < 0.5
-    params = torch.stack([dy, dx, flip.long()])
-    if torch.device(device).type == "cuda": return params.pin_memory().to(device, non_blocking=True)
-    return params.to(device)
-
-def black_fill(info) -> torch.Tensor:
-    "The value of a black pixel after normalisation, per channel: −mean / std (the padding of a random crop)."
-    return -torch.tensor(info.mean, dtype=torch.float32) / torch.tensor(info.std, dtype=torch.float32)
-
-def apply_crop_flip(x: torch.Tensor, params: torch.Tensor, pad: int = 4, fill: torch.Tensor | None = None) -> torch.Tensor:
-    "Crop and flip a batch `x` (N, C, H, W) as `params` (3, N) say, on `x`'s device; padding `fill` per channel (or 0)."
-    n, c, h, w = x.shape
-    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    if fill is not None:   # the border takes the fill value of its channel; the image is unchanged
-        border = torch.ones(1, 1, h + 2 * pad, w + 2 * pad, dtype=torch.bool, device=x.device)
-        border[..., pad:pad + h, pad:pad + w] = False
-        xp = torch.where(border, fill.to(x.device, x.dtype).view(1, c, 1, 1), xp)
-    dev = x.device
-    dy, dx, flip = params[0], params[1], params[2].bool()
-    ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
-    cols = dx[:, None] + ar_w[None, :]
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
-    rows = dy[:, None] + ar_h[None, :]
-    return xp[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
-              rows[:, None, :, None], cols[:, None, None, :]]
-
-def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4,
-              fill: torch.Tensor | None = None) -> torch.Tensor:
-    "Random `pad`-pixel crop and horizontal flip of a batch `x` (N, C, H, W), on its device, padded with `fill`."
-    return apply_crop_flip(x, crop_flip_params(len(x), generator, x.device, pad), pad, fill)
-
-# %% ../nbs/01_data.ipynb #bfa30374
-def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
-    "The slice [lo, hi) of `n` items that rank `rank` of `world` takes: contiguous, sizes differing by at most one."
-    q, r = divmod(n, world)
-    lo = rank * q + min(rank, r)
-    return lo, lo + q + (rank < r)
-
-@dataclass
-class TensorSplit:
-    x: torch.Tensor
-    y: torch.Tensor
-    ids: torch.Tensor
-    augment: bool = False
-    fill: torch.Tensor | None = None    # the padding of an augmented crop, per channel (black: `black_fill`)
-
-    def __len__(self): return self.y.numel()
-
-    def plan(self, shuffle: bool = False, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        "What a pass draws before its first batch: the order of the examples (a permutation when shuffled)."
-        n = len(self)
-        return {"order": torch.randperm(n, generator=generator) if shuffle else torch.arange(n)}
-
-    def iterate(self, plan: dict, batch_size: int, generator: torch.Generator | None = None,
-                augment: bool | None = None, start: int = 0,
-                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Yield `(x, y, index)` for batches `start, start + 1, ...` of the pass `plan`; augmented when asked (the
-        draws of a batch are taken from `generator` when the batch is yielded). Indexing a resident tensor per batch."""
-        order = plan["order"].to(self.x.device)
-        aug = self.augment if augment is None else augment
-        for s in range(start * batch_size, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            # the draws are the whole batch's, as one process draws them; a rank keeps its part of the batch
-            params = crop_flip_params(len(idx), generator, self.x.device) if aug else None
-            lo, hi = shard_bounds(len(idx), *shard) if shard is not None else (0, len(idx))
-            idx = idx[lo:hi]
-            xb = self.x[idx]
-            if aug: xb = apply_crop_flip(xb, params[:, lo:hi], fill=self.fill)
-            yield xb, self.y[idx], idx
-
-    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
-                augment: bool | None = None,
-                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        "One pass: `iterate(plan(shuffle, generator), ...)`."
-        return self.iterate(self.plan(shuffle, generator), batch_size, generator, augment, shard=shard)
-
-    def images(self, positions) -> torch.Tensor:
-        "The (normalised, unaugmented) inputs of the examples at `positions` of the split, on the CPU."
-        return self.x[torch.as_tensor(positions, device=self.x.device)].cpu()
-
-    def to(self, device) -> "TensorSplit":
-        return TensorSplit(self.x.to(device), self.y.to(device), self.ids, self.augment,
-                           None if self.fill is None else self.fill.to(device))
 
 # %% ../nbs/01_data.ipynb #ebe68f14
 @dataclass

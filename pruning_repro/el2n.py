@@ -15,7 +15,7 @@ from .data import load_data
 from .executors import run_many
 from .imp import record_data
 from .placement import run_device
-from .train import Runtime
+from .runtime import Runtime
 from .models import build_model
 from .store import CorruptRun, Store
 from .train import eval_batch_size

@@ -20,7 +20,8 @@ from collections.abc import Hashable
 from dataclasses import replace
 from pathlib import Path
 
-from .config import ConfigError, PruneSpec, RunSpec, check_spec, derive_seed
+from .config import ConfigError, PruneSpec, RunSpec, derive_seed
+from .study import check_spec
 from .data import load_data
 from .distributed import RankFailed, World
 from .models import build_model
@@ -29,7 +30,8 @@ from .prune import (ScoringContext, builtin_strategy, density, full_masks, prune
                                  strategy_settings)
 from .snapshots import PREEMPTION, Snapshots, parent_checksum, unpack_snapshot
 from .store import CorruptRun, Store, strict_json
-from .train import Diverged, Runtime, Segment, eval_metrics, precision_flags, state_copy, train
+from .train import Diverged, Segment, eval_metrics, precision_flags, state_copy, train
+from .runtime import Runtime
 
 # %% auto #0
 __all__ = ['run_imp', 'reevaluate_level', 'check_data', 'check_strategy', 'check_level', 'record_data', 'dense_root',

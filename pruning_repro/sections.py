@@ -10,8 +10,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from .config import ConfigError, Study
-from .train import Runtime
+from .config import ConfigError
+from .study import Study
+from .runtime import Runtime
 
 # %% auto #0
 __all__ = ['nbs_dir', 'Section', 'default_figures_dir', 'figures_folder', 'section_runtime', 'start_section', 'SectionFailed',
@@ -34,7 +35,7 @@ def nbs_dir() -> Path:
 # %% ../nbs/28_sections.ipynb #c5b44290
 class Section(NamedTuple):
     """What a section notebook works with: the bench at its scale, seeds, noise levels, output folder, run store and
-    how its runs train (`train.Runtime`)."""
+    how its runs train (`runtime.Runtime`)."""
     bench: object
     seeds: tuple
     noise_levels: tuple
@@ -57,13 +58,13 @@ def figures_folder(figures, bench: str, scale: str, precision: str | None = None
 
 # %% ../nbs/28_sections.ipynb #c6278794
 def section_runtime(runtime=None):
-    """How a section notebook's runs train: `runtime` as given (a `train.Runtime`), or the environment's settings
+    """How a section notebook's runs train: `runtime` as given (a `runtime.Runtime`), or the environment's settings
     (`$PRUNING_REPRO_*`, read here: a notebook's parameters are an edge) with a dict of `Runtime`'s fields over them."""
-    from pruning_repro.train import Runtime
+    from pruning_repro.runtime import Runtime
     if isinstance(runtime, Runtime): return runtime
     names = {f.name for f in fields(Runtime)}
     if runtime is not None and (not isinstance(runtime, dict) or not set(runtime) <= names):
-        raise ConfigError(f"runtime must be None or a dict of train.Runtime's fields ({', '.join(sorted(names))}), "
+        raise ConfigError(f"runtime must be None or a dict of runtime.Runtime's fields ({', '.join(sorted(names))}), "
                           f"got {runtime!r}")
     return replace(Runtime.from_env(), **(runtime or {}))
 
@@ -73,7 +74,7 @@ def start_section(section: str, study: Study, runtime=None) -> Section:
     (`section_runtime`) checked — one clear error, `ConfigError` — the device asked for checked on this machine, the
     data found on disk, the section's noise levels resolved (`section_noise`), its output folder named and the run
     store opened. Writes nothing."""
-    from pruning_repro.config import check_device, unset_empty_folder_vars
+    from pruning_repro.study import check_device, unset_empty_folder_vars
     from pruning_repro.data import check_available
     from pruning_repro.store import Store
     unset_empty_folder_vars()                           # PRUNING_REPRO_STORE="" is the default store, not this folder

@@ -19,7 +19,7 @@ import submitit
 from .config import ConfigError
 from .executors import SweepReport, run_job, terminating_on_sigterm
 from .snapshots import PREEMPTION
-from .train import Runtime
+from .runtime import Runtime
 
 # %% auto #0
 __all__ = ['RUN_KEYS', 'SlurmOptions', 'load_profile', 'slurm_options', 'run_options', 'max_array_size', 'array_sizes',

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,11 +16,11 @@ from torch import nn
 from tqdm import tqdm
 
 from .config import TrainSpec
+from .runtime import Runtime
 
 # %% auto #0
-__all__ = ['OPTIMIZER_IMPLS', 'COMPILE_MODES', 'VERIFY_TOL', 'lr_at', 'Diverged', 'Runtime', 'make_optimizer', 'apply_masks',
-           'state_copy', 'eval_batch_size', 'evaluate', 'eval_metrics', 'precision_flags', 'grad_distance', 'numerics',
-           'EpochStream', 'Segment', 'train']
+__all__ = ['VERIFY_TOL', 'lr_at', 'Diverged', 'make_optimizer', 'apply_masks', 'state_copy', 'eval_batch_size', 'evaluate',
+           'eval_metrics', 'precision_flags', 'grad_distance', 'numerics', 'EpochStream', 'Segment', 'train']
 
 # %% ../nbs/04_train.ipynb #f2f4f074
 def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
@@ -32,71 +31,9 @@ def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
     if warm and step < warm: lr *= (step + 1) / warm
     return lr
 
-# %% ../nbs/04_train.ipynb #020954f2
-OPTIMIZER_IMPLS = ("fused", "foreach", "for-loop")
-COMPILE_MODES = ("auto", "1", "0")
-
+# %% ../nbs/04_train.ipynb #7c880e12
 class Diverged(RuntimeError):
     "Training produced a non-finite loss: the run stops (nothing of the level is stored) with where it happened."
-
-@dataclass(frozen=True)
-class Runtime:
-    """How to train: `compile` ('auto': the model's default, '1', '0'), `optimizer_impl`, `progress` (bars),
-    `checkpoint_min`: minutes between in-level snapshots (`26_snapshots`; 0: after every step, None: never),
-    `runs_per_gpu`: how many runs a local pool trains on each GPU at once (`24_placement`), `device` the runs are
-    asked to train on (None: each run's preferred one, `placement.run_device`) and `workers`: training processes of
-    a local pool (None: one per core, or `runs_per_gpu` per GPU)."""
-    compile: str = "auto"
-    optimizer_impl: str = "fused"
-    progress: bool = True
-    checkpoint_min: float | None = 30.0
-    runs_per_gpu: int = 1
-    device: str | None = None
-    workers: int | None = None
-
-    def __post_init__(self):
-        from pruning_repro.config import ConfigError, check_workers
-        if self.compile not in COMPILE_MODES:
-            raise ConfigError(f"PRUNING_REPRO_COMPILE (Runtime.compile) must be auto, 1 or 0, got {self.compile!r}")
-        if self.optimizer_impl not in OPTIMIZER_IMPLS:
-            raise ConfigError(f"PRUNING_REPRO_OPTIMIZER_IMPL (Runtime.optimizer_impl) must be one of "
-                              f"{', '.join(OPTIMIZER_IMPLS)}, got {self.optimizer_impl!r}")
-        c = self.checkpoint_min
-        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not c >= 0):
-            raise ConfigError(f"PRUNING_REPRO_CHECKPOINT_MIN (Runtime.checkpoint_min, minutes between in-level "
-                              f"snapshots) must be a number >= 0 or 'never', got {c!r}")
-        r = self.runs_per_gpu
-        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-            raise ConfigError(f"PRUNING_REPRO_RUNS_PER_GPU (Runtime.runs_per_gpu) must be an integer >= 1, got {r!r}")
-        if self.device in ("", "auto"): object.__setattr__(self, "device", None)     # not asked: each run's own
-        elif self.device is not None and not isinstance(self.device, str):
-            raise ConfigError(f"PRUNING_REPRO_DEVICE (Runtime.device) must be a device name or None, "
-                              f"got {self.device!r}")
-        check_workers(self.workers)
-
-    @classmethod
-    def from_env(cls, environ=None) -> "Runtime":
-        "The settings the environment asks for (read here, once, by the caller at the edge)."
-        e = os.environ if environ is None else environ
-        c, r = e.get("PRUNING_REPRO_CHECKPOINT_MIN", "30"), e.get("PRUNING_REPRO_RUNS_PER_GPU", "1")
-        try: c = None if c.strip().lower() == "never" else float(c)
-        except ValueError: pass                     # __post_init__ says what is expected
-        try: r = int(r)
-        except ValueError: pass
-        return cls(e.get("PRUNING_REPRO_COMPILE", "auto"), e.get("PRUNING_REPRO_OPTIMIZER_IMPL", "fused"),
-                   e.get("PRUNING_REPRO_PROGRESS", "1") != "0", c, r, e.get("PRUNING_REPRO_DEVICE") or None)
-
-    def environ(self) -> dict[str, str]:
-        "These settings as the environment variables `from_env` reads (for processes started from this one)."
-        return {"PRUNING_REPRO_COMPILE": self.compile, "PRUNING_REPRO_OPTIMIZER_IMPL": self.optimizer_impl,
-                "PRUNING_REPRO_PROGRESS": "1" if self.progress else "0",
-                "PRUNING_REPRO_CHECKPOINT_MIN": "never" if self.checkpoint_min is None else str(self.checkpoint_min),
-                "PRUNING_REPRO_RUNS_PER_GPU": str(self.runs_per_gpu),
-                **({"PRUNING_REPRO_DEVICE": self.device} if self.device else {})}
-
-    def to_dict(self) -> dict:
-        "These settings as plain values (a papermill parameter, JSON); `Runtime(**d)` is the inverse."
-        return asdict(self)
 
 _IMPL_FLAGS = {"fused": dict(fused=True), "foreach": dict(foreach=True), "for-loop": dict(foreach=False)}
 
@@ -152,7 +89,7 @@ def eval_batch_size(model: nn.Module, input_shape: tuple | None = None, memory: 
 def evaluate(model: nn.Module, split, batch_size: int | None = None, world=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-example (loss, correct) of `model` on `split`, no augmentation, eval mode; with a data-parallel `world`,
     each rank evaluates its part and every rank gets the whole arrays."""
-    from pruning_repro.data import shard_bounds
+    from pruning_repro.tensors import shard_bounds
     batch_size = batch_size or eval_batch_size(model)
     order = torch.arange(len(split))
     if world is not None and world.distributed: order = order[slice(*shard_bounds(len(order), *world.shard))]

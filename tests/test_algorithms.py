@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from pruning_repro.config import Study, get_bench
+from pruning_repro.config import get_bench
+from pruning_repro.study import Study
 from pruning_repro.el2n import el2n_scores
 from pruning_repro.executors import run_many
 from pruning_repro.imp import run_imp
 from pruning_repro.leave_out import dense_spec, dense_subset_spec, tie_rnd_specs
 from pruning_repro.store import Store
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 from pruning_repro.width import width_results, width_specs
 
 

@@ -17,7 +17,7 @@ from conftest import BIN, REPO, run
 from pruning_repro.config import ConfigError, get_bench
 from pruning_repro.data import split_sizes
 from pruning_repro.store import Store
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 
 CLI = str(BIN / "pruning-repro")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
@@ -93,11 +93,13 @@ def test_lenet_two_ranks_match_one_process(isolated):
 BN_SCRIPT = """
 import copy, json, sys, torch
 from pruning_repro.config import ModelSpec, TrainSpec
-from pruning_repro.data import INFO, Data, TensorSplit
+from pruning_repro.data import INFO, Data
+from pruning_repro.tensors import TensorSplit
 from pruning_repro.distributed import World, close_world, init_world
 from pruning_repro.models import build_model
 from pruning_repro.prune import full_masks, prune_masks
-from pruning_repro.train import Runtime, Segment, eval_metrics, state_copy, train
+from pruning_repro.train import Segment, eval_metrics, state_copy, train
+from pruning_repro.runtime import Runtime
 torch.manual_seed(0)
 x, y = torch.randn(70, 3, 32, 32, dtype=torch.float64), torch.randint(0, 10, (70,))
 split = TensorSplit(x, y, torch.arange(70), augment=True)           # crop + flip drawn per global batch
@@ -152,7 +154,8 @@ from pruning_repro.config import DataSpec, ModelSpec, TrainSpec
 from pruning_repro.data import INFO, load_data
 from pruning_repro.distributed import World, close_world, init_world
 from pruning_repro.models import build_model
-from pruning_repro.train import Runtime, Segment, eval_metrics, state_copy, train
+from pruning_repro.train import Segment, eval_metrics, state_copy, train
+from pruning_repro.runtime import Runtime
 class Float64(nn.Module):
     "The batches arrive as float32; the network computes in float64 (rounding out of the way)."
     def __init__(self, m): super().__init__(); self.m = m
@@ -241,7 +244,7 @@ torch.set_num_threads(1)
 from pruning_repro.config import get_bench
 from pruning_repro.imp import run_imp
 from pruning_repro.store import Store
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 s = get_bench("lenet_mnist1d", "smoke").run_spec(0.3, 0)
 s = replace(s, train=replace(s.train, epochs=30), prune=replace(s.prune, levels=3, strategy="{strategy}"))
 run_imp(s, Store(sys.argv[1]), "cpu", runtime=Runtime(progress=False, checkpoint_min={minutes}))

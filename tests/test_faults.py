@@ -24,7 +24,8 @@ from pruning_repro.config import ConfigError, get_bench
 from pruning_repro.executors import run_many
 from pruning_repro.imp import run_imp
 from pruning_repro.store import CorruptRun, Store
-from pruning_repro.train import Diverged, Runtime
+from pruning_repro.train import Diverged
+from pruning_repro.runtime import Runtime
 
 CLI = str(BIN / "pruning-repro")
 
@@ -266,7 +267,7 @@ def test_a_flipped_byte_in_any_stored_file_ends_in_a_recomputation(kind, isolate
     found only by a later reader (a raw CorruptRun), `"val_err": null` moved the optimum. Now each kind is found by
     checksum and recomputed: the tables equal the undamaged store's."""
     from pruning_repro.snapshots import Snapshots
-    from pruning_repro.train import Runtime
+    from pruning_repro.runtime import Runtime
     spec = mnist1d_spec(levels=2)
     if kind == "rewind_weight": spec = replace(spec, prune=replace(spec.prune, rewind="weight"))
     ref = run_imp(spec, Store(isolated / "ref"), "cpu", runtime=Runtime(progress=False))[METRICS]

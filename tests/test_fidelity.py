@@ -172,7 +172,7 @@ def test_embedded_bench_labels_the_paper_numbers_as_a_reference():
 # issue 22: CIFAR crops pad with black (OpenLTH pads the raw image before normalising), as a spec field whose
 # absence means the old padding, so runs stored before keep their hashes
 def test_cifar_crops_pad_black_and_old_runs_keep_their_hash():
-    from pruning_repro.data import TensorSplit, black_fill
+    from pruning_repro.tensors import TensorSplit, black_fill
     for name in ("resnet20_c10", "vgg16_c10", "resnet32_c100"):
         s = get_bench(name).run_spec(0.0, 0)
         assert s.data.crop_fill == "black" and json.loads(s.canonical())["data"]["crop_fill"] == "black"

@@ -12,9 +12,11 @@ from torch import nn
 
 from pruning_repro import train as T
 from pruning_repro.config import ConfigError, ModelSpec, TrainSpec, get_bench
-from pruning_repro.data import Data, DataInfo, TensorSplit
+from pruning_repro.data import Data, DataInfo
+from pruning_repro.tensors import TensorSplit
 from pruning_repro.models import CifarResNet, build_model
-from pruning_repro.train import Runtime, Segment, _Compiled, grad_distance, precision_flags, train
+from pruning_repro.train import Segment, _Compiled, grad_distance, precision_flags, train
+from pruning_repro.runtime import Runtime
 
 
 def _data(shape=(3, 8, 8), n=96, seed=0):

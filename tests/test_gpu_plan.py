@@ -85,7 +85,7 @@ def test_eval_batch_is_sized_by_memory_for_resnet50_at_224():
 
 def test_el2n_of_passes_the_input_shape(monkeypatch):
     from pruning_repro import el2n
-    from pruning_repro.data import TensorSplit
+    from pruning_repro.tensors import TensorSplit
     seen = []
     def spy(model, input_shape=None, *a, **k):
         seen.append(input_shape); return 2
@@ -112,7 +112,8 @@ def _rows(out: str) -> dict:
 def test_resnet50_dry_run_counts_retrainings_and_gpu_hours_without_data(isolated, monkeypatch, capsys):
     from pruning_repro import data as D
     from pruning_repro.store import Store
-    from pruning_repro.sweep import study_cost, study_runs
+    from pruning_repro.sweep import study_runs
+    from pruning_repro.plan import study_cost
     def no_data(*a, **k): raise AssertionError("the dry run read data")
     monkeypatch.setattr(D, "load_data", no_data)
     f = isolated / "rates.csv"                              # 2,000 images/s: 5e-4 s per training example
@@ -151,7 +152,7 @@ def test_throughput_file_gives_epochs_times_seconds_per_epoch(isolated, capsys):
 
 
 def test_recorded_cuda_results_and_bad_files(isolated):
-    from pruning_repro.sweep import read_throughput
+    from pruning_repro.plan import read_throughput
     from pathlib import Path
     md = Path(__file__).resolve().parents[1] / "bench/results/2026-12-04-cuda-h200-partial.md"
     r = read_throughput(md)
@@ -165,7 +166,7 @@ def test_recorded_cuda_results_and_bad_files(isolated):
 
 
 def test_dry_run_without_a_file_probes_this_device(isolated, capsys):
-    from pruning_repro.sweep import probe_throughput
+    from pruning_repro.plan import probe_throughput
     spe, what = probe_throughput(get_bench("lenet_mnist1d", "smoke"))
     assert spe > 0 and what.endswith("on cpu")
     assert main(["sweep", "--dry-run", "--bench", "lenet_mnist1d", "--scale", "smoke", "--seeds", "0",
@@ -181,7 +182,8 @@ def test_planned_retrainings_match_the_named_ones(isolated):
     "Once the first stage exists, the retrainings the store names cost what the plan said (upper bound: App. E)."
     from pruning_repro.executors import run_many
     from pruning_repro.store import Store
-    from pruning_repro.sweep import imp_runs, study_plan
+    from pruning_repro.sweep import imp_runs
+    from pruning_repro.plan import study_plan
     b, st = get_bench("lenet_mnist1d", "smoke"), Store(isolated / "store")
     secs = ["appD_leave_out", "appK_examples"]
     planned = study_plan(b, secs, (0,), None, st)

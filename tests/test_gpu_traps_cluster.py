@@ -17,9 +17,10 @@ from pruning_repro import placement as P
 from pruning_repro import slurm as SL
 from pruning_repro import snapshots as SN
 from pruning_repro.config import get_bench
-from pruning_repro.data import Data, DataInfo, TensorSplit
+from pruning_repro.data import Data, DataInfo
+from pruning_repro.tensors import TensorSplit
 from pruning_repro.store import Store
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 
 # what each launcher leaves in a process's environment (the variables that matter here)
 SBATCH_SCRIPT = {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "8", "SLURM_NTASKS_PER_NODE": "8", "SLURM_PROCID": "0",

@@ -10,7 +10,7 @@ from pruning_repro.config import get_bench
 from pruning_repro.executors import run_many
 from pruning_repro.imp import run_imp
 from pruning_repro.store import CorruptRun, Store
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 
 
 def spec_of(rewind="lr", noise=0.1, seed=0, levels=3):

@@ -176,10 +176,10 @@ def test_appendix_sections_and_report_smoke_on_tiny_cifar(bench, tiny_cifar, iso
     for c in ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "App. D", "App. E", "App. J.2"): assert f"| {c} |" in rep
     for name in ("fig09_tie_vs_rnd.png", "table03_jaccard_pruning_vs_width.csv"): assert name in rep
     # C0-C3 and C5 need §3, §4 or §5, which this test did not run; C4 and C6 are decided from App. L and J, by the
-    # paper's rules (report.CLAIMS) applied to the tables those sections wrote
+    # paper's rules (rules.CLAIMS) applied to the tables those sections wrote
     status = dict(line.split(" | ")[0:2] for line in rep.splitlines() if line.startswith("| C"))
     assert all(status[f"| {c}"] == "not run" for c in ("C0", "C1", "C2", "C3", "C5"))
-    from pruning_repro.report import beats
+    from pruning_repro.rules import beats
     word = lambda oks: "holds" if all(oks) else "holds in part" if any(oks) else "does not hold"
     wr = t9w[(t9w.algorithm == "weight rewinding") & (t9w.noise > 0)]
     assert status["| C6"] == word([beats(r.diff_mean, r.diff_std)[0] for r in wr.itertuples()])

@@ -10,10 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from pruning_repro.config import ModelSpec, TrainSpec
-from pruning_repro.data import Data, DataInfo, TensorSplit
+from pruning_repro.data import Data, DataInfo
+from pruning_repro.tensors import TensorSplit
 from pruning_repro.models import build_model
 from pruning_repro.prune import ScoringContext, full_masks, prune_masks
-from pruning_repro.train import Runtime, Segment, evaluate, train
+from pruning_repro.train import Segment, evaluate, train
+from pruning_repro.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +81,8 @@ sys.path.insert(0, sys.argv[1])
 from test_speed import _data
 from pruning_repro.config import ModelSpec, TrainSpec
 from pruning_repro.models import build_model
-from pruning_repro.train import Runtime, Segment, evaluate, train
+from pruning_repro.train import Segment, evaluate, train
+from pruning_repro.runtime import Runtime
 data, spec = _data((3, 8, 8)), TrainSpec(epochs=1, batch_size=32, optimizer="sgd", lr=0.05, momentum=0.9,
                                          weight_decay=1e-4, steps_per_epoch=3)
 out, fell_back = {}, []

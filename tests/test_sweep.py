@@ -18,7 +18,7 @@ from conftest import BIN, REPO, run
 from pruning_repro.config import get_bench
 from pruning_repro.store import CorruptRun, Store
 from pruning_repro.sweep import study_runs
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 
 CLI = str(BIN / "pruning-repro")
 
@@ -242,7 +242,7 @@ torch.set_num_threads({threads})
 from pruning_repro.config import get_bench
 from pruning_repro.imp import run_imp
 from pruning_repro.store import Store
-from pruning_repro.train import Runtime
+from pruning_repro.runtime import Runtime
 s = get_bench("lenet_mnist", "smoke").run_spec(0.1, 0)
 s = replace(s, train=replace(s.train, epochs={epochs}), prune=replace(s.prune, levels={levels}))
 res = run_imp(s, Store(), "cpu", runtime=Runtime(progress=False))
@@ -330,8 +330,8 @@ def test_local_sweep_trains_dependent_retrainings_once(isolated):
     from pruning_repro.config import get_bench
     from pruning_repro.executors import sweep
     b = get_bench("lenet_mnist1d", "smoke")
-    from pruning_repro.config import Study
-    from pruning_repro.train import Runtime
+    from pruning_repro.study import Study
+    from pruning_repro.runtime import Runtime
     study = Study("lenet_mnist1d", "smoke", seeds=(0,), store=isolated / "store", sections=["appD_leave_out"])
     rep = sweep(study, Runtime(workers=2))
     assert rep.ok and rep.runs == 1 + 2 * b.prune.levels and rep.submitted == rep.runs, rep.summary()
