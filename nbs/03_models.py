@@ -377,7 +377,7 @@ for _n in ("_t_seven", "_t_pair", "_t_boom"): MODELS.pop(_n)
 # What a scheduler needs to know of an architecture without building it for real (on the meta device: no memory,
 # no initialisation): whether it gains from a GPU (`prefers_gpu`; a registered model without the attribute does),
 # and the FLOPs of one example's forward pass through its conv and linear layers (2 × multiply-adds), from which a
-# dry run counts a study's compute without any data (`14_sweep`).
+# dry run counts a study's compute without any data (`30_plan`).
 
 # %%
 #| export

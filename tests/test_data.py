@@ -10,6 +10,7 @@ from pruning_repro import data as D
 from pruning_repro.config import ConfigError, DataSpec, ModelSpec
 from pruning_repro.models import build_model
 from pruning_repro.noise import add_label_noise
+from pruning_repro.tensors import crop_flip
 
 
 def test_cifar10_and_100_roundtrip(tiny_cifar):
@@ -37,7 +38,7 @@ def test_split_and_noise_depend_on_seed_only(tiny_cifar):
 
 def test_crop_flip_batch_keeps_content():
     x = torch.randn(64, 3, 32, 32)
-    out = D.crop_flip(x, torch.Generator().manual_seed(0))
+    out = crop_flip(x, torch.Generator().manual_seed(0))
     assert out.shape == x.shape
     # a 4-pixel crop keeps the central 24x24 of every image (possibly flipped, shifted by <= 4)
     hits = 0

@@ -26,6 +26,7 @@ from pruning_repro.imp import run_imp
 from pruning_repro.store import CorruptRun, Store
 from pruning_repro.train import Diverged
 from pruning_repro.runtime import Runtime
+from pruning_repro.tensors import TensorSplit
 
 CLI = str(BIN / "pruning-repro")
 
@@ -407,7 +408,7 @@ def test_empty_split_or_non_finite_inputs_are_refused_before_training(fault, mes
     from pruning_repro.data import load_data
     spec = mnist1d_spec(levels=1)
     data = load_data(spec.data, 0)
-    if fault == "empty_val": data.val = D.TensorSplit(data.val.x[:0], data.val.y[:0], data.val.ids[:0])
+    if fault == "empty_val": data.val = TensorSplit(data.val.x[:0], data.val.y[:0], data.val.ids[:0])
     else: data.test.x[3, 0, 0] = float("nan")
     st = Store()
     with pytest.raises(ConfigError, match=message): run_imp(spec, st, "cpu", runtime=Runtime(progress=False), data=data)
