@@ -232,7 +232,7 @@ test_fail(lambda: Study("lenet_mnist", figures=7), contains="figures_dir must be
 # %% [markdown]
 # **Before anything trains.** `check_spec` looks up every registered name of a spec — data set, architecture (built
 # on the meta device: no memory), pruning strategy and the settings that strategy owns — so a typo fails in a second,
-# not after the dense level trained for days. It imports the registries when called (they import this module), after any plugin was loaded.
+# not after the dense level trained for days. It looks the names up when called, so a name a plugin registered is found.
 # `check_device` refuses a device this machine cannot train on (a GPU it lacks, `meta`, `mps` without Metal) with
 # one line, instead of PyTorch's traceback from the first tensor moved there.
 
