@@ -68,6 +68,7 @@ import torch
 
 from pruning_repro.config import ConfigError, DataSpec, add_unique, derive_seed
 from pruning_repro.noise import add_label_noise
+from pruning_repro.runtime import platform
 from pruning_repro.tensors import TensorSplit, black_fill
 
 if TYPE_CHECKING:                  # `imagenet` imports this module: a name for annotations only
@@ -77,6 +78,7 @@ if TYPE_CHECKING:                  # `imagenet` imports this module: a name for 
 #| hide
 import tempfile
 from fastcore.test import test_close, test_eq, test_fail
+from pruning_repro.runtime import Platform, using
 
 
 # %% [markdown]
@@ -91,12 +93,12 @@ class DataError(ConfigError):
     "A data file is unreadable or inconsistent; the message names the file and what was expected."
 
 def data_root() -> Path:
-    "Root of the local data sets: `$PRUNING_REPRO_DATA` (unset or empty: `~/.pruning_repro/data`)."
-    return Path(os.environ.get("PRUNING_REPRO_DATA") or Path.home() / ".pruning_repro" / "data").expanduser()
+    "Root of the local data sets: the platform's (`runtime.Platform.data`, `$PRUNING_REPRO_DATA`; default `~/.pruning_repro/data`)."
+    return platform().data_root()
 
 def cache_dir() -> Path:
-    "Derived files (decompressed idx, generated MNIST-1D): `$PRUNING_REPRO_CACHE` (unset or empty: `~/.cache/pruning_repro`)."
-    return Path(os.environ.get("PRUNING_REPRO_CACHE") or Path.home() / ".cache" / "pruning_repro").expanduser()
+    "Derived files (decompressed idx, generated MNIST-1D): the platform's (`$PRUNING_REPRO_CACHE`; default `~/.cache/pruning_repro`)."
+    return platform().cache_dir()
 
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package `dataset-fashion-mnist`
 
@@ -539,8 +541,7 @@ def write_idx(root: Path, folder: str = "MNIST", n_train: int = 200, n_test: int
 # only, stable ids, and a clear error when the files are missing.
 
 # %%
-with tempfile.TemporaryDirectory() as tmp:
-    os.environ["PRUNING_REPRO_DATA"] = tmp; os.environ["PRUNING_REPRO_CACHE"] = tmp + "/cache"
+with tempfile.TemporaryDirectory() as tmp, using(Platform(data=tmp, cache=tmp + "/cache")):
     test_fail(lambda: check_available(DataSpec("cifar10")), contains="cifar-10-batches-py")
     write_cifar(tmp, "cifar10", n_train=120, n_test=30); _load_raw.cache_clear()
     d = load_data(DataSpec("cifar10", n_val=20, noise=0.25, augment=True), seed=0)
@@ -558,4 +559,3 @@ with tempfile.TemporaryDirectory() as tmp:
     m = load_data(DataSpec("mnist", n_val=50), seed=1)
     test_eq((len(m.train), m.train.x.shape[1:]), (150, (1, 28, 28)))
     _load_raw.cache_clear()
-del os.environ["PRUNING_REPRO_DATA"], os.environ["PRUNING_REPRO_CACHE"]

@@ -72,6 +72,7 @@ from fastcore.basics import patch
 from safetensors.torch import load as st_load, save as st_save
 
 from pruning_repro.config import ConfigError, RunSpec
+from pruning_repro.runtime import platform
 
 # %%
 #| hide
@@ -89,8 +90,8 @@ class StoreUnreadable(ConfigError):
     well be whole: never a reason to delete anything. One error line; the run is left as it is."""
 
 def store_root() -> Path:
-    "`$PRUNING_REPRO_STORE` (unset or empty: `~/.pruning_repro/store`)."
-    return Path(os.environ.get("PRUNING_REPRO_STORE") or Path.home() / ".pruning_repro" / "store").expanduser()
+    "The platform's run store (`runtime.Platform.store`, `$PRUNING_REPRO_STORE`; default `~/.pruning_repro/store`)."
+    return platform().store_root()
 
 def _unreadable(path: Path, e: OSError) -> StoreUnreadable:
     return StoreUnreadable(f"cannot read the stored file {os.fsdecode(path)!r}: {e.strerror or e} (nothing was "

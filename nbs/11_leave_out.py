@@ -57,6 +57,7 @@ from pruning_repro.store import Store
 # %%
 #| hide
 from fastcore.test import test_eq
+from pruning_repro.runtime import Platform, using
 
 
 # %%
@@ -193,13 +194,11 @@ def example_images(specs, store: Store, ids, levels) -> tuple[torch.Tensor, torc
 # ResNet-50 stored as the dense model) they are the evaluation views decoded from the files.
 
 # %%
-import os
 from pruning_repro.config import ModelSpec
 from pruning_repro.data import data_info, load_data
 from pruning_repro.imagenet import write_imagefolder
 from pruning_repro.models import build_model
-with tempfile.TemporaryDirectory() as tmp:
-    os.environ["PRUNING_REPRO_DATA"] = tmp
+with tempfile.TemporaryDirectory() as tmp, using(Platform(data=tmp)):
     write_imagefolder(tmp, n_train=3, n_val=1, classes=2, size=(48, 64))
     b = get_bench("resnet50_imagenet", "smoke")
     spec = b.run_spec(0.0, 0, data=replace(b.data, n_val=2), model=ModelSpec("resnet50", width=0.0625))
@@ -209,4 +208,3 @@ with tempfile.TemporaryDirectory() as tmp:
     x, y, pred = example_images([spec], st, data.train.ids[[2, 0]], levels=[0])
     test_eq((x, y), (data.train.images([2, 0]), data.train.y[[2, 0]]))
     with torch.no_grad(): test_eq(pred, net(x).argmax(1))
-del os.environ["PRUNING_REPRO_DATA"]

@@ -246,18 +246,23 @@ def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict,
 
 # %%
 #| export
-def train_section(section: str, b, seeds, noise_levels, store, runtime=None) -> tuple[dict, dict]:
+def train_section(section: str, b, seeds, noise_levels, store, runtime=None,
+                  trained: bool = False) -> tuple[dict, dict]:
     """Train (where the store lacks them, as `runtime` says) the runs of one section, then its retrainings: (first
-    stage, second stage)."""
+    stage, second stage). `trained`: the command executing this notebook has just trained them all
+    (`sections.run_section`), so they are named, not checked again in the store."""
     from functools import partial
     from pruning_repro.executors import run_many
+    if trained:
+        after = dependent_runs(section, b, seeds, section_noise(section, b, noise_levels), store)
+        return study_runs(b, [section], seeds, noise_levels), after
     return train_study(b, [section], seeds, noise_levels, store, partial(run_many, store=store, runtime=runtime))
 
-def train_with_retrainings(section: str, b, seeds, noise_levels, store, runtime=None) -> tuple:
+def train_with_retrainings(section: str, b, seeds, noise_levels, store, runtime=None, trained: bool = False) -> tuple:
     """A two-stage section (App. D, E, K), trained by `train_section`. Returns (its IMP runs, retrainings,
     `analysis.trajectories` of the IMP runs)."""
     from pruning_repro.analysis import trajectories
-    _, after = train_section(section, b, seeds, noise_levels, store, runtime)
+    _, after = train_section(section, b, seeds, noise_levels, store, runtime, trained)
     imp = imp_runs(b, seeds, noise_levels)
     return imp, after, trajectories({k: store.results(v) for k, v in imp.items()}, imp)
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 from dataclasses import fields, replace
@@ -50,7 +49,7 @@ from pathlib import Path
 
 from pruning_repro.config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, DataSpec, ModelSpec, PruneSpec,
                                   RunSpec, TrainSpec, get_bench)
-from pruning_repro.study import Study, check_device, check_spec, resolve_study, unset_empty_folder_vars
+from pruning_repro.study import Study, check_device, check_spec, resolve_study
 
 # %%
 #| hide
@@ -136,8 +135,9 @@ test_fail(lambda: with_options(_base, _p.parse_args(["--train-lr", "-1"])), cont
 # %% [markdown]
 # ## The parser
 #
-# Subcommands share groups of flags: how and where runs train (`_running_args`), which study (`_study_args`), and
-# the Slurm options of `sweep` (`_slurm_args`). Each group is one function, and `_parser` composes them.
+# Subcommands share groups of flags: how and where runs train (`_running_args`), which study (`_which_args`; and where
+# it goes: `_study_args`), and the Slurm options of `sweep` (`_slurm_args`). Each group is one function, and `_parser`
+# composes them.
 
 # %%
 #| export
@@ -162,12 +162,16 @@ test_eq(_p.parse_args(["--precision", "bf16", "--checkpoint-min", "0"]).checkpoi
 
 # %%
 #| export
-def _study_args(sp: argparse.ArgumentParser) -> None:
-    "Which study: bench, scale, seeds, noise levels; where it goes (figures, store); training processes; `_running_args`."
+def _which_args(sp: argparse.ArgumentParser) -> None:
+    "Which study: bench, scale, seeds, noise levels (`reproduce`, `section`, `algorithms` and `sweep`)."
     sp.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
     sp.add_argument("--scale", default="full", help=f"one of {', '.join(SCALES)}")
     sp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     sp.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
+
+def _study_args(sp: argparse.ArgumentParser) -> None:
+    "`_which_args`; where it goes (figures, store); training processes; `_running_args`."
+    _which_args(sp)
     sp.add_argument("--figures", default="figures", help="output folder (figures/<bench>/...)")
     sp.add_argument("--workers", type=int, default=None, help="parallel training processes on CPUs (default: cores)")
     sp.add_argument("--store", default=None, help="run store folder (default $PRUNING_REPRO_STORE or ~/.pruning_repro/store)")
@@ -209,11 +213,8 @@ def _slurm_args(sp: argparse.ArgumentParser) -> None:
 #| export
 def _sweep_args(w: argparse.ArgumentParser) -> None:
     "`sweep`: the study's runs (no figures), the executor and its options, and the dry run's estimates."
-    w.add_argument("--bench", default=DEFAULT_BENCH, help=f"one of {', '.join(BENCHES)}")
+    _which_args(w)
     w.add_argument("--sections", nargs="+", default=None, help=f"default: all ({', '.join(SECTIONS)})")
-    w.add_argument("--scale", default="full", help=f"one of {', '.join(SCALES)}")
-    w.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    w.add_argument("--noise", nargs="+", type=float, default=None, help="label-noise fractions (default: the bench's)")
     w.add_argument("--store", default=None, help="run store folder (shared by the nodes for --executor slurm)")
     w.add_argument("--executor", choices=EXECUTORS, default="local")
     w.add_argument("--workers", type=int, default=None, help="local: parallel processes on CPUs (default: cores)")
@@ -341,6 +342,7 @@ def _study(args, precision: str | None, sections=None) -> Study:
 # `tests/test_cli.py` and `tests/test_sweep.py`):
 
 # %%
+import os
 _before = dict(os.environ)
 from pruning_repro.runtime import Runtime
 test_eq(_running(_parser().parse_args(["imp"]), here=False), (Runtime.from_env(), None))
@@ -543,37 +545,14 @@ test_fail(lambda: _imp(_parser().parse_args(["imp", "--bench", "lenet_mnist1d", 
 
 # %%
 #| export
-def _export_target(args) -> Path:
-    "The file `export` writes: `--out` (a folder: results.<format> inside it), else the study's figures folder."
-    out = (Path(args.out) if args.out else
-           figures_folder(args.figures, args.bench, args.scale, args.precision) / f"results.{args.format}")
-    if out.is_dir(): out = out / f"results.{args.format}"      # a folder named: the table goes inside it
-    if out.is_dir(): raise ConfigError(f"--out {out} is a folder: name the file to write")
-    check_writable(out.parent, "output folder")
-    return out
-
-
-# %%
-with tempfile.TemporaryDirectory() as _t:
-    test_eq(_export_target(_parser().parse_args(["export", "--out", _t])), Path(_t) / "results.csv")
-    test_eq(_export_target(_parser().parse_args(["export", "--out", f"{_t}/t.parquet", "--format", "parquet"])),
-            Path(_t) / "t.parquet")
-
-
-# %%
-#| export
 def _export(args) -> int:
     "`export`: every stored level of the study as one tidy table; what the table lacks is said on stderr."
     from pruning_repro.store import Store
-    from pruning_repro.results import results_table, write_table
+    from pruning_repro.results import export_target, results_table, write_table
     from pruning_repro.sweep import check_sections
     b, seeds, _ = resolve_study(args.bench, args.scale, args.seeds, None, args.precision)
     sections = check_sections(args.sections)
-    if args.format == "parquet":
-        import importlib.util
-        if importlib.util.find_spec("pyarrow") is None:
-            raise ConfigError("--format parquet needs pyarrow (pip install pyarrow); or use --format csv")
-    out = _export_target(args)
+    out = export_target(args.out, figures_folder(args.figures, args.bench, args.scale, args.precision), args.format)
     t = results_table(b, Store(args.store), sections, seeds)
     if t.empty: raise ConfigError(f"the store holds no run of {args.bench} ({args.scale}"
                                   f"{', ' + args.precision if args.precision else ''}): nothing to export")
@@ -599,9 +578,8 @@ with tempfile.TemporaryDirectory() as _t:
 # %%
 #| export
 def _blank_is_default(args) -> None:
-    """An empty folder (`--store ""`, `--figures ""`, `PRUNING_REPRO_STORE=""` and the other `FOLDER_VARS`) means the
-    default, as when it is not given — never the current folder, which an empty path is."""
-    unset_empty_folder_vars()                           # before any process is started: they inherit it
+    """An empty folder flag (`--store ""`, `--figures ""`) means the default, as when it is not given — never the
+    current folder, which an empty path is (a blank folder variable is `runtime.Platform`'s)."""
     defaults = {"store": None, "figures": "figures"}
     for k, d in defaults.items():
         v = getattr(args, k, None)
@@ -648,13 +626,15 @@ COMMANDS = {"export": _export, "benches": _benches, "reproduce": _sections, "sec
             "sweep": _sweep_command, "algorithms": _algorithms, "imp": _imp}   # one handler per subcommand
 
 def main(argv: list[str] | None = None) -> int:
-    "The `pruning-repro` command: a bad input is one `error:` line and exit 2; a failed notebook exit 1."
+    """The `pruning-repro` command: a bad input is one `error:` line and exit 2; a failed notebook exit 1. The edge:
+    the environment's platform (`runtime.Platform`: folders, loaders) is read here and installed while it runs."""
     from pruning_repro.plugins import load_plugins
+    from pruning_repro.runtime import Platform, using
     args = _parser().parse_args(argv)
     try:
         _blank_is_default(args)
         load_plugins(args.plugins)                      # before any name (bench, data set, model) is looked up
-        return COMMANDS[args.cmd](args)
+        with using(Platform.from_env()): return COMMANDS[args.cmd](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

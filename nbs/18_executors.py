@@ -51,7 +51,7 @@ from pruning_repro.study import Study, check_spec
 from pruning_repro.placement import check_fits, pin_worker, plan_slots, run_device, visible_gpus
 from pruning_repro.store import Store
 from pruning_repro.sweep import SECTION_AFTER, SECTIONS, train_study
-from pruning_repro.runtime import Runtime
+from pruning_repro.runtime import Platform, Runtime, platform
 
 # %%
 #| hide
@@ -98,11 +98,13 @@ EXECUTORS = ("local", "slurm")
 # %%
 #| export
 def run_job(spec_dict: dict, root: str, label, threads: int | None = None, device: str | None = None,
-            runtime: Runtime | None = None) -> dict:
-    """Train one run (every missing level) into the store at `root`, in this process; returns where and how long.
-    Launched as several tasks (torchrun, or a Slurm job of `--tasks-per-node` × `--nodes`), the run is
+            runtime: Runtime | None = None, platform: Platform | None = None) -> dict:
+    """Train one run (every missing level) into the store at `root`, in this process, with `platform` (its parent's
+    folders and loaders, given as a value; None: this process's) installed — a job's entry is an edge; returns where
+    and how long. Launched as several tasks (torchrun, or a Slurm job of `--tasks-per-node` × `--nodes`), the run is
     data-parallel over them (`23_distributed`)."""
     from pruning_repro.distributed import launched_world
+    from pruning_repro.runtime import platform as installed, using
     from pruning_repro.imp import run_imp               # imported when a run trains: the CLI starts without it
     from pruning_repro.plugins import load_plugins
     load_plugins()                                      # a worker or Slurm job imports the plugins its parent named
@@ -113,7 +115,7 @@ def run_job(spec_dict: dict, root: str, label, threads: int | None = None, devic
     if threads: torch.set_num_threads(threads)
     spec, st, t0 = RunSpec.from_dict(spec_dict), Store(root), time.time()
     before = len(st.levels_done(spec))
-    with launched_world(device) as world:
+    with using(platform or installed()), launched_world(device) as world:
         run_imp(spec, st, device, label, runtime=replace(runtime or Runtime(), progress=False), world=world)
     return {"label": str(label), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
             "ranks": world.size if world else 1, "levels_trained": len(st.levels_done(spec)) - before,
@@ -203,7 +205,7 @@ def run_pool(specs: dict[Hashable, RunSpec], store: Store, runtime: Runtime | No
     ex = ProcessPoolExecutor(len(slots), mp_context=ctx, initializer=pin_worker, initargs=(queue,))
     with terminating_on_sigterm():
         try:
-            futs = {ex.submit(job, s.to_dict(), str(store.root), k, None, devices[k], runtime): k
+            futs = {ex.submit(job, s.to_dict(), str(store.root), k, None, devices[k], runtime, platform()): k
                     for k, s in specs.items()}
             pending = set(futs)
             while pending:

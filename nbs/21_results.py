@@ -186,6 +186,35 @@ if importlib.util.find_spec("pyarrow"):
   test_eq(pd.read_parquet(_d / "b.parquet").seed.tolist(), [str(2**70), "1"])
   test_eq(sorted(p.name for p in _d.iterdir()), ["a.parquet", "b.parquet"])
 
+
+# %% [markdown]
+# Where `pruning-repro export` writes: the file named, or `results.<format>` inside a folder named, else inside the
+# study's figures folder; refused before anything is read when the format's writer is missing or the folder cannot be
+# written.
+
+# %%
+#| export
+def export_target(out, default, format: str = "csv"):
+    """The file an export writes: `out` (a folder: `results.<format>` inside it), else `default` (a folder) / that
+    name; `ConfigError` for Parquet without pyarrow, a folder where the file should be, or an unwritable folder."""
+    import importlib.util
+    from pathlib import Path
+    from pruning_repro.config import ConfigError
+    from pruning_repro.store import check_writable
+    if format == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise ConfigError("--format parquet needs pyarrow (pip install pyarrow); or use --format csv")
+    out = Path(out) if out else Path(default) / f"results.{format}"
+    if out.is_dir(): out = out / f"results.{format}"      # a folder named: the table goes inside it
+    if out.is_dir(): raise ConfigError(f"--out {out} is a folder: name the file to write")
+    check_writable(out.parent, "output folder")
+    return out
+
+
+# %%
+test_eq(export_target(_d, "unused"), _d / "results.csv")
+test_eq(export_target(None, _d, "csv"), _d / "results.csv")
+if importlib.util.find_spec("pyarrow"): test_eq(export_target(_d / "t.parquet", "unused", "parquet"), _d / "t.parquet")
+
 # %% [markdown]
 # A smoke study of §3 on MNIST-1D, trained into a temporary store, read back four ways.
 

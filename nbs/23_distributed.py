@@ -70,6 +70,7 @@ import torch.distributed as dist
 from torch import nn
 
 from pruning_repro.config import ConfigError
+from pruning_repro.runtime import platform
 
 # %%
 #| hide
@@ -308,7 +309,7 @@ assert torch.equal(g.running_var, bn.running_var)
 # `SLURM_STEP_NUM_TASKS` in each of its tasks; the batch script has no step of several tasks. The local pool's
 # workers clear these variables when they are pinned (`placement.pin_worker`): they never are ranks. On GPUs each rank takes `cuda:<local rank>` — or `cuda:0` when Slurm's GPU binding shows
 # each task its own GPU alone. The time a collective may wait for a silent peer is
-# `$PRUNING_REPRO_DIST_TIMEOUT_MIN` (default 30 minutes); a peer that dies is usually noticed at once (its
+# the platform's `dist_timeout_min` (`runtime.Platform`, `$PRUNING_REPRO_DIST_TIMEOUT_MIN`; default 30 minutes); a peer that dies is usually noticed at once (its
 # connections close).
 
 # %%
@@ -366,7 +367,7 @@ def init_world(device=None, environ=None) -> World:
         for k in ("master_addr", "master_port"):
             if env[k]: os.environ.setdefault(k.upper(), str(env[k]))
         if dev.type == "cuda": torch.cuda.set_device(dev)
-        minutes = float(os.environ.get("PRUNING_REPRO_DIST_TIMEOUT_MIN", 30))
+        minutes = platform().dist_timeout_min           # `runtime.Platform`, installed by the job's entry
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", init_method="env://", rank=env["rank"],
                                 world_size=env["size"], timeout=datetime.timedelta(minutes=minutes))
     return World(env["rank"], env["size"], env["local_rank"], dev)

@@ -59,6 +59,7 @@ import torch
 
 from pruning_repro.config import ConfigError, DataSpec
 from pruning_repro.data import INFO, Data, DataError, DataInfo, DataMissing, data_root, draw_rows
+from pruning_repro.runtime import DECODES, platform
 
 IMAGENET_CROP, IMAGENET_RESIZE = 224, 256   # training/evaluation crop side, evaluation shorter side before the crop
 
@@ -67,6 +68,7 @@ IMAGENET_CROP, IMAGENET_RESIZE = 224, 256   # training/evaluation crop side, eva
 import tempfile
 from fastcore.test import test_eq, test_fail
 from pruning_repro.data import load_data
+from pruning_repro.runtime import Platform, using
 
 
 # %% [markdown]
@@ -95,50 +97,43 @@ from pruning_repro.data import load_data
 #
 # On a CUDA device the split can also decode on the GPU (nvJPEG): the workers then only read the files' bytes, and the
 # main process decodes the batch with one `decode_jpeg(list, device=...)` call and crops on the GPU (selected by
-# `decode="gpu"` or `$PRUNING_REPRO_DECODE=gpu`; the default `auto` uses it on CUDA only). Its pixels may differ from
+# `decode="gpu"`, or the platform's `decode`: `$PRUNING_REPRO_DECODE=gpu`; the default `auto` uses it on CUDA only). Its pixels may differ from
 # libjpeg-turbo's by a few grey levels; its crops and flips are the same.
 
 # %%
 #| export
-def loader_workers() -> int:
-    """Loader worker processes for one rank: the CPUs this process may run on, minus one for the main process —
-    divided first by the ranks on this node (`$LOCAL_WORLD_SIZE`, default 1) when the ranks share those CPUs
-    (torchrun, an unbound srun), not when Slurm bound this task to its own share (its affinity is at most
-    `$SLURM_CPUS_PER_TASK`, or srun set a CPU mask: `$SLURM_CPU_BIND_TYPE`); `$PRUNING_REPRO_LOADER_WORKERS`
-    overrides."""
-    def env_int(name, default):
-        v = os.environ.get(name, "")
-        if v == "": return default
-        try: n = int(v)
-        except ValueError: n = -1
-        if n < 0: raise ConfigError(f"${name}={v!r}: expected a non-negative integer")
-        return n
-    forced = env_int("PRUNING_REPRO_LOADER_WORKERS", None)
+def loader_workers(environ=None) -> int:
+    """Loader worker processes for one rank: the platform's `loader_workers` when given (`runtime.Platform`,
+    `$PRUNING_REPRO_LOADER_WORKERS`), else the CPUs this process may run on, minus one for the main process — divided
+    first by the ranks on this node (`LOCAL_WORLD_SIZE`, default 1) when the ranks share those CPUs (torchrun, an
+    unbound srun), not when Slurm bound this task to its own share (its affinity is at most `SLURM_CPUS_PER_TASK`, or
+    srun set a CPU mask: `SLURM_CPU_BIND_TYPE`). Those three are facts the launcher and Slurm set for this process,
+    read in it (`environ`: the process's environment), not settings."""
+    forced = platform().loader_workers
     if forced is not None: return forced
+    e = os.environ if environ is None else environ
+    def fact(name, default):
+        try: return int(e.get(name) or default)
+        except ValueError: return default       # a launcher's variable that is not a count: as if unset
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    per_task = env_int("SLURM_CPUS_PER_TASK", 0)
+    per_task = fact("SLURM_CPUS_PER_TASK", 0)
     bound = (per_task and cpus <= per_task) or any(
-        w in os.environ.get("SLURM_CPU_BIND_TYPE", "") for w in ("mask_cpu", "map_cpu", "map_ldom", "mask_ldom"))
-    return max(cpus // (1 if bound else max(env_int("LOCAL_WORLD_SIZE", 1), 1)) - 1, 0)
+        w in e.get("SLURM_CPU_BIND_TYPE", "") for w in ("mask_cpu", "map_cpu", "map_ldom", "mask_ldom"))
+    return max(cpus // (1 if bound else max(fact("LOCAL_WORLD_SIZE", 1), 1)) - 1, 0)
 
 
 # %% [markdown]
 # Here the CPUs this process may use are the machine's; four ranks per node share them — unless Slurm bound this task
 # to its own CPUs (affinity within `SLURM_CPUS_PER_TASK`: 11 workers for a rank of 12 CPUs, not 2); the variable
-# overrides.
+# overrides (the platform's `loader_workers`).
 
 # %%
-_env = {k: os.environ.pop(k, None) for k in ("PRUNING_REPRO_LOADER_WORKERS", "LOCAL_WORLD_SIZE", "SLURM_CPUS_PER_TASK",
-                                             "SLURM_CPU_BIND_TYPE")}
 _cpus = len(os.sched_getaffinity(0))
-test_eq(loader_workers(), max(_cpus - 1, 0))
-os.environ["LOCAL_WORLD_SIZE"] = "4"; test_eq(loader_workers(), max(_cpus // 4 - 1, 0))
-os.environ["SLURM_CPUS_PER_TASK"] = str(_cpus); test_eq(loader_workers(), max(_cpus - 1, 0))   # bound: not divided
-os.environ["PRUNING_REPRO_LOADER_WORKERS"] = "3"; test_eq(loader_workers(), 3)
-os.environ["PRUNING_REPRO_LOADER_WORKERS"] = "many"; test_fail(loader_workers, contains="non-negative integer")
-for k, v in _env.items():
-    os.environ.pop(k, None)
-    if v is not None: os.environ[k] = v
+with using(Platform()):
+    test_eq(loader_workers({}), max(_cpus - 1, 0))
+    test_eq(loader_workers({"LOCAL_WORLD_SIZE": "4"}), max(_cpus // 4 - 1, 0))
+    test_eq(loader_workers({"LOCAL_WORLD_SIZE": "4", "SLURM_CPUS_PER_TASK": str(_cpus)}), max(_cpus - 1, 0))  # bound
+with using(Platform(loader_workers=3)): test_eq(loader_workers({"LOCAL_WORLD_SIZE": "4"}), 3)
 
 
 # %% [markdown]
@@ -571,9 +566,9 @@ class ImageFolderSplit(_BatchStream):
         self.ids = torch.as_tensor(self.rows, dtype=torch.long)
         self.paths = np.array([os.fsencode(folder.samples[r][0]) for r in self.rows], dtype=bytes)
         self._workers = loader_workers() if workers is None else int(workers)
-        self.decode = decode or os.environ.get("PRUNING_REPRO_DECODE") or "auto"
-        if self.decode not in ("auto", "cpu", "gpu"):
-            raise ConfigError(f"decode={self.decode!r} ($PRUNING_REPRO_DECODE): choose auto, cpu or gpu")
+        self.decode = decode or platform().decode
+        if self.decode not in DECODES:
+            raise ConfigError(f"decode={self.decode!r} ($PRUNING_REPRO_DECODE): choose {', '.join(DECODES[:-1])} or {DECODES[-1]}")
         self.device, self._idle, self._norm = torch.device("cpu"), [], {}
 
     def __len__(self): return len(self.rows)
@@ -762,8 +757,7 @@ def write_imagefolder(root: Path, n_train: int = 8, n_val: int = 4, classes: int
 # halves of a sharded batch make up the batch; a loader worker process gives the batches of the main process.
 
 # %%
-with tempfile.TemporaryDirectory() as tmp:
-    os.environ["PRUNING_REPRO_DATA"] = tmp
+with tempfile.TemporaryDirectory() as tmp, using(Platform(data=tmp)):
     write_imagefolder(tmp, n_train=6, n_val=2, classes=2, size=(48, 64))
     _spec = DataSpec("imagenet", n_val=2, noise=0.5, augment=True)
     d = load_data(_spec, seed=0)
@@ -780,16 +774,13 @@ with tempfile.TemporaryDirectory() as tmp:
     test_eq(d.val.images([1, 0]), next(d.val.iterate({"order": torch.tensor([1, 0])}, 2, augment=False))[0])
     d.train.workers = 1
     for a, b in zip(full, d.train.iterate(p, 4)): test_eq(a, b)
-del os.environ["PRUNING_REPRO_DATA"]
 
 # %% [markdown]
 # A class folder without an image, or a split without class folders, is named in one error (ImageFolder's own
 # message says neither where nor which split).
 
 # %%
-with tempfile.TemporaryDirectory() as tmp:
-    os.environ["PRUNING_REPRO_DATA"] = tmp
+with tempfile.TemporaryDirectory() as tmp, using(Platform(data=tmp)):
     write_imagefolder(tmp, n_train=1, n_val=1, classes=2, size=(16, 16), odd=False)
     for f in (Path(tmp) / "imagenet" / "train" / "n00000001").iterdir(): f.unlink()
     test_fail(imagenet_folders, contains="train: 1 of 2 class folders hold no image (n00000001)")
-del os.environ["PRUNING_REPRO_DATA"]

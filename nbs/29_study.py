@@ -292,26 +292,3 @@ import torch
 if not torch.cuda.is_available(): test_fail(lambda: check_device("cuda"), contains="no CUDA GPU")
 test_fail(lambda: check_device("cuda:99"), contains="cuda")
 if not torch.backends.mps.is_available(): test_fail(lambda: check_device("mps"), contains="not available")
-
-# %% [markdown]
-# **A folder variable set to nothing** (`PRUNING_REPRO_STORE=""`, as `export PRUNING_REPRO_STORE=$UNSET_VAR` does)
-# means its default, as an unset one does — never the current folder, which `Path("")` is. The command line and
-# `start_section` apply this once, at the edge, so every process they start (papermill kernels, pool workers)
-# inherits it.
-
-# %%
-#| export
-FOLDER_VARS = ("PRUNING_REPRO_STORE", "PRUNING_REPRO_DATA", "PRUNING_REPRO_CACHE", "PRUNING_REPRO_NBS")
-
-def unset_empty_folder_vars(environ=None) -> list[str]:
-    "Remove the folder variables (`FOLDER_VARS`) set to an empty or blank value, so they mean their default; returns them."
-    import os
-    e = os.environ if environ is None else environ
-    blank = [k for k in FOLDER_VARS if k in e and not e[k].strip()]
-    for k in blank: del e[k]
-    return blank
-
-
-# %%
-_e = {"PRUNING_REPRO_STORE": "", "PRUNING_REPRO_DATA": " ", "PRUNING_REPRO_CACHE": "/c"}
-test_eq(unset_empty_folder_vars(_e), ["PRUNING_REPRO_STORE", "PRUNING_REPRO_DATA"]); test_eq(_e, {"PRUNING_REPRO_CACHE": "/c"})

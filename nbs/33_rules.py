@@ -94,9 +94,12 @@ def _margin_text(m: float, unit: str) -> str:
     if math.isinf(m): return f"{'+' if m > 0 else '−'}∞ {unit} (std 0)"
     return f"{m:+.2f} {unit}"
 
+STD_FLOOR = 1e-5     # a std below this is float32 rounding of equal values (tables print 2–3 decimals): no spread
+
 def _std_margin(x: float, s: float) -> float:
-    "x / s, the distance beyond a threshold in units of the std; ±inf when s is 0 (all seeds agree exactly)."
-    if not s or math.isnan(s): return math.inf if x > 0 else (-math.inf if x < 0 else 0.0)
+    """x / s, the distance beyond a threshold in units of the std; ±inf when s is 0 or below `STD_FLOOR` (all seeds
+    agree: a margin of 400,000 std from a float32 rounding error would say nothing)."""
+    if not s or math.isnan(s) or s < STD_FLOOR: return math.inf if x > 0 else (-math.inf if x < 0 else 0.0)
     return x / s
 
 def beats(m, s) -> tuple[bool, float]:
@@ -126,6 +129,7 @@ test_eq(worse(2.0, 1.0), (True, 1.0)); test_eq(worse(0.5, 1.0)[0], False)
 test_eq(matches_or_beats(-5.0, 1.0), (True, 6.0)); test_eq(matches_or_beats(1.5, 1.0), (False, -0.5))
 test_eq(matches_or_worse(-1.5, 1.0), (False, -0.5)); test_eq(matches(0.2, 1.0), (True, 0.8))
 test_eq(beats(-1.0, 0.0), (True, math.inf))               # every seed improved by exactly 1: std 0
+test_eq(matches_or_beats(1.0, 2.1e-6), (False, -math.inf))  # 1.00 in every seed up to float32 rounding: no spread
 test_eq(Case(True, "x", 0.25).text(), "x [✓ margin +0.25 std]")
 test_eq(untested("no milestone at ≤ 8.59% weights").text(), "no milestone at ≤ 8.59% weights [not tested]")
 
@@ -140,10 +144,16 @@ def _ms(r, name: str, digits: int = 2) -> str:
     "The 'm±s' text of the `name`_mean / `name`_std columns of row `r` (evidence is markdown)."
     return ms_text(r[f"{name}_mean"], r[f"{name}_std"], digits)
 
+def _unit(margin: float, s: float) -> str:
+    """The margin's unit: 'std', said to have no spread when the margin is 0 for want of one (a difference of 0 in
+    every seed, 0±0: neither side of the threshold; an infinite margin says 'std 0' itself)."""
+    return "std (0±0: equal in every seed, no spread)" if margin == 0 and not s >= STD_FLOOR else "std"
+
 def _diff(r, test, what: str) -> Case:
     "A case from a row's paired difference (diff_mean ± diff_std) under one of the rules above."
-    ok, margin = test(float(r.diff_mean), float(r.diff_std))
-    return Case(ok, f"{what} ({ms_text(r.diff_mean, r.diff_std, signed=True)})", margin)
+    m, s = float(r.diff_mean), float(r.diff_std)
+    ok, margin = test(m, s)
+    return Case(ok, f"{what} ({ms_text(r.diff_mean, r.diff_std, signed=True)})", margin, _unit(margin, s))
 
 def _almost_all(n: int, total: int, what: str, fraction: float = 0.9) -> Case:
     "'almost all' of `total` subgroups: at least 90% of them (18 of the paper's 20)."
@@ -156,6 +166,17 @@ def _noisy(t):
 def _vs_lr(t, algorithm):
     return t[t.algorithm == algorithm].sort_values("noise")
 
+
+# %% [markdown]
+# A difference of 0 in every seed (e.g. width down-scaling whose optimum is the full width, the dense model itself)
+# has no spread to measure a margin in: its margin is 0, and the text says why.
+
+# %%
+test_eq(_diff(pd.Series({"diff_mean": 0.0, "diff_std": 0.0}), beats, "WD vs dense").text(),
+        "WD vs dense (+0.00±0.00) [✗ margin +0.00 std (0±0: equal in every seed, no spread)]")
+test_eq(_diff(pd.Series({"diff_mean": -1.0, "diff_std": 0.5}), beats, "x").unit, "std")
+test_eq(_diff(pd.Series({"diff_mean": 0.0, "diff_std": 0.0}), matches_or_beats, "x").text(),
+        "x (+0.00±0.00) [✓ margin +∞ std (std 0)]")
 
 # %% [markdown]
 # ## The claims
@@ -323,9 +344,10 @@ def _c5(t7, t3):
                                                   "under-performs"))
             continue
         if "dense_diff_mean" in r:
-            ok, m = beats(float(r.dense_diff_mean), float(r.dense_diff_std))
+            d, ds = float(r.dense_diff_mean), float(r.dense_diff_std)
+            ok, m = beats(d, ds)
             out.append(Case(ok, f"{r.noise:.0%}: WD {_ms(r, 'optimal_test_err')} beats dense {r.dense_test_err:.2f} "
-                                f"({ms_text(r.dense_diff_mean, r.dense_diff_std, signed=True)})", m))
+                                f"({ms_text(d, ds, signed=True)})", m, _unit(m, ds)))
         lo, hi = float(r.get("paper_wd_gap_low", -math.inf)), float(r.get("paper_wd_gap_high", math.inf))
         m, s = float(r.diff_mean), float(r.diff_std)
         ok = lo - s <= m <= hi + s

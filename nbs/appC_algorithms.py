@@ -37,6 +37,7 @@ figures_dir = None          # None: the checkout's figures/; outputs go to <figu
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+trained = False             # True: the command executing this notebook has just trained its runs (not checked again)
 
 # %%
 import time
@@ -66,7 +67,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds}, {B.pru
 
 # %%
 t0 = time.time()
-train_section("appC_algorithms", B, seeds, noise_levels, store, runtime)
+train_section("appC_algorithms", B, seeds, noise_levels, store, runtime, trained)
 frames = algorithm_frames(B, noise_levels, seeds, store, NAMES)
 print(f"{sum(len(v) for v in frames.values())} models ready in {time.time() - t0:.0f} s")
 

@@ -36,6 +36,7 @@ figures_dir = None          # None: the checkout's figures/; outputs go to <figu
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+trained = False             # True: the command executing this notebook has just trained its runs (not checked again)
 
 # %%
 import time
@@ -64,7 +65,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-imp, retrain, traj = train_with_retrainings("appD_leave_out", B, seeds, noise_levels, store, runtime)
+imp, retrain, traj = train_with_retrainings("appD_leave_out", B, seeds, noise_levels, store, runtime, trained)
 dense = dependent_frame(retrain, store, traj)
 print(f"{len(imp)} trajectories and {len(retrain)} retrained dense models ready in {time.time() - t0:.0f} s")
 

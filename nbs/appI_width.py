@@ -39,6 +39,7 @@ figures_dir = None          # None: the checkout's figures/; outputs go to <figu
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+trained = False             # True: the command executing this notebook has just trained its runs (not checked again)
 subgroups = 20              # M, the number of EL2N-percentile subgroups
 top = 0.1                   # the fraction of most-affected examples compared by Jaccard similarity
 
@@ -73,7 +74,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-train_section("appI_width", B, seeds, noise_levels, store, runtime)
+train_section("appI_width", B, seeds, noise_levels, store, runtime, trained)
 frames = algorithm_frames(B, noise_levels, seeds, store, ("LR rewinding", "WD"))
 eq = equalized_models(B, noise_levels, seeds, store)
 scores = {(p, s): el2n_scores(B.run_spec(p, s), store, B.el2n_models, B.el2n_fraction, runtime=runtime).numpy()

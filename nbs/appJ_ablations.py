@@ -38,6 +38,7 @@ figures_dir = None          # None: the checkout's figures/; outputs go to <figu
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+trained = False             # True: the command executing this notebook has just trained its runs (not checked again)
 
 # %%
 import time
@@ -67,7 +68,7 @@ print(f"{B.name} at scale {scale!r}: noise {noise_levels}, seeds {seeds} -> {out
 
 # %%
 t0 = time.time()
-train_section("appJ_ablations", B, seeds, noise_levels, store, runtime)
+train_section("appJ_ablations", B, seeds, noise_levels, store, runtime, trained)
 frames = algorithm_frames(B, noise_levels, seeds, store, APPJ_ALGORITHMS)
 curves = {k: summarize(v, ("test_err", "val_err")) for k, v in frames.items()}
 print(f"ready in {time.time() - t0:.0f} s")

@@ -286,18 +286,21 @@
 # in their markdown, by one function (`analysis.ms_text`), and one rule picks every optimum (`analysis.best_of_means`:
 # Table 6's and the star of Figures 3 and 4).
 #
-# Two values are built once at the edge (the command's flags, or a section notebook's parameters) and passed down as
-# values: *what* is studied is a `study.Study` (`29_study`: bench, scale, precision, seeds, noise levels, sections,
-# store, figures folder), *how* it trains a `runtime.Runtime` (`32_runtime`: device, training processes, compile,
-# optimizer implementation, progress, snapshot interval, runs per GPU); the `$PRUNING_REPRO_*` variables that set
-# them are read there, by `Runtime.from_env` and the command's flags, never below. What the environment still says
-# below the edge is where things are, not how a result is computed: the default folders of the run store, the data
-# and the cache (`$PRUNING_REPRO_STORE`, `_DATA`, `_CACHE`: read where a folder left unset is needed, so that an
-# executed notebook's parameters carry no machine path; `$PRUNING_REPRO_NBS`, where the section notebooks are),
-# ImageNet's loader settings (`$PRUNING_REPRO_LOADER_WORKERS`, `$PRUNING_REPRO_DECODE`, read where a loader starts,
-# in its own process, beside the CPUs Slurm gave it), the data-parallel timeout (`$PRUNING_REPRO_DIST_TIMEOUT_MIN`,
-# read when a rank joins its process group) and facts of the process a scheduler or launcher sets (Slurm's and
-# torchrun's variables, `CUDA_VISIBLE_DEVICES`).
+# Three values are built once at the edge — the command's `main`, a section notebook's first cell (its parameters),
+# a pool worker's or Slurm job's entry — and passed down as values: *what* is studied is a `study.Study` (`29_study`:
+# bench, scale, precision, seeds, noise levels, sections, store, figures folder), *how* it trains a `runtime.Runtime`
+# (`32_runtime`: device, training processes, compile, optimizer implementation, progress, snapshot interval, runs per
+# GPU), and *where* this machine keeps things a `runtime.Platform` (`32_runtime`: the folders of the run store, data,
+# cache and section notebooks — `$PRUNING_REPRO_STORE`, `_DATA`, `_CACHE`, `_NBS`; ImageNet's loader workers and
+# decoding — `$PRUNING_REPRO_LOADER_WORKERS`, `_DECODE`; the data-parallel timeout, `$PRUNING_REPRO_DIST_TIMEOUT_MIN`).
+# The `$PRUNING_REPRO_*` variables that set them are read there (`Runtime.from_env`, `Platform.from_env`, the flags),
+# never below; a worker or Slurm job gets its parent's platform as a value, not through the environment. A folder left
+# unset stays None in a notebook's parameters (an executed notebook carries no machine path): the kernel's first cell
+# reads its platform from its environment. Below the edge the environment is read only for facts a scheduler or
+# launcher sets for the process (Slurm's and torchrun's variables, `CUDA_VISIBLE_DEVICES`) and for the plugins a
+# command named (`$PRUNING_REPRO_PLUGINS`, imported by each process it starts, at that process's entry). A section
+# notebook executed by `pruning-repro` is told (`trained=True`) that its command has just trained its runs, and does
+# not check them in the store again; run by papermill alone, it trains what the store lacks.
 #
 # ## Developing
 #

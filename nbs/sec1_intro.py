@@ -39,6 +39,7 @@ figures_dir = None          # None: the checkout's figures/; outputs go to <figu
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+trained = False             # True: the command executing this notebook has just trained its runs (not checked again)
 subgroups = 20              # M, the number of EL2N-percentile subgroups
 
 # %%
@@ -71,7 +72,7 @@ print(f"{B.name} at scale {scale!r}: noise {p0:.0%}, seeds {seeds} -> {out}")
 
 # %%
 t0 = time.time()
-train_section("sec1_intro", B, seeds, [p0], store, runtime)
+train_section("sec1_intro", B, seeds, [p0], store, runtime, trained)
 frames = algorithm_frames(B, [p0], seeds, store, ("LR rewinding", "EDT"))
 imp = imp_runs(B, seeds, [p0])
 scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, runtime=runtime).numpy() for k, v in imp.items()}

@@ -40,6 +40,7 @@ figures_dir = None          # None: the checkout's figures/; outputs go to <figu
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+trained = False             # True: the command executing this notebook has just trained its runs (not checked again)
 subgroups = 20              # M, the number of EL2N-percentile subgroups (App. L)
 
 # %%
@@ -71,7 +72,7 @@ print(f"{B.name} ({B.description}) at scale {scale!r}, no label noise, seeds {se
 
 # %%
 t0 = time.time()
-runs, _ = train_section("sec3_training", B, seeds, [0.0], store, runtime)
+runs, _ = train_section("sec3_training", B, seeds, [0.0], store, runtime, trained)
 imp = imp_runs(B, seeds, [0.0])
 scores = {k: el2n_scores(v, store, B.el2n_models, B.el2n_fraction, runtime=runtime).numpy() for k, v in imp.items()}
 print(f"{len(runs)} runs ready in {time.time() - t0:.0f} s")

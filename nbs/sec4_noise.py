@@ -36,6 +36,7 @@ figures_dir = None          # None: the checkout's figures/; outputs go to <figu
 store_dir = None            # None: $PRUNING_REPRO_STORE or ~/.pruning_repro/store
 precision = None            # None: the bench's (fp32); "bf16": bfloat16 autocast (GPUs), outputs in <bench>_bf16/
 runtime = None              # how to train: runtime.Runtime's fields, e.g. {"workers": 2} (None: from $PRUNING_REPRO_*)
+trained = False             # True: the command executing this notebook has just trained its runs (not checked again)
 
 # %%
 import time
@@ -66,7 +67,7 @@ print(f"{B.name} ({B.description}) at scale {scale!r}: noise {noise_levels}, see
 
 # %%
 t0 = time.time()
-train_section("sec4_noise", B, seeds, noise_levels, store, runtime)  # IMP + EL2N models
+train_section("sec4_noise", B, seeds, noise_levels, store, runtime, trained)  # IMP + EL2N models
 specs = imp_runs(B, seeds, noise_levels)
 df = trajectories({k: store.results(v) for k, v in specs.items()}, specs)
 summary = summarize(df)

@@ -19,6 +19,7 @@ import torch
 
 from .config import ConfigError, DataSpec, add_unique, derive_seed
 from .noise import add_label_noise
+from .runtime import platform
 from .tensors import TensorSplit, black_fill
 
 if TYPE_CHECKING:                  # `imagenet` imports this module: a name for annotations only
@@ -37,12 +38,12 @@ class DataError(ConfigError):
     "A data file is unreadable or inconsistent; the message names the file and what was expected."
 
 def data_root() -> Path:
-    "Root of the local data sets: `$PRUNING_REPRO_DATA` (unset or empty: `~/.pruning_repro/data`)."
-    return Path(os.environ.get("PRUNING_REPRO_DATA") or Path.home() / ".pruning_repro" / "data").expanduser()
+    "Root of the local data sets: the platform's (`runtime.Platform.data`, `$PRUNING_REPRO_DATA`; default `~/.pruning_repro/data`)."
+    return platform().data_root()
 
 def cache_dir() -> Path:
-    "Derived files (decompressed idx, generated MNIST-1D): `$PRUNING_REPRO_CACHE` (unset or empty: `~/.cache/pruning_repro`)."
-    return Path(os.environ.get("PRUNING_REPRO_CACHE") or Path.home() / ".cache" / "pruning_repro").expanduser()
+    "Derived files (decompressed idx, generated MNIST-1D): the platform's (`$PRUNING_REPRO_CACHE`; default `~/.cache/pruning_repro`)."
+    return platform().cache_dir()
 
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package `dataset-fashion-mnist`
 

@@ -17,6 +17,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .config import ConfigError
+from .runtime import platform
 
 # %% auto #0
 __all__ = ['RankFailed', 'peer_gone', 'World', 'no_buffer_sync', 'GlobalBatchNorm', 'global_batchnorm', 'launcher_env',
@@ -238,7 +239,7 @@ def init_world(device=None, environ=None) -> World:
         for k in ("master_addr", "master_port"):
             if env[k]: os.environ.setdefault(k.upper(), str(env[k]))
         if dev.type == "cuda": torch.cuda.set_device(dev)
-        minutes = float(os.environ.get("PRUNING_REPRO_DIST_TIMEOUT_MIN", 30))
+        minutes = platform().dist_timeout_min           # `runtime.Platform`, installed by the job's entry
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", init_method="env://", rank=env["rank"],
                                 world_size=env["size"], timeout=datetime.timedelta(minutes=minutes))
     return World(env["rank"], env["size"], env["local_rank"], dev)

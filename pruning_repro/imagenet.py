@@ -18,6 +18,7 @@ import torch
 
 from .config import ConfigError, DataSpec
 from .data import INFO, Data, DataError, DataInfo, DataMissing, data_root, draw_rows
+from .runtime import DECODES, platform
 
 IMAGENET_CROP, IMAGENET_RESIZE = 224, 256   # training/evaluation crop side, evaluation shorter side before the crop
 
@@ -27,26 +28,24 @@ __all__ = ['IMAGENET_CROP', 'IMAGENET_RESIZE', 'SIDE_SPREAD', 'JPEG_QUALITY', 'l
            'ImageFolderSplit', 'imagenet_folders', 'imagenet_data', 'write_imagefolder']
 
 # %% ../nbs/25_imagenet.ipynb #912c4158
-def loader_workers() -> int:
-    """Loader worker processes for one rank: the CPUs this process may run on, minus one for the main process —
-    divided first by the ranks on this node (`$LOCAL_WORLD_SIZE`, default 1) when the ranks share those CPUs
-    (torchrun, an unbound srun), not when Slurm bound this task to its own share (its affinity is at most
-    `$SLURM_CPUS_PER_TASK`, or srun set a CPU mask: `$SLURM_CPU_BIND_TYPE`); `$PRUNING_REPRO_LOADER_WORKERS`
-    overrides."""
-    def env_int(name, default):
-        v = os.environ.get(name, "")
-        if v == "": return default
-        try: n = int(v)
-        except ValueError: n = -1
-        if n < 0: raise ConfigError(f"${name}={v!r}: expected a non-negative integer")
-        return n
-    forced = env_int("PRUNING_REPRO_LOADER_WORKERS", None)
+def loader_workers(environ=None) -> int:
+    """Loader worker processes for one rank: the platform's `loader_workers` when given (`runtime.Platform`,
+    `$PRUNING_REPRO_LOADER_WORKERS`), else the CPUs this process may run on, minus one for the main process — divided
+    first by the ranks on this node (`LOCAL_WORLD_SIZE`, default 1) when the ranks share those CPUs (torchrun, an
+    unbound srun), not when Slurm bound this task to its own share (its affinity is at most `SLURM_CPUS_PER_TASK`, or
+    srun set a CPU mask: `SLURM_CPU_BIND_TYPE`). Those three are facts the launcher and Slurm set for this process,
+    read in it (`environ`: the process's environment), not settings."""
+    forced = platform().loader_workers
     if forced is not None: return forced
+    e = os.environ if environ is None else environ
+    def fact(name, default):
+        try: return int(e.get(name) or default)
+        except ValueError: return default       # a launcher's variable that is not a count: as if unset
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    per_task = env_int("SLURM_CPUS_PER_TASK", 0)
+    per_task = fact("SLURM_CPUS_PER_TASK", 0)
     bound = (per_task and cpus <= per_task) or any(
-        w in os.environ.get("SLURM_CPU_BIND_TYPE", "") for w in ("mask_cpu", "map_cpu", "map_ldom", "mask_ldom"))
-    return max(cpus // (1 if bound else max(env_int("LOCAL_WORLD_SIZE", 1), 1)) - 1, 0)
+        w in e.get("SLURM_CPU_BIND_TYPE", "") for w in ("mask_cpu", "map_cpu", "map_ldom", "mask_ldom"))
+    return max(cpus // (1 if bound else max(fact("LOCAL_WORLD_SIZE", 1), 1)) - 1, 0)
 
 # %% ../nbs/25_imagenet.ipynb #11e58ed5
 def _is_jpeg(data: torch.Tensor) -> bool: return data.numel() >= 2 and bool(data[0] == 0xFF) and bool(data[1] == 0xD8)
@@ -295,9 +294,9 @@ class ImageFolderSplit(_BatchStream):
         self.ids = torch.as_tensor(self.rows, dtype=torch.long)
         self.paths = np.array([os.fsencode(folder.samples[r][0]) for r in self.rows], dtype=bytes)
         self._workers = loader_workers() if workers is None else int(workers)
-        self.decode = decode or os.environ.get("PRUNING_REPRO_DECODE") or "auto"
-        if self.decode not in ("auto", "cpu", "gpu"):
-            raise ConfigError(f"decode={self.decode!r} ($PRUNING_REPRO_DECODE): choose auto, cpu or gpu")
+        self.decode = decode or platform().decode
+        if self.decode not in DECODES:
+            raise ConfigError(f"decode={self.decode!r} ($PRUNING_REPRO_DECODE): choose {', '.join(DECODES[:-1])} or {DECODES[-1]}")
         self.device, self._idle, self._norm = torch.device("cpu"), [], {}
 
     def __len__(self): return len(self.rows)

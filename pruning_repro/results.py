@@ -15,7 +15,7 @@ from .sweep import SECTION_AFTER, check_sections, dependent_runs, section_noise,
 from .width import oneshot_runs, weights_remaining, width_specs
 
 # %% auto #0
-__all__ = ['algorithm_frames', 'dependent_frame', 'equalized_models', 'results_table', 'write_table']
+__all__ = ['algorithm_frames', 'dependent_frame', 'equalized_models', 'results_table', 'write_table', 'export_target']
 
 # %% ../nbs/21_results.ipynb #f9f9c864
 def algorithm_frames(b, noise_levels, seeds, store, names=None) -> dict:
@@ -136,4 +136,20 @@ def write_table(t: pd.DataFrame, out, format: str = "csv"):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return out
+
+# %% ../nbs/21_results.ipynb #c66db25b
+def export_target(out, default, format: str = "csv"):
+    """The file an export writes: `out` (a folder: `results.<format>` inside it), else `default` (a folder) / that
+    name; `ConfigError` for Parquet without pyarrow, a folder where the file should be, or an unwritable folder."""
+    import importlib.util
+    from pathlib import Path
+    from pruning_repro.config import ConfigError
+    from pruning_repro.store import check_writable
+    if format == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise ConfigError("--format parquet needs pyarrow (pip install pyarrow); or use --format csv")
+    out = Path(out) if out else Path(default) / f"results.{format}"
+    if out.is_dir(): out = out / f"results.{format}"      # a folder named: the table goes inside it
+    if out.is_dir(): raise ConfigError(f"--out {out} is a folder: name the file to write")
+    check_writable(out.parent, "output folder")
     return out

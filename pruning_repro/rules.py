@@ -14,8 +14,8 @@ import pandas as pd
 from .analysis import ms_text
 
 # %% auto #0
-__all__ = ['C0_QUOTE', 'C1_QUOTE', 'C2_QUOTE', 'C3_QUOTE', 'C4_QUOTE', 'C4_LOW', 'C4_HIGH', 'C5_QUOTE', 'C6_QUOTE', 'APPD_QUOTE',
-           'APPE_QUOTE', 'APPJ2_QUOTE', 'FIG1A_QUOTE', 'CLAIMS', 'Case', 'untested', 'beats', 'worse',
+__all__ = ['STD_FLOOR', 'C0_QUOTE', 'C1_QUOTE', 'C2_QUOTE', 'C3_QUOTE', 'C4_QUOTE', 'C4_LOW', 'C4_HIGH', 'C5_QUOTE', 'C6_QUOTE',
+           'APPD_QUOTE', 'APPE_QUOTE', 'APPJ2_QUOTE', 'FIG1A_QUOTE', 'CLAIMS', 'Case', 'untested', 'beats', 'worse',
            'matches_or_beats', 'matches_or_worse', 'matches', 'Claim', 'check', 'claim_line']
 
 # %% ../nbs/33_rules.ipynb #ff80a17b
@@ -41,9 +41,12 @@ def _margin_text(m: float, unit: str) -> str:
     if math.isinf(m): return f"{'+' if m > 0 else '−'}∞ {unit} (std 0)"
     return f"{m:+.2f} {unit}"
 
+STD_FLOOR = 1e-5     # a std below this is float32 rounding of equal values (tables print 2–3 decimals): no spread
+
 def _std_margin(x: float, s: float) -> float:
-    "x / s, the distance beyond a threshold in units of the std; ±inf when s is 0 (all seeds agree exactly)."
-    if not s or math.isnan(s): return math.inf if x > 0 else (-math.inf if x < 0 else 0.0)
+    """x / s, the distance beyond a threshold in units of the std; ±inf when s is 0 or below `STD_FLOOR` (all seeds
+    agree: a margin of 400,000 std from a float32 rounding error would say nothing)."""
+    if not s or math.isnan(s) or s < STD_FLOOR: return math.inf if x > 0 else (-math.inf if x < 0 else 0.0)
     return x / s
 
 def beats(m, s) -> tuple[bool, float]:
@@ -71,10 +74,16 @@ def _ms(r, name: str, digits: int = 2) -> str:
     "The 'm±s' text of the `name`_mean / `name`_std columns of row `r` (evidence is markdown)."
     return ms_text(r[f"{name}_mean"], r[f"{name}_std"], digits)
 
+def _unit(margin: float, s: float) -> str:
+    """The margin's unit: 'std', said to have no spread when the margin is 0 for want of one (a difference of 0 in
+    every seed, 0±0: neither side of the threshold; an infinite margin says 'std 0' itself)."""
+    return "std (0±0: equal in every seed, no spread)" if margin == 0 and not s >= STD_FLOOR else "std"
+
 def _diff(r, test, what: str) -> Case:
     "A case from a row's paired difference (diff_mean ± diff_std) under one of the rules above."
-    ok, margin = test(float(r.diff_mean), float(r.diff_std))
-    return Case(ok, f"{what} ({ms_text(r.diff_mean, r.diff_std, signed=True)})", margin)
+    m, s = float(r.diff_mean), float(r.diff_std)
+    ok, margin = test(m, s)
+    return Case(ok, f"{what} ({ms_text(r.diff_mean, r.diff_std, signed=True)})", margin, _unit(margin, s))
 
 def _almost_all(n: int, total: int, what: str, fraction: float = 0.9) -> Case:
     "'almost all' of `total` subgroups: at least 90% of them (18 of the paper's 20)."
@@ -201,9 +210,10 @@ def _c5(t7, t3):
                                                   "under-performs"))
             continue
         if "dense_diff_mean" in r:
-            ok, m = beats(float(r.dense_diff_mean), float(r.dense_diff_std))
+            d, ds = float(r.dense_diff_mean), float(r.dense_diff_std)
+            ok, m = beats(d, ds)
             out.append(Case(ok, f"{r.noise:.0%}: WD {_ms(r, 'optimal_test_err')} beats dense {r.dense_test_err:.2f} "
-                                f"({ms_text(r.dense_diff_mean, r.dense_diff_std, signed=True)})", m))
+                                f"({ms_text(d, ds, signed=True)})", m, _unit(m, ds)))
         lo, hi = float(r.get("paper_wd_gap_low", -math.inf)), float(r.get("paper_wd_gap_high", math.inf))
         m, s = float(r.diff_mean), float(r.diff_std)
         ok = lo - s <= m <= hi + s

@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from fastcore.basics import patch
 
 from .config import ConfigError
 
 # %% auto #0
-__all__ = ['OPTIMIZER_IMPLS', 'COMPILE_MODES', 'Runtime']
+__all__ = ['OPTIMIZER_IMPLS', 'COMPILE_MODES', 'DECODES', 'Runtime', 'Platform', 'platform', 'using', 'install']
 
 # %% ../nbs/32_runtime.ipynb #1cba2651
 OPTIMIZER_IMPLS = ("fused", "foreach", "for-loop")   # torch's three implementations of one update (`04_train`)
@@ -85,3 +87,98 @@ def environ(self: Runtime) -> dict[str, str]:
 def to_dict(self: Runtime) -> dict:
     "These settings as plain values (a papermill parameter, JSON); `Runtime(**d)` is the inverse."
     return asdict(self)
+
+# %% ../nbs/32_runtime.ipynb #8acab5ea
+DECODES = ("auto", "cpu", "gpu")                      # ImageNet's JPEG decoding (`25_imagenet`)
+
+@dataclass(frozen=True)
+class Platform:
+    """This machine's folders — `store`, `data`, `cache`, `nbs` (None: the default; a blank one is None) — and its
+    loaders: `loader_workers` (ImageNet loader processes of one rank; None: from its CPUs), `decode` (`DECODES`) and
+    `dist_timeout_min` (minutes a data-parallel rank waits for its peers)."""
+    store: str | None = None
+    data: str | None = None
+    cache: str | None = None
+    nbs: str | None = None
+    loader_workers: int | None = None
+    decode: str = "auto"
+    dist_timeout_min: float = 30.0
+
+    def __post_init__(self):
+        for k in ("store", "data", "cache", "nbs"):
+            v = getattr(self, k)
+            if isinstance(v, os.PathLike): v = os.fspath(v)
+            if v is not None and not isinstance(v, str):
+                raise ConfigError(f"{_VARS[k]} (Platform.{k}) must be a folder or None, got {v!r}")
+            object.__setattr__(self, k, v if v and v.strip() else None)     # blank: the default, never this folder
+        w, t = self.loader_workers, self.dist_timeout_min
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 0):
+            raise ConfigError(f"${_VARS['loader_workers']}={w!r}: expected a non-negative integer")
+        _check_choice(self.decode, DECODES, _VARS["decode"], "decode")
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+            raise ConfigError(f"${_VARS['dist_timeout_min']}={t!r}: expected a number of minutes > 0")
+
+_VARS = {k: f"PRUNING_REPRO_{k.upper()}" for k in ("store", "data", "cache", "nbs", "loader_workers", "decode",
+                                                    "dist_timeout_min")}
+
+# %% ../nbs/32_runtime.ipynb #0fadff7c
+@patch
+def store_root(self: Platform) -> Path:
+    "The run store: `store`, or `~/.pruning_repro/store`."
+    return Path(self.store or Path.home() / ".pruning_repro" / "store").expanduser()
+
+@patch
+def data_root(self: Platform) -> Path:
+    "The root of the local data sets: `data`, or `~/.pruning_repro/data`."
+    return Path(self.data or Path.home() / ".pruning_repro" / "data").expanduser()
+
+@patch
+def cache_dir(self: Platform) -> Path:
+    "Files derived from the data (decompressed idx, generated MNIST-1D): `cache`, or `~/.cache/pruning_repro`."
+    return Path(self.cache or Path.home() / ".cache" / "pruning_repro").expanduser()
+
+# %% ../nbs/32_runtime.ipynb #bf9b8aff
+@patch(cls_method=True)
+def from_env(cls: Platform, environ=None) -> Platform:
+    "The platform the environment gives (read here, by the caller at the edge)."
+    e = os.environ if environ is None else environ
+    def number(k, kind, what):
+        v = e.get(_VARS[k], "").strip()
+        if not v: return None
+        try: return kind(v)
+        except ValueError: raise ConfigError(f"${_VARS[k]}={v!r}: expected {what}") from None
+    t = number("dist_timeout_min", float, "a number of minutes > 0")
+    return cls(e.get(_VARS["store"]), e.get(_VARS["data"]), e.get(_VARS["cache"]), e.get(_VARS["nbs"]),
+               number("loader_workers", int, "a non-negative integer"), e.get(_VARS["decode"], "").strip() or "auto",
+               30.0 if t is None else t)
+
+# %% ../nbs/32_runtime.ipynb #5f2cf583
+@patch
+def environ(self: Platform) -> dict[str, str]:
+    "This platform as the variables `from_env` reads (for a process started from this one: a papermill kernel)."
+    lw = self.loader_workers
+    return {_VARS["store"]: self.store or "", _VARS["data"]: self.data or "", _VARS["cache"]: self.cache or "",
+            _VARS["nbs"]: self.nbs or "", _VARS["loader_workers"]: "" if lw is None else str(lw),
+            _VARS["decode"]: self.decode, _VARS["dist_timeout_min"]: str(self.dist_timeout_min)}
+
+# %% ../nbs/32_runtime.ipynb #8d8711d8
+_INSTALLED: list = []                               # the platforms installed by the edges of this process, innermost last
+
+def platform() -> Platform:
+    "This process's platform: the one an edge installed (`using`), else the environment's."
+    return _INSTALLED[-1] if _INSTALLED else Platform.from_env()
+
+@contextmanager
+def using(p: Platform):
+    "Install `p` as this process's platform while the block runs (an edge: a command, a worker's job)."
+    if not isinstance(p, Platform): raise ConfigError(f"expected a runtime.Platform, got {p!r}")
+    _INSTALLED.append(p)
+    try: yield p
+    finally: _INSTALLED.remove(p)
+
+def install(p: Platform | None) -> Platform | None:
+    """Install `p` for the rest of this process (a section notebook's kernel, from its first cell); None: none, the
+    environment's from now on (a test's fresh start). Returns `p`."""
+    if p is not None and not isinstance(p, Platform): raise ConfigError(f"expected a runtime.Platform, got {p!r}")
+    _INSTALLED[:] = [] if p is None else [p]
+    return p

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
 from .config import ConfigError
 from .study import Study
-from .runtime import Runtime
+from .runtime import Runtime, platform
 
 # %% auto #0
 __all__ = ['nbs_dir', 'Section', 'default_figures_dir', 'figures_folder', 'section_runtime', 'start_section', 'SectionFailed',
@@ -24,9 +25,10 @@ from .store import check_writable
 from .sweep import SECTIONS, section_noise
 
 def nbs_dir() -> Path:
-    "The folder holding the section notebooks: a checkout's nbs/, or those the installed wheel ships."
+    """The folder holding the section notebooks: the platform's `nbs` (`$PRUNING_REPRO_NBS`), a checkout's nbs/, or
+    those the installed wheel ships."""
     here = Path(__file__).resolve().parent
-    cands = [os.environ.get("PRUNING_REPRO_NBS"), here.parent / "nbs", here / "notebooks", Path.cwd() / "nbs"]
+    cands = [platform().nbs, here.parent / "nbs", here / "notebooks", Path.cwd() / "nbs"]
     for c in cands:
         if c and (Path(c) / f"{SECTIONS[0]}.ipynb").exists(): return Path(c)
     raise ConfigError("section notebooks not found: install the pruning_repro wheel (it ships them), run from a "
@@ -73,11 +75,13 @@ def start_section(section: str, study: Study, runtime=None) -> Section:
     """A section notebook's first step: `study` (built from its parameters, so validated) and `runtime`
     (`section_runtime`) checked — one clear error, `ConfigError` — the device asked for checked on this machine, the
     data found on disk, the section's noise levels resolved (`section_noise`), its output folder named and the run
-    store opened. Writes nothing."""
-    from pruning_repro.study import check_device, unset_empty_folder_vars
+    store opened; the environment's platform (`runtime.Platform`: folders, loaders) installed for the kernel — the
+    first cell is its edge. Writes nothing."""
+    from pruning_repro.study import check_device
     from pruning_repro.data import check_available
+    from pruning_repro.runtime import Platform, install
     from pruning_repro.store import Store
-    unset_empty_folder_vars()                           # PRUNING_REPRO_STORE="" is the default store, not this folder
+    install(Platform.from_env())                        # PRUNING_REPRO_STORE="" is the default store, not this folder
     if not isinstance(section, str) or section not in SECTIONS:
         raise ConfigError(f"unknown section {section!r}; choose one of: {', '.join(SECTIONS)}")
     runtime = section_runtime(runtime)
@@ -119,6 +123,18 @@ def _section_failure(section: str, e: BaseException) -> BaseException:
     return SectionFailed(f"{section}: {what}; the previous outputs are kept")
 
 # %% ../nbs/28_sections.ipynb #6e0817fc
+@contextmanager
+def _kernel_environ(variables: dict[str, str]):
+    "`variables` set in this process's environment while a kernel is started from it; the environment restored after."
+    before = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try: yield
+    finally:
+        for k, v in before.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+# %% ../nbs/28_sections.ipynb #71a1aaa1
 def _execute(src: Path, out_dir: Path, section: str, params: dict) -> Path:
     """Execute notebook `src` with papermill (`params` injected) into `out_dir/<section>.ipynb`, replaced only when the
     execution finished; a failed one is kept as `<section>.failed.ipynb` when it is whole."""
@@ -126,8 +142,9 @@ def _execute(src: Path, out_dir: Path, section: str, params: dict) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp, final = out_dir / f".{section}.{os.getpid()}.running.ipynb", out_dir / f"{section}.ipynb"
     try:
-        pm.execute_notebook(_relative(src), str(tmp), parameters=params, kernel_name="python3", progress_bar=True,
-                            cwd=os.getcwd())
+        with _kernel_environ(platform().environ()):     # the kernel's first cell reads this process's platform
+            pm.execute_notebook(_relative(src), str(tmp), parameters=params, kernel_name="python3",
+                                progress_bar=True, cwd=os.getcwd())
     except BaseException as e:
         _keep_failed(tmp, out_dir / f"{section}.failed.ipynb")
         raise _section_failure(section, e) from None
@@ -149,11 +166,12 @@ def run_section(section: str, study: Study, runtime: Runtime | None = None) -> P
     src, out = nbs_dir() / f"{section}.ipynb", _out(study)
     check_writable(out, "figures folder")              # before any training
     # train what the section needs here, with progress in the terminal; the notebook then only reads the store
-    train_section(section, b, seeds, section_noise(section, b, study.noise_levels), Store(study.store), runtime)
+    _, after = train_section(section, b, seeds, section_noise(section, b, study.noise_levels), Store(study.store), runtime)
     # the folders as the user named them (relative to this directory, where the kernel runs): an executed notebook is
     # a page of the docs and carries no machine path of its own
     params = dict(bench=study.bench, scale=study.scale, seeds=list(seeds), figures_dir=study.figures,
-                  store_dir=study.store, precision=study.precision, runtime=runtime.to_dict())
+                  store_dir=study.store, precision=study.precision, runtime=runtime.to_dict(),
+                  trained=after is not None)         # every run is in the store: the notebook does not check them again
     if study.noise_levels is not None: params["noise_levels"] = list(study.noise_levels)   # else the section's own
     return _execute(src, out, section, params)
 

@@ -19,7 +19,7 @@ import submitit
 from .config import ConfigError
 from .executors import SweepReport, run_job, terminating_on_sigterm
 from .snapshots import PREEMPTION
-from .runtime import Runtime
+from .runtime import Runtime, platform
 
 # %% auto #0
 __all__ = ['RUN_KEYS', 'SlurmOptions', 'load_profile', 'slurm_options', 'run_options', 'max_array_size', 'array_sizes',
@@ -193,13 +193,13 @@ class SlurmRun(submitit.helpers.Checkpointable):
     Checkpointable: at its time limit Slurm sends `SIGUSR2`, and when it preempts the job `SIGTERM`; either way the
     level in training takes a snapshot (`snapshots.PREEMPTION`), then submitit requeues the job (`on_slurm_sigterm`: not
     after an `scancel`), which resumes from the store."""
-    def __call__(self, spec_dict: dict, root: str, label, threads, device, runtime):
+    def __call__(self, spec_dict: dict, root: str, label, threads, device, runtime, platform=None):
         import os, signal
         usr = signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]
         requeue = signal.getsignal(usr)                 # submitit's checkpoint-and-requeue
         PREEMPTION.install(usr)
         if usr != signal.SIGTERM: PREEMPTION.install(signal.SIGTERM, on_slurm_sigterm(requeue))
-        return run_job(spec_dict, root, label, threads, device, runtime)
+        return run_job(spec_dict, root, label, threads, device, runtime, platform)
 
 # %% ../nbs/27_slurm.ipynb #01ca66f9
 def sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device, runtime) -> None:
@@ -224,7 +224,8 @@ def sweep_slurm(missing: dict, st, rep: SweepReport, opts: SlurmOptions, device,
                 try:        # submitit echoes a refusing sbatch's stderr: it is in the one error line instead
                     with contextlib.redirect_stderr(io.StringIO()) as echoed:
                         jobs += ex.map_array(SlurmRun(), [missing[k].to_dict() for k in chunk], [str(st.root)] * n,
-                                             chunk, [opts.cpus_per_task] * n, [device] * n, [runtime] * n)
+                                             chunk, [opts.cpus_per_task] * n, [device] * n, [runtime] * n,
+                                             [platform()] * n)
                     sys.stderr.write(echoed.getvalue())
                 except (submitit.core.utils.FailedJobError, OSError) as e:
                     raise ConfigError(_submission_error(str(e), len(jobs))) from None

@@ -13,8 +13,7 @@ from fastcore.basics import patch
 from .config import Bench, ConfigError, RunSpec, check_noise, get_bench
 
 # %% auto #0
-__all__ = ['FOLDER_VARS', 'check_seeds', 'check_workers', 'resolve_study', 'check_noise_levels', 'Study', 'check_spec',
-           'check_device', 'unset_empty_folder_vars']
+__all__ = ['check_seeds', 'check_workers', 'resolve_study', 'check_noise_levels', 'Study', 'check_spec', 'check_device']
 
 # %% ../nbs/29_study.ipynb #66650e8b
 def check_seeds(seeds) -> tuple[int, ...]:
@@ -152,14 +151,3 @@ def check_device(device: str | None) -> str | None:
     if d.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device {device!r} asked for, but MPS (Apple Metal) is not available here; use --device cpu")
     return str(d)
-
-# %% ../nbs/29_study.ipynb #ada440e4
-FOLDER_VARS = ("PRUNING_REPRO_STORE", "PRUNING_REPRO_DATA", "PRUNING_REPRO_CACHE", "PRUNING_REPRO_NBS")
-
-def unset_empty_folder_vars(environ=None) -> list[str]:
-    "Remove the folder variables (`FOLDER_VARS`) set to an empty or blank value, so they mean their default; returns them."
-    import os
-    e = os.environ if environ is None else environ
-    blank = [k for k in FOLDER_VARS if k in e and not e[k].strip()]
-    for k in blank: del e[k]
-    return blank

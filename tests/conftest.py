@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pruning_repro import data as D
+from pruning_repro.runtime import install
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -23,7 +24,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNING_REPRO_PROGRESS", "0")
     monkeypatch.setenv("PRUNING_REPRO_COMPILE", "0")      # eager at smoke size; tests/test_speed.py covers compile
     D._load_raw.cache_clear()
+    install(None)                                       # no platform a section's first cell installed in an earlier test
     yield tmp_path
+    install(None)
     D._load_raw.cache_clear()
 
 

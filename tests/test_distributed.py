@@ -313,7 +313,7 @@ def test_pool_slots_spread_runs_over_the_gpus(monkeypatch):
     assert set(pool_slots(r20)[1].values()) == {"cpu"}                  # no GPU: ResNets train on the CPU
 
 
-def report_job(spec_dict, root, label, threads, device, runtime):
+def report_job(spec_dict, root, label, threads, device, runtime, platform=None):
     "A pool job that reports where its worker was put (a stand-in for `run_job`)."
     from pruning_repro.placement import worker_view
     time.sleep(1.0)                                                     # so that every worker takes a job
