@@ -306,9 +306,10 @@ def platform() -> Platform:
 def using(p: Platform):
     "Install `p` as this process's platform while the block runs (an edge: a command, a worker's job)."
     if not isinstance(p, Platform): raise ConfigError(f"expected a runtime.Platform, got {p!r}")
+    before = list(_INSTALLED)
     _INSTALLED.append(p)
     try: yield p
-    finally: _INSTALLED.remove(p)
+    finally: _INSTALLED[:] = before                 # as it was, even if the block installed another (`install`)
 
 def install(p: Platform | None) -> Platform | None:
     """Install `p` for the rest of this process (a section notebook's kernel, from its first cell); None: none, the
@@ -320,5 +321,7 @@ def install(p: Platform | None) -> Platform | None:
 
 # %%
 with using(Platform(data="/elsewhere")): test_eq(platform().data_root(), Path("/elsewhere"))
+test_eq(_INSTALLED, [])
+with using(Platform(data="/a")): install(Platform(data="/b")); test_eq(platform().data, "/b")
 test_eq(_INSTALLED, [])
 install(Platform(cache="/c")); test_eq(platform().cache, "/c"); install(None); test_eq(_INSTALLED, [])

@@ -10,8 +10,8 @@ from .config import ConfigError, RunKey, RunSpec
 
 # %% auto #0
 __all__ = ['SECTION_RUNS', 'SECTIONS', 'SECTION_NOISE', 'K2_BENCHES', 'SECTION_AFTER', 'imp_runs', 'section_noise', 'runs_appK2',
-           'train_study', 'train_section', 'train_with_retrainings', 'dependent_runs', 'section_runs', 'check_sections',
-           'study_runs']
+           'named_after', 'train_study', 'train_section', 'train_with_retrainings', 'dependent_runs', 'section_runs',
+           'check_sections', 'study_runs']
 
 # %% ../nbs/14_sweep.ipynb #0b707d63
 def imp_runs(b, seeds, noise_levels) -> dict:
@@ -131,6 +131,12 @@ def _appK_after(b, seeds, noise_levels, store) -> dict:
 SECTION_AFTER = {"appD_leave_out": _appD_after, "appE_dense_subset": _appE_after, "appK_examples": _appK_after}
 
 # %% ../nbs/14_sweep.ipynb #138935af
+def named_after(b, sections, seeds, noise_levels, store) -> dict:
+    """The second stage of a study whose first is in the store: every App. D, E, K retraining its sections name
+    (`dependent_runs`, at each section's noise levels), by key — two keys may name one spec."""
+    return {k: v for sec in check_sections(sections)
+            for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items()}
+
 def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict, dict | None]:
     """The one definition of "train a study, then the retrainings its results name": every run of `study_runs` the
     store lacks goes to `execute({RunKey: spec})`; once all are complete, the App. D, E, K retrainings
@@ -144,8 +150,7 @@ def train_study(b, sections, seeds, noise_levels, store, execute) -> tuple[dict,
     if not all(store.is_complete(s) for s in first.values()): return first, None
     # every retraining keeps its key, even when two keys name one spec (two levels of App. D can select the same
     # examples): the analyses read them by key; the spec is trained once
-    after = {k: v for sec in check_sections(sections)
-             for k, v in dependent_runs(sec, b, seeds, section_noise(sec, b, noise_levels), store).items()}
+    after = named_after(b, sections, seeds, noise_levels, store)
     for v in after.values(): check_spec(v)
     todo, seen = {}, set()
     for k, v in after.items():
@@ -162,8 +167,7 @@ def train_section(section: str, b, seeds, noise_levels, store, runtime=None,
     from functools import partial
     from pruning_repro.executors import run_many
     if trained:
-        after = dependent_runs(section, b, seeds, section_noise(section, b, noise_levels), store)
-        return study_runs(b, [section], seeds, noise_levels), after
+        return study_runs(b, [section], seeds, noise_levels), named_after(b, [section], seeds, noise_levels, store)
     return train_study(b, [section], seeds, noise_levels, store, partial(run_many, store=store, runtime=runtime))
 
 def train_with_retrainings(section: str, b, seeds, noise_levels, store, runtime=None, trained: bool = False) -> tuple:
