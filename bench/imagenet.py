@@ -1,6 +1,6 @@
 """`python -m bench.imagenet`: images/s of the ImageNet input pipeline, the old per-image PIL path against the batched one.
 
-1. Files: `pruning_repro.imagenet.write_imagefolder` writes `--images` ImageNet-like JPEGs (`--classes` class folders)
+1. Files: `pruning_repro.formats.write_imagefolder` writes `--images` ImageNet-like JPEGs (`--classes` class folders)
    into a temporary ImageFolder tree: sides drawn around 500×375 (log-normal factor, σ 0.2; one in four portrait), smooth
    colour regions + mid-scale texture + grain, quality 90 (about 100 KB a file, as ImageNet's average), with one grey
    JPEG, one CMYK JPEG and one PNG named `.JPEG` among them, as real ImageNet has.
@@ -34,7 +34,8 @@ import torch
 from PIL import Image
 
 from pruning_repro.data import INFO
-from pruning_repro.imagenet import ImageFolderSplit, decode_rgb, loader_workers, write_imagefolder
+from pruning_repro.formats import write_imagefolder
+from pruning_repro.imagenet import ImageFolderSplit, decode_rgb, loader_workers
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -75,7 +75,8 @@ from pruning_repro.prune import (ScoringContext, builtin_strategy, density, full
                                  strategy_settings)
 from pruning_repro.snapshots import PREEMPTION, Snapshots, parent_checksum, unpack_snapshot
 from pruning_repro.store import CorruptRun, Store, strict_json
-from pruning_repro.train import Diverged, Segment, eval_metrics, precision_flags, state_copy, train
+from pruning_repro.forward import precision_flags
+from pruning_repro.train import Diverged, Segment, eval_metrics, state_copy, train
 from pruning_repro.runtime import Runtime
 
 # %%

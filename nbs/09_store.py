@@ -280,7 +280,6 @@ class RunLock:
     def __enter__(self):
         try: self.lock.acquire(timeout=self.notice_s)
         except Timeout:
-            t0 = time.monotonic()
             while True:
                 print(f"waiting for the lock of run {self.label} ({self.lock.lock_file}), held by {self.holder()}",
                       file=sys.stderr, flush=True)

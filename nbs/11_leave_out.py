@@ -196,7 +196,7 @@ def example_images(specs, store: Store, ids, levels) -> tuple[torch.Tensor, torc
 # %%
 from pruning_repro.config import ModelSpec
 from pruning_repro.data import data_info, load_data
-from pruning_repro.imagenet import write_imagefolder
+from pruning_repro.formats import write_imagefolder
 from pruning_repro.models import build_model
 with tempfile.TemporaryDirectory() as tmp, using(Platform(data=tmp)):
     write_imagefolder(tmp, n_train=3, n_val=1, classes=2, size=(48, 64))

@@ -44,12 +44,11 @@ import argparse
 import contextlib
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
-from pruning_repro.config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, DataSpec, ModelSpec, PruneSpec,
-                                  RunSpec, TrainSpec, get_bench)
-from pruning_repro.study import Study, check_device, check_spec, resolve_study
+from pruning_repro.config import BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, get_bench
+from pruning_repro.study import Study, check_device, check_spec, resolve_study, spec_options, with_options
 
 # %%
 #| hide
@@ -61,75 +60,6 @@ from pruning_repro.executors import EXECUTORS
 from pruning_repro.sections import SectionFailed, compare_algorithms, figures_folder, run_section
 from pruning_repro.store import check_writable
 from pruning_repro.sweep import SECTIONS
-
-# %% [markdown]
-# The `imp` command's flags are the run spec's fields (as OpenLTH's hparam dataclasses are its command line): one
-# flag per field of `DataSpec`, `ModelSpec`, `TrainSpec` and `PruneSpec`, named `--<group>-<field>`, default the
-# bench's. The label noise and the precision are the study's (`--noise`, `--precision`); four fields keep the short
-# names they had (`--epochs`, `--width`, `--levels`, `--rewind`).
-
-# %%
-#| export
-SPEC_GROUPS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec, "prune": PruneSpec}
-_STUDY_FIELDS = {("data", "noise"), ("train", "precision")}            # given as --noise and --precision
-_SHORT = {("train", "epochs"): "--epochs", ("model", "width"): "--width", ("prune", "levels"): "--levels",
-          ("prune", "rewind"): "--rewind"}
-_NONE = "none"                                                          # `--data-n-train none`: the field set to None
-
-def _number(text: str):
-    try: return int(text)
-    except ValueError: return float(text)
-
-def _flag(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"): return True
-    if text.lower() in ("false", "0", "no"): return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-def _int_or_none(text: str):
-    return _NONE if text.lower() == _NONE else int(text)
-
-_FIELD_KINDS = {"str": (str, None), "int": (int, None), "float": (float, None), "bool": (_flag, None),
-                "int | None": (_int_or_none, None), "tuple": (_number, "*")}
-
-
-# %%
-#| export
-def spec_options(parser: argparse.ArgumentParser) -> None:
-    "Add one flag per field of a run's spec to `parser` (default None: the bench's value)."
-    for group, cls in SPEC_GROUPS.items():
-        g = parser.add_argument_group(f"{group} ({cls.__name__}; default: the bench's)")
-        for f in fields(cls):
-            if (group, f.name) in _STUDY_FIELDS: continue
-            kind, nargs = _FIELD_KINDS[f.type]
-            names = [f"--{group}-{f.name.replace('_', '-')}", *([_SHORT[group, f.name]] if (group, f.name) in _SHORT else [])]
-            g.add_argument(*names, dest=f"{group}.{f.name}", type=kind, nargs=nargs, default=None,
-                           metavar=f.name.upper())
-
-def with_options(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
-    "`spec` with each field given by a `spec_options` flag in `args` replaced (validated by the spec's dataclasses)."
-    for group in SPEC_GROUPS:
-        given = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith(f"{group}.") and v is not None}
-        given = {k: None if v == _NONE else tuple(v) if isinstance(v, list) else v for k, v in given.items()}
-        if given: spec = replace(spec, **{group: replace(getattr(spec, group), **given)})
-    return spec
-
-
-# %% [markdown]
-# Every field has a flag; a field left out keeps the bench's value, one given replaces it and goes through the
-# dataclass's own validation:
-
-# %%
-_p = argparse.ArgumentParser(); spec_options(_p)
-_dests = {a.dest for a in _p._actions if "." in a.dest}
-test_eq(_dests, {f"{g}.{f.name}" for g, c in SPEC_GROUPS.items() for f in fields(c)} - {"data.noise", "train.precision"})
-_base = get_bench("lenet_mnist1d").run_spec(0.1, 0)
-test_eq(with_options(_base, _p.parse_args([])), _base)
-_s = with_options(_base, _p.parse_args(["--epochs", "7", "--train-lr", "0.05", "--train-milestones", "3", "5",
-                                        "--prune-strategy", "random", "--data-n-train", "none", "--data-augment", "true"]))
-test_eq((_s.train.epochs, _s.train.lr, _s.train.milestones, _s.prune.strategy, _s.data.n_train, _s.data.augment),
-        (7, 0.05, (3, 5), "random", None, True))
-test_eq(_s.data.noise, 0.1)
-test_fail(lambda: with_options(_base, _p.parse_args(["--train-lr", "-1"])), contains="lr must be > 0")
 
 
 # %% [markdown]

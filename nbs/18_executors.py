@@ -39,6 +39,7 @@ import time
 from collections.abc import Hashable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -52,6 +53,8 @@ from pruning_repro.placement import check_fits, pin_worker, plan_slots, run_devi
 from pruning_repro.store import Store
 from pruning_repro.sweep import SECTION_AFTER, SECTIONS, train_study
 from pruning_repro.runtime import Platform, Runtime, platform
+
+if TYPE_CHECKING: from pruning_repro.slurm import SlurmOptions     # slurm imports this module
 
 # %%
 #| hide

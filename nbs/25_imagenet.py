@@ -68,6 +68,7 @@ IMAGENET_CROP, IMAGENET_RESIZE = 224, 256   # training/evaluation crop side, eva
 import tempfile
 from fastcore.test import test_eq, test_fail
 from pruning_repro.data import load_data
+from pruning_repro.formats import write_imagefolder
 from pruning_repro.runtime import Platform, using
 
 
@@ -700,55 +701,6 @@ def imagenet_data(spec: DataSpec, seed: int, info: DataInfo) -> Data:
     return Data(ImageFolderSplit(tr, train_rows.tolist(), noisy_y, spec.augment),
                 ImageFolderSplit(tr, val_rows.tolist(), ytr[val_rows], False),
                 ImageFolderSplit(te, test_rows.tolist(), yte[test_rows], False), clean, mask, info)
-
-
-# %% [markdown]
-# ## Writing an ImageNet-like tree
-#
-# The tests, the benchmark (`bench/imagenet.py`) and anyone without the real data can make a small ImageFolder tree
-# that this pipeline reads as it reads ImageNet.
-#
-# ImageNet-like files: pictures with the statistics a JPEG codec cares about — smooth colour regions (a coarse random
-# grid resized bicubically), mid-scale texture and fine grain — at ImageNet's typical sizes (around 500×375, some
-# portrait), saved at quality 90: a 500×375 file comes out at about 100 KB, as ImageNet's average file does. With
-# `odd`, the first training files of the first class are the kinds real ImageNet also holds: a grey JPEG, a CMYK JPEG
-# and a PNG named `.JPEG`.
-
-# %%
-#| export
-def _natural_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    "An (h, w, 3) uint8 picture: smooth colour regions + mid-scale texture + grain."
-    from PIL import Image
-    coarse = rng.integers(0, 256, (*rng.integers(3, 9, 2), 3), dtype=np.uint8)
-    base = np.asarray(Image.fromarray(coarse).resize((w, h), Image.BICUBIC), np.float32)
-    mid = np.clip(128 + rng.normal(0, 40, (h // 4 + 1, w // 4 + 1, 3)), 0, 255).astype(np.uint8)
-    mid = np.asarray(Image.fromarray(mid).resize((w, h), Image.BILINEAR), np.float32) - 128
-    return np.clip(base + mid + rng.normal(0, 14, (h, w, 3)), 0, 255).astype(np.uint8)
-
-
-# %%
-#| export
-SIDE_SPREAD, JPEG_QUALITY = 0.2, 90     # ImageNet's photos: sides log-normal around the typical 375 x 500, quality 90
-
-def write_imagefolder(root: Path, n_train: int = 8, n_val: int = 4, classes: int = 2, size: tuple = (375, 500),
-                      seed: int = 0, odd: bool = True) -> Path:
-    """Write an ImageNet-like ImageFolder data set under `root/imagenet/{train,val}/<class>/`: `n_train` and `n_val`
-    JPEG files per class, sides around `size` (h, w) scaled by a log-normal factor (`SIDE_SPREAD`), one in four
-    portrait; with `odd`, three files of the first class are greyscale, CMYK and PNG (all of which ImageNet holds)."""
-    spread, quality = SIDE_SPREAD, JPEG_QUALITY
-    from PIL import Image
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", n_train), ("val", n_val)):
-        for c in range(classes):
-            d = Path(root) / "imagenet" / split / f"n{c:08d}"; d.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                h, w = (max(16, int(round(s * math.exp(rng.normal(0, spread))))) for s in size)
-                if rng.random() < 0.25: h, w = w, h
-                img, path = Image.fromarray(_natural_image(rng, h, w)), d / f"n{c:08d}_{i}.JPEG"
-                kind = ("grey", "cmyk", "png")[i] if odd and split == "train" and c == 0 and i < 3 else "rgb"
-                if kind == "png": img.save(path, "PNG")
-                else: img.convert({"grey": "L", "cmyk": "CMYK"}.get(kind, "RGB")).save(path, "JPEG", quality=quality)
-    return Path(root)
 
 
 # %% [markdown]

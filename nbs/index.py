@@ -19,7 +19,7 @@
 # A literate, notebook-first reproduction of *Pruning's Effect on Generalization Through the Lens of Training and
 # Regularization* (Jin, Carbin, Roy, Frankle, Dziugaite — NeurIPS 2022).
 #
-# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `33_rules`) explain and define each part
+# The notebooks in `nbs/` are the source: component notebooks (`00_config` … `35_forward`) explain and define each part
 # and export it to the `pruning_repro` package with nbdev; section notebooks (`sec4_noise`, …) are run by papermill,
 # once per benchmark, to regenerate the paper's figures and tables in `figures/<bench>/`.
 
@@ -231,7 +231,7 @@
 #   data-parallel steps of `GlobalBatchNorm` vs `SyncBatchNorm`. It writes `bench/results/<date>-cuda-<gpu>.{json,md}`;
 #   without CUDA it is a few-second dry run on the CPU, part of the tests. No GPU was lent since it was written: its
 #   first CUDA results are still to be recorded.
-# - **ImageNet that keeps a GPU busy** (`nbs/01_data`): persistent loader workers sized from the job's CPU allocation
+# - **ImageNet that keeps a GPU busy** (`nbs/25_imagenet`): persistent loader workers sized from the job's CPU allocation
 #   (`os.sched_getaffinity` ÷ ranks per node), each producing a whole batch — JPEG decoding with libjpeg-turbo (or
 #   nvJPEG in one batched call on a CUDA device), RandomResizedCrop and flip on uint8 — shipped as **uint8** (150,528
 #   bytes an image instead of 602,112) and normalised on the device; the augmentation parameters come from the epoch's
@@ -266,7 +266,8 @@
 # ## How the package is organised
 #
 # Components (`00_config` … `13_plots`, with `31_tensors`: a split resident on its device, batched and augmented on
-# tensors) define the paper's pieces; above them, each orchestration module has one job:
+# tensors; `35_forward`: the precision a level runs in and its compiled forward, checked against eager; `34_formats`:
+# small data sets written in the on-disk layouts the loaders read) define the paper's pieces; above them, each orchestration module has one job:
 # `algorithms` (`17_algorithms`: the registry of learning algorithms — how each changes a run, its plot style, the
 # paper's rows that report it; a new weight-selection heuristic is one `prune.register_strategy` and one
 # `algorithms.register_algorithm` call), `sweep` (`14_sweep`: which runs each section needs, keyed by typed

@@ -9,63 +9,20 @@ import argparse
 import contextlib
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
-from .config import (BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, DataSpec, ModelSpec, PruneSpec,
-                                  RunSpec, TrainSpec, get_bench)
-from .study import Study, check_device, check_spec, resolve_study
+from .config import BENCHES, ConfigError, DEFAULT_BENCH, PRECISIONS, SCALES, get_bench
+from .study import Study, check_device, check_spec, resolve_study, spec_options, with_options
 
 # %% auto #0
-__all__ = ['SPEC_GROUPS', 'COMMANDS', 'spec_options', 'with_options', 'main']
+__all__ = ['COMMANDS', 'main']
 
 # %% ../nbs/15_cli.ipynb #366fd6fa
 from .executors import EXECUTORS
 from .sections import SectionFailed, compare_algorithms, figures_folder, run_section
 from .store import check_writable
 from .sweep import SECTIONS
-
-# %% ../nbs/15_cli.ipynb #f250813b
-SPEC_GROUPS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec, "prune": PruneSpec}
-_STUDY_FIELDS = {("data", "noise"), ("train", "precision")}            # given as --noise and --precision
-_SHORT = {("train", "epochs"): "--epochs", ("model", "width"): "--width", ("prune", "levels"): "--levels",
-          ("prune", "rewind"): "--rewind"}
-_NONE = "none"                                                          # `--data-n-train none`: the field set to None
-
-def _number(text: str):
-    try: return int(text)
-    except ValueError: return float(text)
-
-def _flag(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"): return True
-    if text.lower() in ("false", "0", "no"): return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-def _int_or_none(text: str):
-    return _NONE if text.lower() == _NONE else int(text)
-
-_FIELD_KINDS = {"str": (str, None), "int": (int, None), "float": (float, None), "bool": (_flag, None),
-                "int | None": (_int_or_none, None), "tuple": (_number, "*")}
-
-# %% ../nbs/15_cli.ipynb #4e327153
-def spec_options(parser: argparse.ArgumentParser) -> None:
-    "Add one flag per field of a run's spec to `parser` (default None: the bench's value)."
-    for group, cls in SPEC_GROUPS.items():
-        g = parser.add_argument_group(f"{group} ({cls.__name__}; default: the bench's)")
-        for f in fields(cls):
-            if (group, f.name) in _STUDY_FIELDS: continue
-            kind, nargs = _FIELD_KINDS[f.type]
-            names = [f"--{group}-{f.name.replace('_', '-')}", *([_SHORT[group, f.name]] if (group, f.name) in _SHORT else [])]
-            g.add_argument(*names, dest=f"{group}.{f.name}", type=kind, nargs=nargs, default=None,
-                           metavar=f.name.upper())
-
-def with_options(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
-    "`spec` with each field given by a `spec_options` flag in `args` replaced (validated by the spec's dataclasses)."
-    for group in SPEC_GROUPS:
-        given = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith(f"{group}.") and v is not None}
-        given = {k: None if v == _NONE else tuple(v) if isinstance(v, list) else v for k, v in given.items()}
-        if given: spec = replace(spec, **{group: replace(getattr(spec, group), **given)})
-    return spec
 
 # %% ../nbs/15_cli.ipynb #e206ef94
 def _running_args(sp: argparse.ArgumentParser, pool: bool = True) -> None:

@@ -26,9 +26,9 @@ if TYPE_CHECKING:                  # `imagenet` imports this module: a name for 
     from pruning_repro.imagenet import ImageFolderSplit
 
 # %% auto #0
-__all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'CLASS_NAMES', 'DATASETS', 'DataMissing', 'DataError', 'data_root', 'cache_dir',
-           'DataInfo', 'register_dataset', 'data_info', 'split_sizes', 'load_raw', 'Data', 'draw_rows', 'load_data',
-           'check_available', 'write_cifar', 'write_idx']
+__all__ = ['FASHION_SYSTEM_DIR', 'INFO', 'CLASS_NAMES', 'DATASETS', 'CIFAR_LAYOUT', 'DataMissing', 'DataError', 'data_root',
+           'cache_dir', 'DataInfo', 'register_dataset', 'data_info', 'split_sizes', 'load_raw', 'Data', 'draw_rows',
+           'load_data', 'check_available']
 
 # %% ../nbs/01_data.ipynb #cc2d3bbc
 class DataMissing(ConfigError):
@@ -196,11 +196,11 @@ def _load_mnist_family(dataset: str):
     return tr.data, tr.targets, te.data, te.targets
 
 # %% ../nbs/01_data.ipynb #d10f7b1f
-_CIFAR = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
+CIFAR_LAYOUT = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
           "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels")}
 
 def _load_cifar(dataset: str):
-    folder, train_files, test_files, key = _CIFAR[dataset]
+    folder, train_files, test_files, key = CIFAR_LAYOUT[dataset]
     d = data_root() / folder
     missing = [f for f in train_files + test_files if not (d / f).exists()]
     if missing:
@@ -255,8 +255,8 @@ def _source_stamp(dataset: str) -> str | None:
     if dataset in ("mnist", "fashion"):
         folder, extra = {"mnist": ("MNIST", ()), "fashion": ("FashionMNIST", (FASHION_SYSTEM_DIR,))}[dataset]
         files = [d / g for d in (r / folder / "raw", *extra) for f in _MNIST_FILES for g in (f, f + ".gz")]
-    elif dataset in _CIFAR:
-        folder, trf, tef, _ = _CIFAR[dataset]
+    elif dataset in CIFAR_LAYOUT:
+        folder, trf, tef, _ = CIFAR_LAYOUT[dataset]
         files = [r / folder / f for f in trf + tef]
     else: return None
     try: return _source_key([f for f in files if f.is_file()])
@@ -290,7 +290,7 @@ def _load_raw(dataset, n_generated, root, cache, stamp=None):
     info = data_info(dataset)
     if dataset in DATASETS: return _registered(dataset, n_generated, info)
     if dataset in ("mnist", "fashion"): xtr, ytr, xte, yte = _load_mnist_family(dataset)
-    elif dataset in _CIFAR: xtr, ytr, xte, yte = _load_cifar(dataset)
+    elif dataset in CIFAR_LAYOUT: xtr, ytr, xte, yte = _load_cifar(dataset)
     elif dataset == "mnist1d": xtr, ytr, xte, yte = _load_mnist1d(n_generated)
     else: raise ConfigError(f"{dataset} is not an in-memory data set")
     for split, y in (("training", ytr), ("test", yte)):
@@ -368,49 +368,15 @@ def load_data(spec: DataSpec, seed: int, device: str | torch.device = "cpu") -> 
 def check_available(spec: DataSpec) -> None:
     "Raise `DataMissing` (listing the expected files) if the data of `spec` is not on disk. Cheap: reads no data."
     root = data_root()
-    if spec.dataset in ("mnist", "imagenet", *_CIFAR) and root.exists() and not (root.is_dir() and os.access(root, os.R_OK | os.X_OK)):
+    if spec.dataset in ("mnist", "imagenet", *CIFAR_LAYOUT) and root.exists() and not (root.is_dir() and os.access(root, os.R_OK | os.X_OK)):
         raise DataMissing(f"the data root {str(root)!r} ($PRUNING_REPRO_DATA) is not a readable directory")
     if spec.dataset in ("mnist", "fashion"):
         _mnist_family_root(*{"mnist": ("MNIST", ()), "fashion": ("FashionMNIST", (FASHION_SYSTEM_DIR,))}[spec.dataset])
-    elif spec.dataset in _CIFAR:
-        folder, trf, tef, _ = _CIFAR[spec.dataset]
+    elif spec.dataset in CIFAR_LAYOUT:
+        folder, trf, tef, _ = CIFAR_LAYOUT[spec.dataset]
         missing = [f for f in trf + tef if not (data_root() / folder / f).exists()]
         if missing: _load_cifar(spec.dataset)  # raises with the full message
     elif spec.dataset == "imagenet":           # as in `load_data`: imported here
         from pruning_repro.imagenet import imagenet_folders
         imagenet_folders()
     else: data_info(spec.dataset)
-
-# %% ../nbs/01_data.ipynb #4ea326d8
-def write_cifar(root: Path, dataset: str = "cifar10", n_train: int = 100, n_test: int = 50, seed: int = 0) -> Path:
-    "Write a small CIFAR-10/100 data set in the official python-pickle layout under `root`."
-    folder, train_files, test_files, key = _CIFAR[dataset]
-    rng = np.random.default_rng(seed)
-    k = 100 if dataset == "cifar100" else 10
-    d = Path(root) / folder; d.mkdir(parents=True, exist_ok=True)
-    def dump(files, n):
-        per = np.array_split(np.arange(n), len(files))
-        for f, rows in zip(files, per):
-            labels = (np.arange(len(rows)) + rows[:1].sum()) % k if len(rows) else np.array([], int)
-            imgs = rng.integers(0, 256, (len(rows), 3 * 32 * 32), dtype=np.uint8)
-            # class-dependent mean colour so a model can learn something
-            imgs = np.clip(imgs // 2 + (labels[:, None] * (255 // k)) // 2, 0, 255).astype(np.uint8)
-            with open(d / f, "wb") as fh: pickle.dump({b"data": imgs, key: labels.tolist()}, fh)
-    dump(train_files, n_train); dump(test_files, n_test)
-    return Path(root)
-
-def write_idx(root: Path, folder: str = "MNIST", n_train: int = 200, n_test: int = 100, seed: int = 0, gz: bool = False) -> Path:
-    "Write a small MNIST-format (idx) data set under `root/<folder>/raw`."
-    rng = np.random.default_rng(seed)
-    d = Path(root) / folder / "raw"; d.mkdir(parents=True, exist_ok=True)
-    def write(name, arr, magic):
-        hdr = magic.to_bytes(4, "big") + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
-        data = hdr + arr.astype(np.uint8).tobytes()
-        if gz:
-            with gzip.open(d / (name + ".gz"), "wb") as f: f.write(data)
-        else: (d / name).write_bytes(data)
-    for split, n in (("train", n_train), ("t10k", n_test)):
-        y = np.arange(n) % 10
-        x = rng.integers(0, 128, (n, 28, 28)) + (y[:, None, None] * 12)
-        write(f"{split}-images-idx3-ubyte", x, 2051); write(f"{split}-labels-idx1-ubyte", y, 2049)
-    return Path(root)

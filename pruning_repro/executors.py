@@ -13,6 +13,7 @@ import time
 from collections.abc import Hashable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -26,6 +27,8 @@ from .placement import check_fits, pin_worker, plan_slots, run_device, visible_g
 from .store import Store
 from .sweep import SECTION_AFTER, SECTIONS, train_study
 from .runtime import Platform, Runtime, platform
+
+if TYPE_CHECKING: from pruning_repro.slurm import SlurmOptions     # slurm imports this module
 
 # %% auto #0
 __all__ = ['EXECUTORS', 'run_job', 'pool_slots', 'run_pool', 'terminating_on_sigterm', 'run_many', 'SweepReport', 'sweep']

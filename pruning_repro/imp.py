@@ -30,7 +30,8 @@ from .prune import (ScoringContext, builtin_strategy, density, full_masks, prune
                                  strategy_settings)
 from .snapshots import PREEMPTION, Snapshots, parent_checksum, unpack_snapshot
 from .store import CorruptRun, Store, strict_json
-from .train import Diverged, Segment, eval_metrics, precision_flags, state_copy, train
+from .forward import precision_flags
+from .train import Diverged, Segment, eval_metrics, state_copy, train
 from .runtime import Runtime
 
 # %% auto #0

@@ -5,15 +5,18 @@
 # %% ../nbs/29_study.ipynb #c72b0571
 from __future__ import annotations
 
+import argparse
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 from fastcore.basics import patch
 
-from .config import Bench, ConfigError, RunSpec, check_noise, get_bench
+from .config import (Bench, ConfigError, DataSpec, ModelSpec, PruneSpec, RunSpec, TrainSpec, check_noise,
+                                  get_bench)
 
 # %% auto #0
-__all__ = ['check_seeds', 'check_workers', 'resolve_study', 'check_noise_levels', 'Study', 'check_spec', 'check_device']
+__all__ = ['SPEC_GROUPS', 'check_seeds', 'check_workers', 'resolve_study', 'check_noise_levels', 'Study', 'check_spec',
+           'check_device', 'spec_options', 'with_options']
 
 # %% ../nbs/29_study.ipynb #66650e8b
 def check_seeds(seeds) -> tuple[int, ...]:
@@ -151,3 +154,45 @@ def check_device(device: str | None) -> str | None:
     if d.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device {device!r} asked for, but MPS (Apple Metal) is not available here; use --device cpu")
     return str(d)
+
+# %% ../nbs/29_study.ipynb #e454bcff
+SPEC_GROUPS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec, "prune": PruneSpec}
+_STUDY_FIELDS = {("data", "noise"), ("train", "precision")}            # given as --noise and --precision
+_SHORT = {("train", "epochs"): "--epochs", ("model", "width"): "--width", ("prune", "levels"): "--levels",
+          ("prune", "rewind"): "--rewind"}
+_NONE = "none"                                                          # `--data-n-train none`: the field set to None
+
+def _number(text: str):
+    try: return int(text)
+    except ValueError: return float(text)
+
+def _flag(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"): return True
+    if text.lower() in ("false", "0", "no"): return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+def _int_or_none(text: str):
+    return _NONE if text.lower() == _NONE else int(text)
+
+_FIELD_KINDS = {"str": (str, None), "int": (int, None), "float": (float, None), "bool": (_flag, None),
+                "int | None": (_int_or_none, None), "tuple": (_number, "*")}
+
+# %% ../nbs/29_study.ipynb #53c32104
+def spec_options(parser: argparse.ArgumentParser) -> None:
+    "Add one flag per field of a run's spec to `parser` (default None: the bench's value)."
+    for group, cls in SPEC_GROUPS.items():
+        g = parser.add_argument_group(f"{group} ({cls.__name__}; default: the bench's)")
+        for f in fields(cls):
+            if (group, f.name) in _STUDY_FIELDS: continue
+            kind, nargs = _FIELD_KINDS[f.type]
+            names = [f"--{group}-{f.name.replace('_', '-')}", *([_SHORT[group, f.name]] if (group, f.name) in _SHORT else [])]
+            g.add_argument(*names, dest=f"{group}.{f.name}", type=kind, nargs=nargs, default=None,
+                           metavar=f.name.upper())
+
+def with_options(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
+    "`spec` with each field given by a `spec_options` flag in `args` replaced (validated by the spec's dataclasses)."
+    for group in SPEC_GROUPS:
+        given = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith(f"{group}.") and v is not None}
+        given = {k: None if v == _NONE else tuple(v) if isinstance(v, list) else v for k, v in given.items()}
+        if given: spec = replace(spec, **{group: replace(getattr(spec, group), **given)})
+    return spec

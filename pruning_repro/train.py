@@ -16,11 +16,12 @@ from torch import nn
 from tqdm import tqdm
 
 from .config import TrainSpec
+from .forward import Compiled, forward_fn, local_twin, numerics, precision_flags
 from .runtime import Runtime
 
 # %% auto #0
-__all__ = ['VERIFY_TOL', 'lr_at', 'Diverged', 'make_optimizer', 'apply_masks', 'state_copy', 'eval_batch_size', 'evaluate',
-           'eval_metrics', 'precision_flags', 'grad_distance', 'numerics', 'EpochStream', 'Segment', 'train']
+__all__ = ['lr_at', 'Diverged', 'make_optimizer', 'apply_masks', 'state_copy', 'eval_batch_size', 'evaluate', 'eval_metrics',
+           'EpochStream', 'Segment', 'train']
 
 # %% ../nbs/04_train.ipynb #f2f4f074
 def lr_at(spec: TrainSpec, step: int, steps_per_epoch: int) -> float:
@@ -124,176 +125,6 @@ def eval_metrics(model: nn.Module, data, batch_size: int | None = None, world=No
     return m, {"train_loss": tl, "train_correct": tc}
 
 # %% ../nbs/04_train.ipynb #f6d69484
-_VERIFIED: dict = {}    # (model, parameter shapes, input shape, device, dtype) -> (compiled gradients match, why not)
-VERIFY_TOL = 5e-2       # largest relative L2 distance of compiled from eager gradients in true float32 (see above)
-
-@contextlib.contextmanager
-def precision_flags(precision: str, device):
-    """TF32 as the spec's `precision` says (`config.PRECISIONS`), for the code inside, on a CUDA `device`: allowed for
-    matmuls and cuDNN convolutions under 'tf32', off under 'fp32' (true float32) and 'bf16' (what autocast leaves in
-    float32). The flags before are restored after. Elsewhere nothing changes (a CPU has no TF32)."""
-    if torch.device(device).type != "cuda":
-        yield; return
-    m, c = torch.backends.cuda.matmul, torch.backends.cudnn
-    saved = (m.allow_tf32, c.allow_tf32)
-    m.allow_tf32 = c.allow_tf32 = precision == "tf32"
-    try: yield
-    finally: m.allow_tf32, c.allow_tf32 = saved
-
-@contextlib.contextmanager
-def _true_fp32(device_type: str):
-    "True float32 inside, whatever the caller set: TF32 off (then restored), autocast off."
-    m, c = torch.backends.cuda.matmul, torch.backends.cudnn
-    saved = (m.allow_tf32, c.allow_tf32)
-    m.allow_tf32 = c.allow_tf32 = False
-    try:
-        with torch.autocast(device_type, enabled=False): yield
-    finally: m.allow_tf32, c.allow_tf32 = saved
-
-def grad_distance(model: nn.Module, fn, x, y) -> float:
-    """||g_fn - g_model|| / ||g_model||: the relative L2 distance over all gradients of one batch's cross-entropy,
-    computed by `fn` and by `model` from the same state (BatchNorm's running statistics restored between and after),
-    in true float32 (`_true_fp32`). A gradient `fn` leaves out counts as zero; NaN when either is not finite."""
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    params = [p for p in model.parameters() if p.requires_grad]
-    def grads(f):
-        model.load_state_dict(saved)
-        return torch.autograd.grad(F.cross_entropy(f(x), y), params, allow_unused=True)
-    try:
-        with _true_fp32(x.device.type): eager, other = grads(model), grads(fn)
-    finally: model.load_state_dict(saved)
-    pairs = [(a.float(), torch.zeros_like(a, dtype=torch.float32) if b is None else b.float())
-             for a, b in zip(eager, other) if a is not None]
-    num = math.sqrt(sum(float(torch.linalg.vector_norm(a - b)) ** 2 for a, b in pairs))
-    den = math.sqrt(sum(float(torch.linalg.vector_norm(a)) ** 2 for a, _ in pairs))
-    if not (math.isfinite(num) and math.isfinite(den)): return float("nan")
-    return num / den if den > 0 else (0.0 if num == 0 else float("inf"))
-
-def _local_twin(model: nn.Module) -> nn.Module:
-    """A copy of `model` whose synchronized BatchNorm layers (`SyncBatchNorm`, `GlobalBatchNorm`) are local ones with
-    the same parameters and buffers: what one rank computes alone, with no collective (for `verify`)."""
-    import copy
-    twin = copy.deepcopy(model)
-    for name, m in list(twin.named_modules()):
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and \
-                type(m) not in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, _LocalNorm):
-            local = _LocalNorm(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
-            local.load_state_dict(m.state_dict())
-            dev = next(iter([*m.parameters(), *m.buffers()]), torch.empty(0)).device
-            parent, _, attr = name.rpartition(".")
-            setattr(twin.get_submodule(parent), attr, local.to(dev))
-    return twin
-
-class _LocalNorm(nn.modules.batchnorm._BatchNorm):
-    "BatchNorm over this process's batch, for inputs of any rank (as `SyncBatchNorm` takes)."
-    def _check_input_dim(self, x): pass
-
-_ARCH: list = [None]    # the architecture whose compiled code dynamo's caches hold in this process
-
-def _arch_key(model: nn.Module) -> tuple:
-    return type(model).__name__, tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
-
-def _fresh_compile_cache(model: nn.Module) -> bool:
-    """Before compiling `model`: empty dynamo's caches (`torch._dynamo.reset`) when they hold another architecture's
-    code (see above). Returns whether they were emptied."""
-    key = _arch_key(model)
-    reset = _ARCH[0] is not None and _ARCH[0] != key
-    if reset: torch._dynamo.reset()
-    _ARCH[0] = key
-    return reset
-
-def _dynamo_counts() -> tuple[int, int]:
-    "(graphs dynamo compiled, times it hit its recompile limit) in this process so far, from dynamo's own counters."
-    from torch._dynamo.utils import counters
-    hits = sum(v for k, v in counters["unimplemented"].items()
-               if "recompile limit" in str(k).lower() or "cache_size_limit" in str(k).lower())
-    return int(counters["stats"]["unique_graphs"]), int(hits)
-
-class _Compiled:
-    """`torch.compile(model)`, falling back to the eager model (with one warning) if compilation fails on first use,
-    or if its gradients are not the eager model's (`verify`). `arch`: the module whose architecture keys dynamo's
-    cache (`model` itself, or the module a `DistributedDataParallel` wraps)."""
-    def __init__(self, model: nn.Module, arch: nn.Module | None = None):
-        _fresh_compile_cache(model if arch is None else arch)
-        self.counts0 = _dynamo_counts()
-        self.model, self.fn, self.ok, self.verified = model, torch.compile(model), None, False
-    def __call__(self, x):
-        if self.ok is False: return self.model(x)
-        try:
-            out = self.fn(x); self.ok = True
-            return out
-        except Exception as e:
-            if self.ok: raise
-            self._fallback(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]})")
-            return self.model(x)
-
-    def _fallback(self, why: str) -> None:
-        import warnings
-        warnings.warn(f"{why}; training this model eagerly")
-        self.ok = False
-
-    def verify(self, x, y, tol: float = VERIFY_TOL, module: nn.Module | None = None, world=None) -> None:
-        """Once per process and (model, input shape, device): `grad_distance` of the compiled from the eager model on
-        one batch, in true float32 whatever the run's precision. Above `tol` the compiled code is wrong on this
-        machine — measured: on an AMD EPYC, inductor's ResNet-20 backward differs from eager by 2.0 with gradients
-        of 0.77 — and training goes on eagerly. `module`: the module to check instead of `self.model` (a data-parallel
-        rank checks its local twin, `_local_twin`, compiled on its own); `world`: then compiled only if every rank's
-        check passed (one all-reduce)."""
-        if self.verified: return
-        self.verified = True
-        m = self.model if module is None else module
-        key = (type(m).__name__, tuple(p.shape for p in m.parameters()), tuple(x.shape[1:]), x.device.type, x.dtype)
-        if key not in _VERIFIED:
-            try:
-                d = grad_distance(m, self.fn if module is None else torch.compile(m), x, y)
-                _VERIFIED[key] = (d <= tol, f"torch.compile's gradients differ from the eager model's on this "
-                                            f"machine (relative L2 distance {d:.3g} > {tol:g}, float32, TF32 off)")
-            except Exception as e:
-                _VERIFIED[key] = (False, f"torch.compile failed ({type(e).__name__}: {str(e)[:200]})")
-        ok, why = _VERIFIED[key]
-        if world is not None and world.distributed:      # every rank takes the same path
-            passed = int(round(float(world.sum(torch.tensor(float(ok), device=x.device)))))
-            if ok and passed < world.size:
-                ok, why = False, f"torch.compile's check failed on {world.size - passed} of {world.size} ranks"
-        if not ok and self.ok is not False: self._fallback(why)
-
-    def record(self) -> dict:
-        """How the model ran since this object was made: `compiled` (compiled code trained it: the check passed and
-        dynamo never gave up at its recompile limit), `compile_graphs` (graphs dynamo compiled meanwhile),
-        `recompile_limit_hit`."""
-        graphs, hits = (a - b for a, b in zip(_dynamo_counts(), self.counts0))
-        return {"compiled": self.ok is True and hits == 0, "compile_graphs": graphs, "recompile_limit_hit": hits > 0}
-
-def _forward_fn(model: nn.Module, mode: str = "auto", default: bool | None = None, arch: nn.Module | None = None):
-    """The training forward: compiled or eager by `mode` (`Runtime.compile`: auto | 1 | 0) and the model's default
-    (`default`, when `model` is a wrapper such as `DistributedDataParallel`, whose module is `arch`); 'auto' compiles
-    on GPUs only."""
-    default = getattr(model, "compile_by_default", False) if default is None else default
-    cuda = next(iter(model.parameters()), torch.empty(0)).device.type == "cuda"
-    use = mode == "1" or (mode == "auto" and default and cuda)
-    return _Compiled(model, arch) if use else model
-
-def numerics(device, precision: str, forward=None) -> dict:
-    """What a level's numbers depend on besides its spec, recorded in its metrics (`06_imp`): the device, torch and
-    its CUDA / cuDNN / NCCL versions (None off CUDA), the precision, the TF32 flags in force, and how `forward` (the
-    training forward of `_forward_fn`) ran: compiled or not, graphs dynamo compiled, whether it hit its limit."""
-    import platform
-    device = torch.device(device)
-    cuda = device.type == "cuda"
-    def nccl():
-        try:
-            v = torch.cuda.nccl.version()
-            return ".".join(map(str, v)) if isinstance(v, tuple) else str(v)
-        except Exception: return None
-    run = forward.record() if isinstance(forward, _Compiled) else \
-        {"compiled": False, "compile_graphs": 0, "recompile_limit_hit": False}
-    return {"device": torch.cuda.get_device_name(device) if cuda else
-                      f"{device.type} ({platform.processor() or platform.machine() or 'unknown'})",
-            "torch": torch.__version__, "cuda": torch.version.cuda if cuda else None,
-            "cudnn": torch.backends.cudnn.version() if cuda else None, "nccl": nccl() if cuda else None,
-            "precision": precision, "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if cuda else False,
-            "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32) if cuda else False, **run}
-
 class EpochStream:
     """The batches of one epoch: a shuffled pass over `split`, or exactly `steps` batches from successive passes
     (`TrainSpec.steps_per_epoch`). Yields `(x, y, n)` — this rank's part of a batch (`shard`) and the size `n` of the
@@ -362,7 +193,7 @@ def train(model: nn.Module, data, spec: TrainSpec, segment: Segment, runtime: Ru
     model.train()
     device = next(model.parameters()).device
     net = world.wrap(model) if dp else model             # DistributedDataParallel averages the ranks' gradients
-    forward = _forward_fn(net, rt.compile, getattr(model, "compile_by_default", False), model)
+    forward = forward_fn(net, rt.compile, getattr(model, "compile_by_default", False), model)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if spec.precision == "bf16" \
         else contextlib.nullcontext
     ckpt, stream_state, seconds0 = None, None, 0.0
@@ -382,8 +213,8 @@ def train(model: nn.Module, data, spec: TrainSpec, segment: Segment, runtime: Ru
                              stream_state)
         stream_state = None
         for xb, yb, n_global in stream:
-            if isinstance(forward, _Compiled) and not forward.verified:   # a rank checks its local twin, then all agree
-                forward.verify(xb, yb, module=_local_twin(model) if dp else None, world=world if dp else None)
+            if isinstance(forward, Compiled) and not forward.verified:   # a rank checks its local twin, then all agree
+                forward.verify(xb, yb, module=local_twin(model) if dp else None, world=world if dp else None)
             for g in opt.param_groups: g["lr"] = lr_at(spec, step, steps_per_epoch)
             with autocast():
                 out = forward(xb)

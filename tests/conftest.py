@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pruning_repro import formats as FM
 from pruning_repro import data as D
 from pruning_repro.runtime import install
 
@@ -34,15 +35,15 @@ def isolated(tmp_path, monkeypatch):
 def tiny_cifar(isolated):
     "CIFAR-10 and CIFAR-100 in the official pickle layout: 150 training and 60 test images each."
     root = isolated / "data"
-    D.write_cifar(root, "cifar10", n_train=150, n_test=60)
-    D.write_cifar(root, "cifar100", n_train=150, n_test=60)
+    FM.write_cifar(root, "cifar10", n_train=150, n_test=60)
+    FM.write_cifar(root, "cifar100", n_train=150, n_test=60)
     return root
 
 
 @pytest.fixture
 def tiny_mnist(isolated):
     root = isolated / "data"
-    D.write_idx(root, "MNIST", n_train=600, n_test=200, gz=True)
+    FM.write_idx(root, "MNIST", n_train=600, n_test=200, gz=True)
     return root
 
 

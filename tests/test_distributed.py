@@ -187,7 +187,7 @@ def test_imagenet_two_ranks_match_one_process(isolated):
     (8, 8, 2), the two runs agree to 9e-9 after the step on a global batch of 2 images, then to 2e-3 after the next —
     BatchNorm over 2 images makes the network ill-conditioned enough to turn float64 rounding into visible
     differences. The retraining's `exclude_ids` are honoured (App. D/E/K on ImageNet)."""
-    from pruning_repro.imagenet import write_imagefolder
+    from pruning_repro.formats import write_imagefolder
     write_imagefolder(isolated / "data", n_train=8, n_val=3, classes=3, size=(96, 128), seed=1)
     res = two_rank_script(isolated / "inet_check.py", IMAGENET_SCRIPT)
     print({k: res[k] for k in ("rel", "eval", "n")})

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from conftest import BIN, REPO, run
+from pruning_repro import formats as FM
 from pruning_repro import data as D
 from pruning_repro import imagenet as I
 from pruning_repro.config import ConfigError, get_bench
@@ -59,7 +60,7 @@ def test_pruning_refuses_non_finite_scores():
 
 # ---- inconsistent or unreadable data --------------------------------------------------------------------------------
 def _cifar_with(root, fix):
-    D.write_cifar(root, "cifar10", n_train=150, n_test=60)
+    FM.write_cifar(root, "cifar10", n_train=150, n_test=60)
     f = root / "cifar-10-batches-py" / "data_batch_1"
     e = pickle.loads(f.read_bytes())
     out = fix(e, f)                                 # bytes: the file's new content; None: `e` was changed in place
@@ -91,7 +92,7 @@ def test_bad_cifar_files_are_named(fault, message, isolated):
 ])
 def test_bad_mnist_files_are_named_and_leave_no_cache_behind(fault, message, isolated):
     root = isolated / "data"
-    D.write_idx(root, "MNIST", n_train=100, n_test=50, gz=True)
+    FM.write_idx(root, "MNIST", n_train=100, n_test=50, gz=True)
     raw = root / "MNIST" / "raw"
     name = {"short_labels": "train-labels-idx1-ubyte", "truncated_images": "train-images-idx3-ubyte",
             "bad_magic": "t10k-images-idx3-ubyte", "empty": "t10k-labels-idx1-ubyte",

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import BIN, run, tree
+from pruning_repro import formats as FM
 from pruning_repro import data as D
 from pruning_repro.config import ConfigError, DataSpec
 
@@ -26,7 +27,7 @@ def one_error(r, message):
 # ---- the staged MNIST cache is keyed by the source files ----------------------------------------------------------
 def _same_size_idx(root, seed):
     "MNIST-format .gz files whose size does not depend on the images (stored, not deflated; no gzip timestamp)."
-    D.write_idx(root, "MNIST", n_train=100, n_test=50, seed=seed, gz=True)
+    FM.write_idx(root, "MNIST", n_train=100, n_test=50, seed=seed, gz=True)
     for f in (root / "MNIST" / "raw").glob("*.gz"):
         f.write_bytes(gzip.compress(gzip.decompress(f.read_bytes()), compresslevel=0, mtime=0))
 
@@ -54,8 +55,8 @@ def test_replaced_gz_files_of_the_same_size_are_staged_again(isolated, monkeypat
 
 def test_two_data_roots_sharing_a_cache_each_read_their_own_images(isolated, monkeypatch):
     a, b = isolated / "data_a", isolated / "data_b"
-    D.write_idx(a, "MNIST", n_train=100, n_test=50, seed=0, gz=True)
-    D.write_idx(b, "MNIST", n_train=100, n_test=50, seed=1, gz=True)
+    FM.write_idx(a, "MNIST", n_train=100, n_test=50, seed=0, gz=True)
+    FM.write_idx(b, "MNIST", n_train=100, n_test=50, seed=1, gz=True)
     got = {}
     for name, root in (("a", a), ("b", b), ("a again", a)):
         monkeypatch.setenv("PRUNING_REPRO_DATA", str(root))
@@ -100,7 +101,7 @@ def test_imagenet_empty_or_missing_folders_are_one_error(case, message, isolated
 @pytest.mark.parametrize("split,gz", [("train", True), ("t10k", True), ("train", False)])
 def test_swapped_mnist_image_and_label_files_are_named(split, gz, isolated):
     root = isolated / "data"
-    D.write_idx(root, "MNIST", n_train=100, n_test=100, gz=gz)   # as many labels as images: only the kind differs
+    FM.write_idx(root, "MNIST", n_train=100, n_test=100, gz=gz)   # as many labels as images: only the kind differs
     raw, ext = root / "MNIST" / "raw", ".gz" if gz else ""
     img, lab = raw / f"{split}-images-idx3-ubyte{ext}", raw / f"{split}-labels-idx1-ubyte{ext}"
     tmp = raw / "swap"; img.rename(tmp); lab.rename(img); tmp.rename(lab)
@@ -113,7 +114,7 @@ def test_swapped_mnist_image_and_label_files_are_named(split, gz, isolated):
 # ---- a cache that cannot be written ------------------------------------------------------------------------------
 def test_read_only_cache_folder_is_one_error(isolated):
     if os.geteuid() == 0: pytest.skip("root writes into a chmod 555 folder: see the other two cache tests")
-    D.write_idx(isolated / "data", "MNIST", n_train=100, n_test=50, gz=True)
+    FM.write_idx(isolated / "data", "MNIST", n_train=100, n_test=50, gz=True)
     cache = isolated / "cache"; cache.mkdir(); cache.chmod(0o555)
     try:
         r = run([CLI, "imp", "--bench", "lenet_mnist", "--scale", "smoke"])
@@ -125,7 +126,7 @@ def test_read_only_cache_folder_is_one_error(isolated):
 @pytest.mark.parametrize("bench", ["lenet_mnist", "lenet_mnist1d"])
 def test_cache_that_is_not_a_folder_is_one_error(bench, isolated):
     "Even as root: $PRUNING_REPRO_CACHE below a regular file cannot be created."
-    D.write_idx(isolated / "data", "MNIST", n_train=100, n_test=50, gz=True)
+    FM.write_idx(isolated / "data", "MNIST", n_train=100, n_test=50, gz=True)
     (isolated / "afile").write_text("x")
     cache = isolated / "afile" / "cache"
     r = run([CLI, "imp", "--bench", bench, "--scale", "smoke"], env={"PRUNING_REPRO_CACHE": str(cache)})
@@ -136,7 +137,7 @@ def test_cache_that_is_not_a_folder_is_one_error(bench, isolated):
 
 def test_cache_write_refused_is_one_error_naming_it(isolated, monkeypatch):
     "A write the file system refuses (as chmod 555 does for a user other than root), with nothing half-written left."
-    D.write_idx(isolated / "data", "MNIST", n_train=100, n_test=50, gz=True)
+    FM.write_idx(isolated / "data", "MNIST", n_train=100, n_test=50, gz=True)
     real = D.Path.write_bytes
     def refuse(self, data):
         if str(self).startswith(str(isolated / "cache")): raise PermissionError(13, "Permission denied", str(self))

@@ -22,6 +22,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pruning_repro import formats as FM
 from pruning_repro.config import get_bench
 from pruning_repro.data import load_data
 from pruning_repro.el2n import el2n_of
@@ -133,7 +134,7 @@ if __name__ == "__main__":                                   # print the values 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(PRUNING_REPRO_DATA=f"{tmp}/data", PRUNING_REPRO_CACHE=f"{tmp}/cache",
                           PRUNING_REPRO_COMPILE="0", PRUNING_REPRO_PROGRESS="0")
-        D.write_idx(Path(tmp) / "data", "MNIST", n_train=600, n_test=200, gz=True)
-        D.write_cifar(Path(tmp) / "data", "cifar10", n_train=150, n_test=60)
+        FM.write_idx(Path(tmp) / "data", "MNIST", n_train=600, n_test=200, gz=True)
+        FM.write_cifar(Path(tmp) / "data", "cifar10", n_train=150, n_test=60)
         print("GOLDEN_LENET =", measure_lenet()); D._load_raw.cache_clear()
         print("GOLDEN_RESNET =", measure_resnet())

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from pruning_repro import formats as FM
 from pruning_repro import imagenet as I
 
 from conftest import REPO, run
@@ -117,7 +118,7 @@ def test_only_the_file_the_fast_decoder_refuses_goes_to_the_cpu(monkeypatch):
 def test_prefetched_gpu_pass_is_the_synchronous_one(isolated):
     """The GPU path's batches (bytes from the loader, decoded and cropped in this process, here on the CPU) made in
     the background thread: the same batches in the same order as made synchronously, and as the workers' CPU path."""
-    I.write_imagefolder(isolated / "data", n_train=4, n_val=1, classes=3, size=(64, 80), seed=2)
+    FM.write_imagefolder(isolated / "data", n_train=4, n_val=1, classes=3, size=(64, 80), seed=2)
     tr, _ = I.imagenet_folders()
     s = I.ImageFolderSplit(tr, range(len(tr)), torch.tensor(tr.targets), train=True, workers=0)
     plan = s.plan(True, torch.Generator().manual_seed(3))

@@ -10,12 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruning_repro import train as T
+from pruning_repro import forward as FW
 from pruning_repro.config import ConfigError, ModelSpec, TrainSpec, get_bench
 from pruning_repro.data import Data, DataInfo
 from pruning_repro.tensors import TensorSplit
 from pruning_repro.models import CifarResNet, build_model
-from pruning_repro.train import Segment, _Compiled, grad_distance, precision_flags, train
+from pruning_repro.forward import Compiled, grad_distance, precision_flags
+from pruning_repro.train import Segment, train
 from pruning_repro.runtime import Runtime
 
 
@@ -34,8 +35,8 @@ def _resnet(width=0.25, shape=(3, 8, 8)):
 @pytest.fixture
 def fresh(monkeypatch):
     "No verdict or compiled architecture carried over from another test."
-    monkeypatch.setattr(T, "_VERIFIED", {})
-    monkeypatch.setattr(T, "_ARCH", [None])
+    monkeypatch.setattr(FW, "_VERIFIED", {})
+    monkeypatch.setattr(FW, "_ARCH", [None])
 
 
 def _tf32():
@@ -61,7 +62,7 @@ def test_check_runs_in_true_fp32_and_passes_float_rounding(fresh, monkeypatch):
         out = m(inp)
         return out * (1 + 1e-7 * torch.randn(out.shape, generator=torch.Generator().manual_seed(1)))
     monkeypatch.setattr(torch, "compile", lambda model, **kw: model)
-    c = _Compiled(m); c.fn = rounding
+    c = Compiled(m); c.fn = rounding
     with precision_flags("tf32", "cuda"):               # a 'tf32' run: the check still runs with TF32 off
         before = _tf32()
         with warnings.catch_warnings():
@@ -102,14 +103,14 @@ def test_check_under_bf16_autocast_runs_in_fp32(fresh, monkeypatch):
     m, d = _resnet(), _data()
     x, y = d.train.x[:32], d.train.y[:32]
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        c = _Compiled(m); c.fn = _scaled(m)
+        c = Compiled(m); c.fn = _scaled(m)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             c.verify(x, y)
         assert c.ok is not False
         assert grad_distance(m, _scaled(m), x, y) < 1e-3           # in float32 they agree to rounding
     # whole-run: a bf16 run trains compiled and says so
-    monkeypatch.setattr(T, "_VERIFIED", {})
+    monkeypatch.setattr(FW, "_VERIFIED", {})
     monkeypatch.setattr(torch, "compile", lambda model, **kw: _scaled(model))
     r = train(_resnet(), d, TrainSpec(epochs=1, batch_size=32, optimizer="sgd", lr=0.05, precision="bf16"),
               Segment(torch.Generator().manual_seed(0)), runtime=Runtime(compile="1", progress=False))
@@ -122,7 +123,7 @@ def test_bf16_distance_is_far_above_fp32_rounding():
     x, y = d.train.x[:32], d.train.y[:32]
     def bf16(inp):
         with torch.autocast("cpu", dtype=torch.bfloat16): return m(inp).float()
-    assert grad_distance(m, bf16, x, y) > T.VERIFY_TOL > grad_distance(m, _scaled(m), x, y) * 10
+    assert grad_distance(m, bf16, x, y) > FW.VERIFY_TOL > grad_distance(m, _scaled(m), x, y) * 10
 
 
 class _FakeWorld:
@@ -144,17 +145,17 @@ def test_data_parallel_rank_checks_local_twin(fresh, monkeypatch):
         return model
     monkeypatch.setattr(torch, "compile", fake)
     m = nn.SyncBatchNorm.convert_sync_batchnorm(_resnet())
-    twin = T._local_twin(m)
+    twin = FW.local_twin(m)
     assert not any(isinstance(x, nn.SyncBatchNorm) for x in twin.modules())
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), twin.state_dict().values()))
     assert any(isinstance(x, nn.SyncBatchNorm) for x in m.modules())   # the original is untouched
     d = _data()
     x, y = d.train.x[:32], d.train.y[:32]
-    c = _Compiled(m)
+    c = Compiled(m)
     world = _FakeWorld(others_ok=True)
     c.verify(x, y, module=twin, world=world)
     assert compiled[-1] is twin and world.sums == [1.0] and c.ok is not False
-    c2, bad = _Compiled(m), _FakeWorld(others_ok=False)
+    c2, bad = Compiled(m), _FakeWorld(others_ok=False)
     with pytest.warns(UserWarning, match="failed on 1 of 2 ranks"):
         c2.verify(x, y, module=twin, world=bad)
     assert c2.ok is False
@@ -176,12 +177,12 @@ def test_data_parallel_training_is_checked_and_recorded(fresh, monkeypatch):
 
 
 def test_compile_cache_emptied_per_architecture(fresh, monkeypatch):
-    "`_forward_fn` empties dynamo's cache when the architecture changes (a width sweep), not between levels of one."
+    "`forward_fn` empties dynamo's cache when the architecture changes (a width sweep), not between levels of one."
     resets = []
     monkeypatch.setattr(torch, "compile", lambda model, **kw: model)
     monkeypatch.setattr(torch._dynamo, "reset", lambda: resets.append(1))
     for w in (0.25, 0.25, 0.5, 0.5, 0.25):
-        T._forward_fn(_resnet(w), "1")
+        FW.forward_fn(_resnet(w), "1")
     assert len(resets) == 2
 
 

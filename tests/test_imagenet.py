@@ -1,5 +1,5 @@
 """ImageNet's streamed splits on real files: a tiny ImageFolder tree of JPEGs (with a grey JPEG, a CMYK JPEG and a PNG
-named .JPEG) written by `imagenet.write_imagefolder` under $PRUNING_REPRO_DATA/imagenet/{train,val}."""
+named .JPEG) written by `formats.write_imagefolder` under $PRUNING_REPRO_DATA/imagenet/{train,val}."""
 import pickle
 
 import numpy as np
@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from pruning_repro import formats as FM
 from pruning_repro import data as D
 from pruning_repro import imagenet as I
 from pruning_repro.config import ConfigError, DataSpec, ModelSpec, get_bench
@@ -22,7 +23,7 @@ STD = torch.tensor(D.INFO["imagenet"].std).view(1, 3, 1, 1)
 @pytest.fixture
 def tree(isolated):
     "3 classes × (8 training + 3 validation) files, sides around 96×128 (some portrait)."
-    I.write_imagefolder(isolated / "data", n_train=8, n_val=3, classes=3, size=(96, 128), seed=1)
+    FM.write_imagefolder(isolated / "data", n_train=8, n_val=3, classes=3, size=(96, 128), seed=1)
     return isolated / "data" / "imagenet"
 
 

@@ -127,8 +127,8 @@ def test_compiled_training_matches_eager(tmp_path):
 
 def test_wrong_compiled_gradients_fall_back_to_eager(monkeypatch):
     "Compiled code whose gradients are not the model's (here: its output doubled) is refused, with one warning."
-    from pruning_repro import train as T
-    monkeypatch.setattr(T, "_VERIFIED", {})
+    from pruning_repro import forward as FW
+    monkeypatch.setattr(FW, "_VERIFIED", {})
     monkeypatch.setattr(torch, "compile", lambda model, **kw: (lambda x: 2 * model(x)))
     data, spec = _data((1, 8, 8)), TrainSpec(epochs=2, batch_size=32, optimizer="adam", lr=1e-2)
     m = build_model(ModelSpec("lenet", width=0.25), data.info, seed=0)
