@@ -284,7 +284,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # %%
 #| export
 CIFAR_LAYOUT = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
-          "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels")}
+                "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels")}
 
 def _load_cifar(dataset: str):
     folder, train_files, test_files, key = CIFAR_LAYOUT[dataset]
@@ -495,8 +495,8 @@ def check_available(spec: DataSpec) -> None:
 
 
 # %% [markdown]
-# Round trip through the real loaders: tiny CIFAR-10 and MNIST files (written by `34_formats`), a seeded split, noise on the training split
-# only, stable ids, and a clear error when the files are missing.
+# Round trip through the real loaders: tiny CIFAR-10 and MNIST files (written by `34_formats`), a seeded split,
+# noise on the training split only, stable ids, and a clear error when the files are missing.
 
 # %%
 from pruning_repro.formats import write_cifar, write_idx

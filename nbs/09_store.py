@@ -30,7 +30,7 @@
 # * each level is saved when it finishes: the weights and masks (`model.safetensors`), the per-example training loss
 #   and correctness (`per_example.safetensors`), and last `metrics.json`, which records the SHA-256 of the two
 #   tensor files, which host and process wrote the level (`written_by`) and on what (`numerics`: device, torch /
-#   CUDA / cuDNN / NCCL versions, precision, TF32 flags, compiled or not; `04_train`), in strict JSON (a non-finite
+#   CUDA / cuDNN / NCCL versions, precision, TF32 flags, compiled or not; `35_forward`), in strict JSON (a non-finite
 #   metric is refused, never written as a bare `NaN`). A level is whole iff its `metrics.json` is valid (the metrics that
 #   choose an optimum are finite numbers) and its files match their checksums;
 # * every file is written to a temporary name and renamed into place (atomic on POSIX), so a killed process leaves

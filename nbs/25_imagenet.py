@@ -604,7 +604,7 @@ class ImageFolderSplit(_BatchStream):
 
 
 # %% [markdown]
-# A first look on a folder of six small files (the full round trip, with `load_data`, follows the writers below):
+# A first look on a folder of six small files (the full round trip, with `load_data`, follows below, on a tree written by `34_formats`):
 # batches of normalised floats, the order of the plan, and the labels of the split.
 
 # %%

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # The study: one value built at the edge
 #
-# > What a reproduction studies, validated once before anything trains; the checks a spec and a device pass first.
+# > What a reproduction studies, validated once before anything trains; the checks a spec and a device pass first; a run's spec as the `imp` command's flags.
 
 # %%
 #| default_exp study

@@ -22,10 +22,9 @@
 #| default_exp formats
 
 # %% [markdown]
-# ## Why writers
-#
-# The tests (and anyone without the real data) can make small data sets in exactly the formats the loaders read.
-# These writers are the inverse of the loaders, so the real loading code runs in every test.
+# The tests, the benchmarks (`bench/imagenet.py`) and anyone without the real data can make small data sets in exactly
+# the formats the loaders read. These writers are the inverse of the loaders, so the real loading code runs in every
+# test.
 
 # %%
 #| export
@@ -114,10 +113,7 @@ with tempfile.TemporaryDirectory() as tmp, using(Platform(data=tmp, cache=tmp + 
 
 
 # %% [markdown]
-# **An ImageNet-like tree**
-#
-# The tests, the benchmark (`bench/imagenet.py`) and anyone without the real data can make a small ImageFolder tree
-# that this pipeline reads as it reads ImageNet.
+# **An ImageNet-like tree**, which `25_imagenet`'s pipeline reads as it reads ImageNet.
 #
 # ImageNet-like files: pictures with the statistics a JPEG codec cares about — smooth colour regions (a coarse random
 # grid resized bicubically), mid-scale texture and fine grain — at ImageNet's typical sizes (around 500×375, some
@@ -136,9 +132,6 @@ def _natural_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     mid = np.asarray(Image.fromarray(mid).resize((w, h), Image.BILINEAR), np.float32) - 128
     return np.clip(base + mid + rng.normal(0, 14, (h, w, 3)), 0, 255).astype(np.uint8)
 
-
-# %%
-#| export
 SIDE_SPREAD, JPEG_QUALITY = 0.2, 90     # ImageNet's photos: sides log-normal around the typical 375 x 500, quality 90
 
 def write_imagefolder(root: Path, n_train: int = 8, n_val: int = 4, classes: int = 2, size: tuple = (375, 500),
@@ -170,3 +163,5 @@ with tempfile.TemporaryDirectory() as tmp:
     test_eq([Image.open(f).mode for f in _files], ["L", "CMYK", "RGB", "RGB"])   # grey, CMYK, a PNG, a photo
     test_eq(Image.open(_files[2]).format, "PNG")
     test_eq(len(list((Path(tmp) / "imagenet" / "val").rglob("*.JPEG"))), 2)
+_img = _natural_image(np.random.default_rng(0), 30, 40)
+test_eq((_img.shape, _img.dtype), ((30, 40, 3), np.uint8)); assert _img.std() > 20      # a picture, not a flat field

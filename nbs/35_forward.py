@@ -22,13 +22,15 @@
 #| default_exp forward
 
 # %% [markdown]
-# Two options for GPUs. **Precision** (`TrainSpec.precision`, part of the spec and of the run's hash, since it
-# changes the numbers): `fp32` is true float32 on every device — on a GPU, `precision_flags` turns TF32 off for
-# matmuls and cuDNN convolutions while a level trains and is evaluated (PyTorch's own default lets cuDNN use TF32,
-# 10-bit mantissa products, so "fp32" would mean TF32 convolutions on an A100 or H100 and full float32 elsewhere);
-# `tf32` allows TF32 for both (faster on tensor cores, other numbers); `bf16` runs the forward pass and loss under
-# bfloat16 autocast (weights, gradients and optimizer state stay float32, TF32 off; no loss scaling is needed for
-# bfloat16). The flags are restored after. Each level's metrics record them (`numerics`, below).
+# `train` (`04_train`) asks this chapter for its forward (`forward_fn`), runs a level under `precision_flags` and
+# stores `numerics` with the level's metrics: the two options for GPUs live here. **Precision**
+# (`TrainSpec.precision`, part of the spec and of the run's hash, since it changes the numbers): `fp32` is true
+# float32 on every device — on a GPU, `precision_flags` turns TF32 off for matmuls and cuDNN convolutions while a
+# level trains and is evaluated (PyTorch's own default lets cuDNN use TF32, 10-bit mantissa products, so "fp32" would
+# mean TF32 convolutions on an A100 or H100 and full float32 elsewhere); `tf32` allows TF32 for both (faster on tensor
+# cores, other numbers); `bf16` runs the forward pass and loss under bfloat16 autocast (weights, gradients and
+# optimizer state stay float32, TF32 off; no loss scaling is needed for bfloat16). The flags are restored after. Each
+# level's metrics record them (`numerics`, below).
 #
 # **Compilation**: `torch.compile` computes the same function (to float rounding), so it is a runtime choice, not a
 # spec field: `$PRUNING_REPRO_COMPILE` = `auto` (default: the models whose `compile_by_default` is set, the CIFAR
@@ -60,9 +62,6 @@
 # objects of the same shapes reuse it — and an architecture needs few graphs (the full batch, the last partial
 # batch, the float32 check of a bf16 run), far below the limit. Each level records in its metrics whether it ran
 # compiled, how many graphs dynamo compiled for it and whether it hit the limit (`numerics`).
-#
-# `train` (`04_train`) asks this chapter for its forward (`forward_fn`), runs a level under `precision_flags` and
-# stores `numerics` with the level's metrics.
 
 # %%
 #| export
@@ -113,7 +112,8 @@ def _true_fp32(device_type: str):
 
 
 # %% [markdown]
-# Only flags change, so this is checkable without a GPU: TF32 as the precision says on a CUDA device, restored after; on a CPU nothing changes.
+# Only flags change, so this is checkable without a GPU: TF32 as the precision says on a CUDA device, restored after;
+# on a CPU nothing changes.
 
 # %%
 _was = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
@@ -125,7 +125,8 @@ with precision_flags("tf32", "cpu"): test_eq(torch.backends.cuda.matmul.allow_tf
 
 
 # %% [markdown]
-# **The compile check's distance**: zero for the model itself, far above `VERIFY_TOL` for a wrong function (here the output doubled).
+# **The compile check's distance**: zero for the model itself, far above `VERIFY_TOL` for a wrong function (here the
+# output doubled).
 
 # %%
 #| export
@@ -157,7 +158,9 @@ assert grad_distance(_m, lambda x: 2 * _m(x), _x, _y) > VERIFY_TOL
 
 
 # %% [markdown]
-# A data-parallel rank checks a **local twin** of its module: its synchronized BatchNorm layers made local, so the check makes no collective. (A twin of a `SyncBatchNorm` model under a real process group is tested in `tests/test_gpu_numerics.py`; here, a model without one is copied as it is.)
+# A data-parallel rank checks a **local twin** of its module: its synchronized BatchNorm layers made local, so the
+# check makes no collective. (A twin of a `SyncBatchNorm` model under a real process group is tested in
+# `tests/test_gpu_numerics.py`; here, a model without one is copied as it is.)
 
 # %%
 #| export
@@ -220,7 +223,10 @@ test_eq([_fresh_compile_cache(LeNet(8, 2, width=w)) for w in (0.1, 0.1, 0.2)], [
 
 
 # %% [markdown]
-# `Compiled` is `torch.compile(model)` that falls back to the eager model, with one warning, when compiling fails or its gradients are not the eager model's. Here its compiled function is replaced by a wrong one (the output doubled): `verify` refuses it, and the model runs eagerly. (Compiling for real, on a GPU, is `bench/gpu_check.py`'s; the fallback on a failed compile is tested in `tests/test_gpu_numerics.py`.)
+# `Compiled` is `torch.compile(model)` that falls back to the eager model, with one warning, when compiling fails or
+# its gradients are not the eager model's. Here its compiled function is replaced by a wrong one (the output doubled):
+# `verify` refuses it, and the model runs eagerly. (Compiling for real, on a GPU, is `bench/gpu_check.py`'s; the
+# fallback on a failed compile is tested in `tests/test_gpu_numerics.py`.)
 
 # %%
 #| export
@@ -290,7 +296,8 @@ test_eq(_c.record()["compiled"], False)
 
 
 # %% [markdown]
-# The training forward by `Runtime.compile`: `auto` compiles the models that ask for it (`compile_by_default`) on a GPU only; `1` always; `0` never.
+# The training forward by `Runtime.compile`: `auto` compiles the models that ask for it (`compile_by_default`) on a
+# GPU only; `1` always; `0` never.
 
 # %%
 #| export

@@ -266,8 +266,9 @@
 # ## How the package is organised
 #
 # Components (`00_config` … `13_plots`, with `31_tensors`: a split resident on its device, batched and augmented on
-# tensors; `35_forward`: the precision a level runs in and its compiled forward, checked against eager; `34_formats`:
-# small data sets written in the on-disk layouts the loaders read) define the paper's pieces; above them, each orchestration module has one job:
+# tensors; `34_formats`: small data sets written in the on-disk layouts the loaders read; `35_forward`: the precision
+# a level runs in and its compiled forward, checked against eager) define the paper's pieces; above them, each
+# orchestration module has one job:
 # `algorithms` (`17_algorithms`: the registry of learning algorithms — how each changes a run, its plot style, the
 # paper's rows that report it; a new weight-selection heuristic is one `prune.register_strategy` and one
 # `algorithms.register_algorithm` call), `sweep` (`14_sweep`: which runs each section needs, keyed by typed

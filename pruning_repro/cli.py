@@ -97,7 +97,7 @@ def _imp_args(i: argparse.ArgumentParser) -> None:
     i.add_argument("--noise", type=float, default=0.0); i.add_argument("--seed", type=int, default=0)
     i.add_argument("--store", default=None)
     _running_args(i, pool=False)
-    spec_options(i)
+    spec_options(i)                                     # a flag per field of the run's spec (`29_study`)
 
 # %% ../nbs/15_cli.ipynb #91fce50e
 def _export_args(x: argparse.ArgumentParser) -> None:

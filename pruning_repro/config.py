@@ -94,7 +94,7 @@ class ModelSpec:
         object.__setattr__(self, "width", check_width(self.width))
         if self.init not in INITS: raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
 
-# What the float32 parts of training compute on a GPU (`04_train.precision_flags`): 'fp32' true float32 (TF32 off for
+# What the float32 parts of training compute on a GPU (`35_forward.precision_flags`): 'fp32' true float32 (TF32 off for
 # matmuls and convolutions), 'tf32' TF32 tensor cores allowed (10-bit mantissa products: other numbers, so its own
 # spec and hash), 'bf16' bfloat16 autocast of forward + loss (the rest true float32). On a CPU all three keep float32.
 PRECISIONS = ("fp32", "tf32", "bf16")

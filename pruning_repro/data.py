@@ -197,7 +197,7 @@ def _load_mnist_family(dataset: str):
 
 # %% ../nbs/01_data.ipynb #d10f7b1f
 CIFAR_LAYOUT = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
-          "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels")}
+                "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels")}
 
 def _load_cifar(dataset: str):
     folder, train_files, test_files, key = CIFAR_LAYOUT[dataset]

@@ -62,7 +62,6 @@ def _natural_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     mid = np.asarray(Image.fromarray(mid).resize((w, h), Image.BILINEAR), np.float32) - 128
     return np.clip(base + mid + rng.normal(0, 14, (h, w, 3)), 0, 255).astype(np.uint8)
 
-# %% ../nbs/34_formats.ipynb #608a9275
 SIDE_SPREAD, JPEG_QUALITY = 0.2, 90     # ImageNet's photos: sides log-normal around the typical 375 x 500, quality 90
 
 def write_imagefolder(root: Path, n_train: int = 8, n_val: int = 4, classes: int = 2, size: tuple = (375, 500),

@@ -92,7 +92,7 @@ class CifarResNet(PrunableModel):
     "CIFAR ResNet-D (He et al. 2016, §4.2): 3 stages of (D-2)/6 basic blocks with W, 2W, 4W filters."
     # bench/results: torch.compile fuses the many small BatchNorm/ReLU/add kernels; a ResNet-20 training step on
     # the 2-core CPU drops from 0.248 s to 0.173 s. (VGG-16, GEMM-bound, gains nothing: 1.11 -> 1.21 s.) By default
-    # only on GPUs (`04_train`): on an AMD EPYC inductor's CPU backward pass was wrong.
+    # only on GPUs (`35_forward`): on an AMD EPYC inductor's CPU backward pass was wrong.
     compile_by_default = True
     def __init__(self, depth: int, num_classes: int = 10, width: float = 1.0, in_channels: int = 3, base: int = 16):
         super().__init__()
