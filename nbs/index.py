@@ -334,8 +334,8 @@
 # and K select their examples from the results, so their count follows them).
 #
 # **Which machine's numbers.** The figures in `figures/lenet_fashion_e60_l5/` and every number below are from a
-# fresh-clone `make reproduce` (fresh venv, empty store) on a 2-core AMD EPYC VM on 2026-12-07, with the code of issue
-# 25's module split (cb2b7bb): `pruning-repro reproduce` 3286 s for 360 runs, beside a test suite on the same two
+# fresh-clone `make reproduce` (fresh venv, empty store) on a 2-core AMD EPYC VM on 2026-12-07, with the code of
+# e951fcd (issue 25's module split): `pruning-repro reproduce` 3337 s for 360 runs, beside a test suite on the same two
 # cores. Results are bit-identical run to run on one machine, not across machines: of the four 2-core VMs this bench
 # has run on, two AMD EPYC VMs gave these numbers exactly (360 runs), while another AMD EPYC VM (355 runs,
 # `bench/results/2026-12-06-third-cpu-reproduce.md`) and an Intel Xeon (358 runs,
