@@ -374,15 +374,15 @@
 # | Fig. 1a augmented training matches pruning over the range | holds in part | −1.08 std | matches at 80% of the weights (+0.58±0.90); at 64–32.8% EDT is *better* than pruning by 0.11–0.37 points (e.g. 51.2%: −0.17±0.08) |
 #
 # What reproduces, then: on a CPU in under an hour, in a regime where the dense model has memorized its noise and the
-# optimum is interior, pruning beats the dense model under 10% and 15% label noise, more at 15% (C1: at 10% by a
-# margin of 0.10 std, the edge of the match rule), by lowering the training loss of almost every subgroup and mostly of
-# the influential (high-EL2N) examples (C0's subgroup half, C4's low-sparsity half at every noise level), and
-# dense-subset models match pruning (App. E). What does not: the regularization half of the paper (C3, C5 at 15%, C6,
-# App. J.2), which on this data size lives only at sparsities whose test error is worse than dense's and which the
-# trajectory does not reach (C4's high cases: not tested); C0's gain without noise (−0.36±0.82 points: not a beat at
-# 3 seeds); and Fig. 1a's match, which fails the other way — extended dense training does *better* than IMP from level
-# 2 on, the same extra training that §3 credits for pruning's gain. Every verdict within about one std of its
-# threshold (C1 +0.10, C0 −0.56, App. E +0.46) moves between CPUs. The first embedded bench (`lenet_fashion`: 20
-# epochs and 50% per level, noise 0/30/60%) "showed" C1–C6 in 13–25 minutes, but from dense models that had not
-# memorized their noise (noisy loss 1.44–1.57) and at optima on the last level (0.2% weights): the effects the paper
-# attributes to pruning, produced by IMP's own extra training.
+# optimum is interior, pruning beats the dense model under 10% and 15% label noise, more at 15% (C1: at 10% by a margin
+# of 0.10 std, the edge of the match rule), by lowering the training loss of almost every subgroup and mostly of the
+# influential (high-EL2N) examples (C0's subgroup half, C4's low-sparsity half at every noise level), and dense-subset
+# models match pruning (App. E). What does not: the regularization half of the paper (C3, C5 at 15%, C6, App. J.2),
+# which on this data size lives only at sparsities whose test error is worse than dense's and which the trajectory does
+# not reach (C4's high cases: not tested); C0's gain without noise (−0.36±0.82 points: not a beat at 3 seeds); and Fig.
+# 1a's match, which fails the other way — extended dense training does *better* than IMP from level 2 on, the same
+# extra training that §3 credits for pruning's gain. The verdicts within about one std of their threshold moved between
+# CPUs (C1, +0.10 here; C0, −0.56), while App. E, +0.46 here, held on all three. The first embedded bench
+# (`lenet_fashion`: 20 epochs and 50% per level, noise 0/30/60%) "showed" C1–C6 in 13–25 minutes, but from dense models
+# that had not memorized their noise (noisy loss 1.44–1.57) and at optima on the last level (0.2% weights): the effects
+# the paper attributes to pruning, produced by IMP's own extra training.
